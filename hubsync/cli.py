@@ -1,0 +1,138 @@
+"""The ``hubsync`` command line: argparse, one error funnel, no business logic.
+
+Each subcommand lives in ``hubsync.commands.<name>`` with two functions:
+``configure(parser)`` adds its arguments and ``run(args) -> int`` does the work. Those
+modules import their heavy dependencies inside ``run`` so ``hubsync --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+
+from hubsync import __version__
+from hubsync.errors import EX_FAILURE, EX_USAGE, HubsyncError
+
+# (name, module, one-line summary). Order is the order of `hubsync --help`.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("init", "init", "write a commented starter config"),
+    ("check", "check", "validate the config offline (exit 78 when it is wrong)"),
+    ("auth", "auth", "add, list, test, or remove the personal access key of an account"),
+    ("push", "push", "push every change once and exit (for scripts and CI)"),
+    ("watch", "watch", "push changes as you edit, in the foreground"),
+    ("daemon", "daemon", "run the sync engine under a service manager (systemd)"),
+    ("status", "status", "show what the running daemon or watch session is doing"),
+    ("pause", "control", "pause pushing to one account or all"),
+    ("resume", "control", "resume pushing after `hubsync pause`"),
+    ("flush", "control", "push everything pending now and wait for it"),
+    ("log", "log", "read or follow the attribution sync log"),
+    ("service", "service", "install, remove, or inspect the systemd user service"),
+    ("emulator", "emulator", "run the local HubSpot-compatible emulator"),
+    ("demo", "demo", "see hubsync sync a sample theme to two emulated accounts"),
+    ("doctor", "doctor", "check the whole set-up and say how to fix what is wrong"),
+)
+
+EPILOG = """\
+examples:
+  hubsync demo                      see it work against the built-in emulator
+  hubsync init                      write ~/.config/hubsync/config.toml
+  hubsync auth add sandbox --portal 12345678
+  hubsync push                      push every watch once
+  hubsync watch                     push as you edit
+  hubsync log -f                    follow who pushed what
+
+Run `hubsync COMMAND --help` for the details of a command.
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keep our hand-wrapped descriptions and examples as written."""
+
+
+def _command_module(module: str) -> ModuleType:
+    return importlib.import_module(f"hubsync.commands.{module}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser. ``--config`` and ``--debug`` are global: no subcommand redefines them."""
+    parser = argparse.ArgumentParser(
+        prog="hubsync",
+        description=(
+            "Keep a local HubSpot CMS theme in sync with one or more HubSpot accounts,\n"
+            "each with its own personal access key, and log who pushed what."
+        ),
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $HUBSYNC_CONFIG, else $XDG_CONFIG_HOME/hubsync/config.toml)",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="debug logging, and a traceback on errors"
+    )
+    parser.add_argument("--version", action="version", version=f"hubsync {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, module, summary in COMMANDS:
+        mod = _command_module(module)
+        doc = (mod.__doc__ or summary).strip()
+        command_parser = sub.add_parser(
+            name,
+            help=summary,
+            description=doc if module != "control" else summary,
+            formatter_class=_Formatter,
+        )
+        mod.configure(command_parser, name)
+        command_parser.set_defaults(_module=module)
+    return parser
+
+
+@contextlib.contextmanager
+def error_funnel(debug: bool) -> Iterator[list[int]]:
+    """Turn our errors into one message on stderr and an exit code; tracebacks only with --debug.
+
+    The yielded list receives the exit code (a one-element box, since a context manager
+    cannot return a value).
+    """
+    box: list[int] = []
+    try:
+        yield box
+    except HubsyncError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"hubsync: error: {exc}", file=sys.stderr)
+        box.append(exc.exit_code)
+    except KeyboardInterrupt:
+        print("hubsync: interrupted", file=sys.stderr)
+        box.append(130)
+    except Exception as exc:  # noqa: BLE001 - the funnel is the one place that catches all
+        if debug:
+            traceback.print_exc()
+        else:
+            print(
+                f"hubsync: internal error: {type(exc).__name__}: {exc}\n"
+                "run again with --debug for a traceback, and please report it",
+                file=sys.stderr,
+            )
+        box.append(EX_FAILURE)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hubsync`` console script and ``python -m hubsync``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EX_USAGE
+    with error_funnel(args.debug) as box:
+        from hubsync import logs
+
+        logs.configure(debug=args.debug)
+        box.append(_command_module(args._module).run(args))
+    return box[0] if box else EX_FAILURE
