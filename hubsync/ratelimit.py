@@ -1,0 +1,162 @@
+"""Per-account pacing under HubSpot's rolling rate limit.
+
+One :class:`Pacer` per account, shared by every watch that pushes to it. Each request
+first ``await pacer.acquire()``. The pacer keeps the send times of the last window and
+lets a request through only while fewer than the *budget* (the limit minus a safety
+margin) were sent in it, so a steady stream runs just under the limit instead of
+hitting it and bouncing off 429s.
+
+It learns: ``X-HubSpot-RateLimit-Max`` and ``-Interval-Milliseconds`` replace the
+configured limit and window, and ``-Remaining`` reveals requests made by someone else
+with the same account (the ``hs`` CLI, another machine), which then count against our
+window too. On a 429 the whole account pauses until ``Retry-After`` (or one window),
+then resumes at a reduced budget that recovers window by window.
+
+Time is injectable (``clock``, ``sleep``) so the tests run on a fake clock::
+
+    pacer = Pacer(limit=100, window_s=10.0)
+    await pacer.acquire()          # returns at once, or when the window has room
+    pacer.learn(result.rate_limit) # after each response
+    pacer.rate_limited(retry_after=2.0)  # on 429
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from hubsync.model import RateLimitInfo
+
+SAFETY_FRACTION = 0.05
+"""Share of the limit never used, so clock skew and network jitter do not cause 429s."""
+BACKOFF_FACTOR = 0.5
+"""After a 429 the budget drops to this share of the limit ..."""
+RECOVERY_STEP = 0.1
+"""... and recovers by this share per window without a 429."""
+
+
+@dataclass(frozen=True, slots=True)
+class PacerSnapshot:
+    """What the pacer knows now, for ``hubsync status``."""
+
+    limit: int
+    window_ms: int
+    budget: int
+    used: int
+    paused_for_ms: int
+    rate_limited: int
+    """How many 429s this pacer has seen."""
+
+
+class Pacer:
+    """A rolling-window request budget for one account."""
+
+    def __init__(
+        self,
+        limit: int = 100,
+        window_s: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._limit = max(1, limit)
+        self._window = max(0.001, window_s)
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+        self._factor = 1.0
+        self._factor_updated = clock()
+        self._lock = asyncio.Lock()
+        self.rate_limited_count = 0
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def window_s(self) -> float:
+        return self._window
+
+    def budget(self) -> int:
+        """Requests allowed per window right now (limit minus margin, reduced after a 429)."""
+        self._recover()
+        margin = max(1, math.ceil(self._limit * SAFETY_FRACTION)) if self._limit > 1 else 0
+        return max(1, math.floor((self._limit - margin) * self._factor))
+
+    def _recover(self) -> None:
+        now = self._clock()
+        if self._factor >= 1.0 or now < self._paused_until:
+            return
+        windows = int((now - self._factor_updated) / self._window)
+        if windows > 0:
+            self._factor = min(1.0, self._factor + RECOVERY_STEP * windows)
+            self._factor_updated += windows * self._window
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self._window
+        while self._sent and self._sent[0] <= horizon:
+            self._sent.popleft()
+
+    async def acquire(self) -> None:
+        """Wait until one more request fits in the window, then count it as sent."""
+        # The lock makes waiters first-come first-served; the holder only sleeps until
+        # a computed moment (room in the window, or the end of a pause), never polls.
+        async with self._lock:
+            while True:
+                now = self._clock()
+                if now < self._paused_until:
+                    await self._sleep(self._paused_until - now)
+                    continue
+                self._expire(now)
+                if len(self._sent) < self.budget():
+                    self._sent.append(now)
+                    return
+                await self._sleep(max(0.0, self._sent[0] + self._window - now))
+
+    def learn(self, info: RateLimitInfo | None) -> None:
+        """Adopt the limit HubSpot announces and count requests made by others."""
+        if info is None:
+            return
+        if info.max is not None and info.max > 0:
+            self._limit = info.max
+        if info.interval_ms is not None and info.interval_ms > 0:
+            self._window = info.interval_ms / 1000
+        if info.max is not None and info.remaining is not None:
+            now = self._clock()
+            self._expire(now)
+            used_by_server = info.max - info.remaining
+            # Someone else spends this account's budget too: treat their requests as
+            # ours, stamped now (later than they really were, so on the safe side).
+            for _ in range(used_by_server - len(self._sent)):
+                self._sent.append(now)
+
+    def rate_limited(self, retry_after: float | None = None) -> float:
+        """HubSpot said 429: pause the account and pace down. Returns the pause in seconds."""
+        self.rate_limited_count += 1
+        now = self._clock()
+        pause = retry_after if retry_after is not None and retry_after > 0 else self._window
+        self._paused_until = max(self._paused_until, now + pause)
+        self._factor = BACKOFF_FACTOR
+        self._factor_updated = self._paused_until
+        return pause
+
+    def paused_for(self) -> float:
+        """Seconds until the current pause ends (0 when not paused)."""
+        return max(0.0, self._paused_until - self._clock())
+
+    def snapshot(self) -> PacerSnapshot:
+        now = self._clock()
+        self._expire(now)
+        return PacerSnapshot(
+            limit=self._limit,
+            window_ms=round(self._window * 1000),
+            budget=self.budget(),
+            used=len(self._sent),
+            paused_for_ms=round(self.paused_for() * 1000),
+            rate_limited=self.rate_limited_count,
+        )
