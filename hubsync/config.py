@@ -1,23 +1,49 @@
-"""TOML -> validated, frozen ``Config``.
+"""TOML -> validated, frozen ``Config``; and the two edits ``hubsync auth`` makes to it.
 
 The pipeline: read bytes -> ``tomllib`` -> plain mapping -> validator collecting every
 problem with its dotted key -> frozen dataclasses. Keys never live here: a key-like
-setting is an error that says where keys belong.
+setting is an error that says where keys belong, and no problem message ever repeats a
+value that could be one.
+
+The validator is generic: it walks ``dataclasses.fields()`` of ``Settings``, ``Account``
+and ``Watch`` with their resolved type hints, so a new field is validated by adding it to
+the dataclass (plus, if it needs more than a type, one entry in ``_FIELD_RULES``). What no
+single field can say (unknown account references, two watches writing to one place) is
+checked afterwards, across the whole file.
+
+Editing (``upsert_account``/``remove_account``) goes through tomlkit so the user's
+comments and layout survive, and replaces the file atomically.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import enum
+import ipaddress
+import json
 import os
-from collections.abc import Mapping
+import re
+import tomllib
+import types
+import typing
+import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
+from hubsync.errors import ConfigError
 from hubsync.model import Env, Mode
 
 DEFAULT_DEBOUNCE_MS = 300
 DEFAULT_CONCURRENCY = 5
 DEFAULT_RATE_LIMIT = 100
 DEFAULT_RATE_WINDOW_MS = 10_000
+
+TRANSPORTS = ("filemapper", "source-code")
+"""``accounts.NAME.transport``: the CMS filemapper API (what ``hs`` uses), or the public
+CMS Source Code v3 API."""
 
 
 def xdg_dir(variable: str, fallback: str) -> Path:
@@ -101,3 +127,648 @@ class Config:
             if watch.name == name:
                 return watch
         raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- loading
+
+_T = TypeVar("_T")
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+"""Account and watch names: they appear in CLI arguments, keyring entries, environment
+variable names (``HUBSYNC_KEY_<NAME>``) and log lines."""
+
+_TOP_LEVEL = ("settings", "accounts", "watch")
+
+# Key names that hold a credential in some tool or other. Matched on the whole
+# normalised key, or on its last word, so `api_base` passes and `hubspot_api_key` does not.
+_SECRET_WORDS = frozenset({
+    "key", "token", "secret", "password", "passwd", "pat", "apikey", "hapikey",
+    "credential", "credentials", "auth", "authorization", "bearer",
+})
+_SECRET_SUFFIXES = ("_key", "_token", "_secret", "_password", "_credential", "_credentials")
+# A HubSpot personal access key: `pat-na1-<uuid>`, `pat-eu1-...`.
+_PAT_VALUE = re.compile(r"^pat-[a-z]{2,4}\d*-[0-9a-f-]{8,}", re.IGNORECASE)
+
+
+class _Invalid(Exception):
+    """One problem with one value; the validator adds the dotted key in front."""
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read, parse and validate the config file; every problem is reported at once.
+
+    ``path`` defaults to ``default_config_path()``. Raises ``ConfigError`` for a missing
+    or unreadable file, a TOML syntax error (with line and column), or any number of
+    validation problems, each ``<dotted key>: <problem>``.
+    """
+    path = path if path is not None else default_config_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            path, "no config file here; run `hubsync init` to write one, or pass --config PATH"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(path, "is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read the config file: {exc.strerror}") from exc
+    return config_from_bytes(raw, path)
+
+
+def config_from_bytes(raw: bytes, path: Path) -> Config:
+    """Parse and validate config text as if it were the file at ``path``.
+
+    Relative paths in it resolve against ``path.parent``. ``hubsync init`` uses this to
+    validate what it is about to write before writing it.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message carries "(at line L, column C)"; the error names the file.
+        raise ConfigError(path, f"invalid TOML: {exc}") from None
+    return _validate(data, path)
+
+
+def _validate(data: dict[str, Any], path: Path) -> Config:
+    problems: list[str] = []
+    base_dir = path.parent.absolute()
+    _find_secrets(data, "", problems)
+    for key in data:
+        if key not in _TOP_LEVEL and not _looks_secret(key):
+            problems.append(f"{_dotted('', key)}: unknown key{_did_you_mean(key, _TOP_LEVEL)}")
+
+    settings = Settings()
+    if "settings" in data:
+        structured = _structure(Settings, data["settings"], "settings", base_dir, problems)
+        settings = structured or settings
+
+    accounts: dict[str, Account] = {}
+    account_names: list[str] = []
+    raw_accounts = data.get("accounts", {})
+    if not isinstance(raw_accounts, dict):
+        problems.append(f"accounts: expected a table of [accounts.NAME] tables, got "
+                        f"{_kind(raw_accounts)}")
+        raw_accounts = {}
+    for name, table in raw_accounts.items():
+        where = _dotted("accounts", name)
+        account_names.append(name)
+        if not NAME_PATTERN.fullmatch(name):
+            problems.append(f"{where}: account names are letters, digits, '-' and '_' "
+                            "(at most 64, starting with a letter or digit)")
+            continue
+        account = _structure(Account, table, where, base_dir, problems, fixed={"name": name})
+        if account is not None:
+            accounts[name] = account
+
+    watches: list[tuple[int, Watch]] = []
+    raw_watches = data.get("watch", [])
+    if isinstance(raw_watches, dict):
+        problems.append("watch: expected [[watch]] (an array of tables), got a single [watch] "
+                        "table; write it as [[watch]]")
+        raw_watches = []
+    elif not isinstance(raw_watches, list):
+        problems.append(f"watch: expected [[watch]] tables, got {_kind(raw_watches)}")
+        raw_watches = []
+    for index, table in enumerate(raw_watches):
+        watch = _structure(Watch, table, f"watch[{index}]", base_dir, problems)
+        if watch is not None:
+            watches.append((index, watch))
+
+    _check_watches(raw_watches, account_names, problems)
+    if problems:
+        raise ConfigError(path, problems)
+    return Config(
+        path=path,
+        settings=settings,
+        accounts=types.MappingProxyType(accounts),
+        watches=tuple(watch for _, watch in watches),
+    )
+
+
+def _structure(
+    cls: type[_T],
+    table: object,
+    where: str,
+    base_dir: Path,
+    problems: list[str],
+    *,
+    fixed: Mapping[str, object] | None = None,
+) -> _T | None:
+    """Build ``cls`` from a TOML table, or append its problems and return None."""
+    if not isinstance(table, dict):
+        problems.append(f"{where}: expected a table, got {_kind(table)}")
+        return None
+    fixed = fixed or {}
+    hints = typing.get_type_hints(cls)
+    settable = [f for f in dataclasses.fields(cls) if f.name not in fixed]  # type: ignore[arg-type]
+    known = [f.name for f in settable]
+    count_before = len(problems)
+    for key in table:
+        if key not in known and not _looks_secret(key):
+            problems.append(f"{_dotted(where, key)}: unknown key{_did_you_mean(key, known)}")
+    values: dict[str, object] = dict(fixed)
+    for spec in settable:
+        dotted = _dotted(where, spec.name)
+        if spec.name not in table:
+            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+                problems.append(f"{dotted}: missing required key")
+            continue
+        try:
+            value = _coerce(table[spec.name], hints[spec.name], dotted, base_dir, problems)
+            rule = _FIELD_RULES.get((cls, spec.name))
+            values[spec.name] = rule(value) if rule is not None else value
+        except _Skip:
+            pass
+        except _Invalid as exc:
+            problems.append(f"{dotted}: {exc}")
+    if len(problems) > count_before:
+        return None
+    return cls(**values)
+
+
+def _coerce(value: object, hint: Any, where: str, base_dir: Path, problems: list[str]) -> object:
+    """Check ``value`` against a type hint, converting only TOML's spelling of it.
+
+    No coercion across types: ``"250"`` is not an int and ``true`` is not ``1``. Tuple
+    elements are checked one by one so each bad one gets its own ``key[i]`` problem.
+    """
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        # TOML has no null, so `X | None` means "X, or leave the key out".
+        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise _Invalid(f"expected an array, got {_kind(value)}")
+        (item_hint, _) = typing.get_args(hint)
+        items: list[object] = []
+        for index, item in enumerate(value):
+            try:
+                items.append(_coerce(item, item_hint, f"{where}[{index}]", base_dir, problems))
+            except _Invalid as exc:
+                problems.append(f"{where}[{index}]: {exc}")
+        if len(items) < len(value):
+            raise _Skip
+        return tuple(items)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise _Invalid(f"expected true or false, got {_kind(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"expected an integer, got {_kind(value)}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise _Invalid(f"expected a string, got {_kind(value)}")
+        return value
+    if hint is Path:
+        if not isinstance(value, str):
+            raise _Invalid(f"expected a path (a string), got {_kind(value)}")
+        if not value.strip():
+            raise _Invalid("must not be empty")
+        expanded = Path(value).expanduser()
+        return expanded if expanded.is_absolute() else base_dir / expanded
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        allowed = [member.value for member in hint]
+        if not isinstance(value, str):
+            raise _Invalid(f"expected one of {_quoted(allowed)}, got {_kind(value)}")
+        if value not in allowed:
+            raise _Invalid(f"{_show(value)} is not one of {_quoted(allowed)}"
+                           f"{_did_you_mean(value, allowed)}")
+        return hint(value)
+    raise TypeError(f"the config validator has no rule for {hint!r} at {where}")
+
+
+class _Skip(_Invalid):
+    """The element problems are already recorded; add nothing for the array itself."""
+
+
+# Semantic rules for single fields, run on the already type-checked value. Each
+# returns the value to keep (possibly normalised) or raises _Invalid.
+_Rule = Callable[[Any], object]
+
+
+def _in_range(low: int, high: int) -> _Rule:
+    def rule(value: int) -> int:
+        if not low <= value <= high:
+            raise _Invalid(f"must be between {low} and {high}")
+        return value
+
+    return rule
+
+
+def _name_rule(value: str) -> str:
+    if not NAME_PATTERN.fullmatch(value):
+        raise _Invalid("use letters, digits, '-' and '_' (at most 64, starting with a letter "
+                       "or digit)")
+    return value
+
+
+def _positive_id(value: int) -> int:
+    if value <= 0:
+        raise _Invalid("must be a positive integer (the portal/Hub ID of the account)")
+    return value
+
+
+def _transport_rule(value: str) -> str:
+    if value not in TRANSPORTS:
+        raise _Invalid(f"{_show(value)} is not one of {_quoted(TRANSPORTS)}"
+                       f"{_did_you_mean(value, TRANSPORTS)}")
+    return value
+
+
+def _existing_dir(value: Path) -> Path:
+    if not value.exists():
+        raise _Invalid(f"folder {str(value)!r} does not exist")
+    if not value.is_dir():
+        raise _Invalid(f"{str(value)!r} is not a folder")
+    return value
+
+
+def _dest_rule(value: str) -> str:
+    return check_dest(value)
+
+
+def _ignore_patterns(value: tuple[str, ...]) -> tuple[str, ...]:
+    if any(not pattern.strip() for pattern in value):
+        raise _Invalid("patterns must not be empty")
+    return value
+
+
+def check_dest(dest: str) -> str:
+    """A remote Design Manager folder: relative, no ``..``; returns it without a trailing ``/``."""
+    if dest.startswith("/"):
+        raise _Invalid("must be relative to the Design Manager root (no leading '/')")
+    if "\\" in dest:
+        raise _Invalid("use '/' between folders, not '\\'")
+    trimmed = dest[:-1] if dest.endswith("/") else dest
+    segments = trimmed.split("/")
+    if not trimmed or any(segment in ("", ".") for segment in segments):
+        raise _Invalid("must be a folder path like 'my-theme' or 'themes/my-theme'")
+    if ".." in segments:
+        raise _Invalid("must not contain '..'")
+    return trimmed
+
+
+def check_api_base(url: str) -> str:
+    """An API base URL: https, or http on loopback only; scheme and host, nothing more.
+
+    Raises ``ValueError`` with the problem. The URL itself is not repeated in the message,
+    since a pasted URL can carry credentials.
+    """
+    try:
+        _check_api_base(url)
+    except _Invalid as exc:
+        raise ValueError(str(exc)) from None
+    return url
+
+
+def _check_api_base(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http"):
+        raise _Invalid("must be an https:// URL (http:// only for a loopback address)")
+    if parts.username is not None or parts.password is not None:
+        raise _Invalid("must not contain a user name or password; keys go in the keyring "
+                       "(`hubsync auth add NAME`)")
+    host = parts.hostname
+    if not host:
+        raise _Invalid("must name a host, e.g. https://api.hubapi.com")
+    try:
+        parts.port  # noqa: B018 - the property validates the port and raises on a bad one
+    except ValueError:
+        raise _Invalid("has an invalid port") from None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise _Invalid("must be scheme://host[:port] only, without a path, query or fragment")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise _Invalid("must use https:// (plain http:// is allowed only for 127.0.0.0/8, "
+                       "::1 and localhost)")
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_FIELD_RULES: dict[tuple[type, str], _Rule] = {
+    (Settings, "debounce_ms"): _in_range(0, 60_000),
+    (Settings, "concurrency"): _in_range(1, 20),
+    (Settings, "rate_limit"): _in_range(1, 10_000),
+    (Settings, "rate_window_ms"): _in_range(100, 3_600_000),
+    (Settings, "max_deletes"): _in_range(0, 1_000_000),
+    (Account, "portal_id"): _positive_id,
+    (Account, "api_base"): _check_api_base,
+    (Account, "transport"): _transport_rule,
+    (Watch, "name"): _name_rule,
+    (Watch, "src"): _existing_dir,
+    (Watch, "dest"): _dest_rule,
+    (Watch, "ignore"): _ignore_patterns,
+}
+
+
+def _check_watches(raw_watches: list[Any], account_names: list[str], problems: list[str]) -> None:
+    """What no single [[watch]] can say alone: references, duplicates, overlapping targets.
+
+    Works on the raw tables so that a watch with an unrelated problem (a missing folder,
+    say) still gets these checks: every problem is reported in one run.
+    """
+    first_with_name: dict[str, int] = {}
+    targets: dict[str, list[tuple[str, int, str]]] = {}
+    for index, table in enumerate(raw_watches):
+        if not isinstance(table, dict):
+            continue
+        name = table.get("name")
+        if isinstance(name, str):
+            if name in first_with_name:
+                problems.append(f"watch[{index}].name: duplicate watch name {_show(name)} "
+                                f"(also watch[{first_with_name[name]}])")
+            else:
+                first_with_name[name] = index
+        try:
+            dest: str | None = check_dest(table["dest"]) if isinstance(table.get("dest"), str) \
+                else None
+        except _Invalid:
+            dest = None
+        accounts = table.get("accounts")
+        seen: set[str] = set()
+        for position, account in enumerate(accounts if isinstance(accounts, list) else []):
+            where = f"watch[{index}].accounts[{position}]"
+            if not isinstance(account, str):
+                continue
+            if account in seen:
+                problems.append(f"{where}: account {_show(account)} is listed twice")
+                continue
+            seen.add(account)
+            if account not in account_names:
+                hint = _did_you_mean(account, account_names)
+                if not account_names:
+                    hint = " (there are no [accounts.NAME] tables; run `hubsync auth add`)"
+                problems.append(f"{where}: unknown account {_show(account)}{hint}")
+                continue
+            if dest is None:
+                continue
+            for other_dest, other, other_name in targets.get(account, []):
+                if other_dest == dest:
+                    clash = "is also the target of"
+                elif dest.startswith(other_dest + "/") or other_dest.startswith(dest + "/"):
+                    clash = f"overlaps {other_dest!r}, the target of"
+                else:
+                    continue
+                problems.append(f"watch[{index}].dest: {dest!r} in account {account!r} "
+                                f"{clash} watch[{other}] ({other_name}); two watches would "
+                                "overwrite each other's files")
+            label = _show(name) if isinstance(name, str) else "unnamed"
+            targets.setdefault(account, []).append((dest, index, label))
+
+
+def _looks_secret(key: str) -> bool:
+    normal = key.strip().lower().replace("-", "_")
+    if normal in _SECRET_WORDS or normal.endswith(_SECRET_SUFFIXES):
+        return True
+    words = [word for word in normal.split("_") if word]
+    return bool(words) and words[-1] in _SECRET_WORDS - {"auth"}
+
+
+def _find_secrets(node: object, where: str, problems: list[str]) -> None:
+    """Report every key-like entry anywhere in the document, never its value."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            dotted = _dotted(where, key)
+            # Under [accounts] the keys are account names, not settings.
+            if where != "accounts" and _looks_secret(key):
+                problems.append(f"{dotted}: {_secret_advice(where)}")
+            elif isinstance(value, str) and _PAT_VALUE.match(value):
+                problems.append(f"{dotted}: this value looks like a personal access key; "
+                                f"{_secret_advice(where)}")
+            else:
+                _find_secrets(value, dotted, problems)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            _find_secrets(item, f"{where}[{index}]", problems)
+
+
+def _secret_advice(where: str) -> str:
+    match = re.fullmatch(r"accounts\.([A-Za-z0-9_-]+)", where)
+    name = match.group(1) if match else "NAME"
+    variable = f"HUBSYNC_KEY_{name.upper().replace('-', '_')}" if match else "HUBSYNC_KEY_<NAME>"
+    return (
+        "keys and tokens never go in the config file; remove it (and revoke the key if the "
+        f"file was shared) and keep it in the OS keyring with `hubsync auth add {name}`, in a "
+        f"systemd credential, or in the {variable} environment variable"
+    )
+
+
+def _dotted(where: str, key: str) -> str:
+    part = key if NAME_PATTERN.fullmatch(key) else json.dumps(key)
+    return f"{where}.{part}" if where else part
+
+
+def _did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _show(value: str) -> str:
+    """A user's string for a message, unless it could be a key."""
+    if len(value) > 64 or _PAT_VALUE.match(value):
+        return "<value hidden>"
+    return repr(value)
+
+
+def _quoted(values: typing.Iterable[str]) -> str:
+    return ", ".join(repr(value) for value in values)
+
+
+def _kind(value: object) -> str:
+    kinds: list[tuple[type | tuple[type, ...], str]] = [
+        (bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
+        (list, "an array"), (dict, "a table"),
+    ]
+    for kinds_type, name in kinds:
+        if isinstance(value, kinds_type):
+            return name
+    return "a date/time"
+
+
+# --------------------------------------------------------------------------- readiness
+
+
+def sync_readiness(config: Config) -> list[str]:
+    """What stops a valid config from syncing anything yet, as one hint per line.
+
+    Offline: it looks at the config only, not at keys or the network. Empty means every
+    watch pushes somewhere and every account is used.
+    """
+    notes: list[str] = []
+    if not config.accounts:
+        notes.append("no accounts: run `hubsync auth add NAME --portal ID`")
+    if not config.watches:
+        notes.append(f"no [[watch]] in {config.path}: add one (see config.example.toml), or "
+                     "run `hubsync init --force --src DIR`")
+    used: set[str] = set()
+    for watch in config.watches:
+        used.update(watch.accounts)
+        if not watch.accounts:
+            notes.append(f"watch {watch.name!r} pushes to no account: list some in its "
+                         "`accounts = [...]`")
+    notes.extend(
+        f"account {name!r} is not used by any [[watch]]: add it to a watch's `accounts`"
+        for name in config.accounts
+        if name not in used and config.watches
+    )
+    return notes
+
+
+# --------------------------------------------------------------------------- editing
+
+CONFIG_HEADER = """\
+hubsync configuration. Check it with `hubsync check`; every key is described in
+docs/configuration.md and config.example.toml. Keys never go in this file: store them
+with `hubsync auth add NAME --portal ID`.
+"""
+
+
+def upsert_account(
+    path: Path, name: str, *, portal_id: int, env: Env, api_base: str | None
+) -> None:
+    """Add ``[accounts.NAME]`` or update it in place, keeping every comment and other key.
+
+    Creates the file (mode 0600, with a header comment) if it does not exist. ``api_base``
+    None removes an existing override. Raises ``ConfigError`` for an invalid name,
+    portal id or URL, or a file tomlkit cannot parse.
+    """
+    import tomlkit
+
+    where = _dotted("accounts", name)
+    problems: list[str] = []
+    if not NAME_PATTERN.fullmatch(name):
+        problems.append(f"{where}: account names are letters, digits, '-' and '_' "
+                        "(at most 64, starting with a letter or digit)")
+    if isinstance(portal_id, bool) or not isinstance(portal_id, int) or portal_id <= 0:
+        problems.append(f"{where}.portal_id: must be a positive integer")
+    if api_base is not None:
+        try:
+            _check_api_base(api_base)
+        except _Invalid as exc:
+            problems.append(f"{where}.api_base: {exc}")
+    if problems:
+        raise ConfigError(path, problems)
+
+    document = _read_document(path) if path.exists() else _new_document()
+    accounts = document.get("accounts")
+    if accounts is None:
+        accounts = tomlkit.table(is_super_table=True)
+        document["accounts"] = accounts
+    elif not isinstance(accounts, dict):
+        raise ConfigError(path, "accounts: is not a table; fix it by hand, then retry")
+    table = accounts.get(name)
+    if table is None:
+        table = tomlkit.table()
+        table["portal_id"] = portal_id
+        table["env"] = env.value
+        if api_base is not None:
+            table["api_base"] = api_base
+        accounts[name] = table
+    elif isinstance(table, dict):
+        table["portal_id"] = portal_id
+        table["env"] = env.value
+        if api_base is not None:
+            table["api_base"] = api_base
+        elif "api_base" in table:
+            del table["api_base"]
+    else:
+        raise ConfigError(path, f"{where}: is not a table; fix it by hand, then retry")
+    write_atomically(path, tomlkit.dumps(document))
+
+
+def remove_account(path: Path, name: str) -> None:
+    """Remove ``[accounts.NAME]``, keeping everything else as written.
+
+    Raises ``ConfigError`` if the file or the account does not exist, or if a
+    ``[[watch]]`` still pushes to it (naming the watch, which must be edited first).
+    """
+    where = _dotted("accounts", name)
+    if not path.exists():
+        raise ConfigError(path, "no config file here, so no account to remove")
+    document = _read_document(path)
+    accounts = document.get("accounts")
+    if not isinstance(accounts, dict) or name not in accounts:
+        names = list(accounts) if isinstance(accounts, dict) else []
+        raise ConfigError(path, f"{where}: no such account{_did_you_mean(name, names)}")
+    users: list[str] = []
+    watches = document.get("watch", [])
+    for index, watch in enumerate(watches if isinstance(watches, list) else []):
+        if isinstance(watch, dict) and name in (watch.get("accounts") or []):
+            users.append(f"watch[{index}] ({str(watch.get('name', '?'))!r})")
+    if users:
+        raise ConfigError(path, f"{where}: still used by {', '.join(users)}; remove {name!r} "
+                                "from their `accounts` first")
+    del accounts[name]
+    if not accounts:
+        del document["accounts"]
+    import tomlkit
+
+    write_atomically(path, tomlkit.dumps(document))
+
+
+def _new_document() -> Any:
+    import tomlkit
+
+    document = tomlkit.document()
+    for line in CONFIG_HEADER.splitlines():
+        document.add(tomlkit.comment(line))
+    document.add(tomlkit.nl())
+    return document
+
+
+def _read_document(path: Path) -> Any:
+    import tomlkit
+    import tomlkit.exceptions
+
+    try:
+        return tomlkit.parse(path.read_text(encoding="utf-8"))
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(path, f"invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, f"cannot read the config file: {exc}") from None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so a reader sees the old file or the new, never half.
+
+    A temporary file in the same folder is written, fsynced and renamed over ``path``;
+    an existing file keeps its permissions, a new one is 0600 (its folder 0700).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o600
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        # os.open's mode is filtered by the umask; set it exactly.
+        os.fchmod(descriptor, mode)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    # The rename is durable only once the folder entry is on disk too.
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
