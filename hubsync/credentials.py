@@ -1,0 +1,255 @@
+"""Where personal access keys come from, and where ``hubsync auth add`` puts them.
+
+For account NAME the first of these that has a key wins:
+
+1. the environment variable ``HUBSYNC_KEY_<NAME>`` (upper-cased, other characters
+   than letters and digits become ``_``): for CI and scripts;
+2. ``$CREDENTIALS_DIRECTORY/hubsync-<NAME>``: systemd's ``LoadCredential=``;
+3. the OS keyring (service ``hubsync``, username NAME) through ``keyring``, with
+   whatever backend it selects (``PYTHON_KEYRING_BACKEND`` and keyring's config
+   file are honoured).
+
+This is the only module that imports ``keyring`` and the one place its errors become
+ours. Every keyring call runs in its own daemon thread with a timeout: a D-Bus call
+waiting for an unlock prompt that never comes must give a clear error in seconds and
+must not keep the process alive at exit (``asyncio.to_thread`` would do both wrong).
+There is no plaintext fallback, and keyrings.alt's file backends are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import functools
+import os
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from hubsync.errors import KeyNotFound, KeyringUnavailable
+
+SERVICE = "hubsync"
+KEYRING_TIMEOUT_S = 5.0
+"""How long one keyring call may take; tests lower it."""
+
+T = TypeVar("T")
+
+
+class KeySource(enum.StrEnum):
+    """Where an account's key was found."""
+
+    ENV = "env"
+    """The ``HUBSYNC_KEY_<NAME>`` environment variable."""
+    SYSTEMD = "systemd"
+    """A systemd credential in ``$CREDENTIALS_DIRECTORY``."""
+    KEYRING = "keyring"
+    """The OS keyring."""
+
+
+def env_var_name(account: str) -> str:
+    """``HUBSYNC_KEY_MY_STAGE`` for account ``my-stage``."""
+    return "HUBSYNC_KEY_" + re.sub(r"[^A-Z0-9]", "_", account.upper())
+
+
+def credential_name(account: str) -> str:
+    """The systemd credential id: ``hubsync-<NAME>``."""
+    return f"{SERVICE}-{account}"
+
+
+def _from_env(account: str) -> str | None:
+    value = os.environ.get(env_var_name(account), "").strip()
+    return value or None
+
+
+def _from_systemd(account: str) -> str | None:
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return None
+    try:
+        value = (Path(directory) / credential_name(account)).read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise KeyNotFound(
+            f"cannot read systemd credential {credential_name(account)!r} "
+            f"in $CREDENTIALS_DIRECTORY: {exc.strerror}"
+        ) from exc
+    return value.strip() or None
+
+
+def _not_found(account: str) -> KeyNotFound:
+    return KeyNotFound(
+        f"no key for account {account!r}: set {env_var_name(account)}, "
+        f"or load the systemd credential {credential_name(account)!r} (LoadCredential=), "
+        f"or run `hubsync auth add {account}` to store it in the keyring"
+    )
+
+
+# --- keyring, always in a daemon thread -------------------------------------------------
+
+
+def _backend_name(backend: object) -> str:
+    cls = type(backend)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _check_backend() -> object:
+    """keyring's selected backend, refusing the ones that cannot keep a secret."""
+    import keyring
+    from keyring.backends import chainer, fail
+
+    backend = keyring.get_keyring()
+    members = list(getattr(backend, "backends", ())) if isinstance(
+        backend, chainer.ChainerBackend
+    ) else [backend]
+    for member in members:
+        name = _backend_name(member)
+        if name.startswith("keyrings.alt."):
+            raise KeyringUnavailable(
+                f"keyring selected {name}, which keeps keys in a plain file; hubsync refuses "
+                "it: run a Secret Service (GNOME Keyring, KeePassXC), uninstall keyrings.alt, "
+                "or use HUBSYNC_KEY_<NAME> / systemd credentials"
+            )
+    if isinstance(backend, fail.Keyring) or (
+        isinstance(backend, chainer.ChainerBackend) and not members
+    ):
+        raise KeyringUnavailable(_no_backend_message())
+    return backend
+
+
+def _no_backend_message() -> str:
+    return (
+        "no usable OS keyring (keyring found no backend: is a Secret Service such as "
+        "GNOME Keyring running and unlocked in this session?); start one, set "
+        "PYTHON_KEYRING_BACKEND, or give keys as HUBSYNC_KEY_<NAME> or systemd credentials"
+    )
+
+
+def _translate(exc: Exception) -> KeyringUnavailable:
+    from keyring import errors
+
+    if isinstance(exc, errors.NoKeyringError):
+        return KeyringUnavailable(_no_backend_message())
+    if isinstance(exc, errors.KeyringLocked):
+        return KeyringUnavailable(
+            "the keyring is locked; unlock it (log in to the desktop, or "
+            "`gnome-keyring-daemon --unlock`) and try again"
+        )
+    # Backends raise their own errors (secretstorage, jeepney, dbus): the class name says
+    # enough, and their messages never contain the secret we pass.
+    return KeyringUnavailable(f"the OS keyring failed: {type(exc).__name__}: {exc}")
+
+
+async def _in_daemon_thread(work: Callable[[], T], what: str, timeout_s: float | None) -> T:
+    """Run ``work`` in a fresh daemon thread; KeyringUnavailable after the timeout."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(setter: Callable[[], None]) -> None:
+        if not future.done():
+            setter()
+
+    def worker() -> None:
+        try:
+            result = work()
+        except BaseException as exc:  # handed to the awaiting coroutine, whatever it is
+            outcome: Callable[[], None] = functools.partial(future.set_exception, exc)
+        else:
+            outcome = functools.partial(future.set_result, result)
+        # The loop may have closed while this thread was stuck in D-Bus.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(deliver, outcome)
+
+    limit = KEYRING_TIMEOUT_S if timeout_s is None else timeout_s
+    threading.Thread(target=worker, name=f"hubsync-keyring-{what}", daemon=True).start()
+    try:
+        return await asyncio.wait_for(future, limit)
+    except TimeoutError:
+        raise KeyringUnavailable(
+            f"the OS keyring did not answer within {limit:g} s ({what}); it may be locked "
+            "and waiting for an unlock prompt: unlock it, or give the key as "
+            "HUBSYNC_KEY_<NAME> or a systemd credential"
+        ) from None
+
+
+def _keyring_call(work: Callable[[object], T]) -> Callable[[], T]:
+    def run() -> T:
+        backend = _check_backend()
+        try:
+            return work(backend)
+        except KeyringUnavailable:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    return run
+
+
+async def _keyring_get(account: str, timeout_s: float | None) -> str | None:
+    def get(backend: object) -> str | None:
+        value = backend.get_password(SERVICE, account)  # type: ignore[attr-defined]
+        return value if isinstance(value, str) and value.strip() else None
+
+    return await _in_daemon_thread(_keyring_call(get), "read", timeout_s)
+
+
+# --- public API -----------------------------------------------------------------------
+
+
+async def find_key(account: str, *, timeout_s: float | None = None) -> tuple[str, KeySource]:
+    """The key of ``account`` and where it came from.
+
+    Raises KeyNotFound naming every way to provide one, or KeyringUnavailable when the
+    keyring had to be asked and could not answer.
+    """
+    value = _from_env(account)
+    if value is not None:
+        return value, KeySource.ENV
+    value = await asyncio.to_thread(_from_systemd, account)
+    if value is not None:
+        return value, KeySource.SYSTEMD
+    stored = await _keyring_get(account, timeout_s)
+    if stored is not None:
+        return stored.strip(), KeySource.KEYRING
+    raise _not_found(account)
+
+
+async def key_source_of(account: str, *, timeout_s: float | None = None) -> KeySource | None:
+    """Where ``account``'s key would come from, or None; never returns the key itself."""
+    try:
+        _, source = await find_key(account, timeout_s=timeout_s)
+    except KeyNotFound:
+        return None
+    return source
+
+
+async def store_key(account: str, key: str, *, timeout_s: float | None = None) -> None:
+    """Put ``key`` in the OS keyring, replacing any previous one, and read it back.
+
+    The read-back catches backends that accept and drop secrets (``null``).
+    """
+
+    def store(backend: object) -> bool:
+        backend.set_password(SERVICE, account, key)  # type: ignore[attr-defined]
+        return bool(backend.get_password(SERVICE, account) == key)  # type: ignore[attr-defined]
+
+    if not await _in_daemon_thread(_keyring_call(store), "store", timeout_s):
+        raise KeyringUnavailable(
+            "the OS keyring accepted the key but did not keep it (is keyring disabled, "
+            "PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring?); use a real backend"
+        )
+
+
+async def delete_key(account: str, *, timeout_s: float | None = None) -> bool:
+    """Remove ``account``'s key from the keyring; False when there was none."""
+
+    def delete(backend: object) -> bool:
+        if backend.get_password(SERVICE, account) is None:  # type: ignore[attr-defined]
+            return False
+        backend.delete_password(SERVICE, account)  # type: ignore[attr-defined]
+        return True
+
+    return await _in_daemon_thread(_keyring_call(delete), "delete", timeout_s)

@@ -1,0 +1,476 @@
+"""The one HubSpot HTTP client, and the one place aiohttp errors become ours.
+
+One :class:`HubSpotClient` per account: its own connection pool (at most
+``max_connections``, as HubSpot's CLI), created lazily inside the running loop.
+It speaks the wire contract of ``hubspot-api.md``: the key exchange, the filemapper
+upload/delete/meta/download calls, and the best-effort email lookup.
+
+Every response, success or error, has its ``X-HubSpot-RateLimit-*`` headers parsed and
+handed to ``on_rate_limit``. Failures are raised as the ``hubsync.errors`` class their
+status says (400 ValidationFailed, 401 expired TokenExpired, other 401/403 Forbidden,
+404 NotFound, 429 RateLimited, 408/5xx and network errors TransientError), built from
+the response only: messages never contain the key, the token, or a request header.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import json
+import mimetypes
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from yarl import URL
+
+from hubsync import __version__
+from hubsync.errors import (
+    ConfigError,
+    ErrorDetail,
+    Forbidden,
+    HubSpotError,
+    KeyRejected,
+    NotFound,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+    ValidationFailed,
+)
+from hubsync.model import AccessToken, Identity, RateLimitInfo, TokenGrant
+
+USER_AGENT = f"hubsync/{__version__} (python aiohttp/{aiohttp.__version__})"
+FILEMAPPER = "/content/filemapper/v1"
+EXCHANGE_PATH = "/localdevauth/v1/auth/refresh"
+RETRY_AFTER_CAP_S = 3600.0
+_REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResult:
+    """The outcome of one successful write call."""
+
+    status: int
+    duration_ms: float
+    correlation_id: str | None
+    rate_limit: RateLimitInfo
+
+
+def check_base_url(url: str) -> str:
+    """``url`` without a trailing slash, if it is https, or http on a loopback address.
+
+    Raises ConfigError otherwise: a key sent over plain HTTP to another host is leaked.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return url.rstrip("/")
+    if parts.scheme == "http" and _is_loopback(host):
+        return url.rstrip("/")
+    raise ConfigError(
+        None,
+        f"api_base {url!r}: only https:// URLs are allowed "
+        "(plain http:// only for loopback: 127.0.0.1, ::1, localhost)",
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo:
+    """``X-HubSpot-RateLimit-*`` headers -> RateLimitInfo; absent or junk values are None."""
+
+    def number(name: str) -> int | None:
+        raw = headers.get(f"X-HubSpot-RateLimit-{name}")
+        try:
+            return int(raw) if raw is not None else None
+        except ValueError:
+            return None
+
+    return RateLimitInfo(
+        max=number("Max"),
+        remaining=number("Remaining"),
+        interval_ms=number("Interval-Milliseconds"),
+        daily=number("Daily"),
+        daily_remaining=number("Daily-Remaining"),
+    )
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds from ``now``: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now
+    if seconds != seconds:  # NaN
+        return None
+    return min(RETRY_AFTER_CAP_S, max(0.0, seconds))
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    return text
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _details(payload: Mapping[str, Any], secrets: tuple[str, ...]) -> tuple[ErrorDetail, ...]:
+    entries = payload.get("errors")
+    if not isinstance(entries, list):
+        return ()
+    details = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        line: int | None = None
+        tokens = entry.get("errorTokens")
+        if isinstance(tokens, dict):
+            lines = tokens.get("line")
+            if isinstance(lines, list) and lines:
+                try:
+                    line = int(lines[0])
+                except (TypeError, ValueError):
+                    line = None
+        message = _scrub(str(entry.get("message", "")), secrets)
+        details.append(ErrorDetail(message=message, line=line))
+    return tuple(details)
+
+
+def error_for_response(
+    status: int,
+    reason: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    secrets: tuple[str, ...] = (),
+    now: float | None = None,
+) -> HubSpotError:
+    """The error a non-2xx response means. Pure, so every status is unit-testable."""
+    payload = _json_object(body)
+    message = _scrub(str(payload.get("message") or f"HTTP {status} {reason}".strip()), secrets)
+    category = payload.get("category")
+    category = str(category) if category is not None else None
+    correlation_id = payload.get("correlationId") or headers.get("X-HubSpot-Correlation-Id")
+    common: dict[str, Any] = {
+        "status": status,
+        "category": category,
+        "correlation_id": str(correlation_id) if correlation_id else None,
+    }
+    if status == 400:
+        return ValidationFailed(message, details=_details(payload, secrets), **common)
+    if status == 401 and category == "EXPIRED_AUTHENTICATION":
+        return TokenExpired(message, **common)
+    if status in (401, 403):
+        return Forbidden(message, **common)
+    if status == 404:
+        return NotFound(message, **common)
+    if status == 429:
+        policy = payload.get("policyName")
+        return RateLimited(
+            message,
+            retry_after=parse_retry_after(
+                headers.get("Retry-After"), time.time() if now is None else now
+            ),
+            policy=str(policy) if policy else None,
+            **common,
+        )
+    if status == 408 or status >= 500:
+        return TransientError(message, **common)
+    return HubSpotError(message, **common)
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    status: int
+    body: bytes
+    duration_ms: float
+    correlation_id: str | None
+    rate_limit: RateLimitInfo
+
+    def result(self) -> ApiResult:
+        return ApiResult(self.status, self.duration_ms, self.correlation_id, self.rate_limit)
+
+
+class HubSpotClient:
+    """HTTP access to one HubSpot account (portal). Use as an async context manager."""
+
+    def __init__(
+        self,
+        base_url: str,
+        portal_id: int | None,
+        *,
+        max_connections: int = 5,
+        timeout_s: float = 15.0,
+        upload_read_timeout_s: float = 60.0,
+        on_rate_limit: Callable[[RateLimitInfo], None] | None = None,
+    ) -> None:
+        self.base_url = check_base_url(base_url)
+        self.portal_id = portal_id
+        self.on_rate_limit = on_rate_limit
+        self._max_connections = max_connections
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        # No total for uploads: a big asset on a slow link may take minutes; a stalled
+        # socket is what we want to notice.
+        self._upload_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout_s, sock_read=upload_read_timeout_s
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection pool; the client may be used again afterwards."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, limit_per_host=self._max_connections
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                headers={"User-Agent": USER_AGENT},
+                # Each account has its own session; cookies must never cross accounts or
+                # carry state we did not ask for.
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    def _url(self, encoded_path: str) -> URL:
+        return URL(self.base_url + encoded_path, encoded=True)
+
+    def _params(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        params = dict(extra or {})
+        if self.portal_id is not None:
+            params["portalId"] = str(self.portal_id)
+        return params
+
+    async def _send(
+        self,
+        method: str,
+        url: URL,
+        *,
+        token: AccessToken | None,
+        params: Mapping[str, str],
+        secrets: tuple[str, ...] = (),
+        what: str,
+        **kwargs: Any,
+    ) -> _Response:
+        """One request; returns a 2xx response or raises our error for anything else."""
+        headers = {"Authorization": f"Bearer {token.value}"} if token is not None else {}
+        if token is not None:
+            secrets = (*secrets, token.value)
+        started = time.perf_counter()
+        try:
+            async with self._get_session().request(
+                method, url, params=params, headers=headers, **kwargs
+            ) as response:
+                body = await response.read()
+                status, reason = response.status, response.reason or ""
+                response_headers = response.headers
+        except TimeoutError as exc:
+            raise TransientError(f"{what}: HubSpot did not answer in time") from exc
+        except aiohttp.ClientError as exc:
+            # Connection errors name host and port, never the path or headers; scrub
+            # anyway in case a future aiohttp adds the URL.
+            detail = _scrub(str(exc), secrets) or type(exc).__name__
+            raise TransientError(f"{what}: network error: {detail}") from exc
+        duration_ms = (time.perf_counter() - started) * 1000
+        rate_limit = parse_rate_limit(response_headers)
+        if self.on_rate_limit is not None:
+            self.on_rate_limit(rate_limit)
+        if status >= 300:
+            error = error_for_response(status, reason, response_headers, body, secrets=secrets)
+            error.args = (f"{what}: {error.message}",)
+            raise error
+        return _Response(
+            status=status,
+            body=body,
+            duration_ms=duration_ms,
+            correlation_id=response_headers.get("X-HubSpot-Correlation-Id"),
+            rate_limit=rate_limit,
+        )
+
+    # --- authentication -------------------------------------------------------------------
+
+    async def exchange_key(self, key: str) -> TokenGrant:
+        """Trade a personal access key for an access token and the identity behind it.
+
+        4xx (except 408/429) -> KeyRejected with HubSpot's message; 408/429/5xx and
+        network errors -> TransientError. The response echoes the key back
+        (``encodedOAuthRefreshToken``): only the fields we need are kept.
+        """
+        params = {"portalId": str(self.portal_id)} if self.portal_id is not None else {}
+        try:
+            response = await self._send(
+                "POST",
+                self._url(EXCHANGE_PATH),
+                token=None,
+                params=params,
+                json={"encodedOAuthRefreshToken": key},
+                secrets=(key,),
+                what="key exchange",
+            )
+        except (TransientError, TokenExpired):
+            raise
+        except HubSpotError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                raise KeyRejected(
+                    f"HubSpot refused the key: {exc.message}",
+                    status=exc.status,
+                    correlation_id=exc.correlation_id,
+                ) from None
+            raise
+        return _grant_from(_json_object(response.body))
+
+    async def fetch_email(self, token: AccessToken) -> str | None:
+        """The email of the token's user, or None if HubSpot will not say. Never raises.
+
+        The token is in the URL path here, so no error from this call may escape: their
+        text could one day carry the URL.
+        """
+        path = "/oauth/v1/access-tokens/" + quote(token.value, safe="")
+        try:
+            response = await self._send(
+                "GET", self._url(path), token=token, params=self._params(), what="email lookup"
+            )
+        except Exception:  # best effort by contract: any failure means no email
+            return None
+        user = _json_object(response.body).get("user")
+        return user if isinstance(user, str) and "@" in user else None
+
+    # --- Design Manager files ---------------------------------------------------------------
+
+    async def upload(
+        self, token: AccessToken, remote_path: str, local_file: Path, *, publish: bool
+    ) -> ApiResult:
+        """Create or overwrite ``remote_path`` with the bytes of ``local_file``.
+
+        A new FormData and a newly opened file per call: aiohttp closes the file after
+        sending, so neither can be reused for a retry.
+        """
+        content_type = mimetypes.guess_type(local_file.name)[0] or "application/octet-stream"
+        url = self._url(f"{FILEMAPPER}/upload/{quote(remote_path, safe='')}")
+        params = self._params({"buffer": "false" if publish else "true", "environmentId": "1"})
+        with local_file.open("rb") as handle:
+            form = aiohttp.FormData()
+            form.add_field("file", handle, filename=local_file.name, content_type=content_type)
+            response = await self._send(
+                "POST",
+                url,
+                token=token,
+                params=params,
+                data=form,
+                timeout=self._upload_timeout,
+                what=f"upload {remote_path}",
+            )
+        return response.result()
+
+    async def delete(self, token: AccessToken, remote_path: str) -> ApiResult:
+        """Delete a file or a whole folder. NotFound when it is not there (caller decides)."""
+        url = self._url(f"{FILEMAPPER}/delete/{quote(remote_path, safe='')}")
+        response = await self._send(
+            "DELETE", url, token=token, params=self._params(), what=f"delete {remote_path}"
+        )
+        return response.result()
+
+    async def meta(self, token: AccessToken, remote_path: str) -> dict[str, object]:
+        """Metadata of a file or folder: ``{name, path, folder, children, ...}``."""
+        encoded = "/".join(quote(segment, safe="") for segment in remote_path.split("/"))
+        response = await self._send(
+            "GET",
+            self._url(f"{FILEMAPPER}/meta/{encoded}"),
+            token=token,
+            params=self._params(),
+            what=f"meta {remote_path}",
+        )
+        return dict(_json_object(response.body))
+
+    async def download(self, token: AccessToken, remote_path: str) -> bytes:
+        """The stored bytes of one file."""
+        response = await self._send(
+            "GET",
+            self._url(f"{FILEMAPPER}/stream/{quote(remote_path, safe='')}"),
+            token=token,
+            params=self._params(),
+            what=f"download {remote_path}",
+        )
+        return response.body
+
+
+def _grant_from(payload: Mapping[str, Any]) -> TokenGrant:
+    """The fields of an exchange response we use; anything malformed is a HubSpotError."""
+    try:
+        token_value = payload["oauthAccessToken"]
+        expires_ms = payload["expiresAtMillis"]
+        hub_id = int(payload["hubId"])
+        user_id = int(payload["userId"])
+        if not isinstance(token_value, str) or not token_value:
+            raise TypeError("oauthAccessToken")
+        expires_at = float(expires_ms) / 1000.0
+    except (KeyError, TypeError, ValueError) as exc:
+        # Never include the payload: it holds the key and the token.
+        raise HubSpotError(
+            f"the key exchange answered without a usable {exc.args[0] if exc.args else 'field'}"
+        ) from None
+    scopes = payload.get("scopeGroups")
+    identity = Identity(
+        hub_id=hub_id,
+        user_id=user_id,
+        hub_name=str(payload.get("hubName") or ""),
+        account_type=str(payload.get("accountType") or ""),
+        scope_groups=tuple(str(s) for s in scopes) if isinstance(scopes, list) else (),
+    )
+    return TokenGrant(token=AccessToken(value=token_value, expires_at=expires_at),
+                      identity=identity)
+
+
+__all__ = [
+    "USER_AGENT",
+    "ApiResult",
+    "HubSpotClient",
+    "check_base_url",
+    "error_for_response",
+    "parse_rate_limit",
+    "parse_retry_after",
+]
