@@ -49,6 +49,7 @@ FILEMAPPER = "/content/filemapper/v1"
 EXCHANGE_PATH = "/localdevauth/v1/auth/refresh"
 RETRY_AFTER_CAP_S = 3600.0
 _REDACTED = "<redacted>"
+REFUSED_PREFIX = "HubSpot refused the key: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +357,7 @@ class HubSpotClient:
         except HubSpotError as exc:
             if exc.status is not None and 400 <= exc.status < 500:
                 raise KeyRejected(
-                    f"HubSpot refused the key: {exc.message}",
+                    f"{REFUSED_PREFIX}{exc.message}",
                     status=exc.status,
                     correlation_id=exc.correlation_id,
                 ) from None

@@ -103,9 +103,11 @@ def decide(state: TokenState, now: float) -> Decision:
         return Decision(Action.USE) if usable else Decision(Action.WAIT, state.retry_at)
     if not usable:
         return Decision(Action.REFRESH)
-    assert state.issued_at is not None
     assert state.expires_at is not None
-    if now >= refresh_due_at(state.issued_at, state.expires_at):
+    issued_at = state.expires_at - REFRESH_AHEAD_S / SHORT_TTL_FRACTION
+    if state.issued_at is not None:
+        issued_at = state.issued_at
+    if now >= refresh_due_at(issued_at, state.expires_at):
         return Decision(Action.REFRESH)
     return Decision(Action.USE)
 
