@@ -15,7 +15,6 @@ the response only: messages never contain the key, the token, or a request heade
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import json
 import mimetypes
 import time
@@ -24,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
 
 from hubsync import __version__
+from hubsync.config import check_api_base
 from hubsync.errors import (
     ConfigError,
     ErrorDetail,
@@ -66,27 +66,13 @@ def check_base_url(url: str) -> str:
     """``url`` without a trailing slash, if it is https, or http on a loopback address.
 
     Raises ConfigError otherwise: a key sent over plain HTTP to another host is leaked.
+    The rule itself is the config's (``hubsync.config.check_api_base``).
     """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
-        return url.rstrip("/")
-    if parts.scheme == "http" and _is_loopback(host):
-        return url.rstrip("/")
-    raise ConfigError(
-        None,
-        f"api_base {url!r}: only https:// URLs are allowed "
-        "(plain http:// only for loopback: 127.0.0.1, ::1, localhost)",
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        check_api_base(url)
+    except ValueError as exc:
+        raise ConfigError(None, f"api_base: {exc}") from None
+    return url.rstrip("/")
 
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo:
