@@ -410,6 +410,9 @@ class StateStore:
                     "folder, attempts, next_attempt_at, state, last_error, enqueued_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, NULL, ?) "
                     "ON CONFLICT (account, remote_path) DO UPDATE SET "
+                    # Every right-hand side sees the old row, so "same" compares old
+                    # and new content even though op and sha256 are assigned here too.
+                    "op = excluded.op, sha256 = excluded.sha256, "
                     "watch = excluded.watch, rel = excluded.rel, size = excluded.size, "
                     "folder = excluded.folder, "
                     "attempts = CASE WHEN same THEN attempts ELSE 0 END, "
