@@ -38,7 +38,13 @@ from typing import Any, ParamSpec, TypeVar
 
 from hubsync.core.paths import to_local
 from hubsync.errors import StateError
+from hubsync.localtree import CachedStat, StatKey
 from hubsync.model import OpKind
+
+__all__ = [
+    "AsyncStateStore", "CachedStat", "Counts", "EnqueueItem", "OutboxItem", "OutboxState",
+    "PushedFile", "StatKey", "StateStore",
+]
 
 STATE_FILE = "state.db"
 BUSY_TIMEOUT_MS = 5000
@@ -56,26 +62,6 @@ class OutboxState(enum.StrEnum):
     """HubSpot rejected this content (400); waits until the content changes."""
     HELD = "held"
     """A delete held by the safety brake until ``release_holds``."""
-
-
-@dataclass(frozen=True, slots=True)
-class StatKey:
-    """What ``lstat`` says about a file; any difference means "maybe changed"."""
-
-    dev: int
-    ino: int
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class CachedStat:
-    """A file's stat key and content hash, and when (epoch ns) they were recorded."""
-
-    key: StatKey
-    sha256: str
-    recorded_ns: int
 
 
 @dataclass(frozen=True, slots=True)

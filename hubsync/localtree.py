@@ -1,0 +1,337 @@
+"""Scanning a watch root: which files exist, what they hold, and what is left out.
+
+This is where the core's decisions meet the disk. ``scan`` walks a whole watch (at
+startup, after a watcher overflow, on the safety-net timer); ``probe`` looks at one
+settled path. Both hash with sha256 only when the ``lstat`` key changed, or when the
+cached entry is "racy" (the file was modified within ``RACY_NS`` of being recorded,
+so a same-size rewrite in the same timestamp tick would look unchanged; git's
+racy-git rule). Both block on disk: the engine calls them in a thread.
+"""
+
+# The scanner works on str paths with os.* on purpose: a Path object per entry costs
+# measurably on a 10,000-file theme that must rescan in well under a second.
+# ruff: noqa: PTH116, PTH118, PTH120
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hubsync.core.ignore import IgnoreRules
+from hubsync.core.paths import is_allowed, normalize_rel
+from hubsync.core.plan import LocalFile
+
+HSIGNORE = ".hsignore"
+RACY_NS = 2_000_000_000
+"""An entry recorded less than this after the file's mtime/ctime is rehashed next time."""
+
+
+class SkipReason(enum.StrEnum):
+    """Why a path of the watch is not pushed (ignore rules give their own reasons)."""
+
+    EXTENSION = "extension not accepted by HubSpot"
+    """HubSpot's Design Manager only takes the extensions in ``core.paths``."""
+    SYMLINK_OUTSIDE = "symlink leaves the watch root"
+    """Following it would push files from outside the theme."""
+    BROKEN_SYMLINK = "symlink target does not exist"
+    """A dangling link (emacs lock files are ignored before this)."""
+    SYMLINK_LOOP = "symlink loop"
+    """A folder link back to one of its own ancestors."""
+    NOT_REGULAR = "not a regular file"
+    """A FIFO, socket or device."""
+    UNREADABLE = "cannot be read"
+    """Permission denied or another read error."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatKey:
+    """What ``stat`` says about a file; any difference means "maybe changed".
+
+    ``ino`` changes on every rename-save (vim, JetBrains), so it is a change hint,
+    never an identity.
+    """
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> StatKey:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedStat:
+    """A file's stat key and content hash, and when (epoch ns) they were recorded."""
+
+    key: StatKey
+    sha256: str
+    recorded_ns: int
+
+    def is_racy(self) -> bool:
+        """Whether the file changed too close to the recording to trust the key."""
+        return self.recorded_ns - max(self.key.mtime_ns, self.key.ctime_ns) < RACY_NS
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A path left out of the push, and why (shown once, never silently dropped)."""
+
+    rel: str
+    reason: str
+    folder: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The path is not there (or is no longer a file) after the quiet period."""
+
+    rel: str
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """One walk of a watch root."""
+
+    files: dict[str, LocalFile]
+    skipped: list[Skipped]
+    stats: dict[str, CachedStat]
+    """The cache entries to keep: one per file in ``files``."""
+    root_ok: bool
+    """False when the root is missing, not a folder, or holds no pushable file."""
+    hashed: int = 0
+    """How many files were read and hashed (the rest came from the cache)."""
+
+
+def load_rules(root: Path, extra: Sequence[str] = ()) -> IgnoreRules:
+    """Ignore rules for a watch: defaults, ``<root>/.hsignore`` if present, ``extra``."""
+    try:
+        text: str | None = (root / HSIGNORE).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        text = None
+    except OSError:
+        # An unreadable .hsignore must not stop the watch; the defaults still apply.
+        text = None
+    return IgnoreRules.build(text, extra)
+
+
+def hash_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's content, hex."""
+    with open(path, "rb") as handle:  # noqa: PTH123 - plain open is the fast path
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _inside(real: str, real_root: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _fresh_or_cached(path: str, rel: str, key: StatKey, cached: CachedStat | None,
+                     now_ns: int) -> tuple[CachedStat, bool] | None:
+    """The cache entry for a file: reused when trustworthy, else hashed now.
+
+    Returns None when the file vanished between stat and open.
+    """
+    if cached is not None and cached.key == key and not cached.is_racy():
+        return cached, False
+    try:
+        sha = hash_file(path)
+    except FileNotFoundError:
+        return None
+    return CachedStat(key, sha, now_ns), True
+
+
+class _Walker:
+    def __init__(self, root: Path, rules: IgnoreRules, cache: Mapping[str, CachedStat],
+                 now_ns: int) -> None:
+        self.root = os.fspath(root)
+        self.real_root = os.path.realpath(self.root)
+        self.rules = rules
+        self.cache = cache
+        self.now_ns = now_ns
+        self.result = ScanResult(files={}, skipped=[], stats={}, root_ok=False)
+
+    def skip(self, rel: str, reason: str, *, folder: bool = False) -> None:
+        self.result.skipped.append(Skipped(rel, reason, folder))
+
+    def walk(self, directory: str, prefix: str, ancestors: frozenset[tuple[int, int]]) -> None:
+        try:
+            with os.scandir(directory) as entries:
+                listing = list(entries)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if prefix:
+                self.skip(prefix.rstrip("/"), f"{SkipReason.UNREADABLE}: {exc.strerror}",
+                          folder=True)
+            return
+        for entry in listing:
+            self.visit(entry, prefix + entry.name, ancestors)
+
+    def visit(self, entry: os.DirEntry[str], rel: str,
+              ancestors: frozenset[tuple[int, int]]) -> None:
+        try:
+            is_link = entry.is_symlink()
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            return
+        if is_link:
+            self.visit_symlink(entry.path, rel, ancestors)
+            return
+        if is_dir:
+            self.visit_dir(entry.path, rel, ancestors, entry)
+            return
+        reason = self.rules.reason(rel)
+        if reason is not None:
+            self.skip(rel, reason)
+            return
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self.skip(rel, f"{SkipReason.UNREADABLE}: {exc.strerror}")
+            return
+        self.visit_file(entry.path, rel, st)
+
+    def visit_dir(self, path: str, rel: str, ancestors: frozenset[tuple[int, int]],
+                  entry: os.DirEntry[str] | None = None) -> None:
+        reason = self.rules.reason(rel, is_dir=True)
+        if reason is not None:
+            # One line for the folder, not one per file inside it.
+            self.skip(rel, reason, folder=True)
+            return
+        try:
+            st = entry.stat(follow_symlinks=False) if entry is not None else os.stat(path)
+        except OSError:
+            return
+        identity = (st.st_dev, st.st_ino)
+        if identity in ancestors:
+            self.skip(rel, SkipReason.SYMLINK_LOOP, folder=True)
+            return
+        self.walk(path, rel + "/", ancestors | {identity})
+
+    def visit_symlink(self, path: str, rel: str,
+                      ancestors: frozenset[tuple[int, int]]) -> None:
+        real = os.path.realpath(path)
+        if not _inside(real, self.real_root):
+            self.skip(rel, self.rules.reason(rel) or SkipReason.SYMLINK_OUTSIDE)
+            return
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self.skip(rel, self.rules.reason(rel) or SkipReason.BROKEN_SYMLINK)
+            return
+        except OSError as exc:
+            self.skip(rel, f"{SkipReason.UNREADABLE}: {exc.strerror}")
+            return
+        if stat.S_ISDIR(st.st_mode):
+            self.visit_dir(path, rel, ancestors)
+            return
+        reason = self.rules.reason(rel)
+        if reason is not None:
+            self.skip(rel, reason)
+            return
+        self.visit_file(path, rel, st)
+
+    def visit_file(self, path: str, rel: str, st: os.stat_result) -> None:
+        if not stat.S_ISREG(st.st_mode):
+            self.skip(rel, SkipReason.NOT_REGULAR)
+            return
+        if not is_allowed(rel):
+            self.skip(rel, SkipReason.EXTENSION)
+            return
+        try:
+            found = _fresh_or_cached(path, rel, StatKey.of(st), self.cache.get(rel),
+                                     self.now_ns)
+        except OSError as exc:
+            self.skip(rel, f"{SkipReason.UNREADABLE}: {exc.strerror}")
+            return
+        if found is None:
+            return
+        entry, hashed = found
+        self.result.hashed += hashed
+        self.result.stats[rel] = entry
+        self.result.files[rel] = LocalFile(rel, entry.sha256, entry.key.size)
+
+
+def scan(root: Path, rules: IgnoreRules, cache: Mapping[str, CachedStat], *,
+         now_ns: int) -> ScanResult:
+    """Walk ``root``: the pushable files with their hashes, and everything left out.
+
+    ``cache`` is the stat cache from the last scan (rel -> CachedStat); ``now_ns`` is
+    the wall clock (``time.time_ns()``) recorded with fresh hashes.
+    """
+    walker = _Walker(root, rules, cache, now_ns)
+    try:
+        root_stat = os.stat(walker.root)
+    except OSError:
+        return walker.result
+    if not stat.S_ISDIR(root_stat.st_mode):
+        return walker.result
+    walker.walk(walker.root, "", frozenset({(root_stat.st_dev, root_stat.st_ino)}))
+    walker.result.root_ok = bool(walker.result.files)
+    walker.result.skipped.sort(key=lambda skipped: skipped.rel)
+    return walker.result
+
+
+def probe_with_stat(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat | None, *,
+                    now_ns: int) -> tuple[LocalFile | Gone | Skipped, CachedStat | None]:
+    """``probe``, plus the cache entry to save (None when there is nothing to cache)."""
+    rel = normalize_rel(rel)
+    if not rel:
+        raise ValueError("probe takes a path inside the watch root, not the root")
+    reason = rules.reason(rel)
+    if reason is not None:
+        return Skipped(rel, reason), None
+    root_path = os.fspath(root)
+    real_root = os.path.realpath(root_path)
+    path = os.path.join(root_path, *rel.split("/"))
+    # Folders above the file may themselves be symlinks: judge where the path really is.
+    real_parent = os.path.realpath(os.path.dirname(path))
+    if not _inside(real_parent, real_root):
+        return Skipped(rel, SkipReason.SYMLINK_OUTSIDE), None
+    try:
+        lst = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return Gone(rel), None
+    except OSError as exc:
+        return Skipped(rel, f"{SkipReason.UNREADABLE}: {exc.strerror}"), None
+    st = lst
+    if stat.S_ISLNK(lst.st_mode):
+        if not _inside(os.path.realpath(path), real_root):
+            return Skipped(rel, SkipReason.SYMLINK_OUTSIDE), None
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return Gone(rel), None
+        except OSError as exc:
+            return Skipped(rel, f"{SkipReason.UNREADABLE}: {exc.strerror}"), None
+    if stat.S_ISDIR(st.st_mode):
+        # A folder is not a file: the file that was here is gone (the engine rescans
+        # the folder's contents from its own events or the next reconcile).
+        return Gone(rel), None
+    if not stat.S_ISREG(st.st_mode):
+        return Skipped(rel, SkipReason.NOT_REGULAR), None
+    if not is_allowed(rel):
+        return Skipped(rel, SkipReason.EXTENSION), None
+    try:
+        found = _fresh_or_cached(path, rel, StatKey.of(st), cached, now_ns)
+    except OSError as exc:
+        return Skipped(rel, f"{SkipReason.UNREADABLE}: {exc.strerror}"), None
+    if found is None:
+        return Gone(rel), None
+    entry, _ = found
+    return LocalFile(rel, entry.sha256, entry.key.size), entry
+
+
+def probe(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat | None, *,
+          now_ns: int) -> LocalFile | Gone | Skipped:
+    """Look at one settled path: a file with its hash, gone, or left out and why."""
+    return probe_with_stat(root, rel, rules, cached, now_ns=now_ns)[0]
