@@ -1,0 +1,85 @@
+"""A HubSpot-compatible server on loopback, for hubsync's tests, demo and benchmarks.
+
+It answers the requests of ``docs``/``hubspot-api.md`` (the key exchange, the token
+lookup and the Design Manager "filemapper" API) the way HubSpot does, and adds fault
+injection and an inspection API. It imports nothing from hubsync's client side.
+
+    from hubsync.emulator import Emulator
+    async with Emulator(rate_limit=0) as emu:
+        acct = emu.add_account("sandbox", portal_id=111, user_id=9001,
+                               email="jane@example.com")
+        ...  # point a client at emu.url with acct.key
+        emu.files(111)["marketing-theme/templates/home.html"].user_id  # 9001
+
+Answers where HubSpot's exact behaviour is not documented (chosen to be realistic and
+to make client bugs visible):
+
+- Unknown or revoked key at ``POST /localdevauth/v1/auth/refresh``: 401
+  ``category: "INVALID_AUTHENTICATION"``, ``subCategory: "INVALID_PERSONAL_ACCESS_KEY"``,
+  a message saying the key is invalid or revoked. A body without the key: 400. The
+  optional ``?portalId=`` of the exchange is ignored (the key decides the portal), so a
+  client can detect a key of another portal from ``hubId``. Tokens issued before a key
+  is revoked stay valid until they expire (``expire_all_tokens`` ends them).
+- Authenticated calls: no or unknown bearer token -> 401 ``INVALID_AUTHENTICATION``;
+  expired -> 401 ``EXPIRED_AUTHENTICATION`` ("The OAuth token used to make this call
+  expired N minute(s) ago."); ``portalId`` of another portal -> 403 ``FORBIDDEN``; a
+  missing or non-numeric ``portalId`` -> 400 (stricter than HubSpot may be, because
+  the contract sends it on every call).
+- ``GET /oauth/v1/access-tokens/{token}`` needs no Authorization header; unknown token
+  -> 404, expired -> 401 ``EXPIRED_AUTHENTICATION``.
+- upload/delete/stream take the remote path as ONE segment (``/`` sent as ``%2F``);
+  raw slashes there get 404, so a client's encoding bug shows. ``meta/`` takes one
+  encoded segment per folder level; ``meta`` of the root lists the top folders.
+- Uploads: extensions outside the ``hs`` CLI's list (plus ``htm``) -> 400 "Unsupported
+  file type"; an empty file -> 400 ``File source stream cannot be empty``; a template
+  (``.html``/``.htm``) with an unclosed ``{% {{ {#`` -> 400 with ``errors[]`` whose
+  ``errorTokens.line`` is ``[line of the opener]``; a ``.json`` file that does not parse
+  -> 400 with its line. A file inside a ``*.module`` folder written before that
+  module's ``meta.json`` is stored with ``before_meta=True``. Bodies up to 64 MiB.
+  ``buffer=true`` writes the draft only, ``buffer=false`` (the default) writes the
+  published tree and the draft. ``meta``/``stream`` read the published tree unless
+  ``buffer=true``. Delete removes from both, 204; 404 when neither has the path.
+- Rate limit per portal (rolling window, 429 with HubSpot's ``RATE_LIMIT`` body).
+  Authenticated filemapper calls and token lookups count; the key exchange and
+  requests refused before authentication do not. ``X-HubSpot-RateLimit-*`` headers are
+  on every API response, except when limiting is off (``rate_limit=0``): a ``Max`` of 0
+  would tell a client it has no budget.
+- Faults, in this order per API call: latency, dropped connection (nothing applied),
+  429 storm, random 500/502/503/504. A seeded ``random.Random`` decides drops and
+  errors, so a run is reproducible for the same sequence of requests.
+- Every response carries ``X-HubSpot-Correlation-Id``; every error body has
+  ``status``, ``message``, ``correlationId`` and ``category``.
+
+Control API (loopback clients only, no auth), under ``/_emulator/``: ``GET /`` (summary),
+``GET|POST accounts`` (POST returns the new key), ``GET files/{portal}?environment=``,
+``GET content/{portal}/{env}/{path}``, ``GET|DELETE requests`` (``?since=N``),
+``GET|PUT|DELETE faults`` (PUT replaces all settings, as ``set_faults`` does),
+``POST revoke`` (``{"key"}`` or ``{"account"}``), ``POST rotate`` (``{"account"}``),
+``POST expire-tokens``, ``GET|PUT rate-limit`` (``{"limit", "window_ms"}``).
+
+With ``data_dir`` the trees are mirrored at ``<data_dir>/<portal>/<env>/<path>`` and
+loaded from there at construction (writer unknown: ``user_id`` 0).
+"""
+
+from hubsync.emulator.server import (
+    EmulatedAccount,
+    Emulator,
+    Endpoint,
+    Faults,
+    RequestRecord,
+    is_loopback,
+)
+from hubsync.emulator.store import Environment, StoredFile
+from hubsync.emulator.thread import EmulatorThread
+
+__all__ = [
+    "EmulatedAccount",
+    "Emulator",
+    "EmulatorThread",
+    "Endpoint",
+    "Environment",
+    "Faults",
+    "RequestRecord",
+    "StoredFile",
+    "is_loopback",
+]

@@ -1,0 +1,36 @@
+"""Fixtures shared by every test folder: a running emulator with two accounts.
+
+``sandbox``: portal 111, user 9001, jane@example.com.
+``staging``: portal 222, user 9002, joe@example.com.
+Rate limiting is off (``rate_limit=0``) so tests that do not test it are not paced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from hubsync.emulator import Emulator, EmulatorThread
+
+
+def _two_accounts(emulator: Emulator) -> Emulator:
+    emulator.add_account("sandbox", portal_id=111, user_id=9001, email="jane@example.com",
+                         hub_name="Sandbox")
+    emulator.add_account("staging", portal_id=222, user_id=9002, email="joe@example.com",
+                         hub_name="Staging")
+    return emulator
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    """A started ``Emulator`` on 127.0.0.1 (port 0) in the test's loop."""
+    async with _two_accounts(Emulator(rate_limit=0)) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator_thread() -> Iterator[EmulatorThread]:
+    """The same emulator, served from its own thread, for sync tests and subprocesses."""
+    with EmulatorThread(_two_accounts(Emulator(rate_limit=0))) as emu:
+        yield emu
