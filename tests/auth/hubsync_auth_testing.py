@@ -1,0 +1,26 @@
+"""Helpers shared by the auth tests (importable because pytest puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from hubsync.config import Account
+from hubsync.credentials import KeySource
+from hubsync.emulator import Emulator
+from hubsync.errors import KeyNotFound
+
+AUTH_TESTS = Path(__file__).resolve().parent
+SANDBOX = Account(name="sandbox", portal_id=111)
+STAGING = Account(name="staging", portal_id=222)
+
+
+def emulator_keys(emu: Emulator) -> Callable[[str], Awaitable[tuple[str, KeySource]]]:
+    """A key lookup that always reads the emulator's current key (follows rotation)."""
+
+    async def lookup(account: str) -> tuple[str, KeySource]:
+        if account not in emu.accounts:
+            raise KeyNotFound(f"no key for {account!r}")
+        return emu.accounts[account].key, KeySource.ENV
+
+    return lookup
