@@ -665,19 +665,11 @@ def upsert_account(
 
     document = _read_document(path) if path.exists() else _new_document()
     accounts = document.get("accounts")
-    if accounts is None:
-        accounts = tomlkit.table(is_super_table=True)
-        document["accounts"] = accounts
-    elif not isinstance(accounts, dict):
+    if accounts is not None and not isinstance(accounts, dict):
         raise ConfigError(path, "accounts: is not a table; fix it by hand, then retry")
-    table = accounts.get(name)
+    table = accounts.get(name) if accounts is not None else None
     if table is None:
-        table = tomlkit.table()
-        table["portal_id"] = portal_id
-        table["env"] = env.value
-        if api_base is not None:
-            table["api_base"] = api_base
-        accounts[name] = table
+        text = _with_new_account(document, name, portal_id, env, api_base)
     elif isinstance(table, dict):
         table["portal_id"] = portal_id
         table["env"] = env.value
@@ -685,9 +677,50 @@ def upsert_account(
             table["api_base"] = api_base
         elif "api_base" in table:
             del table["api_base"]
+        text = tomlkit.dumps(document)
     else:
         raise ConfigError(path, f"{where}: is not a table; fix it by hand, then retry")
-    write_atomically(path, tomlkit.dumps(document))
+    written = tomllib.loads(text)["accounts"][name]
+    if (written["portal_id"], written["env"], written.get("api_base")) != (
+        portal_id, env.value, api_base
+    ):  # pragma: no cover - a tomlkit bug, not a user error
+        raise ConfigError(path, f"{where}: could not be written; edit the file by hand")
+    write_atomically(path, text)
+
+
+def _with_new_account(
+    document: Any, name: str, portal_id: int, env: Env, api_base: str | None
+) -> str:
+    """The document with ``[accounts.NAME]`` appended at the very end.
+
+    tomlkit would insert it after the last account table, below any comment that
+    introduces the next table; at the end of the file it disturbs nothing.
+    """
+    import tomlkit
+    import tomlkit.items
+
+    body = tomlkit.document()
+    body["portal_id"] = portal_id
+    body["env"] = env.value
+    if api_base is not None:
+        body["api_base"] = api_base
+    existing = tomlkit.dumps(document).rstrip("\n")
+    appended = f"{existing}\n\n[accounts.{name}]\n{tomlkit.dumps(body)}".lstrip("\n")
+    try:
+        tomllib.loads(appended)
+    except tomllib.TOMLDecodeError:
+        # `accounts = { ... }` (an inline table) cannot be extended by a header.
+        accounts = document.get("accounts")
+        if accounts is None:
+            accounts = tomlkit.table(is_super_table=True)
+            document["accounts"] = accounts
+        inline = isinstance(accounts, tomlkit.items.InlineTable)
+        table = tomlkit.inline_table() if inline else tomlkit.table()
+        for key, value in body.items():
+            table[key] = value
+        accounts[name] = table
+        return str(tomlkit.dumps(document))
+    return appended
 
 
 def remove_account(path: Path, name: str) -> None:
