@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import keyring
 import pytest
+from hubsync_auth_testing import EmulatorFactory
 from hubsync_test_keyrings import HangingKeyring, MemoryKeyring
 
 from hubsync.emulator import Emulator
-
-EmulatorFactory = Callable[..., Awaitable[Emulator]]
 
 
 @pytest.fixture(autouse=True)

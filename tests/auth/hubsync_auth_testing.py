@@ -14,6 +14,9 @@ AUTH_TESTS = Path(__file__).resolve().parent
 SANDBOX = Account(name="sandbox", portal_id=111)
 STAGING = Account(name="staging", portal_id=222)
 
+EmulatorFactory = Callable[..., Awaitable[Emulator]]
+"""``await make_emulator(token_ttl_s=...)`` -> a started Emulator with two accounts."""
+
 
 def emulator_keys(emu: Emulator) -> Callable[[str], Awaitable[tuple[str, KeySource]]]:
     """A key lookup that always reads the emulator's current key (follows rotation)."""
