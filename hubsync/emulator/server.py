@@ -51,6 +51,7 @@ DEFAULT_MAX_UPLOAD_BYTES: Final = 64 * 1024 * 1024
 _HASH_IN_THREAD_BYTES: Final = 1024 * 1024
 _READ_CHUNK: Final = 256 * 1024
 _MAX_REQUEST_LOG: Final = 200_000
+CORRELATION_ID: Final = web.RequestKey("correlation_id", str)
 
 DEFAULT_SCOPES: Final = (
     "cms.design_manager.read_write",
@@ -438,7 +439,7 @@ class Emulator:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         correlation_id = str(uuid.uuid4())
-        request["correlation_id"] = correlation_id
+        request[CORRELATION_ID] = correlation_id
         response = await handler(request)
         response.headers["X-HubSpot-Correlation-Id"] = correlation_id
         return response
@@ -526,7 +527,7 @@ class Emulator:
             return None
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
-        exchange = _Exchange(correlation_id=request["correlation_id"])
+        exchange = _Exchange(correlation_id=request[CORRELATION_ID])
         try:
             response = await self._api_inner(request, exchange)
         except _Dropped:
@@ -764,7 +765,7 @@ class Emulator:
                 previous = tree.files.get(path)
                 tree.put(path, replace(
                     template,
-                    before_meta=meta_path is not None and meta_path not in tree.files,
+                    before_meta=meta_path not in (None, path) and meta_path not in tree.files,
                     created_at_ms=previous.created_at_ms if previous else now,
                 ))
             stored = self._trees[(portal_id, environment)].files[path]
@@ -1066,7 +1067,7 @@ def _control_error(request: web.Request, status: int, message: str) -> web.Respo
     body = {
         "status": "error",
         "message": message,
-        "correlationId": request["correlation_id"],
+        "correlationId": request[CORRELATION_ID],
         "category": "EMULATOR_CONTROL",
     }
     return web.json_response(body, status=status)
