@@ -1,0 +1,130 @@
+"""Engine.push_once against the emulator over HTTP, with real files and real SQLite."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from engine_helpers import write_theme
+
+from hubsync.config import Config
+from hubsync.emulator import Emulator
+from hubsync.engine import Engine, EngineEvent
+
+MakeConfig = Callable[..., Config]
+
+
+def sync_log(config_state: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (config_state / "sync.log").read_text().splitlines()]
+
+
+THEME = {
+    "templates/home.html": "<h1>{{ content.name }}</h1>",
+    "css/main.css": "body { color: red }",
+    "modules/hero.module/meta.json": '{"label": "Hero"}',
+    "modules/hero.module/module.html": "<div>hero</div>",
+    "modules/hero.module/fields.json": "[]",
+    "theme.json": '{"label": "My theme"}',
+    "notes.psd": "binary-ish",
+    ".hidden.css": "x",
+}
+
+
+async def test_first_push_uploads_everything_to_both_accounts(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """The first push uploads every pushable file to both accounts, attributed in the log;
+    files left out by the rules are reported as skipped, not failures."""
+    write_theme(tmp_path / "theme", THEME)
+    config = make_config()
+    events: list[EngineEvent] = []
+    summary = await Engine(config, on_event=events.append).push_once()
+    assert summary.ok, summary
+    pushable = {k: v for k, v in THEME.items() if k not in ("notes.psd", ".hidden.css")}
+    for portal in (111, 222):
+        files = emulator.files(portal)
+        assert {p.removeprefix("my-theme/") for p in files} == set(pushable)
+        for rel, content in pushable.items():
+            assert files[f"my-theme/{rel}"].content == content.encode()
+    assert summary.pushed == {"sandbox": 6, "staging": 6}
+    assert {rel for _, rel, _ in summary.skipped} >= {"notes.psd"}
+    lines = sync_log(config.settings.state_dir)
+    pushed = [line for line in lines if line["event"] == "pushed"]
+    assert len(pushed) == 12
+    first = next(line for line in pushed if line["account"] == "sandbox")
+    for key in ("ts", "watch", "portal_id", "hub_user_id", "hub_user_email", "local_user",
+                "host", "path", "remote_path", "mode", "bytes", "sha256", "attempt",
+                "duration_ms", "status"):
+        assert key in first, key
+    assert first["hub_user_id"] == 9001
+    assert first["hub_user_email"] == "jane@example.com"
+    assert any(line["event"] == "reconciled" for line in lines)
+    assert any(line["event"] == "auth_ok" for line in lines)
+
+
+async def test_meta_json_is_acknowledged_before_other_module_files(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """In the emulator's request log, every module file upload comes after its meta.json."""
+    write_theme(tmp_path / "theme", THEME)
+    await Engine(make_config(accounts=("sandbox",))).push_once()
+    uploads = [r.remote_path or "" for r in emulator.requests
+               if r.endpoint == "upload"]
+    meta = next(i for i, p in enumerate(uploads) if p.endswith("hero.module/meta.json"))
+    others = [i for i, p in enumerate(uploads) if "hero.module/" in p and i != meta]
+    assert others
+    assert all(i > meta for i in others)
+
+
+async def test_restart_with_nothing_changed_uploads_nothing(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """A second push with no change sends no upload; an edit sends exactly that file."""
+    write_theme(tmp_path / "theme", THEME)
+    await Engine(make_config()).push_once()
+    emulator.clear_requests()
+    summary = await Engine(make_config()).push_once()
+    assert summary.ok
+    assert not [r for r in emulator.requests if r.endpoint == "upload"]
+    (tmp_path / "theme" / "css" / "main.css").write_text("body { color: blue }")
+    summary = await Engine(make_config()).push_once()
+    assert summary.pushed == {"sandbox": 1, "staging": 1}
+    assert emulator.files(111)["my-theme/css/main.css"].content == b"body { color: blue }"
+
+
+async def test_invalid_template_fails_with_line_numbers_and_is_not_retried(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """A HubL error is reported with its line and parked: a second push does not resend it."""
+    write_theme(tmp_path / "theme", {"templates/bad.html": "ok\n{{ broken\n"})
+    events: list[EngineEvent] = []
+    summary = await Engine(make_config(accounts=("sandbox",)), on_event=events.append).push_once()
+    assert not summary.ok
+    assert summary.failures
+    assert "line 2" in summary.failures[0].error
+    emulator.clear_requests()
+    summary = await Engine(make_config(accounts=("sandbox",))).push_once()
+    assert not [r for r in emulator.requests if r.endpoint == "upload"]
+
+
+async def test_safety_brake_holds_mass_deletes_until_allowed(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """Deleting 30 files holds the deletes (uploads go on); --allow-deletes lets them through."""
+    root = tmp_path / "theme"
+    write_theme(root, {f"css/f{i}.css": f"a{i}" for i in range(30)} | {"keep.css": "k"})
+    await Engine(make_config(accounts=("sandbox",))).push_once()
+    for i in range(30):
+        (root / "css" / f"f{i}.css").unlink()
+    (root / "keep.css").write_text("k2")
+    summary = await Engine(make_config(accounts=("sandbox",))).push_once()
+    assert not summary.ok
+    assert summary.held_deletes["sandbox"] == 1  # one folder delete covering 30 files
+    assert summary.held_reasons
+    files = emulator.files(111)
+    assert "my-theme/css/f0.css" in files
+    assert files["my-theme/keep.css"].content == b"k2"
+    summary = await Engine(make_config(accounts=("sandbox",)), allow_deletes=True).push_once()
+    assert summary.ok, summary
+    assert set(emulator.files(111)) == {"my-theme/keep.css"}
