@@ -390,17 +390,13 @@ def _existing_dir(value: Path) -> Path:
     return value
 
 
-def _dest_rule(value: str) -> str:
-    return check_dest(value)
-
-
 def _ignore_patterns(value: tuple[str, ...]) -> tuple[str, ...]:
     if any(not pattern.strip() for pattern in value):
         raise _Invalid("patterns must not be empty")
     return value
 
 
-def check_dest(dest: str) -> str:
+def _check_dest(dest: str) -> str:
     """A remote Design Manager folder: relative, no ``..``; returns it without a trailing ``/``."""
     if dest.startswith("/"):
         raise _Invalid("must be relative to the Design Manager root (no leading '/')")
@@ -415,20 +411,11 @@ def check_dest(dest: str) -> str:
     return trimmed
 
 
-def check_api_base(url: str) -> str:
-    """An API base URL: https, or http on loopback only; scheme and host, nothing more.
-
-    Raises ``ValueError`` with the problem. The URL itself is not repeated in the message,
-    since a pasted URL can carry credentials.
-    """
-    try:
-        _check_api_base(url)
-    except _Invalid as exc:
-        raise ValueError(str(exc)) from None
-    return url
-
-
 def _check_api_base(url: str) -> str:
+    """https, or http on loopback only; scheme, host and port, nothing more.
+
+    The URL itself is not repeated in a problem: a pasted URL can carry credentials.
+    """
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("https", "http"):
         raise _Invalid("must be an https:// URL (http:// only for a loopback address)")
@@ -470,7 +457,7 @@ _FIELD_RULES: dict[tuple[type, str], _Rule] = {
     (Account, "transport"): _transport_rule,
     (Watch, "name"): _name_rule,
     (Watch, "src"): _existing_dir,
-    (Watch, "dest"): _dest_rule,
+    (Watch, "dest"): _check_dest,
     (Watch, "ignore"): _ignore_patterns,
 }
 
@@ -493,11 +480,12 @@ def _check_watches(raw_watches: list[Any], account_names: list[str], problems: l
                                 f"(also watch[{first_with_name[name]}])")
             else:
                 first_with_name[name] = index
-        try:
-            dest: str | None = check_dest(table["dest"]) if isinstance(table.get("dest"), str) \
-                else None
-        except _Invalid:
-            dest = None
+        dest: str | None = None
+        if isinstance(table.get("dest"), str):
+            try:
+                dest = _check_dest(table["dest"])
+            except _Invalid:
+                pass  # reported by the field rule; no target to compare
         accounts = table.get("accounts")
         seen: set[str] = set()
         for position, account in enumerate(accounts if isinstance(accounts, list) else []):
