@@ -17,6 +17,7 @@ comments and layout survive, and replaces the file atomically.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import enum
@@ -482,10 +483,9 @@ def _check_watches(raw_watches: list[Any], account_names: list[str], problems: l
                 first_with_name[name] = index
         dest: str | None = None
         if isinstance(table.get("dest"), str):
-            try:
+            # An invalid dest is reported by its field rule; it has no target to compare.
+            with contextlib.suppress(_Invalid):
                 dest = _check_dest(table["dest"])
-            except _Invalid:
-                pass  # reported by the field rule; no target to compare
         accounts = table.get("accounts")
         seen: set[str] = set()
         for position, account in enumerate(accounts if isinstance(accounts, list) else []):
