@@ -1,15 +1,81 @@
-"""Not built yet (issue 4)."""
+"""Push changes as you edit, in the foreground, with a live line per push.
+
+Reconciles first (anything changed while hubsync was not running is pushed), then
+watches the folders and pushes each save once it has settled (settings.debounce_ms):
+one upload of the final content per save, whatever the editor does. Every push is
+written to the sync log (`hubsync log -f`) with who pushed it.
+
+Ctrl-C stops gracefully (exit 0): pushes in flight finish (bounded wait), and pending
+work stays in the state for next time. A second Ctrl-C exits at once.
+
+examples:
+  hubsync watch                      watch every configured folder
+  hubsync watch theme                watch only the watch named "theme"
+  hubsync watch --dry-run            show what the first reconcile would push, then exit
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hubsync.errors import HubsyncError
+from hubsync.errors import EX_OK
+
+if TYPE_CHECKING:
+    from hubsync.console import Reporter
+    from hubsync.engine import Engine
+
+SECOND_INTERRUPT_EXIT = 130
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    """No arguments yet."""
+    parser.add_argument("watches", nargs="*", metavar="WATCH",
+                        help="names of the watches to run (default: all)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the plan per account and change nothing")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise HubsyncError(f"`hubsync {args.command}` is not built yet (issue 4)")
+    from hubsync.commands.push import _print_plan
+    from hubsync.config import load_config
+    from hubsync.console import Reporter
+    from hubsync.engine import Engine
+    from hubsync.lock import InstanceLock
+
+    config = load_config(Path(args.config).expanduser() if args.config else None)
+    reporter = Reporter()
+    engine = Engine(config, watches=args.watches, dry_run=args.dry_run, on_event=reporter)
+    if args.dry_run:
+        _print_plan(asyncio.run(engine.push_once()))
+        return EX_OK
+    config.settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with InstanceLock(config.settings.state_dir):
+        asyncio.run(_watch(engine, reporter))
+    return EX_OK
+
+
+async def _watch(engine: Engine, reporter: Reporter) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def interrupted() -> None:
+        if stop.is_set():
+            # The user means it: no drain, no cleanup; the state is crash-safe.
+            sys.stdout.flush()
+            os._exit(SECOND_INTERRUPT_EXIT)
+        reporter.say("stopping: finishing pushes in flight (Ctrl-C again to quit now)")
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupted)
+    try:
+        await engine.run(stop)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    reporter.say("stopped")

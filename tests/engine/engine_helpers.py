@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 
-def write_theme(root: Path, files: dict[str, bytes | str]) -> None:
+def write_theme(root: Path, files: Mapping[str, bytes | str]) -> None:
     """Create ``files`` (rel -> content) under ``root``."""
     for rel, content in files.items():
         path = root / rel
