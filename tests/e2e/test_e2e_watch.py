@@ -1,0 +1,113 @@
+"""`hubsync watch` as a subprocess against the emulator with two accounts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from e2e_helpers import (
+    remote_tree,
+    requests_of,
+    uploads_of,
+    wait_until,
+    watch_session,
+    write_config,
+    write_files,
+)
+
+from hubsync.emulator import EmulatorThread
+
+pytestmark = pytest.mark.slow
+
+
+def test_watch_pushes_each_kind_of_change_exactly_once(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """Create, edit, 50 rapid saves, rename, delete, folder delete, ignored files, an
+    invalid template and an empty file: each arrives in both accounts as it should,
+    with one upload per settled save, and the sync log attributes every push."""
+    emu = emulator_thread
+    root = tmp_path / "theme"
+    write_files(root, {"css/main.css": "body {}", ".hsignore": "drafts/\n"})
+    state = tmp_path / "state"
+    config = write_config(tmp_path / "config.toml", emu, root, state)
+    with watch_session(config, emu, tmp_path / "out.txt") as session:
+        # The first reconcile pushed the existing file to both accounts.
+        wait_until(lambda: "css/main.css" in remote_tree(emu, 222), what="initial push")
+        assert "reconciled" in (state / "sync.log").read_text()
+
+        write_files(root, {"templates/home.html": "<h1>home</h1>"})
+        wait_until(lambda: remote_tree(emu, 111).get("templates/home.html") == b"<h1>home</h1>"
+                   and remote_tree(emu, 222).get("templates/home.html") == b"<h1>home</h1>",
+                   what="create")
+        session.wait_for_output("↑ templates/home.html -> sandbox (jane,")
+
+        # 50 writes in about 100 ms: one upload of the final content per account.
+        target = root / "css" / "rapid.css"
+        for i in range(50):
+            target.write_text(f"/* save {i} */")
+            time.sleep(0.002)
+        wait_until(lambda: remote_tree(emu, 111).get("css/rapid.css") == b"/* save 49 */"
+                   and remote_tree(emu, 222).get("css/rapid.css") == b"/* save 49 */",
+                   what="rapid saves")
+        time.sleep(0.5)
+        assert uploads_of(emu, "my-theme/css/rapid.css", 111) == 1
+        assert uploads_of(emu, "my-theme/css/rapid.css", 222) == 1
+
+        # Edit.
+        (root / "templates" / "home.html").write_text("<h1>home v2</h1>")
+        wait_until(lambda: remote_tree(emu, 222).get("templates/home.html")
+                   == b"<h1>home v2</h1>", what="edit")
+
+        # Rename: the new name is uploaded, the old one deleted.
+        (root / "css" / "main.css").rename(root / "css" / "site.css")
+        wait_until(lambda: "css/main.css" not in remote_tree(emu, 111)
+                   and remote_tree(emu, 111).get("css/site.css") == b"body {}", what="rename")
+
+        # Delete one file.
+        (root / "css" / "rapid.css").unlink()
+        wait_until(lambda: "css/rapid.css" not in remote_tree(emu, 222), what="delete")
+
+        # Delete a folder of three files: one folder delete request per account.
+        write_files(root, {f"images/i{i}.svg": f"<svg>{i}</svg>" for i in range(3)})
+        wait_until(lambda: len([p for p in remote_tree(emu, 111) if p.startswith("images/")])
+                   == 3, what="images")
+        shutil.rmtree(root / "images")
+        wait_until(lambda: not [p for p in remote_tree(emu, 111) if p.startswith("images/")]
+                   and not [p for p in remote_tree(emu, 222) if p.startswith("images/")],
+                   what="folder delete")
+        assert requests_of(emu, "delete", "my-theme/images") == 2
+
+        # Ignored: .hsignore, editor temp files, unsupported extensions.
+        write_files(root, {"drafts/wip.html": "x", "css/x.css~": "x", "notes.psd": "x",
+                           "templates/.home.html.swp": "x"})
+        # Invalid template: the error with its line, and no retry.
+        write_files(root, {"templates/bad.html": "ok\n{{ broken\n"})
+        session.wait_for_output("line 2:")
+        # An empty file: HubSpot refuses it; reported, not retried.
+        write_files(root, {"templates/empty.html": ""})
+        session.wait_for_output("templates/empty.html -> staging")
+        time.sleep(1.0)
+        assert uploads_of(emu, "my-theme/templates/bad.html") == 0
+        assert requests_of(emu, "upload", "my-theme/templates/bad.html") == 2
+        assert requests_of(emu, "upload", "my-theme/templates/empty.html") == 2
+        tree = remote_tree(emu, 111)
+        assert not [p for p in tree if p.startswith("drafts/") or p.endswith(("~", ".psd",
+                                                                               ".swp"))]
+        assert "skipped" in session.output()
+
+    assert session.process.returncode == 0
+    assert "stopped" in session.output()
+    lines = [json.loads(line) for line in (state / "sync.log").read_text().splitlines()]
+    events = [line["event"] for line in lines]
+    assert events[0] == "session_started"
+    assert events[-1] == "session_stopped"
+    pushed = [line for line in lines if line["event"] == "pushed"]
+    assert {line["hub_user_email"] for line in pushed} == {"jane@example.com",
+                                                          "joe@example.com"}
+    assert all(isinstance(line["portal_id"], int) for line in pushed)
+    failed = [line for line in lines if line["event"] == "failed"]
+    assert any("line 2" in line["error"] for line in failed)
