@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -64,7 +63,7 @@ def vscode_save(path: Path, text: str) -> None:
 
 def emacs_save(path: Path, text: str) -> None:
     lock = path.with_name(".#" + path.name)
-    os.symlink("jane@host.4242:1700000000", lock)
+    lock.symlink_to("jane@host.4242:1700000000")
     path.rename(path.with_name(path.name + "~"))
     path.write_text(text)
     lock.unlink()
