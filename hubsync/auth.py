@@ -141,6 +141,12 @@ class TokenManager:
                 again = tokens.decide(self._machine, self._clock()).action
                 if again in (Action.REFRESH, Action.JOIN):
                     raise
+                continue
+            # HubSpot has just issued this token: use it even if our clock already thinks
+            # it is due (a very short TTL, or a clock far ahead). Asking again would loop;
+            # if it really is dead, call() refreshes once on TokenExpired.
+            if self._token is not None and self._machine.auth is AuthState.OK:
+                return self._token
 
     async def call(self, fn: Callable[[AccessToken], Awaitable[T]]) -> T:
         """``fn(token)``; after TokenExpired, one refresh and one retry."""

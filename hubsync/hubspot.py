@@ -15,6 +15,7 @@ the response only: messages never contain the key, the token, or a request heade
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import json
 import mimetypes
 import time
@@ -23,13 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from yarl import URL
 
 from hubsync import __version__
-from hubsync.config import check_api_base
 from hubsync.errors import (
     ConfigError,
     ErrorDetail,
@@ -48,6 +48,7 @@ USER_AGENT = f"hubsync/{__version__} (python aiohttp/{aiohttp.__version__})"
 FILEMAPPER = "/content/filemapper/v1"
 EXCHANGE_PATH = "/localdevauth/v1/auth/refresh"
 RETRY_AFTER_CAP_S = 3600.0
+CLOCK_SKEW_IGNORED_S = 30.0
 _REDACTED = "<redacted>"
 REFUSED_PREFIX = "HubSpot refused the key: "
 
@@ -66,13 +67,32 @@ def check_base_url(url: str) -> str:
     """``url`` without a trailing slash, if it is https, or http on a loopback address.
 
     Raises ConfigError otherwise: a key sent over plain HTTP to another host is leaked.
-    The rule itself is the config's (``hubsync.config.check_api_base``).
+    The URL is not repeated in the message: a pasted URL can carry credentials.
     """
     try:
-        check_api_base(url)
-    except ValueError as exc:
-        raise ConfigError(None, f"api_base: {exc}") from None
-    return url.rstrip("/")
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - the property validates the port
+    except ValueError:
+        raise ConfigError(None, "api_base: not a valid URL") from None
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(None, "api_base: must not contain a user name or password")
+    if host and (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))):
+        return url.rstrip("/")
+    raise ConfigError(
+        None,
+        "api_base: only https:// URLs are allowed "
+        "(plain http:// only for loopback: 127.0.0.0/8, ::1, localhost)",
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo:
@@ -112,6 +132,24 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if seconds != seconds:  # NaN
         return None
     return min(RETRY_AFTER_CAP_S, max(0.0, seconds))
+
+
+def _clock_skew(date_header: str | None, now: float) -> float:
+    """Server time minus ``now`` from an HTTP Date header, if the gap is worth correcting.
+
+    Date has one-second resolution, so small gaps are noise: only a skew beyond
+    CLOCK_SKEW_IGNORED_S is returned.
+    """
+    if not date_header:
+        return 0.0
+    try:
+        server = email.utils.parsedate_to_datetime(date_header)
+    except (TypeError, ValueError):
+        return 0.0
+    if server.tzinfo is None:
+        return 0.0
+    skew = server.timestamp() - now
+    return skew if abs(skew) > CLOCK_SKEW_IGNORED_S else 0.0
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
@@ -201,6 +239,8 @@ class _Response:
     duration_ms: float
     correlation_id: str | None
     rate_limit: RateLimitInfo
+    clock_skew_s: float = 0.0
+    """Server clock minus ours, from the Date header; 0 when under CLOCK_SKEW_IGNORED_S."""
 
     def result(self) -> ApiResult:
         return ApiResult(self.status, self.duration_ms, self.correlation_id, self.rate_limit)
@@ -316,6 +356,7 @@ class HubSpotClient:
             duration_ms=duration_ms,
             correlation_id=response_headers.get("X-HubSpot-Correlation-Id"),
             rate_limit=rate_limit,
+            clock_skew_s=_clock_skew(response_headers.get("Date"), time.time()),
         )
 
     # --- authentication -------------------------------------------------------------------
@@ -348,7 +389,7 @@ class HubSpotClient:
                     correlation_id=exc.correlation_id,
                 ) from None
             raise
-        return _grant_from(_json_object(response.body))
+        return _grant_from(_json_object(response.body), skew_s=response.clock_skew_s)
 
     async def fetch_email(self, token: AccessToken) -> str | None:
         """The email of the token's user, or None if HubSpot will not say. Never raises.
@@ -425,8 +466,12 @@ class HubSpotClient:
         return response.body
 
 
-def _grant_from(payload: Mapping[str, Any]) -> TokenGrant:
-    """The fields of an exchange response we use; anything malformed is a HubSpotError."""
+def _grant_from(payload: Mapping[str, Any], *, skew_s: float = 0.0) -> TokenGrant:
+    """The fields of an exchange response we use; anything malformed is a HubSpotError.
+
+    ``skew_s`` (server clock minus ours) moves the expiry onto our clock, so a machine
+    whose clock is off by more than a token's lifetime does not see every token expired.
+    """
     try:
         token_value = payload["oauthAccessToken"]
         expires_ms = payload["expiresAtMillis"]
@@ -434,7 +479,7 @@ def _grant_from(payload: Mapping[str, Any]) -> TokenGrant:
         user_id = int(payload["userId"])
         if not isinstance(token_value, str) or not token_value:
             raise TypeError("oauthAccessToken")
-        expires_at = float(expires_ms) / 1000.0
+        expires_at = float(expires_ms) / 1000.0 - skew_s
     except (KeyError, TypeError, ValueError) as exc:
         # Never include the payload: it holds the key and the token.
         raise HubSpotError(

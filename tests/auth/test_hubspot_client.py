@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -280,3 +282,32 @@ async def test_expired_token_against_emulator(make_emulator: EmulatorFactory) ->
             await client.meta(grant.token, "theme")
     assert caught.value.category == "EXPIRED_AUTHENTICATION"
     assert grant.token.value not in str(caught.value)
+
+
+async def test_clock_skew_moves_expiry_onto_our_clock(serve: ServerFactory) -> None:
+    """A server Date an hour behind ours shifts expiresAtMillis by that hour; small gaps don't."""
+    now = time.time()
+    server_now = now - 3600
+    body = {"oauthAccessToken": "t", "expiresAtMillis": int((server_now + 1800) * 1000),
+            "hubId": 111, "userId": 9001}
+    server = await serve(canned(200, body, {"Date": email.utils.formatdate(server_now,
+                                                                          usegmt=True)}))
+    async with HubSpotClient(str(server.make_url("")), 111) as client:
+        grant = await client.exchange_key("pat-na1-key")
+    assert grant.token.expires_at == pytest.approx(now + 1800, abs=5)
+
+    server = await serve(canned(200, {**body, "expiresAtMillis": int((now + 60) * 1000)},
+                                {"Date": email.utils.formatdate(now - 5, usegmt=True)}))
+    async with HubSpotClient(str(server.make_url("")), 111) as client:
+        grant = await client.exchange_key("pat-na1-key")
+    assert grant.token.expires_at == pytest.approx(now + 60, abs=0.01)
+
+
+async def test_malformed_exchange_answer_hides_payload(serve: ServerFactory) -> None:
+    """A 200 without a token is a HubSpotError that does not repeat the echoed key."""
+    server = await serve(canned(200, {"encodedOAuthRefreshToken": "pat-na1-echoed",
+                                      "hubId": 111}))
+    async with HubSpotClient(str(server.make_url("")), 111) as client:
+        with pytest.raises(HubSpotError) as caught:
+            await client.exchange_key("pat-na1-echoed")
+    assert "pat-na1-echoed" not in str(caught.value)
