@@ -344,29 +344,33 @@ def _reverse_lines(handle: BinaryIO, end: int) -> Iterator[bytes]:
         yield pending
 
 
-def _reverse_entries(path: Path) -> Iterator[Entry]:
+def _reverse_entries(path: Path, end: int | None = None) -> Iterator[Entry]:
     try:
         handle = path.open("rb")
     except FileNotFoundError:
         return
     with handle:
-        end = os.fstat(handle.fileno()).st_size
-        for raw in _reverse_lines(handle, end):
+        size = os.fstat(handle.fileno()).st_size
+        for raw in _reverse_lines(handle, size if end is None else min(end, size)):
             entry = _parse_line(raw)
             if entry is not None:
                 yield entry
 
 
-def tail(path: Path, n: int, filters: LogFilter = MATCH_ALL) -> list[Entry]:
+def tail(
+    path: Path, n: int, filters: LogFilter = MATCH_ALL, *, end: int | None = None
+) -> list[Entry]:
     """The last ``n`` matching entries, oldest first, reading backwards from the end.
 
     Stops at the first line older than ``filters.since``: the log is in time order.
+    ``end`` caps how much of ``path`` itself is read, so a caller that then follows
+    from that offset neither misses nor repeats a line.
     """
     if n <= 0:
         return []
     found: list[Entry] = []
     for file in reversed(rotated_paths(path)):
-        for entry in _reverse_entries(file):
+        for entry in _reverse_entries(file, end if file == path else None):
             if not filters.is_recent(entry):
                 return found[::-1]
             if filters.matches(entry):
@@ -382,24 +386,30 @@ def follow(
     stop: threading.Event | None = None,
     *,
     from_start: bool = False,
+    start_offset: int | None = None,
     poll_interval: float = 0.2,
 ) -> Iterator[Entry]:
-    """Matching entries appended to ``path`` from now on (all of it with ``from_start``).
+    """Matching entries appended to ``path`` from now on (all of it with ``from_start``,
+    or from byte ``start_offset``, e.g. where a ``tail(..., end=...)`` stopped).
 
     Survives rotation like ``tail -F``: when ``path`` names another inode, or the file
     shrank, the rest of the old file is read and the new one is opened from its start.
-    Runs until ``stop`` is set (checked every ``poll_interval`` seconds when idle).
+    Runs until ``stop`` is set (checked every ``poll_interval`` seconds when idle). As
+    with ``tail -F``, a file that is rotated away twice within one poll is missed.
     """
     stop = stop if stop is not None else threading.Event()
     handle: BinaryIO | None = None
     pending = b""
 
-    def open_current(at_end: bool) -> BinaryIO | None:
+    def open_current(at_end: bool, offset: int | None = None) -> BinaryIO | None:
         try:
             opened = path.open("rb")
         except FileNotFoundError:
             return None
-        if at_end:
+        if offset is not None:
+            # A file shorter than the offset was rotated since: read it all.
+            opened.seek(offset if os.fstat(opened.fileno()).st_size >= offset else 0)
+        elif at_end:
             opened.seek(0, os.SEEK_END)
         return opened
 
@@ -412,7 +422,7 @@ def follow(
         pending = lines.pop()  # an incomplete last line waits for its newline
         return [e for raw in lines if (e := _parse_line(raw)) is not None and filters.matches(e)]
 
-    handle = open_current(at_end=not from_start)
+    handle = open_current(at_end=not from_start, offset=start_offset)
     try:
         while not stop.is_set():
             if handle is None:

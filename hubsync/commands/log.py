@@ -223,16 +223,23 @@ def run(args: argparse.Namespace) -> int:
     if not journal.rotated_paths(log_path) and not args.follow:
         print(f"hubsync: no sync log yet at {log_path}", file=sys.stderr)
         return 0
+    # Where the printed part ends and following begins: no line is missed or repeated.
+    try:
+        boundary: int | None = log_path.stat().st_size
+    except FileNotFoundError:
+        boundary = None
     try:
         if count == 0:
             entries: Iterable[dict[str, Any]] = journal.iter_entries(log_path, filters=filters)
         else:
-            entries = journal.tail(log_path, count, filters)
+            entries = journal.tail(log_path, count, filters, end=boundary)
         _emit((render(e, as_json=args.json, color=color) for e in entries), out)
         if args.follow:
             stop = threading.Event()
             try:
-                followed = journal.follow(log_path, filters, stop)
+                followed = journal.follow(
+                    log_path, filters, stop, from_start=boundary is None, start_offset=boundary
+                )
                 _emit((render(e, as_json=args.json, color=color) for e in followed), out)
             except KeyboardInterrupt:
                 stop.set()
