@@ -1,15 +1,265 @@
-"""Not built yet (issue 5)."""
+"""Show what the running daemon or watch session is doing, or what it left behind.
+
+Asks the hubsync that uses this config's state directory, over its control socket:
+per account the HubSpot user, auth state, token expiry, pending and in-flight pushes,
+last push, last error and rate-limit budget; per watch the folder, files tracked and
+last reconcile. With nothing running it reads the state database and the sync log
+instead, and says "not running". A table on a terminal, plain lines otherwise.
+
+--json prints one object, running or not:
+  {"running": bool, "pid": int|null, "accounts": [{"name", "portal_id", "hub_user_id",
+   "auth", "pending", "in_flight", "last_push", "last_error", ...}],
+   "watches": [{"name", "src", "files", "last_reconcile", ...}]}
+Times are ISO 8601 UTC strings, like the sync log's "ts".
+
+examples:
+  hubsync status                          what is the daemon doing?
+  hubsync status --json | jq '.accounts[] | {name, pending}'
+  hubsync --config ~/work.toml status
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from hubsync.errors import HubsyncError
+from hubsync.errors import EX_OK
+
+if TYPE_CHECKING:
+    from hubsync.config import Config
+
+RECENT_LOG_ENTRIES = 2000
+"""How far back (in sync log lines) a stopped hubsync's last push and errors are looked for."""
+_TIME_FIELDS = ("last_push", "last_reconcile", "started_at", "token_expires_at")
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    """No arguments yet."""
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise HubsyncError(f"`hubsync {args.command}` is not built yet (issue 5)")
+    from hubsync.errors import ControlError
+
+    config = config_of(args)
+    try:
+        report = normalize(ask_running(config, "status"))
+    except ControlError as exc:
+        report = stopped_status(config, note=str(exc))
+    if args.json:
+        print(json.dumps(report, default=str))
+    elif sys.stdout.isatty():
+        _print_table(report)
+    else:
+        print(render_text(report), end="")
+    return EX_OK
+
+
+def config_of(args: argparse.Namespace) -> Config:
+    """The config named by the global --config (default: the default path)."""
+    from pathlib import Path
+
+    from hubsync.config import load_config
+
+    return load_config(Path(args.config).expanduser() if args.config else None)
+
+
+def ask_running(config: Config, command: str, *, wait_s: float = 5.0, **params: Any) -> Any:
+    """Send ``command`` to the hubsync running on ``config``'s state dir; its result.
+
+    Raises ControlError with what to do next when nothing answers: nothing running, or
+    a process (a ``hubsync push``) holding the state without a control socket.
+    """
+    from hubsync import control
+    from hubsync.errors import ControlError
+    from hubsync.lock import lock_holder
+
+    state_dir = config.settings.state_dir
+    if not control.socket_path(state_dir).exists():
+        holder = lock_holder(state_dir)
+        if holder is not None:
+            raise ControlError(
+                f"hubsync PID {holder} holds {state_dir} but takes no commands (a "
+                "`hubsync push`?); wait for it to finish")
+        raise ControlError(
+            f"no hubsync is running for {config.path}; start one with `hubsync watch` "
+            "or `hubsync service install`")
+    return control.call(state_dir, command, wait_s=wait_s, **params)
+
+
+def normalize(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A running session's status with epoch times turned into ISO 8601 UTC strings."""
+    from hubsync.journal import utc_timestamp
+
+    def times(item: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(item)
+        for key in _TIME_FIELDS:
+            if isinstance(out.get(key), int | float) and not isinstance(out.get(key), bool):
+                out[key] = utc_timestamp(out[key])
+        return out
+
+    report = times(result)
+    report["accounts"] = [times(a) for a in result.get("accounts", [])]
+    report["watches"] = [times(w) for w in result.get("watches", [])]
+    return report
+
+
+def stopped_status(config: Config, *, note: str | None = None) -> dict[str, Any]:
+    """What the state database and the sync log say when no session answers."""
+    from hubsync.journal import LOG_NAME, tail
+    from hubsync.lock import lock_holder
+    from hubsync.state import STATE_FILE, StateStore
+
+    state_dir = config.settings.state_dir
+    counts: dict[str, Any] = {}
+    files: dict[str, int] = {}
+    # Never create a database just to say nothing is in it; close it at once either way.
+    if (state_dir / STATE_FILE).is_file():
+        with StateStore.open(state_dir) as store:
+            counts = store.counts()
+            files = {w.name: len(store.stat_cache(w.name)) for w in config.watches}
+    recent = tail(state_dir / LOG_NAME, RECENT_LOG_ENTRIES)
+    accounts = []
+    for name, account in config.accounts.items():
+        mine = [e for e in recent if e.get("account") == name]
+        who = next((e for e in reversed(mine) if e.get("hub_user_id") is not None), {})
+        pushes = [e for e in mine if e.get("event") in ("pushed", "deleted")]
+        last_event = mine[-1] if mine else {}
+        row_counts = counts.get(name)
+        accounts.append({
+            "name": name,
+            "portal_id": account.portal_id,
+            "hub_user_id": who.get("hub_user_id"),
+            "hub_user_email": who.get("hub_user_email"),
+            "auth": "unknown",
+            "pending": row_counts.pending if row_counts else 0,
+            "in_flight": 0,
+            "parked": row_counts.parked if row_counts else 0,
+            "held_deletes": row_counts.held if row_counts else 0,
+            "last_push": pushes[-1].get("ts") if pushes else None,
+            "last_error": last_event.get("error"),
+        })
+    watches = []
+    for watch in config.watches:
+        reconciles = [e for e in recent
+                      if e.get("event") == "reconciled" and e.get("watch") == watch.name]
+        watches.append({
+            "name": watch.name,
+            "src": str(watch.src),
+            "dest": watch.dest,
+            "accounts": list(watch.accounts),
+            "files": files.get(watch.name, 0),
+            "last_reconcile": reconciles[-1].get("ts") if reconciles else None,
+        })
+    return {
+        "running": False,
+        "pid": None,
+        "holder_pid": lock_holder(state_dir),
+        "note": note,
+        "config": str(config.path),
+        "state_dir": str(state_dir),
+        "accounts": accounts,
+        "watches": watches,
+    }
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+_ACCOUNT_COLUMNS = ("account", "portal", "user", "auth", "token expires", "pending",
+                    "in flight", "failed", "last push", "rate used")
+_WATCH_COLUMNS = ("watch", "folder", "to", "files", "last reconcile")
+
+
+def _when(value: object) -> str:
+    """An ISO timestamp as local time: the time alone if today, else date and time."""
+    if not isinstance(value, str) or not value:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return value
+    today = datetime.now().astimezone().date()
+    return moment.strftime("%H:%M:%S" if moment.date() == today else "%Y-%m-%d %H:%M")
+
+
+def _headline(report: Mapping[str, Any]) -> str:
+    if report.get("running"):
+        kind = report.get("kind") or "session"
+        return (f"hubsync {kind} running (PID {report.get('pid')}), config "
+                f"{report.get('config')}\n{report.get('summary') or ''}").rstrip()
+    holder = report.get("holder_pid")
+    if holder:
+        return f"not answering: PID {holder} holds {report.get('state_dir')} (a `hubsync push`?)"
+    return f"not running (state in {report.get('state_dir')})"
+
+
+def account_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """One row of display strings per account, in ``_ACCOUNT_COLUMNS`` order."""
+    rows: list[tuple[str, ...]] = []
+    for a in report.get("accounts", []):
+        user = str(a.get("hub_user_email") or a.get("hub_user_id") or "-")
+        auth = str(a.get("auth") or "-")
+        if a.get("held"):
+            auth = "unauthorized"
+        if a.get("paused"):
+            auth += ", paused"
+        rate = a.get("rate") or {}
+        used = f"{rate.get('used')}/{rate.get('limit')}" if rate.get("limit") else "-"
+        rows.append((str(a.get("name")), str(a.get("portal_id")), user, auth,
+                     _when(a.get("token_expires_at")), str(a.get("pending", 0)),
+                     str(a.get("in_flight", 0)), str(a.get("parked", 0)),
+                     _when(a.get("last_push")), used))
+    return rows
+
+
+def watch_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """One row of display strings per watch, in ``_WATCH_COLUMNS`` order."""
+    return [(str(w.get("name")), str(w.get("src")), str(w.get("dest", "-")),
+             str(w.get("files", 0)), _when(w.get("last_reconcile")))
+            for w in report.get("watches", [])]
+
+
+def _errors(report: Mapping[str, Any]) -> list[str]:
+    lines = [f"{a['name']}: last error: {a['last_error']}"
+             for a in report.get("accounts", []) if a.get("last_error")]
+    if report.get("reload_error"):
+        lines.append(f"config reload failed: {report['reload_error']}")
+    return lines
+
+
+def render_text(report: Mapping[str, Any]) -> str:
+    """Plain aligned text for pipes and logs."""
+    out = [_headline(report)]
+    for title, columns, rows in (("accounts", _ACCOUNT_COLUMNS, account_rows(report)),
+                                 ("watches", _WATCH_COLUMNS, watch_rows(report))):
+        out.append(f"{title}:")
+        if not rows:
+            out.append("  (none)")
+            continue
+        widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+        for row in (columns, *rows):
+            out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths,
+                                                                         strict=True)).rstrip())
+    out.extend(_errors(report))
+    return "\n".join(out) + "\n"
+
+
+def _print_table(report: Mapping[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(_headline(report), markup=False, highlight=False)
+    for title, columns, rows in (("accounts", _ACCOUNT_COLUMNS, account_rows(report)),
+                                 ("watches", _WATCH_COLUMNS, watch_rows(report))):
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    for line in _errors(report):
+        console.print(line, style="red", markup=False, highlight=False)
