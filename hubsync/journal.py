@@ -22,7 +22,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -298,10 +298,12 @@ def iter_entries(
     *,
     since: datetime | None = None,
     filters: LogFilter = MATCH_ALL,
+    end: int | None = None,
 ) -> Iterator[Entry]:
     """Every matching entry, oldest first, across ``sync.log.N`` ... ``sync.log``.
 
-    With ``since``, a rotated file whose last line is older is skipped unread.
+    With ``since``, a rotated file whose last line is older is skipped unread. ``end``
+    stops reading ``path`` itself at that byte offset (see ``tail``).
     """
     if since is not None:
         filters = _with_since(filters, since)
@@ -314,8 +316,13 @@ def iter_entries(
             handle = file.open("rb")
         except FileNotFoundError:  # rotated away between listing and opening
             continue
+        limit = end if end is not None and file == path else None
+        consumed = 0
         with handle:
             for raw in handle:
+                consumed += len(raw)
+                if limit is not None and consumed > limit:
+                    break
                 entry = _parse_line(raw)
                 if entry is not None and filters.matches(entry):
                     yield entry
@@ -388,7 +395,7 @@ def follow(
     from_start: bool = False,
     start_offset: int | None = None,
     poll_interval: float = 0.2,
-) -> Iterator[Entry]:
+) -> Generator[Entry, None, None]:
     """Matching entries appended to ``path`` from now on (all of it with ``from_start``,
     or from byte ``start_offset``, e.g. where a ``tail(..., end=...)`` stopped).
 

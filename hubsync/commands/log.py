@@ -230,7 +230,9 @@ def run(args: argparse.Namespace) -> int:
         boundary = None
     try:
         if count == 0:
-            entries: Iterable[dict[str, Any]] = journal.iter_entries(log_path, filters=filters)
+            entries: Iterable[dict[str, Any]] = journal.iter_entries(
+                log_path, filters=filters, end=boundary
+            )
         else:
             entries = journal.tail(log_path, count, filters, end=boundary)
         _emit((render(e, as_json=args.json, color=color) for e in entries), out)

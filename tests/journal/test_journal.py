@@ -140,6 +140,22 @@ def test_tail_reads_across_rotated_files(tmp_path: Path) -> None:
     assert journal.tail(log, 0) == []
 
 
+def test_end_offset_bounds_tail_and_iter_entries(tmp_path: Path) -> None:
+    """With end=, readers stop at that offset of the live file, where follow then starts."""
+    log = tmp_path / "sync.log"
+    with journal.Journal(log) as j:
+        _push(j, 1)
+        boundary = log.stat().st_size
+        _push(j, 2)
+    assert [e["seq"] for e in journal.tail(log, 5, end=boundary)] == [1]
+    assert [e["seq"] for e in journal.iter_entries(log, end=boundary)] == [1]
+    stop = threading.Event()
+    followed = journal.follow(log, stop=stop, start_offset=boundary)
+    assert next(followed)["seq"] == 2
+    stop.set()
+    followed.close()
+
+
 def test_tail_skips_a_torn_last_line(tmp_path: Path) -> None:
     """A line cut short by a crash is ignored, not an error."""
     log = tmp_path / "sync.log"
