@@ -220,7 +220,7 @@ class _Session:
                 finally:
                     for task in helpers:
                         task.cancel()
-            log.info("session_stopped", kind=str(self._kind))
+            log.info("session_ended", kind=str(self._kind))
 
     def _install_signal_handlers(self, stack: contextlib.AsyncExitStack) -> None:
         loop = asyncio.get_running_loop()
