@@ -75,8 +75,11 @@ DRAIN_TIMEOUT_S = 10.0
 """How long a stop waits for requests in flight before cancelling them."""
 AUTH_RECHECK_S = 60.0
 """How often a held (unauthorized) account re-reads its key."""
-PUSH_MAX_ATTEMPTS = 8
+PUSH_MAX_ATTEMPTS = 12
 """``push`` gives up on a file after this many failed attempts (it stays pending)."""
+PUSH_BACKOFF_CAP_S = 8.0
+"""``push`` runs unattended against a deadline: keep its backoff short."""
+WATCH_BACKOFF_CAP_S = 300.0
 DISPATCH_WINDOW = 1000
 """Due items a worker considers per round; keeps a huge backlog cheap to schedule."""
 
@@ -962,7 +965,8 @@ class Engine:
         now = time.time()
         decision = retry.decide(outcome, op=work.op, attempt=attempt, now=now,
                                 retry_after=retry_after, window_s=account.pacer.window_s,
-                                jitter=random.random())  # noqa: S311 - jitter, not crypto
+                                jitter=random.random(),  # noqa: S311 - jitter, not crypto
+                                cap_s=PUSH_BACKOFF_CAP_S if self._once else WATCH_BACKOFF_CAP_S)
         account.last_error = message.splitlines()[0] if message else type(error).__name__
         current = account.queue.get(work.remote_path)
         same = current is work and work.sha256 == sha

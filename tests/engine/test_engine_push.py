@@ -128,3 +128,43 @@ async def test_safety_brake_holds_mass_deletes_until_allowed(
     summary = await Engine(make_config(accounts=("sandbox",)), allow_deletes=True).push_once()
     assert summary.ok, summary
     assert set(emulator.files(111)) == {"my-theme/keep.css"}
+
+
+async def test_429_storm_pauses_the_account_and_resumes_paced(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """A 429 storm starting mid-push: the account waits for Retry-After, every file still
+    arrives, the retries are logged with status 429, and the other account is unaffected."""
+    write_theme(tmp_path / "theme", {f"css/s{i}.css": f"s{i}" for i in range(20)})
+
+    def storm_on_first_push(event: EngineEvent) -> None:
+        if event.event == "pushed" and not emulator.storm_remaining_s() and not storms:
+            storms.append(1)
+            emulator.set_faults(storm_seconds=1.0, retry_after=1)
+
+    storms: list[int] = []
+    config = make_config(accounts=("sandbox",))
+    summary = await Engine(config, on_event=storm_on_first_push).push_once()
+    assert summary.ok, summary
+    assert len(emulator.files(111)) == 20
+    retrying = [line for line in sync_log(config.settings.state_dir)
+                if line["event"] == "retrying"]
+    assert retrying
+    assert {line["status"] for line in retrying} == {429}
+    assert all(int(str(line["retry_in_ms"])) >= 900 for line in retrying)
+
+
+async def test_learned_rate_limit_keeps_requests_under_the_emulator_limit(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """With the emulator limited to 10 requests per second, the pacer learns the limit from
+    the X-HubSpot-RateLimit headers: 40 uploads arrive, with few 429s (a 1 s window
+    leaves a margin of one request, so scheduling jitter on a busy machine may cost one
+    or two) against the dozens an unpaced client gets."""
+    emulator.set_rate_limit(10, 1000)
+    write_theme(tmp_path / "theme", {f"css/r{i}.css": f"r{i}" for i in range(40)})
+    summary = await Engine(make_config(accounts=("sandbox",))).push_once()
+    assert summary.ok, summary
+    assert len(emulator.files(111)) == 40
+    too_many = [r for r in emulator.requests if r.status == 429]
+    assert len(too_many) <= 5
