@@ -33,7 +33,6 @@ import structlog
 from watchdog.events import (
     DirCreatedEvent,
     DirDeletedEvent,
-    DirModifiedEvent,
     DirMovedEvent,
     FileClosedEvent,
     FileCreatedEvent,
@@ -50,7 +49,9 @@ from watchdog.observers.polling import PollingObserver
 log = structlog.get_logger()
 
 # Everything that can mean "content or existence changed"; no opened/closed-no-write
-# (the 7.1 livelock), no attrib (chmod/touch do not change what we push).
+# (the 7.1 livelock), no attrib (chmod/touch do not change what we push), and no
+# directory-modified (every create in a folder sends one for the folder; the file's own
+# event already says what changed).
 EVENT_FILTER: list[type[FileSystemEvent]] = [
     FileCreatedEvent,
     FileModifiedEvent,
@@ -60,7 +61,6 @@ EVENT_FILTER: list[type[FileSystemEvent]] = [
     DirCreatedEvent,
     DirDeletedEvent,
     DirMovedEvent,
-    DirModifiedEvent,
 ]
 
 INOTIFY_LOGGER = "watchdog.observers.inotify_c"

@@ -111,3 +111,8 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
     assert all(isinstance(line["portal_id"], int) for line in pushed)
     failed = [line for line in lines if line["event"] == "failed"]
     assert any("line 2" in line["error"] for line in failed)
+    # Neither key appears in the console, the sync log or the state database.
+    written = session.output().encode() + (state / "sync.log").read_bytes() + b"".join(
+        path.read_bytes() for path in state.iterdir() if path.name.startswith("state.db"))
+    for account in emu.accounts.values():
+        assert account.key.encode() not in written
