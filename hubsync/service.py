@@ -125,22 +125,20 @@ async def run_session(
     except HubsyncError as exc:
         return _report_failure(exc)
     except BaseExceptionGroup as group:  # the TaskGroup wraps what the engine raised
-        ours = _first_hubsync_error(group)
-        if ours is None:
-            raise
-        return _report_failure(ours)
+        leaves = _leaves(group)
+        ours = next((exc for exc in leaves if isinstance(exc, HubsyncError)), None)
+        if ours is not None:
+            return _report_failure(ours)
+        # "unhandled errors in a TaskGroup" says nothing: let the CLI report the cause.
+        raise leaves[0] from group
     return EX_OK
 
 
-def _first_hubsync_error(group: BaseExceptionGroup[BaseException]) -> HubsyncError | None:
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
     for exc in group.exceptions:
-        if isinstance(exc, HubsyncError):
-            return exc
-        if isinstance(exc, BaseExceptionGroup):
-            found = _first_hubsync_error(exc)
-            if found is not None:
-                return found
-    return None
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
 
 
 def _report_failure(error: HubsyncError) -> int:
@@ -265,8 +263,9 @@ class _Session:
     async def _run_engines(self, engine: Engine) -> None:
         """Run ``engine``; when a reload replaces it, run the replacement, until stopped."""
         while not self._stop.is_set():
+            # ``_engine_ready`` is fresh here: made in __init__, or by the reload that
+            # asked for this engine (the reloader waits on that very event).
             self._engine = engine
-            self._engine_ready = asyncio.Event()
             await self._run_engine(engine)
             if self._stop.is_set():
                 return
@@ -472,6 +471,8 @@ class _Session:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._engine_ready.wait()
+        # A reload may have replaced the engine while we waited.
+        engine = self._engine or engine
         # Not cancelled on timeout: a flush cut off mid-settle could drop dirty marks.
         # Left running, it only waits for the engine to go idle.
         flushing = asyncio.create_task(engine.flush(), name="flush")

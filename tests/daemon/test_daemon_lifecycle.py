@@ -155,7 +155,7 @@ def test_sighup_keeps_an_invalid_config_and_applies_a_valid_one(
 ) -> None:
     """SIGHUP with an invalid config: RELOADING=1, then READY=1 with "config reload failed",
     and the old config keeps working. SIGHUP with a valid config adding a watch:
-    RELOADING=1, READY=1, and the new watch's files are pushed."""
+    RELOADING=1, READY=1, and the new watch's files are pushed. Later SIGHUPs still work."""
     emu = emulator_thread
     root = tmp_path / "theme"
     extra = tmp_path / "extra"
@@ -191,5 +191,11 @@ def test_sighup_keeps_an_invalid_config_and_applies_a_valid_one(
         write_files(root, {"css/later.css": "b {}"})
         wait_until(lambda: "css/later.css" in remote_tree(emu, 111, "my-theme"),
                    what="first watch still working after the reload")
+
+        # A later SIGHUP is still answered (nothing changed: applied in place).
+        mark = len(notify.messages)
+        proc.process.send_signal(signal.SIGHUP)
+        reloading = notify.wait_line("RELOADING=1", start=mark)
+        notify.wait_line("READY=1", start=reloading)
         assert proc.stop() == 0
     assert "config_reload_failed" in proc.output()
