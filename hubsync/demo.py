@@ -453,8 +453,7 @@ class Demo:
         ready = asyncio.Event()
         engine_task = asyncio.create_task(engine.run(stop, ready=ready.set),
                                           name="hubsync-demo-engine")
-        script = asyncio.create_task(self._play(config, ready, engine_task),
-                                     name="hubsync-demo-script")
+        script = asyncio.create_task(self._play(config, ready), name="hubsync-demo-script")
 
         def interrupted() -> None:
             self.say("stopping: Ctrl-C")
@@ -463,27 +462,29 @@ class Demo:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, interrupted)
         try:
-            try:
-                return await script
-            except asyncio.CancelledError:
-                if engine_task.done() or not script.cancelled():
-                    raise
+            # The engine ending first means it failed: waiting out the script's step
+            # timeouts would only hide that.
+            await asyncio.wait({script, engine_task}, return_when=asyncio.FIRST_COMPLETED)
+            if not script.done():
+                script.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await script
+                engine_task.result()
+                raise HubsyncError("the sync engine stopped before the script ended; "
+                                   "run again with --debug to see why")
+            if script.cancelled():
                 self.say("stopped before the end of the script: nothing proven")
                 return EX_OK
+            return script.result()
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
             stop.set()
-            await engine_task
+            if not engine_task.done():
+                await engine_task
 
-    async def _play(self, config: Config, ready: asyncio.Event,
-                    engine_task: asyncio.Task[None]) -> int:
-        waiter = asyncio.create_task(ready.wait())
-        await asyncio.wait({waiter, engine_task}, return_when=asyncio.FIRST_COMPLETED)
-        if engine_task.done():
-            waiter.cancel()
-            engine_task.result()  # raises what stopped the engine
-            raise HubsyncError("the sync engine stopped before it was ready")
+    async def _play(self, config: Config, ready: asyncio.Event) -> int:
+        await ready.wait()
         self.say(f"── first sync of the whole theme (as {_users()}) ──")
         await self._until_in_sync(config, "the first sync")
         log_path = config.settings.state_dir / LOG_NAME

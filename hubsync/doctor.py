@@ -49,6 +49,8 @@ KEYRING_TIMEOUT_S = 5.0
 CLOCK_TOLERANCE_S = 60.0
 RAISED_INOTIFY_LIMIT = 524288
 _SYSTEMCTL_TIMEOUT_S = 10.0
+BACKEND_CONFIG_FIX = ("check PYTHON_KEYRING_BACKEND and keyring's config file "
+                      "(~/.config/python_keyring/keyringrc.cfg)")
 
 
 class Status(enum.StrEnum):
@@ -177,6 +179,12 @@ async def check_keyring(timeout_s: float = KEYRING_TIMEOUT_S) -> Check:
             _describe_keyring, "inspect", timeout_s)
     except CredentialError as exc:
         return Check("keyring", Status.WARN, str(exc), fix)
+    except Exception as exc:
+        # keyring could not even load a backend (a bad PYTHON_KEYRING_BACKEND or
+        # keyringrc.cfg): exactly what this command is for, so say it instead of crashing.
+        return Check("keyring", Status.WARN,
+                     f"keyring cannot load its backend: {type(exc).__name__}: {exc}",
+                     BACKEND_CONFIG_FIX)
     if problem is not None:
         return Check("keyring", Status.WARN, f"{name}: {problem}", fix)
     return Check("keyring", Status.OK, f"{name} can keep keys")
@@ -260,6 +268,11 @@ async def check_account(account: Account, *, clock: Callable[[], float] = time.t
             f"run `hubsync auth add {name} --portal {account.portal_id}`"),))
     except CredentialError as exc:
         return AccountResult((Check(key_line, Status.FAIL, str(exc)),))
+    except Exception as exc:
+        return AccountResult((Check(
+            key_line, Status.FAIL,
+            f"looking up the key failed: {type(exc).__name__}: {exc}",
+            f"set {env_var_name(name)}, or {BACKEND_CONFIG_FIX}"),))
     found = Check(key_line, Status.OK, f"found in {_where(name, source)}")
     line = f"hubspot {name}"
     client = _ClockedClient(account.base_url, account.portal_id, timeout_s=exchange_timeout_s,

@@ -328,3 +328,42 @@ async def test_installed_service_without_systemd_warns(
     assert lines[1][0] is Status.INFO
     assert "runs another config" in lines[1][1]
     assert report.exit_code == 0
+
+
+async def test_plaintext_keyring_backend_is_flagged(
+    emulator: Emulator, write_config: ConfigWriter, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A keyrings.alt file backend (base64 in a file) is named and flagged, not trusted."""
+    import keyring
+    from doctor_keyrings import MemoryKeyring
+
+    keys_env(emulator, monkeypatch)
+    plaintext = type("PlaintextKeyring", (MemoryKeyring,), {"__module__": "keyrings.alt.file"})
+    previous = keyring.get_keyring()
+    keyring.set_keyring(plaintext())
+    try:
+        report = await diagnose(write_config(emulator.url))
+    finally:
+        keyring.set_keyring(previous)
+    [(status, text)] = only(report, "keyring")
+    assert status is Status.WARN
+    assert text.startswith("keyrings.alt.file.PlaintextKeyring: keeps keys in a plain file")
+    assert report.exit_code == 0
+
+
+def test_unloadable_keyring_backend_is_explained_not_a_crash(
+    tmp_path: Path, write_config: ConfigWriter,
+) -> None:
+    """PYTHON_KEYRING_BACKEND naming a module that does not exist: the keyring line says
+    so and where to look, the keys needing it fail, and there is no internal error."""
+    config = write_config("http://127.0.0.1:9")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBSYNC_KEY_")}
+    env.update(PYTHON_KEYRING_BACKEND="no_such_module.Keyring",
+               XDG_CONFIG_HOME=str(tmp_path / "xdg-config"))
+    result = subprocess.run([*HUBSYNC, "--config", str(config), "doctor"], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert ("warn keyring: keyring cannot load its backend: ModuleNotFoundError: "
+            "No module named 'no_such_module' -> check PYTHON_KEYRING_BACKEND") in result.stdout
+    assert "FAIL key sandbox: looking up the key failed" in result.stdout
+    assert "internal error" not in result.stderr
