@@ -105,7 +105,7 @@ def test_status_and_control_with_nothing_running(
     tmp_path: Path, emulator_thread: EmulatorThread, env: dict[str, str]
 ) -> None:
     """With no hubsync running, `status` says "not running" from the config (creating no
-    state database), and `pause`, `resume`, `flush` fail with exit 1 and a hint."""
+    state database), and `pause` and `flush` fail with exit 1 and a hint."""
     root = tmp_path / "theme"
     write_files(root, {"css/main.css": "body {}"})
     state = tmp_path / "state"
@@ -128,7 +128,7 @@ def test_status_and_control_with_nothing_running(
     assert done.stdout.startswith("not running")
     assert "sandbox" in done.stdout
 
-    for args in (("pause",), ("resume", "sandbox"), ("flush",)):
+    for args in (("pause",), ("flush",)):
         done = run_hubsync(config, env, *args)
         assert done.returncode == 1, args
         assert "no hubsync is running" in done.stderr
