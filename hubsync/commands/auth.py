@@ -86,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
 def _read_key(name: str, from_stdin: bool) -> str:
     if from_stdin:
         raw = sys.stdin.readline()
+    elif not sys.stdin.isatty():
+        # getpass would fall back to echoing the key; a pipe must be asked for explicitly.
+        raise HubsyncError("no terminal to prompt for the key; pipe it in with --key-stdin")
     else:
         raw = getpass.getpass(f"Personal access key for {name!r} (input hidden): ")
     key = raw.strip()

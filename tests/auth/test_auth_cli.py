@@ -167,6 +167,17 @@ def test_add_rejects_bad_input(cli: Cli) -> None:
     assert cli.emu.requests == []
 
 
+def test_add_without_terminal_or_key_stdin_is_refused(cli: Cli) -> None:
+    """With no terminal to prompt on and no --key-stdin, the key is not read from a pipe
+    (getpass would echo it); the error says to use --key-stdin."""
+    result = cli("auth", "add", "sandbox", "--portal", "111", "--api-base", cli.emu.url,
+                 stdin="pat-na1-typed-into-a-pipe\n")
+    assert result.returncode != 0
+    assert "--key-stdin" in result.stderr
+    assert "pat-na1-typed-into-a-pipe" not in result.stdout + result.stderr
+    assert not cli.config.exists()
+
+
 def test_add_with_no_usable_keyring(cli: Cli) -> None:
     """The `fail` backend: a clear error, exit 75, and the config is not written."""
     cli.env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
