@@ -121,14 +121,12 @@ def _copy_tree(source: Traversable, target: Path) -> int:
     return copied
 
 
-def prepare(root: Path, *, fresh_theme: bool) -> tuple[Workspace, str]:
-    """Create or reuse the demo folder; returns it and one line saying what happened.
+def claim(root: Path) -> Workspace:
+    """Create the demo folder, or check an existing one is ours.
 
-    An existing theme is kept (the user's edits survive a re-run) unless
-    ``fresh_theme``; a folder that is not empty and was not made by the demo is refused,
-    so ``--dir ~`` cannot empty anything.
+    A folder that is not empty and was not made by the demo is refused, so
+    ``--dir ~`` cannot empty anything.
     """
-    workspace = Workspace(root.absolute())
     if root.exists() and not root.is_dir():
         raise HubsyncError(f"{root} is a file; pass --dir with a new or empty folder")
     if root.is_dir() and any(root.iterdir()) and not (root / MARKER).exists():
@@ -138,15 +136,26 @@ def prepare(root: Path, *, fresh_theme: bool) -> tuple[Workspace, str]:
         )
     root.mkdir(parents=True, exist_ok=True)
     (root / MARKER).write_text("made by `hubsync demo`; safe to delete\n", encoding="utf-8")
+    return Workspace(root.absolute())
+
+
+def install_theme(workspace: Workspace, *, fresh: bool) -> str:
+    """Copy the sample theme in, keeping an existing one unless ``fresh``; says which."""
     theme = workspace.theme
     had_theme = theme.is_dir() and any(theme.iterdir())
-    if had_theme and not fresh_theme:
-        return workspace, f"reusing your edited theme in {shown(theme)}"
+    if had_theme and not fresh:
+        return f"reusing your edited theme in {shown(theme)}"
     if theme.exists():
         shutil.rmtree(theme)
     count = _copy_tree(sample_theme(), theme)
     verb = "refreshed" if had_theme else "copied"
-    return workspace, f"{verb} the sample theme ({count} files) into {shown(theme)}"
+    return f"{verb} the sample theme ({count} files) into {shown(theme)}"
+
+
+def prepare(root: Path, *, fresh_theme: bool) -> tuple[Workspace, str]:
+    """``claim`` then ``install_theme``: the folder, and what happened to the theme."""
+    workspace = claim(root)
+    return workspace, install_theme(workspace, fresh=fresh_theme)
 
 
 def reset_runtime(workspace: Workspace) -> None:
@@ -608,8 +617,11 @@ def run_demo(root: Path, *, scripted: bool, port: int = 0, stream: TextIO | None
 
     Raises ``AlreadyRunning`` when another demo uses the same folder.
     """
-    workspace, theme_note = prepare(root, fresh_theme=scripted)
+    workspace = claim(root)
+    # Lock before touching the theme: a second demo on this folder must not refresh it
+    # under the first one's feet.
     with InstanceLock(workspace.state):
+        theme_note = install_theme(workspace, fresh=scripted)
         reset_runtime(workspace)
         demo = Demo(workspace, port=port, stream=stream)
         return asyncio.run(demo.run(scripted=scripted, theme_note=theme_note))
