@@ -2,8 +2,11 @@
 
 One :class:`HubSpotClient` per account: its own connection pool (at most
 ``max_connections``, as HubSpot's CLI), created lazily inside the running loop.
-It speaks the wire contract of ``hubspot-api.md``: the key exchange, the filemapper
-upload/delete/meta/download calls, and the best-effort email lookup.
+It speaks the wire contract of ``hubspot-api.md``: the key exchange, the best-effort
+email lookup, and the file calls (upload/delete/meta/download) over one of two
+transports chosen per account: ``"filemapper"`` (the Design Manager API the ``hs`` CLI
+uses, the default) or ``"source-code"`` (the public CMS Source Code API v3, which adds
+``validate``).
 
 Every response, success or error, has its ``X-HubSpot-RateLimit-*`` headers parsed and
 handed to ``on_rate_limit``. Failures are raised as the ``hubsync.errors`` class their
@@ -46,6 +49,12 @@ from hubsync.model import AccessToken, Identity, RateLimitInfo, TokenGrant
 
 USER_AGENT = f"hubsync/{__version__} (python aiohttp/{aiohttp.__version__})"
 FILEMAPPER = "/content/filemapper/v1"
+SOURCE_CODE = "/cms/v3/source-code"
+TRANSPORT_FILEMAPPER = "filemapper"
+TRANSPORT_SOURCE_CODE = "source-code"
+TRANSPORTS = (TRANSPORT_FILEMAPPER, TRANSPORT_SOURCE_CODE)
+"""Kept equal to ``hubsync.config.TRANSPORTS`` (a test checks); not imported from there
+so that this module stays free of the config machinery."""
 EXCHANGE_PATH = "/localdevauth/v1/auth/refresh"
 RETRY_AFTER_CAP_S = 3600.0
 CLOCK_SKEW_IGNORED_S = 30.0
@@ -258,7 +267,11 @@ class HubSpotClient:
         timeout_s: float = 15.0,
         upload_read_timeout_s: float = 60.0,
         on_rate_limit: Callable[[RateLimitInfo], None] | None = None,
+        transport: str = TRANSPORT_FILEMAPPER,
     ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+        self.transport = transport
         self.base_url = check_base_url(base_url)
         self.portal_id = portal_id
         self.on_rate_limit = on_rate_limit
@@ -409,61 +422,127 @@ class HubSpotClient:
 
     # --- Design Manager files ---------------------------------------------------------------
 
-    async def upload(
-        self, token: AccessToken, remote_path: str, local_file: Path, *, publish: bool
-    ) -> ApiResult:
-        """Create or overwrite ``remote_path`` with the bytes of ``local_file``.
+    @property
+    def _source_code(self) -> bool:
+        return self.transport == TRANSPORT_SOURCE_CODE
+
+    def _v3_url(self, operation: str, remote_path: str, *, publish: bool) -> URL:
+        environment = "published" if publish else "draft"
+        return self._url(f"{SOURCE_CODE}/{environment}/{operation}/{_per_segment(remote_path)}")
+
+    async def _send_file(
+        self, method: str, url: URL, token: AccessToken, local_file: Path,
+        params: Mapping[str, str], what: str,
+    ) -> _Response:
+        """A multipart request with ONE part ``file`` holding ``local_file``.
 
         A new FormData and a newly opened file per call: aiohttp closes the file after
         sending, so neither can be reused for a retry.
         """
         content_type = mimetypes.guess_type(local_file.name)[0] or "application/octet-stream"
-        url = self._url(f"{FILEMAPPER}/upload/{quote(remote_path, safe='')}")
-        params = self._params({"buffer": "false" if publish else "true", "environmentId": "1"})
         with local_file.open("rb") as handle:
             form = aiohttp.FormData()
             form.add_field("file", handle, filename=local_file.name, content_type=content_type)
-            response = await self._send(
-                "POST",
-                url,
-                token=token,
-                params=params,
-                data=form,
-                timeout=self._upload_timeout,
-                what=f"upload {remote_path}",
+            return await self._send(
+                method, url, token=token, params=params, data=form,
+                timeout=self._upload_timeout, what=what,
             )
+
+    async def upload(
+        self, token: AccessToken, remote_path: str, local_file: Path, *, publish: bool
+    ) -> ApiResult:
+        """Create or overwrite ``remote_path`` with the bytes of ``local_file``.
+
+        ``publish`` makes it live; otherwise only the draft changes. Filemapper:
+        ``POST upload/{path as one segment}?buffer=``; source-code: ``PUT
+        {published|draft}/content/{path}``.
+        """
+        if self._source_code:
+            response = await self._send_file(
+                "PUT", self._v3_url("content", remote_path, publish=publish), token,
+                local_file, self._params(), f"upload {remote_path}",
+            )
+            return response.result()
+        url = self._url(f"{FILEMAPPER}/upload/{quote(remote_path, safe='')}")
+        params = self._params({"buffer": "false" if publish else "true", "environmentId": "1"})
+        response = await self._send_file("POST", url, token, local_file, params,
+                                         f"upload {remote_path}")
         return response.result()
 
-    async def delete(self, token: AccessToken, remote_path: str) -> ApiResult:
-        """Delete a file or a whole folder. NotFound when it is not there (caller decides)."""
-        url = self._url(f"{FILEMAPPER}/delete/{quote(remote_path, safe='')}")
+    async def delete(
+        self, token: AccessToken, remote_path: str, *, publish: bool = True
+    ) -> ApiResult:
+        """Delete a file or a whole folder. NotFound when it is not there (caller decides).
+
+        Filemapper deletes it everywhere (``publish`` is ignored); source-code deletes
+        in ``published`` (the live file: the default) or, with ``publish=False``, in
+        ``draft``.
+        """
+        if self._source_code:
+            url = self._v3_url("content", remote_path, publish=publish)
+        else:
+            url = self._url(f"{FILEMAPPER}/delete/{quote(remote_path, safe='')}")
         response = await self._send(
             "DELETE", url, token=token, params=self._params(), what=f"delete {remote_path}"
         )
         return response.result()
 
-    async def meta(self, token: AccessToken, remote_path: str) -> dict[str, object]:
-        """Metadata of a file or folder: ``{name, path, folder, children, ...}``."""
-        encoded = "/".join(quote(segment, safe="") for segment in remote_path.split("/"))
+    async def meta(
+        self, token: AccessToken, remote_path: str, *, publish: bool = True
+    ) -> dict[str, object]:
+        """Metadata of a file or folder, as the transport shapes it.
+
+        Filemapper: ``{name, path, folder, children, createdAt?, updatedAt?}`` of what is
+        live (``publish`` is ignored). Source-code: ``{id, name, folder, createdAt,
+        updatedAt, archivedAt?, children?, hash?}`` in ``published`` or ``draft``.
+        """
+        if self._source_code:
+            url = self._v3_url("metadata", remote_path, publish=publish)
+        else:
+            url = self._url(f"{FILEMAPPER}/meta/{_per_segment(remote_path)}")
         response = await self._send(
-            "GET",
-            self._url(f"{FILEMAPPER}/meta/{encoded}"),
-            token=token,
-            params=self._params(),
-            what=f"meta {remote_path}",
+            "GET", url, token=token, params=self._params(), what=f"meta {remote_path}"
         )
         return dict(_json_object(response.body))
 
-    async def download(self, token: AccessToken, remote_path: str) -> bytes:
-        """The stored bytes of one file."""
+    async def download(
+        self, token: AccessToken, remote_path: str, *, publish: bool = True
+    ) -> bytes:
+        """The stored bytes of one file (source-code: of ``published`` or ``draft``)."""
+        if self._source_code:
+            url = self._v3_url("content", remote_path, publish=publish)
+        else:
+            url = self._url(f"{FILEMAPPER}/stream/{quote(remote_path, safe='')}")
         response = await self._send(
-            "GET",
-            self._url(f"{FILEMAPPER}/stream/{quote(remote_path, safe='')}"),
-            token=token,
-            params=self._params(),
-            what=f"download {remote_path}",
+            "GET", url, token=token, params=self._params(), what=f"download {remote_path}"
         )
         return response.body
+
+    async def validate(
+        self, token: AccessToken, remote_path: str, local_file: Path, *, publish: bool = True
+    ) -> ApiResult:
+        """Ask HubSpot whether ``local_file`` would be accepted at ``remote_path``.
+
+        Nothing is stored. ValidationFailed (with ``details``) when it would be refused.
+        Only the source-code transport has this call; on a filemapper account it raises
+        ConfigError before sending anything.
+        """
+        if not self._source_code:
+            raise ConfigError(
+                None,
+                f'transport: validation needs transport = "{TRANSPORT_SOURCE_CODE}" '
+                "for this account (it uses the filemapper API, which has no validate call)",
+            )
+        response = await self._send_file(
+            "POST", self._v3_url("validate", remote_path, publish=publish), token,
+            local_file, self._params(), f"validate {remote_path}",
+        )
+        return response.result()
+
+
+def _per_segment(remote_path: str) -> str:
+    """The remote path with each segment percent-encoded and ``/`` kept raw."""
+    return "/".join(quote(segment, safe="") for segment in remote_path.split("/"))
 
 
 def _grant_from(payload: Mapping[str, Any], *, skew_s: float = 0.0) -> TokenGrant:
@@ -498,6 +577,9 @@ def _grant_from(payload: Mapping[str, Any], *, skew_s: float = 0.0) -> TokenGran
 
 
 __all__ = [
+    "TRANSPORTS",
+    "TRANSPORT_FILEMAPPER",
+    "TRANSPORT_SOURCE_CODE",
     "USER_AGENT",
     "ApiResult",
     "HubSpotClient",
