@@ -34,7 +34,8 @@ import os
 import random
 import stat
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,8 @@ PUSH_MAX_ATTEMPTS = 12
 PUSH_BACKOFF_CAP_S = 8.0
 """``push`` runs unattended against a deadline: keep its backoff short."""
 WATCH_BACKOFF_CAP_S = 300.0
-DISPATCH_WINDOW = 1000
-"""Due items a worker considers per round; keeps a huge backlog cheap to schedule."""
+DISPATCH_WINDOW_PER_SLOT = 20
+"""Due items a worker considers per round, per concurrency slot."""
 
 EventSink = Callable[["EngineEvent"], None]
 
@@ -157,6 +158,8 @@ class _AccountRun:
     concurrency: int
     queue: dict[str, _Work] = field(default_factory=dict)
     in_flight: set[str] = field(default_factory=set)
+    waiting: set[str] = field(default_factory=set)
+    """Remote paths whose retry is due later."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     held: bool = False
     """Auth failed: nothing is sent until the key works again."""
@@ -455,6 +458,7 @@ class Engine:
             if account is None or row.watch not in self._watches:
                 continue
             account.queue[row.remote_path] = self._work_from_row(row)
+            account.waiting.add(row.remote_path)
 
     @staticmethod
     def _work_from_row(row: OutboxItem) -> _Work:
@@ -786,27 +790,39 @@ class Engine:
 
     def _dispatch_round(self, account: _AccountRun) -> float | None:
         """Start what may start now; return when the next not-yet-due item becomes due."""
-        if account.held or account.paused or self._stopping:
-            return None
-        free = account.concurrency - len(account.in_flight)
         now = time.time()
-        due: list[_Work] = []
-        pending_paths: set[str] = set()
         next_due: float | None = None
-        for work in account.queue.values():
-            if work.state is not OutboxState.PENDING or work.gave_up:
-                continue
-            pending_paths.add(work.remote_path)
-            if work.due > now:
+        # Only retries wait for a future time; they are few, so track them apart and
+        # keep each round from walking a backlog of thousands.
+        for remote in list(account.waiting):
+            work = account.queue.get(remote)
+            if work is None or work.due <= now or work.state is not OutboxState.PENDING:
+                account.waiting.discard(remote)
+            else:
                 next_due = work.due if next_due is None else min(next_due, work.due)
-            elif work.remote_path not in account.in_flight and len(due) < DISPATCH_WINDOW:
+        if account.held or account.paused or self._stopping:
+            return next_due
+        free = account.concurrency - len(account.in_flight)
+        if free <= 0:
+            return next_due
+        due: list[_Work] = []
+        # Reconcile enqueues in upload order (module meta.json first), so the head of
+        # the queue is where ready work is; a window a few times the concurrency is
+        # enough to find it without sorting the whole backlog every time.
+        window = DISPATCH_WINDOW_PER_SLOT * account.concurrency
+        for work in account.queue.values():
+            if (work.state is OutboxState.PENDING and not work.gave_up and work.due <= now
+                    and work.remote_path not in account.in_flight):
                 due.append(work)
-        if free <= 0 or not due:
+                if len(due) >= window:
+                    break
+        if not due:
             return next_due
         due.sort(key=lambda w: (0 if w.op is OpKind.DELETE else 1, upload_rank(w.rel)))
         items = [PendingItem(w.remote_path, w.op, w.sha256, w.folder) for w in due]
         by_path = {w.remote_path: w for w in due}
-        for item in dispatchable(items, account.in_flight, pending_paths, limit=free):
+        for item in dispatchable(items, account.in_flight, _PendingPaths(account.queue),
+                                 limit=free):
             work = by_path[item.rel]
             account.in_flight.add(work.remote_path)
             task = self._group.create_task(self._request(account, work),
@@ -993,6 +1009,7 @@ class Engine:
         await self._state.reschedule(name, work.remote_path, sha, attempt, at, message)
         if same:
             work.attempts, work.due, work.last_error = attempt, at, message
+            account.waiting.add(work.remote_path)
             if self._once and attempt >= PUSH_MAX_ATTEMPTS:
                 work.gave_up = True
                 self._failures.append(Failure(run.watch.name, name, work.rel,
@@ -1061,6 +1078,23 @@ class Engine:
             held_reasons=tuple(dict.fromkeys(self._held_reasons)), left_pending=left,
             plans=dict(self._plans),
         )
+
+
+class _PendingPaths(AbstractSet[str]):
+    """The paths with work pending, as a live view of a queue (no copy per round)."""
+
+    def __init__(self, queue: dict[str, _Work]) -> None:
+        self._queue = queue
+
+    def __contains__(self, path: object) -> bool:
+        work = self._queue.get(path) if isinstance(path, str) else None
+        return work is not None and work.state is OutboxState.PENDING and not work.gave_up
+
+    def __iter__(self) -> Iterator[str]:
+        return (path for path in list(self._queue) if path in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _probe_all(root: Path, rels: list[str], dirs: set[str], known: set[str], rules: Any,

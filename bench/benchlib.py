@@ -1,0 +1,104 @@
+"""Shared set-up of the benchmarks: an emulator thread, a theme, a config, hubsync runs."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hubsync.emulator import Emulator, EmulatorThread
+
+HUBSYNC = [sys.executable, "-m", "hubsync"]
+
+
+def start_emulator(**kwargs: object) -> EmulatorThread:
+    """An emulator thread with account ``sandbox`` (portal 111)."""
+    emulator = Emulator(**kwargs)  # type: ignore[arg-type]
+    emulator.add_account("sandbox", portal_id=111, user_id=9001, email="jane@example.com")
+    thread = EmulatorThread(emulator)
+    thread.start()
+    return thread
+
+
+def make_theme(root: Path, files: int, *, min_bytes: int = 200, max_bytes: int = 1000,
+               per_folder: int = 100, seed: int = 1) -> None:
+    """``files`` CSS files of random size in folders of ``per_folder``."""
+    rng = random.Random(seed)
+    for i in range(files):
+        folder = root / f"part{i // per_folder:03}"
+        folder.mkdir(parents=True, exist_ok=True)
+        size = rng.randint(min_bytes, max_bytes)
+        body = (f"/* file {i} */\n" + "a" * size)[:size]
+        (folder / f"f{i:05}.css").write_text(body)
+
+
+def write_config(path: Path, emu: EmulatorThread, root: Path, state: Path, *,
+                 debounce_ms: int = 50, rate_limit: int = 100) -> Path:
+    path.write_text(
+        "[settings]\n"
+        f'state_dir = "{state}"\n'
+        f"debounce_ms = {debounce_ms}\n"
+        f"rate_limit = {rate_limit}\n"
+        "[accounts.sandbox]\n"
+        "portal_id = 111\n"
+        f'api_base = "{emu.url}"\n'
+        "[[watch]]\n"
+        'name = "theme"\n'
+        f'src = "{root}"\n'
+        'dest = "my-theme"\n'
+        'accounts = ["sandbox"]\n'
+        "delete_remote = true\n"
+    )
+    return path
+
+
+def env(emu: EmulatorThread) -> dict[str, str]:
+    environment = dict(os.environ)
+    environment["HUBSYNC_KEY_SANDBOX"] = emu.accounts["sandbox"].key
+    return environment
+
+
+def push(config: Path, emu: EmulatorThread) -> None:
+    result = subprocess.run([*HUBSYNC, "--config", str(config), "push"], env=env(emu),
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"hubsync push failed:\n{result.stdout}\n{result.stderr}")
+
+
+def start_watch(config: Path, emu: EmulatorThread, out: Path) -> subprocess.Popen[bytes]:
+    with out.open("wb") as sink:
+        return subprocess.Popen([*HUBSYNC, "--config", str(config), "watch"], env=env(emu),
+                                stdout=sink, stderr=subprocess.STDOUT)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, poll_s: float = 0.001) -> float:
+    """Wait for ``predicate``; returns the monotonic time it became true."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out")
+        time.sleep(poll_s)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
