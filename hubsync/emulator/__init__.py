@@ -1,8 +1,9 @@
 """A HubSpot-compatible server on loopback, for hubsync's tests, demo and benchmarks.
 
 It answers the requests of ``docs``/``hubspot-api.md`` (the key exchange, the token
-lookup and the Design Manager "filemapper" API) the way HubSpot does, and adds fault
-injection and an inspection API. It imports nothing from hubsync's client side.
+lookup, the Design Manager "filemapper" API and the public CMS Source Code API v3) the
+way HubSpot does, and adds fault injection and an inspection API. It imports nothing
+from hubsync's client side.
 
     from hubsync.emulator import Emulator
     async with Emulator(rate_limit=0) as emu:
@@ -39,8 +40,24 @@ to make client bugs visible):
   ``buffer=true`` writes the draft only, ``buffer=false`` (the default) writes the
   published tree and the draft. ``meta``/``stream`` read the published tree unless
   ``buffer=true``. Delete removes from both, 204; 404 when neither has the path.
+- Source Code API v3 (``/cms/v3/source-code/{draft|published}/{operation}/{path}``,
+  path raw with ``/``, each segment percent-decoded): the SAME store as filemapper, so a
+  file written through one API is read through the other; ``draft``/``published`` are
+  the store's two environments. Assumed, not confirmed against HubSpot:
+  ``PUT published`` writes published and draft (HubSpot: publishing clears the draft),
+  ``PUT draft`` the draft only; both answer 200 with the file's metadata.
+  ``DELETE published`` removes the path (file, or folder recursively) from both
+  environments, ``DELETE draft`` from the draft only; 204, or 404 when none of those
+  had it. ``GET metadata`` answers ``{id (the full path), name, folder, createdAt,
+  updatedAt}`` plus ``children`` for folders and ``hash`` (sha256 hex) for files, never
+  ``archivedAt`` (nothing is archived); metadata of the root (empty path) lists the top
+  folders. ``GET content`` answers a file's bytes as ``stream`` does (404 for folders).
+  ``POST validate`` runs the upload checks (extension, empty file, HubL, JSON) without
+  storing: 200 with an empty body, or the same 400 as an upload. An environment other
+  than ``draft``/``published`` -> 400; an unknown operation -> 404; a method the
+  operation lacks -> 405. Auth, ``portalId``, rate limit and faults as for filemapper.
 - Rate limit per portal (rolling window, 429 with HubSpot's ``RATE_LIMIT`` body).
-  Authenticated filemapper calls and token lookups count; the key exchange and
+  Authenticated filemapper and v3 calls and token lookups count; the key exchange and
   requests refused before authentication do not. ``X-HubSpot-RateLimit-*`` headers are
   on every API response, except when limiting is off (``rate_limit=0``): a ``Max`` of 0
   would tell a client it has no budget.

@@ -43,6 +43,7 @@ from hubsync.emulator.store import (
 from hubsync.emulator.validate import Problem, check_upload
 
 FILEMAPPER_PREFIX: Final = "/content/filemapper/v1/"
+SOURCE_CODE_PREFIX: Final = "/cms/v3/source-code/"
 AUTH_PATH: Final = "/localdevauth/v1/auth/refresh"
 TOKEN_INFO_PREFIX: Final = "/oauth/v1/access-tokens/"  # noqa: S105 - a URL path
 CONTROL_PREFIX: Final = "/_emulator"
@@ -85,6 +86,16 @@ class Endpoint(enum.StrEnum):
     """filemapper ``GET meta/{path}``."""
     STREAM = "stream"
     """filemapper ``GET stream/{path}``."""
+    V3_UPLOAD = "v3_upload"
+    """Source Code API v3 ``PUT {environment}/content/{path}``."""
+    V3_DELETE = "v3_delete"
+    """Source Code API v3 ``DELETE {environment}/content/{path}``."""
+    V3_DOWNLOAD = "v3_download"
+    """Source Code API v3 ``GET {environment}/content/{path}``."""
+    V3_METADATA = "v3_metadata"
+    """Source Code API v3 ``GET {environment}/metadata/{path}``."""
+    V3_VALIDATE = "v3_validate"
+    """Source Code API v3 ``POST {environment}/validate/{path}``."""
     OTHER = "other"
     """Anything else (answered 404/405)."""
 
@@ -197,7 +208,7 @@ def policy_name(window_ms: int) -> str:
 
 
 class Emulator:
-    """A HubSpot-compatible server for the key exchange and the Design Manager filemapper.
+    """A HubSpot-compatible server: key exchange, filemapper and Source Code API v3.
 
     Construct, add accounts, then ``await start()`` (or ``async with``); ``url`` is the
     base URL to configure as an account's API base.
@@ -605,6 +616,20 @@ class Emulator:
             decoded = "/".join(unquote(segment) for segment in tail.split("/"))
             exchange.remote_path = decoded.strip("/")
             return lambda: self._filemapper(request, exchange, endpoint, decoded)
+        if raw.startswith(SOURCE_CODE_PREFIX):
+            environment, _, rest = raw[len(SOURCE_CODE_PREFIX):].partition("/")
+            operation, _, tail = rest.partition("/")
+            if operation not in _V3_OPERATIONS:
+                return not_found
+            v3_endpoint = _V3_OPERATIONS[operation].get(method)
+            if v3_endpoint is None:
+                return wrong_method
+            exchange.endpoint = v3_endpoint
+            # v3 takes the path raw, `/` kept; each segment may be percent-encoded.
+            v3_decoded = "/".join(unquote(segment) for segment in tail.split("/"))
+            exchange.remote_path = v3_decoded.strip("/")
+            return lambda: self._source_code(
+                request, exchange, v3_endpoint, unquote(environment), v3_decoded)
         return not_found
 
     # ----------------------------------------------------------------- auth
@@ -734,6 +759,24 @@ class Emulator:
         if environment_id != "1":
             return self._error(exchange, 400, f"Unknown environmentId {environment_id!r}",
                                "VALIDATION_ERROR")
+        content = await self._receive(request, exchange, path)
+        if isinstance(content, web.Response):
+            return content
+        stored = await self._store(token, path, environment, content)
+        return web.json_response({
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "folder": False,
+            "children": [],
+            "createdAt": stored.created_at_ms,
+            "updatedAt": stored.updated_at_ms,
+            "hash": stored.sha256,
+        })
+
+    async def _receive(
+        self, request: web.Request, exchange: _Exchange, path: str
+    ) -> bytes | web.Response:
+        """The bytes of the ``file`` part if HubSpot would store them, else the 400/413."""
         if not request.content_type.startswith("multipart/"):
             return self._error(exchange, 400,
                                "Expected multipart/form-data with one part named 'file'",
@@ -749,6 +792,12 @@ class Emulator:
         problem = check_upload(path, content)
         if problem is not None:
             return self._problem(exchange, problem, path)
+        return content
+
+    async def _store(
+        self, token: _Token, path: str, environment: Environment, content: bytes
+    ) -> StoredFile:
+        """Write ``content`` as the token's user: the draft only, or published and draft."""
         now = _now_ms()
         targets = [Environment.DRAFT] if environment is Environment.DRAFT else list(Environment)
         user_id = token.account.user_id
@@ -771,15 +820,7 @@ class Emulator:
             stored = self._trees[(portal_id, environment)].files[path]
         for env in targets:
             await self._mirror(self._mirror_write, portal_id, env, path, content)
-        return web.json_response({
-            "name": path.rsplit("/", 1)[-1],
-            "path": path,
-            "folder": False,
-            "children": [],
-            "createdAt": stored.created_at_ms,
-            "updatedAt": stored.updated_at_ms,
-            "hash": stored.sha256,
-        })
+        return stored
 
     async def _read_file_part(self, request: web.Request) -> bytes | None:
         """The content of the part named ``file`` (other parts are skipped), streamed."""
@@ -812,10 +853,13 @@ class Emulator:
             ]
         return self._error(exchange, 400, problem.message, "VALIDATION_ERROR", **extra)
 
-    async def _delete(self, exchange: _Exchange, portal_id: int, path: str) -> web.Response:
+    async def _delete(
+        self, exchange: _Exchange, portal_id: int, path: str,
+        environments: tuple[Environment, ...] = tuple(Environment),
+    ) -> web.Response:
         with self._lock:
             removed = [
-                env for env in Environment
+                env for env in environments
                 if (tree := self._trees.get((portal_id, env))) is not None and tree.delete(path)
             ]
         if not removed:
@@ -859,6 +903,69 @@ class Emulator:
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         return web.Response(body=stored.content, content_type=content_type,
                             headers={"Content-Disposition": disposition})
+
+    # ----------------------------------------------------------------- source code v3
+
+    async def _source_code(
+        self, request: web.Request, exchange: _Exchange, endpoint: Endpoint,
+        environment_name: str, decoded: str,
+    ) -> web.StreamResponse:
+        token = self._authenticate(request, exchange)
+        if isinstance(token, web.Response):
+            return token
+        if (limited := self._admit(exchange, token.account.portal_id)) is not None:
+            return limited
+        if environment_name not in {env.value for env in Environment}:
+            return self._error(
+                exchange, 400,
+                f"Unknown environment {environment_name!r}: use draft or published",
+                "VALIDATION_ERROR")
+        environment = Environment(environment_name)
+        path = normalize_path(decoded)
+        if path is None or (not path and endpoint is not Endpoint.V3_METADATA):
+            return self._error(exchange, 400, f"Invalid remote path {decoded!r}",
+                               "VALIDATION_ERROR")
+        exchange.remote_path = path
+        portal_id = token.account.portal_id
+        if endpoint is Endpoint.V3_UPLOAD or endpoint is Endpoint.V3_VALIDATE:
+            content = await self._receive(request, exchange, path)
+            if isinstance(content, web.Response):
+                return content
+            if endpoint is Endpoint.V3_VALIDATE:
+                return web.Response(status=200)
+            await self._store(token, path, environment, content)
+            return self._v3_metadata(exchange, portal_id, path, environment)
+        if endpoint is Endpoint.V3_DELETE:
+            # Deleting what is live takes the draft with it, as the filemapper delete does.
+            targets = (Environment.DRAFT,) if environment is Environment.DRAFT \
+                else tuple(Environment)
+            return await self._delete(exchange, portal_id, path, targets)
+        if endpoint is Endpoint.V3_METADATA:
+            return self._v3_metadata(exchange, portal_id, path, environment)
+        return self._stream(exchange, portal_id, path, environment)
+
+    def _v3_metadata(
+        self, exchange: _Exchange, portal_id: int, path: str, environment: Environment
+    ) -> web.Response:
+        """``{id, name, folder, createdAt, updatedAt, children?, hash?}`` of one path."""
+        with self._lock:
+            tree = self._trees.get((portal_id, environment), RemoteTree())
+            node = tree.node(path)
+            stored = tree.files.get(path)
+        if node is None:
+            return self._error(exchange, 404, f"Path not found: {path}", "OBJECT_NOT_FOUND")
+        body: dict[str, Any] = {
+            "id": node.path,
+            "name": node.name,
+            "folder": node.folder,
+            "createdAt": node.created_at_ms,
+            "updatedAt": node.updated_at_ms,
+        }
+        if node.folder:
+            body["children"] = list(node.children)
+        if stored is not None:
+            body["hash"] = stored.sha256
+        return web.json_response(body)
 
     # ----------------------------------------------------------------- disk mirror
 
@@ -1050,6 +1157,15 @@ class Emulator:
         body = await self._json_body(request)
         self.set_rate_limit(int(body["limit"]), int(body.get("window_ms", 10_000)))
         return await self._c_rate_limit(request)
+
+
+_V3_OPERATIONS: Final[dict[str, dict[str, Endpoint]]] = {
+    "content": {"PUT": Endpoint.V3_UPLOAD, "DELETE": Endpoint.V3_DELETE,
+                "GET": Endpoint.V3_DOWNLOAD},
+    "metadata": {"GET": Endpoint.V3_METADATA},
+    "validate": {"POST": Endpoint.V3_VALIDATE},
+}
+"""Source Code API v3: operation -> method -> endpoint."""
 
 
 def _public_account(account: EmulatedAccount) -> dict[str, Any]:
