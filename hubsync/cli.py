@@ -111,7 +111,7 @@ def error_funnel(debug: bool) -> Iterator[list[int]]:
     except KeyboardInterrupt:
         print("hubsync: interrupted", file=sys.stderr)
         box.append(130)
-    except Exception as exc:  # noqa: BLE001 - the funnel is the one place that catches all
+    except Exception as exc:  # the funnel is the one place that catches everything
         if debug:
             traceback.print_exc()
         else:

@@ -91,22 +91,44 @@ def _not_found(account: str) -> KeyNotFound:
 # --- keyring, always in a daemon thread -------------------------------------------------
 
 
-def _backend_name(backend: object) -> str:
+BACKEND_CONFIG_FIX = (
+    "check PYTHON_KEYRING_BACKEND and keyring's config file "
+    "(~/.config/python_keyring/keyringrc.cfg)"
+)
+
+
+def backend_name(backend: object) -> str:
+    """The dotted class name of a keyring backend, as PYTHON_KEYRING_BACKEND spells it."""
     cls = type(backend)
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _check_backend() -> object:
-    """keyring's selected backend, refusing the ones that cannot keep a secret."""
+def _load_backend() -> object:
     import keyring
+
+    try:
+        return keyring.get_keyring()
+    except Exception as exc:
+        # A PYTHON_KEYRING_BACKEND or keyringrc.cfg naming something that does not load.
+        raise KeyringUnavailable(
+            f"keyring cannot load its backend: {type(exc).__name__}: {exc} -> "
+            f"{BACKEND_CONFIG_FIX}"
+        ) from exc
+
+
+def check_backend() -> object:
+    """keyring's selected backend, refusing the ones that cannot keep a secret.
+
+    Blocking (selecting a backend may talk to D-Bus): call it in a thread.
+    """
     from keyring.backends import chainer, fail
 
-    backend = keyring.get_keyring()
+    backend = _load_backend()
     members = list(getattr(backend, "backends", ())) if isinstance(
         backend, chainer.ChainerBackend
     ) else [backend]
     for member in members:
-        name = _backend_name(member)
+        name = backend_name(member)
         if name.startswith("keyrings.alt."):
             raise KeyringUnavailable(
                 f"keyring selected {name}, which keeps keys in a plain file; hubsync refuses "
@@ -143,7 +165,7 @@ def _translate(exc: Exception) -> KeyringUnavailable:
     return KeyringUnavailable(f"the OS keyring failed: {type(exc).__name__}: {exc}")
 
 
-async def _in_daemon_thread(work: Callable[[], T], what: str, timeout_s: float | None) -> T:
+async def in_daemon_thread(work: Callable[[], T], what: str, timeout_s: float | None) -> T:
     """Run ``work`` in a fresh daemon thread; KeyringUnavailable after the timeout."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
@@ -177,7 +199,7 @@ async def _in_daemon_thread(work: Callable[[], T], what: str, timeout_s: float |
 
 def _keyring_call(work: Callable[[object], T]) -> Callable[[], T]:
     def run() -> T:
-        backend = _check_backend()
+        backend = check_backend()
         try:
             return work(backend)
         except KeyringUnavailable:
@@ -193,7 +215,37 @@ async def _keyring_get(account: str, timeout_s: float | None) -> str | None:
         value = backend.get_password(SERVICE, account)  # type: ignore[attr-defined]
         return value if isinstance(value, str) and value.strip() else None
 
-    return await _in_daemon_thread(_keyring_call(get), "read", timeout_s)
+    return await in_daemon_thread(_keyring_call(get), "read", timeout_s)
+
+
+def _describe_backend() -> tuple[str, str | None]:
+    from keyring.backends import fail
+
+    loaded = _load_backend()
+    name = backend_name(loaded)
+    try:
+        backend = check_backend()
+    except KeyringUnavailable as exc:
+        if name.startswith("keyrings.alt."):
+            return name, "keeps keys in a plain file, so hubsync refuses it"
+        if isinstance(loaded, fail.Keyring):
+            return name, ("no usable OS keyring (no Secret Service such as GNOME Keyring is "
+                          "running and unlocked)")
+        return name, str(exc)
+    members = list(getattr(backend, "backends", ()))
+    if members:
+        name += " (" + ", ".join(backend_name(m) for m in members) + ")"
+    if name.startswith("keyring.backends.null."):
+        return name, "keyring is disabled: the null backend keeps nothing"
+    return name, None
+
+
+async def describe_keyring(*, timeout_s: float | None = None) -> tuple[str, str | None]:
+    """The selected keyring backend's name, and why it cannot keep keys (None if it can).
+
+    KeyringUnavailable when keyring cannot load a backend at all or does not answer.
+    """
+    return await in_daemon_thread(_describe_backend, "inspect", timeout_s)
 
 
 # --- public API -----------------------------------------------------------------------
@@ -236,7 +288,7 @@ async def store_key(account: str, key: str, *, timeout_s: float | None = None) -
         backend.set_password(SERVICE, account, key)  # type: ignore[attr-defined]
         return bool(backend.get_password(SERVICE, account) == key)  # type: ignore[attr-defined]
 
-    if not await _in_daemon_thread(_keyring_call(store), "store", timeout_s):
+    if not await in_daemon_thread(_keyring_call(store), "store", timeout_s):
         raise KeyringUnavailable(
             "the OS keyring accepted the key but did not keep it (is keyring disabled, "
             "PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring?); use a real backend"
@@ -252,4 +304,4 @@ async def delete_key(account: str, *, timeout_s: float | None = None) -> bool:
         backend.delete_password(SERVICE, account)  # type: ignore[attr-defined]
         return True
 
-    return await _in_daemon_thread(_keyring_call(delete), "delete", timeout_s)
+    return await in_daemon_thread(_keyring_call(delete), "delete", timeout_s)

@@ -49,10 +49,6 @@ KEYRING_TIMEOUT_S = 5.0
 CLOCK_TOLERANCE_S = 60.0
 RAISED_INOTIFY_LIMIT = 524288
 _SYSTEMCTL_TIMEOUT_S = 10.0
-BACKEND_CONFIG_FIX = ("check PYTHON_KEYRING_BACKEND and keyring's config file "
-                      "(~/.config/python_keyring/keyringrc.cfg)")
-
-
 class Status(enum.StrEnum):
     """How one check came out, worst last."""
 
@@ -145,46 +141,14 @@ def check_config(path: Path) -> tuple[Config | None, list[Check]]:
 # --------------------------------------------------------------------------- keyring
 
 
-def _describe_keyring() -> tuple[str, str | None]:
-    """The selected keyring backend's name, and why it cannot keep keys (None if it can).
-
-    Runs in a thread: selecting a backend may talk to D-Bus.
-    """
-    import keyring
-
-    name = credentials._backend_name(keyring.get_keyring())
-    try:
-        backend = credentials._check_backend()
-    except CredentialError as exc:
-        if name.startswith("keyrings.alt."):
-            return name, "keeps keys in a plain file, so hubsync refuses it"
-        if name.startswith("keyring.backends.fail."):
-            return name, ("no usable OS keyring (no Secret Service such as GNOME Keyring is "
-                          "running and unlocked)")
-        return name, str(exc)
-    members = list(getattr(backend, "backends", ()))
-    if members:
-        name += " (" + ", ".join(credentials._backend_name(m) for m in members) + ")"
-    if name.startswith("keyring.backends.null."):
-        return name, "keyring is disabled: the null backend keeps nothing"
-    return name, None
-
-
 async def check_keyring(timeout_s: float = KEYRING_TIMEOUT_S) -> Check:
     """Which keyring backend ``hubsync auth add`` would use, and whether it can keep keys."""
     fix = ("for `hubsync auth add`, run and unlock a Secret Service (GNOME Keyring, "
            "KeePassXC); keys given as HUBSYNC_KEY_<NAME> or systemd credentials need none")
     try:
-        name, problem = await credentials._in_daemon_thread(
-            _describe_keyring, "inspect", timeout_s)
+        name, problem = await credentials.describe_keyring(timeout_s=timeout_s)
     except CredentialError as exc:
         return Check("keyring", Status.WARN, str(exc), fix)
-    except Exception as exc:
-        # keyring could not even load a backend (a bad PYTHON_KEYRING_BACKEND or
-        # keyringrc.cfg): exactly what this command is for, so say it instead of crashing.
-        return Check("keyring", Status.WARN,
-                     f"keyring cannot load its backend: {type(exc).__name__}: {exc}",
-                     BACKEND_CONFIG_FIX)
     if problem is not None:
         return Check("keyring", Status.WARN, f"{name}: {problem}", fix)
     return Check("keyring", Status.OK, f"{name} can keep keys")
@@ -268,11 +232,6 @@ async def check_account(account: Account, *, clock: Callable[[], float] = time.t
             f"run `hubsync auth add {name} --portal {account.portal_id}`"),))
     except CredentialError as exc:
         return AccountResult((Check(key_line, Status.FAIL, str(exc)),))
-    except Exception as exc:
-        return AccountResult((Check(
-            key_line, Status.FAIL,
-            f"looking up the key failed: {type(exc).__name__}: {exc}",
-            f"set {env_var_name(name)}, or {BACKEND_CONFIG_FIX}"),))
     found = Check(key_line, Status.OK, f"found in {_where(name, source)}")
     line = f"hubspot {name}"
     client = _ClockedClient(account.base_url, account.portal_id, timeout_s=exchange_timeout_s,

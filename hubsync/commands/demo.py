@@ -36,10 +36,10 @@ def _port(text: str) -> int:
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    from hubsync.demo import DEFAULT_DIR
-
-    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, metavar="DIR",
-                        help=f"the demo folder (default: ./{DEFAULT_DIR})")
+    # A literal, not hubsync.demo.DEFAULT_DIR: importing the demo would load the engine
+    # and aiohttp for every `hubsync` command. A test keeps the two equal.
+    parser.add_argument("--dir", type=Path, default=Path("hubsync-demo"), metavar="DIR",
+                        help="the demo folder (default: ./hubsync-demo)")
     parser.add_argument("--scripted", action="store_true",
                         help="make the changes automatically, prove the result, and exit")
     parser.add_argument("--port", type=_port, default=0, metavar="N",

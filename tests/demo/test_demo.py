@@ -215,3 +215,16 @@ def wait_for(predicate: Callable[[], bool], out: Path, timeout: float = 30) -> N
         if time.monotonic() > deadline:
             raise AssertionError("timed out; output so far:\n" + out.read_text())
         time.sleep(0.05)
+
+
+def test_demo_command_default_dir_matches_the_demo_module() -> None:
+    """`hubsync demo --help` names the same default folder the demo really uses (the command
+    spells it out so that building the parser does not import the engine)."""
+    import argparse
+
+    from hubsync.commands import demo as demo_command
+    from hubsync.demo import DEFAULT_DIR
+
+    parser = argparse.ArgumentParser()
+    demo_command.configure(parser, "demo")
+    assert parser.parse_args([]).dir == DEFAULT_DIR

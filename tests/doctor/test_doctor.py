@@ -365,5 +365,6 @@ def test_unloadable_keyring_backend_is_explained_not_a_crash(
     assert result.returncode == 1
     assert ("warn keyring: keyring cannot load its backend: ModuleNotFoundError: "
             "No module named 'no_such_module' -> check PYTHON_KEYRING_BACKEND") in result.stdout
-    assert "FAIL key sandbox: looking up the key failed" in result.stdout
+    assert "FAIL key sandbox: not in $HUBSYNC_KEY_SANDBOX" in result.stdout
+    assert "the OS keyring cannot be read" in result.stdout
     assert "internal error" not in result.stderr
