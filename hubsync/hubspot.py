@@ -17,6 +17,7 @@ the response only: messages never contain the key, the token, or a request heade
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import ipaddress
 import json
@@ -436,17 +437,21 @@ class HubSpotClient:
     ) -> _Response:
         """A multipart request with ONE part ``file`` holding ``local_file``.
 
-        A new FormData and a newly opened file per call: aiohttp closes the file after
-        sending, so neither can be reused for a retry.
+        The bytes are read once, up front, and a new FormData is built per call (a
+        FormData is single-use). Streaming the open file instead announces a
+        Content-Length from the size at the start; an editor truncating the file during
+        the upload then leaves the server waiting for bytes that never come, until the
+        read timeout. Theme files are small, so holding one in memory is cheap; the
+        engine re-hashes after the upload to catch a change made meanwhile.
         """
         content_type = mimetypes.guess_type(local_file.name)[0] or "application/octet-stream"
-        with local_file.open("rb") as handle:
-            form = aiohttp.FormData()
-            form.add_field("file", handle, filename=local_file.name, content_type=content_type)
-            return await self._send(
-                method, url, token=token, params=params, data=form,
-                timeout=self._upload_timeout, what=what,
-            )
+        content = await asyncio.to_thread(local_file.read_bytes)
+        form = aiohttp.FormData()
+        form.add_field("file", content, filename=local_file.name, content_type=content_type)
+        return await self._send(
+            method, url, token=token, params=params, data=form,
+            timeout=self._upload_timeout, what=what,
+        )
 
     async def upload(
         self, token: AccessToken, remote_path: str, local_file: Path, *, publish: bool

@@ -311,3 +311,25 @@ async def test_malformed_exchange_answer_hides_payload(serve: ServerFactory) -> 
         with pytest.raises(HubSpotError) as caught:
             await client.exchange_key("pat-na1-echoed")
     assert "pat-na1-echoed" not in str(caught.value)
+
+
+async def test_file_truncated_during_upload_does_not_hang(
+    make_emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    """An editor truncating a file while it uploads (VS Code saves in place) cannot stall
+    the request: the bytes are read once, so the announced length is always sent, and what
+    arrives is one consistent version of the file."""
+    emu = await make_emulator()
+    local = tmp_path / "big.css"
+    original = b"/* x */\n" * (4 * 2**20 // 8)
+    local.write_bytes(original)
+    async with HubSpotClient(emu.url, 111, upload_read_timeout_s=5) as client:
+        grant = await client.exchange_key(emu.accounts["sandbox"].key)
+        upload = asyncio.ensure_future(
+            client.upload(grant.token, "theme/big.css", local, publish=True)
+        )
+        await asyncio.sleep(0)
+        local.write_bytes(b"/* new */\n")
+        result = await asyncio.wait_for(upload, 15)
+    assert result.status == 200
+    assert emu.files(111)["theme/big.css"].content in (original, b"/* new */\n")
