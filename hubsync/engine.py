@@ -510,8 +510,13 @@ class Engine:
             localtree.scan, run.root, run.rules, run.stats, now_ns=time.time_ns()
         )
         run.local = dict(result.files)
+        # Write only what changed: on a big theme in sync that is nothing at all.
+        changed = {rel: entry for rel, entry in result.stats.items()
+                   if run.stats.get(rel) != entry}
+        removed = [rel for rel in run.stats if rel not in result.stats]
         run.stats = dict(result.stats)
-        await self._state.replace_stats(name, _to_state(run.stats))
+        if changed or removed:
+            await self._state.save_stats(name, _to_state(changed), removed)
         self._report_skips(run, result.skipped)
         for account in run.watch.accounts:
             run.pushed[account] = await self._state.pushed(account, run.watch.dest)
