@@ -81,10 +81,14 @@ PUSH_MAX_ATTEMPTS = 12
 PUSH_BACKOFF_CAP_S = 8.0
 """``push`` runs unattended against a deadline: keep its backoff short."""
 WATCH_BACKOFF_CAP_S = 300.0
+CRASH_RETRY_S = 30.0
+"""When an attempt fails in an unexpected way, try that item again after this long."""
 DISPATCH_WINDOW_PER_SLOT = 20
 """Due items a worker considers per round, per concurrency slot."""
 
 EventSink = Callable[["EngineEvent"], None]
+_JOURNALED = frozenset(Event)
+"""Events written to the sync log; others (``watching``) only reach the front end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +350,7 @@ class Engine:
     def _emit(self, event: str, **fields: Any) -> None:
         """Write a sync log line (when not a dry run) and tell the front end."""
         clean = {k: v for k, v in fields.items() if v is not None}
-        if self._journal is not None and not self.dry_run:
+        if self._journal is not None and not self.dry_run and event in _JOURNALED:
             self._journal.write(event, **clean)
         if self._on_event is not None:
             self._on_event(EngineEvent(event, clean))
@@ -839,6 +843,13 @@ class Engine:
     async def _request(self, account: _AccountRun, work: _Work) -> None:
         try:
             await self._attempt(account, work)
+        except Exception as exc:
+            # A bug or an unexpected local failure must not take every account down with
+            # the task group: the item stays pending and is tried again later.
+            log.exception("push_crashed", account=account.account.name, path=work.rel,
+                          error=f"{type(exc).__name__}: {exc}")
+            work.due = time.time() + CRASH_RETRY_S
+            account.waiting.add(work.remote_path)
         finally:
             account.in_flight.discard(work.remote_path)
             account.wake.set()
