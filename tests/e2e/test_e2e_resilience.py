@@ -135,3 +135,34 @@ def test_safety_brake_holds_mass_and_empty_root_deletes_until_allowed(
     assert empty.returncode == 1
     assert "missing or empty" in empty.stdout
     assert len(remote_tree(emu, 111)) == 5
+
+
+def test_second_ctrl_c_exits_at_once_and_work_stays_pending(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """With slow pushes in flight, a second Ctrl-C exits at once (130); the next push
+    still brings every file over."""
+    emu = emulator_thread
+    root = tmp_path / "theme"
+    write_files(root, {f"css/s{i}.css": f"s{i}" for i in range(20)})
+    config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
+                          accounts=("sandbox",))
+    emu.set_faults(latency_ms=3000)
+    out = tmp_path / "out.txt"
+    with out.open("wb") as sink:
+        process = subprocess.Popen([*HUBSYNC, "--config", str(config), "watch"],
+                                   env=env_with_keys(emu), stdout=sink,
+                                   stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "watching" in out.read_text(), timeout=30, what="watching")
+        process.send_signal(signal.SIGINT)
+        wait_until(lambda: "Ctrl-C again" in out.read_text(), timeout=10, what="stopping")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(5) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+    emu.set_faults()
+    assert len(remote_tree(emu, 111)) < 20
+    assert run_hubsync(config, emu, "push").returncode == 0
+    assert remote_tree(emu, 111) == local_tree(root)

@@ -168,3 +168,18 @@ async def test_learned_rate_limit_keeps_requests_under_the_emulator_limit(
     assert len(emulator.files(111)) == 40
     too_many = [r for r in emulator.requests if r.status == 429]
     assert len(too_many) <= 5
+
+
+async def test_dry_run_plans_per_account_and_changes_nothing(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """--dry-run returns each account's plan and sends nothing, writes no sync log."""
+    write_theme(tmp_path / "theme", THEME)
+    config = make_config()
+    summary = await Engine(config, dry_run=True).push_once()
+    assert set(summary.plans) == {("theme", "sandbox"), ("theme", "staging")}
+    assert len(summary.plans[("theme", "sandbox")].uploads) == 6
+    assert summary.plans[("theme", "sandbox")].uploads[0].endswith("meta.json")
+    assert not emulator.files(111)
+    assert not [r for r in emulator.requests if r.endpoint == "upload"]
+    assert not (config.settings.state_dir / "sync.log").exists()
