@@ -43,7 +43,6 @@ from typing import Any
 import structlog
 
 from hubsync import localtree
-from hubsync import state as state_db
 from hubsync.auth import TokenManager
 from hubsync.config import Account, Config, Watch
 from hubsync.core import retry
@@ -62,7 +61,7 @@ from hubsync.errors import (
 )
 from hubsync.hubspot import ApiResult, HubSpotClient
 from hubsync.journal import LOG_NAME, Event, Journal
-from hubsync.localtree import CachedStat, Gone, Skipped, StatKey
+from hubsync.localtree import CachedStat, Gone, Skipped
 from hubsync.model import AccessToken, AuthState, Identity, Mode, OpKind
 from hubsync.ratelimit import Pacer
 from hubsync.state import AsyncStateStore, EnqueueItem, OutboxItem, OutboxState
@@ -273,6 +272,7 @@ class Engine:
                 "hub_user_id": identity.user_id if identity else None,
                 "hub_user_email": identity.email if identity else None,
                 "auth": str(run.tokens.state),
+                "token_expires_at": run.tokens.token_expires_at,
                 "held": run.held,
                 "paused": run.paused,
                 "pending": pending,
@@ -382,6 +382,7 @@ class Engine:
             client = HubSpotClient(
                 account.base_url, account.portal_id,
                 max_connections=settings.concurrency, on_rate_limit=pacer.learn,
+                transport=account.transport,
             )
             stack.push_async_callback(client.close)
             self._accounts[name] = _AccountRun(
@@ -509,7 +510,7 @@ class Engine:
         run.dirty.clear()
         run.dirty_dirs.clear()
         if not run.stats:
-            run.stats = _from_state(await self._state.stat_cache(name))
+            run.stats = await self._state.stat_cache(name)
         result = await asyncio.to_thread(
             localtree.scan, run.root, run.rules, run.stats, now_ns=time.time_ns()
         )
@@ -520,7 +521,7 @@ class Engine:
         removed = [rel for rel in run.stats if rel not in result.stats]
         run.stats = dict(result.stats)
         if changed or removed:
-            await self._state.save_stats(name, _to_state(changed), removed)
+            await self._state.save_stats(name, changed, removed)
         self._report_skips(run, result.skipped)
         for account in run.watch.accounts:
             run.pushed[account] = await self._state.pushed(account, run.watch.dest)
@@ -718,7 +719,7 @@ class Engine:
                 if run.stats.pop(rel, None) is not None:
                     removed.append(rel)
         if changed_stats or removed:
-            await self._state.save_stats(run.watch.name, _to_state(changed_stats), removed)
+            await self._state.save_stats(run.watch.name, changed_stats, removed)
         self._report_skips(run, skipped)
         root_ok = run.root.is_dir() and bool(run.local)
         await self._enqueue_plans(run, root_missing_or_empty=not root_ok, reconcile=False)
@@ -1050,7 +1051,7 @@ class Engine:
             for watch in self._watch_defs:
                 root = watch.src
                 rules = await asyncio.to_thread(localtree.load_rules, root, watch.ignore)
-                cache = (_from_state(await self._state.stat_cache(watch.name))
+                cache = (await self._state.stat_cache(watch.name)
                          if self._state else {})
                 result = await asyncio.to_thread(localtree.scan, root, rules, cache,
                                                  now_ns=time.time_ns())
@@ -1143,20 +1144,6 @@ def _probe_all(root: Path, rels: list[str], dirs: set[str], known: set[str], rul
             wanted.update(f"{rel_dir}/{name}" for name in filenames)
     return [(rel, *localtree.probe_with_stat(root, rel, rules, stats.get(rel), now_ns=now_ns))
             for rel in sorted(wanted)]
-
-
-def _from_state(stats: Mapping[str, state_db.CachedStat]) -> dict[str, CachedStat]:
-    # state.py and localtree.py each define the same record; convert at the seam.
-    return {rel: CachedStat(StatKey(c.key.dev, c.key.ino, c.key.size, c.key.mtime_ns,
-                                    c.key.ctime_ns), c.sha256, c.recorded_ns)
-            for rel, c in stats.items()}
-
-
-def _to_state(stats: Mapping[str, CachedStat]) -> dict[str, state_db.CachedStat]:
-    return {rel: state_db.CachedStat(state_db.StatKey(c.key.dev, c.key.ino, c.key.size,
-                                                      c.key.mtime_ns, c.key.ctime_ns),
-                                     c.sha256, c.recorded_ns)
-            for rel, c in stats.items()}
 
 
 async def _wait(event: asyncio.Event, seconds: float | None) -> None:

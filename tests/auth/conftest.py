@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import keyring
 import pytest
-from hubsync_auth_testing import EmulatorFactory
-from hubsync_test_keyrings import HangingKeyring, MemoryKeyring
 
 from hubsync.emulator import Emulator
+from tests.auth.hubsync_auth_testing import EmulatorFactory
+from tests.auth.hubsync_test_keyrings import HangingKeyring, MemoryKeyring
 
 
 @pytest.fixture(autouse=True)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hubsync_auth_testing import AUTH_TESTS
 
 from hubsync.emulator import Emulator, EmulatorThread
 from hubsync.errors import EX_CONFIG, EX_TEMPFAIL
+from tests.auth.hubsync_auth_testing import AUTH_TESTS
 
 pytestmark = pytest.mark.slow
 REAL_KEYRING = os.environ.get("HUBSYNC_TEST_SECRET_SERVICE") == "1"

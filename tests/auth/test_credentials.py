@@ -10,13 +10,13 @@ from pathlib import Path
 
 import keyring
 import pytest
-from hubsync_auth_testing import AUTH_TESTS
-from hubsync_test_keyrings import HangingKeyring, MemoryKeyring
 from keyring.backends import fail, null
 
 from hubsync import credentials
 from hubsync.credentials import KeySource
 from hubsync.errors import KeyNotFound, KeyringUnavailable
+from tests.auth.hubsync_auth_testing import AUTH_TESTS
+from tests.auth.hubsync_test_keyrings import HangingKeyring, MemoryKeyring
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from hubsync_auth_testing import EmulatorFactory
 
 from hubsync import config
 from hubsync.emulator import Emulator, Endpoint
@@ -23,6 +22,7 @@ from hubsync.errors import (
 )
 from hubsync.hubspot import TRANSPORTS, USER_AGENT, ApiResult, HubSpotClient
 from hubsync.model import AccessToken, RateLimitInfo
+from tests.auth.hubsync_auth_testing import EmulatorFactory
 
 TOKEN = AccessToken(value="tok-SECRET-v3", expires_at=9e12)
 HOME = "theme/templates/home.html"

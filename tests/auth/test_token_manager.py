@@ -8,7 +8,6 @@ import time
 
 import pytest
 import structlog
-from hubsync_auth_testing import SANDBOX, STAGING, EmulatorFactory, emulator_keys
 
 from hubsync.auth import TokenManager
 from hubsync.config import Account
@@ -18,6 +17,7 @@ from hubsync.emulator.server import Endpoint
 from hubsync.errors import KeyNotFound, KeyRejected, PortalMismatch, TransientError
 from hubsync.hubspot import HubSpotClient
 from hubsync.model import AccessToken, AuthState
+from tests.auth.hubsync_auth_testing import SANDBOX, STAGING, EmulatorFactory, emulator_keys
 
 
 def exchanges(emu: Emulator, portal_id: int | None = None) -> int:

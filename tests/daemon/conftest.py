@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_helpers import NotifySocket, base_env
 
 from hubsync.emulator import EmulatorThread
+from tests.daemon.daemon_helpers import NotifySocket, base_env
 
 
 @pytest.fixture

@@ -7,7 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from daemon_helpers import (
+
+from hubsync.emulator import EmulatorThread
+from hubsync.state import STATE_FILE
+from tests.daemon.daemon_helpers import (
     NotifySocket,
     daemon,
     remote_tree,
@@ -16,9 +19,6 @@ from daemon_helpers import (
     write_config,
     write_files,
 )
-
-from hubsync.emulator import EmulatorThread
-from hubsync.state import STATE_FILE
 
 pytestmark = pytest.mark.slow
 

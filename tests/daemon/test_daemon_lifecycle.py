@@ -8,7 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from daemon_helpers import (
+
+from hubsync.emulator import EmulatorThread
+from hubsync.state import StateStore
+from tests.daemon.daemon_helpers import (
     NotifySocket,
     daemon,
     local_tree,
@@ -18,9 +21,6 @@ from daemon_helpers import (
     write_config,
     write_files,
 )
-
-from hubsync.emulator import EmulatorThread
-from hubsync.state import StateStore
 
 pytestmark = pytest.mark.slow
 

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_helpers import NotifySocket, write_files
 
 from hubsync.config import Config
 from hubsync.emulator import Emulator
 from hubsync.engine import Engine, EventSink
 from hubsync.service import SessionKind, run_session, summarize
+from tests.daemon.daemon_helpers import NotifySocket, write_files
 
 
 class _WatcherDies(Engine):

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import keyring
 import pytest
-from doctor_keyrings import MemoryKeyring
 from keyring.backends import fail
+
+from tests.doctor.doctor_keyrings import MemoryKeyring
 
 
 @pytest.fixture(autouse=True)

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ConfigWriter
 
 from hubsync.commands.service import SystemdProbe
 from hubsync.credentials import env_var_name
 from hubsync.doctor import Report, Status, diagnose
 from hubsync.emulator import Emulator, EmulatorThread
+from tests.doctor.conftest import ConfigWriter
 
 HUBSYNC = [sys.executable, "-m", "hubsync"]
 HERE = Path(__file__).parent
@@ -335,7 +335,8 @@ async def test_plaintext_keyring_backend_is_flagged(
 ) -> None:
     """A keyrings.alt file backend (base64 in a file) is named and flagged, not trusted."""
     import keyring
-    from doctor_keyrings import MemoryKeyring
+
+    from tests.doctor.doctor_keyrings import MemoryKeyring
 
     keys_env(emulator, monkeypatch)
     plaintext = type("PlaintextKeyring", (MemoryKeyring,), {"__module__": "keyrings.alt.file"})

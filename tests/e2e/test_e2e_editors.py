@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_helpers import (
+
+from hubsync.emulator import EmulatorThread
+from tests.e2e.e2e_helpers import (
     remote_tree,
     requests_of,
     uploads_of,
@@ -19,8 +21,6 @@ from e2e_helpers import (
     write_config,
     write_files,
 )
-
-from hubsync.emulator import EmulatorThread
 
 pytestmark = pytest.mark.slow
 

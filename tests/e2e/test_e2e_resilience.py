@@ -9,7 +9,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from e2e_helpers import (
+
+from hubsync.emulator import EmulatorThread
+from tests.e2e.e2e_helpers import (
     HUBSYNC,
     env_with_keys,
     local_tree,
@@ -19,8 +21,6 @@ from e2e_helpers import (
     write_config,
     write_files,
 )
-
-from hubsync.emulator import EmulatorThread
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_helpers import (
+
+from hubsync.emulator import EmulatorThread
+from tests.e2e.e2e_helpers import (
     remote_tree,
     requests_of,
     uploads_of,
@@ -17,8 +19,6 @@ from e2e_helpers import (
     write_config,
     write_files,
 )
-
-from hubsync.emulator import EmulatorThread
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from emulator_wire import Wire
 
 from hubsync.emulator import Emulator
+from tests.emulator.emulator_wire import Wire
 
 
 @pytest.fixture

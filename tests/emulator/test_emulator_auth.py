@@ -6,9 +6,9 @@ import asyncio
 import time
 
 import aiohttp
-from emulator_wire import Wire, assert_error_shape
 
 from hubsync.emulator import Emulator
+from tests.emulator.emulator_wire import Wire, assert_error_shape
 
 
 async def test_exchange_returns_every_contract_field(emulator: Emulator, wire: Wire) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from emulator_wire import Wire, assert_error_shape
-
 from hubsync.emulator import Emulator
+from tests.emulator.emulator_wire import Wire, assert_error_shape
 
 
 async def test_tree_listing_per_portal_and_environment(emulator: Emulator, wire: Wire) -> None:

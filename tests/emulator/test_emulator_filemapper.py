@@ -6,9 +6,9 @@ import hashlib
 from pathlib import Path
 
 import aiohttp
-from emulator_wire import Wire, assert_error_shape
 
 from hubsync.emulator import Emulator
+from tests.emulator.emulator_wire import Wire, assert_error_shape
 
 HOME = "marketing-theme/templates/home.html"
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from emulator_wire import Wire, assert_error_shape
 
 from hubsync.emulator import Emulator, Endpoint
+from tests.emulator.emulator_wire import Wire, assert_error_shape
 
 RATE_HEADERS = ("X-HubSpot-RateLimit-Max", "X-HubSpot-RateLimit-Remaining",
                 "X-HubSpot-RateLimit-Interval-Milliseconds")

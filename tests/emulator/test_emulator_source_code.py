@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from emulator_wire import Reply, Wire, assert_error_shape
 
 from hubsync.emulator import Emulator, Endpoint
+from tests.emulator.emulator_wire import Reply, Wire, assert_error_shape
 
 V3 = "/cms/v3/source-code"
 HOME = "marketing-theme/templates/home.html"

@@ -4,10 +4,10 @@ module meta.json ordering flag."""
 from __future__ import annotations
 
 import pytest
-from emulator_wire import Wire, assert_error_shape
 
 from hubsync.emulator import Emulator
 from hubsync.emulator.validate import check_hubl
+from tests.emulator.emulator_wire import Wire, assert_error_shape
 
 
 async def test_empty_file_is_refused(emulator: Emulator, wire: Wire) -> None:

@@ -6,11 +6,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from engine_helpers import write_theme
-
 from hubsync.config import Config
 from hubsync.emulator import Emulator
 from hubsync.engine import Engine, EngineEvent
+from tests.engine.engine_helpers import write_theme
 
 MakeConfig = Callable[..., Config]
 

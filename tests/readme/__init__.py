@@ -1,0 +1,1 @@
+"""Test package (tests are packages so that mypy and pytest name each module by its path)."""
