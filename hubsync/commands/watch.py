@@ -45,18 +45,25 @@ def run(args: argparse.Namespace) -> int:
     from hubsync.config import load_config
     from hubsync.console import Reporter
     from hubsync.engine import Engine
-    from hubsync.lock import InstanceLock
+    from hubsync.service import SessionKind, run_session
 
-    config = load_config(Path(args.config).expanduser() if args.config else None)
+    config_path = Path(args.config).expanduser() if args.config else None
     reporter = Reporter()
-    engine = Engine(config, watches=args.watches, dry_run=args.dry_run, on_event=reporter)
     if args.dry_run:
+        engine = Engine(load_config(config_path), watches=args.watches, dry_run=True,
+                        on_event=reporter)
         _print_plan(asyncio.run(engine.push_once()))
         return EX_OK
-    config.settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with InstanceLock(config.settings.state_dir):
-        asyncio.run(_watch(engine, reporter))
-    return EX_OK
+    # The daemon's session: the instance lock, the control socket (`hubsync status`,
+    # pause, resume, flush), SIGHUP reload, and a graceful first Ctrl-C.
+    code = asyncio.run(run_session(
+        config_path, kind=SessionKind.WATCH, watches=args.watches, on_event=reporter,
+        on_stopping=lambda: reporter.say(
+            "stopping: finishing pushes in flight (Ctrl-C again to quit now)"),
+    ))
+    if code == EX_OK:
+        reporter.say("stopped")
+    return code
 
 
 async def _watch(engine: Engine, reporter: Reporter) -> None:

@@ -13,6 +13,7 @@ from hubsync.emulator import EmulatorThread
 from tests.e2e.e2e_helpers import (
     remote_tree,
     requests_of,
+    run_hubsync,
     uploads_of,
     wait_until,
     watch_session,
@@ -116,3 +117,32 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
         path.read_bytes() for path in state.iterdir() if path.name.startswith("state.db"))
     for account in emu.accounts.values():
         assert account.key.encode() not in written
+
+
+def test_watch_session_answers_status_pause_and_a_second_instance(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """A watch session serves the control socket as the daemon does: `status --json` sees
+    it running with both accounts, `pause` holds one account, and a second watch on the
+    same state is refused at once naming the running PID."""
+    emu = emulator_thread
+    root = tmp_path / "theme"
+    write_files(root, {"css/main.css": "body {}"})
+    config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state")
+    with watch_session(config, emu, tmp_path / "out.txt") as session:
+        status = run_hubsync(config, emu, "status", "--json")
+        assert status.returncode == 0, status.stderr
+        report = json.loads(status.stdout)
+        assert report["running"] is True
+        assert report["pid"] == session.process.pid
+        assert {a["name"] for a in report["accounts"]} == {"sandbox", "staging"}
+
+        paused = run_hubsync(config, emu, "pause", "staging")
+        assert paused.returncode == 0, paused.stderr
+        after = json.loads(run_hubsync(config, emu, "status", "--json").stdout)
+        assert {a["name"]: a["paused"] for a in after["accounts"]} == {
+            "sandbox": False, "staging": True}
+
+        second = run_hubsync(config, emu, "watch", timeout=30)
+        assert second.returncode == 1
+        assert str(session.process.pid) in second.stderr
