@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import io
 import ipaddress
 import json
 import mimetypes
@@ -447,7 +448,8 @@ class HubSpotClient:
         content_type = mimetypes.guess_type(local_file.name)[0] or "application/octet-stream"
         content = await asyncio.to_thread(local_file.read_bytes)
         form = aiohttp.FormData()
-        form.add_field("file", content, filename=local_file.name, content_type=content_type)
+        form.add_field("file", io.BytesIO(content), filename=local_file.name,
+                       content_type=content_type)
         return await self._send(
             method, url, token=token, params=params, data=form,
             timeout=self._upload_timeout, what=what,
