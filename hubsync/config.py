@@ -21,19 +21,19 @@ import contextlib
 import dataclasses
 import difflib
 import enum
-import ipaddress
 import json
 import os
 import re
 import tomllib
 import types
 import typing
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hubsync.core.keynames import env_var_name
+from hubsync.core.urls import api_base_problem
 from hubsync.errors import ConfigError
 from hubsync.model import Env, Mode
 
@@ -413,38 +413,10 @@ def _check_dest(dest: str) -> str:
 
 
 def _check_api_base(url: str) -> str:
-    """https, or http on loopback only; scheme, host and port, nothing more.
-
-    The URL itself is not repeated in a problem: a pasted URL can carry credentials.
-    """
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("https", "http"):
-        raise _Invalid("must be an https:// URL (http:// only for a loopback address)")
-    if parts.username is not None or parts.password is not None:
-        raise _Invalid("must not contain a user name or password; keys go in the keyring "
-                       "(`hubsync auth add NAME`)")
-    host = parts.hostname
-    if not host:
-        raise _Invalid("must name a host, e.g. https://api.hubapi.com")
-    try:
-        parts.port  # noqa: B018 - the property validates the port and raises on a bad one
-    except ValueError:
-        raise _Invalid("has an invalid port") from None
-    if parts.path not in ("", "/") or parts.query or parts.fragment or url.endswith(("?", "#")):
-        raise _Invalid("must be scheme://host[:port] only, without a path, query or fragment")
-    if parts.scheme == "http" and not _is_loopback(host):
-        raise _Invalid("must use https:// (plain http:// is allowed only for 127.0.0.0/8, "
-                       "::1 and localhost)")
+    problem = api_base_problem(url)
+    if problem is not None:
+        raise _Invalid(problem)
     return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 _FIELD_RULES: dict[tuple[type, str], _Rule] = {
@@ -547,7 +519,7 @@ def _find_secrets(node: object, where: str, problems: list[str]) -> None:
 def _secret_advice(where: str) -> str:
     match = re.fullmatch(r"accounts\.([A-Za-z0-9_-]+)", where)
     name = match.group(1) if match else "NAME"
-    variable = f"HUBSYNC_KEY_{name.upper().replace('-', '_')}" if match else "HUBSYNC_KEY_<NAME>"
+    variable = env_var_name(name) if match else "HUBSYNC_KEY_<NAME>"
     return (
         "keys and tokens never go in the config file; remove it (and revoke the key if the "
         f"file was shared) and keep it in the OS keyring with `hubsync auth add {name}`, in a "

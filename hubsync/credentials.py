@@ -23,12 +23,12 @@ import contextlib
 import enum
 import functools
 import os
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from hubsync.core.keynames import env_var_name as env_var_name  # part of this API
 from hubsync.errors import KeyNotFound, KeyringUnavailable
 
 SERVICE = "hubsync"
@@ -47,11 +47,6 @@ class KeySource(enum.StrEnum):
     """A systemd credential in ``$CREDENTIALS_DIRECTORY``."""
     KEYRING = "keyring"
     """The OS keyring."""
-
-
-def env_var_name(account: str) -> str:
-    """``HUBSYNC_KEY_MY_STAGE`` for account ``my-stage``."""
-    return "HUBSYNC_KEY_" + re.sub(r"[^A-Z0-9]", "_", account.upper())
 
 
 def credential_name(account: str) -> str:

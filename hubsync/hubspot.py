@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import io
-import ipaddress
 import json
 import mimetypes
 import time
@@ -29,12 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
 
 from hubsync import __version__
+from hubsync.core.urls import api_base_problem
 from hubsync.errors import (
     ConfigError,
     ErrorDetail,
@@ -75,35 +75,14 @@ class ApiResult:
 
 
 def check_base_url(url: str) -> str:
-    """``url`` without a trailing slash, if it is https, or http on a loopback address.
+    """``url`` without a trailing slash, if it may be an API base (``core.urls``).
 
     Raises ConfigError otherwise: a key sent over plain HTTP to another host is leaked.
-    The URL is not repeated in the message: a pasted URL can carry credentials.
     """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - the property validates the port
-    except ValueError:
-        raise ConfigError(None, "api_base: not a valid URL") from None
-    if parts.username is not None or parts.password is not None:
-        raise ConfigError(None, "api_base: must not contain a user name or password")
-    if host and (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))):
-        return url.rstrip("/")
-    raise ConfigError(
-        None,
-        "api_base: only https:// URLs are allowed "
-        "(plain http:// only for loopback: 127.0.0.0/8, ::1, localhost)",
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    problem = api_base_problem(url)
+    if problem is not None:
+        raise ConfigError(None, f"api_base: {problem}")
+    return url.rstrip("/")
 
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo:

@@ -14,7 +14,7 @@ CORE_DIR = Path(hubsync.core.__file__).parent
 ALLOWED_STDLIB = frozenset({
     "__future__", "abc", "bisect", "collections", "dataclasses", "enum", "fnmatch",
     "functools", "heapq", "itertools", "math", "operator", "posixpath", "re", "string",
-    "typing", "types", "urllib.parse", "base64", "hmac", "json",
+    "typing", "types", "urllib.parse", "base64", "hmac", "json", "ipaddress",
 })
 ALLOWED_PACKAGES = frozenset({"pathspec"})
 ALLOWED_OURS = frozenset({"hubsync.errors", "hubsync.model"})
