@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a running emulator with two accounts.
+"""Fixtures shared by every test folder: a running emulator with two accounts, and an
+in-memory keyring.
 
 ``sandbox``: portal 111, user 9001, jane@example.com.
 ``staging``: portal 222, user 9002, joe@example.com.
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from hubsync.emulator import Emulator, EmulatorThread
+from tests.support.keyrings import MemoryKeyring, keyring_backend
 
 
 def _two_accounts(emulator: Emulator) -> Emulator:
@@ -34,3 +36,10 @@ def emulator_thread() -> Iterator[EmulatorThread]:
     """The same emulator, served from its own thread, for sync tests and subprocesses."""
     with EmulatorThread(_two_accounts(Emulator(rate_limit=0))) as emu:
         yield emu
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """keyring's process-wide backend replaced by an empty in-memory one, then restored."""
+    with keyring_backend(MemoryKeyring()) as backend:
+        yield backend

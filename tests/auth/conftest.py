@@ -2,46 +2,28 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 
-import keyring
 import pytest
 
 from hubsync.emulator import Emulator
 from tests.auth.hubsync_auth_testing import EmulatorFactory
-from tests.auth.hubsync_test_keyrings import HangingKeyring, MemoryKeyring
+from tests.support.keyrings import HangingKeyring, keyring_backend, without_keys
 
 
 @pytest.fixture(autouse=True)
 def clean_key_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No key leaks in from the developer's environment or a systemd unit."""
-    for name in list(os.environ):
-        if name.startswith("HUBSYNC_KEY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    """The process-wide keyring backend replaced by an in-memory one, then restored."""
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
+    without_keys(monkeypatch)
 
 
 @pytest.fixture
 def hanging_keyring() -> Iterator[HangingKeyring]:
     """A keyring whose every call hangs until the test ends."""
-    previous = keyring.get_keyring()
-    backend = HangingKeyring()
     HangingKeyring.release.clear()
-    keyring.set_keyring(backend)
-    yield backend
-    HangingKeyring.release.set()
-    keyring.set_keyring(previous)
+    with keyring_backend(HangingKeyring()) as backend:
+        yield backend
+        HangingKeyring.release.set()
 
 
 @pytest.fixture

@@ -1,16 +1,14 @@
-"""Helpers shared by the auth tests (importable because pytest puts this folder on sys.path)."""
+"""Helpers shared by the auth tests."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from hubsync.config import Account
 from hubsync.credentials import KeySource
 from hubsync.emulator import Emulator
 from hubsync.errors import KeyNotFound
 
-AUTH_TESTS = Path(__file__).resolve().parent
 SANDBOX = Account(name="sandbox", portal_id=111)
 STAGING = Account(name="staging", portal_id=222)
 

@@ -20,7 +20,7 @@ import pytest
 
 from hubsync.emulator import Emulator, EmulatorThread
 from hubsync.errors import EX_CONFIG, EX_TEMPFAIL
-from tests.auth.hubsync_auth_testing import AUTH_TESTS
+from tests.support.keyrings import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 REAL_KEYRING = os.environ.get("HUBSYNC_TEST_SECRET_SERVICE") == "1"
@@ -80,8 +80,8 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     if REAL_KEYRING:
         env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.SecretService.Keyring"
     else:
-        env.update(PYTHON_KEYRING_BACKEND="hubsync_test_keyrings.FileKeyring",
-                   PYTHONPATH=os.pathsep.join([str(AUTH_TESTS), env.get("PYTHONPATH", "")]),
+        env.update(PYTHON_KEYRING_BACKEND="tests.support.keyrings.FileKeyring",
+                   PYTHONPATH=os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]),
                    HUBSYNC_TEST_KEYRING_FILE=str(tmp_path / "test-keyring.json"))
     with EmulatorThread(emulator) as thread:
         runner = Cli(home=tmp_path, emu=thread, env=env)

@@ -15,8 +15,7 @@ from keyring.backends import fail, null
 from hubsync import credentials
 from hubsync.credentials import KeySource
 from hubsync.errors import KeyNotFound, KeyringUnavailable
-from tests.auth.hubsync_auth_testing import AUTH_TESTS
-from tests.auth.hubsync_test_keyrings import HangingKeyring, MemoryKeyring
+from tests.support.keyrings import REPO_ROOT, HangingKeyring, MemoryKeyring
 
 
 @pytest.mark.parametrize(
@@ -148,13 +147,13 @@ def test_hung_keyring_thread_does_not_block_exit(tmp_path: Path) -> None:
     """A process whose keyring call hangs still exits promptly after the timeout."""
     code = (
         "import asyncio, keyring\n"
-        "from hubsync_test_keyrings import HangingKeyring\n"
+        "from tests.support.keyrings import HangingKeyring\n"
         "from hubsync import credentials\n"
         "keyring.set_keyring(HangingKeyring())\n"
         "try:\n asyncio.run(credentials.find_key('sandbox', timeout_s=0.3))\n"
         "except Exception as e: print(type(e).__name__)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(AUTH_TESTS)}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, timeout=30, check=True)

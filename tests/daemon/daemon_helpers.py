@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -14,9 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hubsync.emulator import EmulatorThread
-
-HUBSYNC = [sys.executable, "-m", "hubsync"]
-PORTALS = {"sandbox": 111, "staging": 222}
+from tests.support.processes import (
+    HUBSYNC,
+    PORTALS,
+    HubsyncProcess,
+    hubsync_process,
+    keys_env,
+)
 
 
 def write_config(path: Path, emu: EmulatorThread, state_dir: Path,
@@ -38,11 +41,9 @@ def write_config(path: Path, emu: EmulatorThread, state_dir: Path,
 
 def base_env(emu: EmulatorThread, runtime_dir: Path) -> dict[str, str]:
     """The environment of every hubsync process in a test: keys, and a private runtime dir."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM",
-                        "HUBSYNC_CONFIG")}
-    for name, account in emu.accounts.items():
-        env[f"HUBSYNC_KEY_{name.upper()}"] = account.key
+    env = keys_env(emu, {k: v for k, v in os.environ.items()
+                         if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+                                      "JOURNAL_STREAM")})
     env["XDG_RUNTIME_DIR"] = str(runtime_dir)
     return env
 
@@ -107,19 +108,8 @@ class NotifySocket:
         return self.wait_for(lambda got: got == line, start=start, timeout=timeout)
 
 
-class Daemon:
+class Daemon(HubsyncProcess):
     """A running ``hubsync daemon``; output goes to a file we can read while it runs."""
-
-    def __init__(self, process: subprocess.Popen[bytes], out: Path) -> None:
-        self.process = process
-        self.out = out
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def output(self) -> str:
-        return self.out.read_text(errors="replace")
 
     def stop(self, timeout: float = 25) -> int:
         """SIGTERM, then the exit status."""
@@ -137,43 +127,6 @@ def daemon(config: Path, env: Mapping[str, str], out: Path, notify: NotifySocket
         child_env["NOTIFY_SOCKET"] = str(notify.path)
     if watchdog_usec is not None:
         child_env["WATCHDOG_USEC"] = str(watchdog_usec)
-    with out.open("wb") as sink:
-        process = subprocess.Popen([*HUBSYNC, "--config", str(config), "daemon"],
-                                   env=child_env, stdout=sink, stderr=subprocess.STDOUT)
-    running = Daemon(process, out)
-    try:
-        yield running
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def remote_tree(emu: EmulatorThread, portal: int, dest: str) -> dict[str, bytes]:
-    prefix = dest + "/"
-    return {path.removeprefix(prefix): stored.content
-            for path, stored in emu.files(portal).items() if path.startswith(prefix)}
-
-
-def local_tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
-            if p.is_file()}
-
-
-def write_files(root: Path, files: Mapping[str, str]) -> None:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
+    with hubsync_process(["--config", str(config), "daemon"], child_env, out,
+                         stop_signal=signal.SIGTERM) as running:
+        yield Daemon(running.process, running.out)

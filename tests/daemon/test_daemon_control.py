@@ -13,10 +13,12 @@ from hubsync.state import STATE_FILE
 from tests.daemon.daemon_helpers import (
     NotifySocket,
     daemon,
-    remote_tree,
     run_hubsync,
-    wait_until,
     write_config,
+)
+from tests.support.processes import (
+    remote_tree,
+    wait_until,
     write_files,
 )
 

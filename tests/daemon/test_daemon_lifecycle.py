@@ -14,11 +14,13 @@ from hubsync.state import StateStore
 from tests.daemon.daemon_helpers import (
     NotifySocket,
     daemon,
+    run_hubsync,
+    write_config,
+)
+from tests.support.processes import (
     local_tree,
     remote_tree,
-    run_hubsync,
     wait_until,
-    write_config,
     write_files,
 )
 

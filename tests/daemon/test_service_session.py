@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 
 from hubsync.config import Config
+from hubsync.credentials import env_var_name
 from hubsync.emulator import Emulator
 from hubsync.engine import Engine, EventSink
 from hubsync.service import SessionKind, run_session, summarize
-from tests.daemon.daemon_helpers import NotifySocket, write_files
+from tests.daemon.daemon_helpers import NotifySocket
+from tests.support.processes import write_files
 
 
 class _WatcherDies(Engine):
@@ -43,7 +45,7 @@ async def test_watchdog_pings_stop_while_a_watcher_thread_is_dead(
     """WATCHDOG=1 flows while the watcher lives and stops when it dies (so systemd
     restarts the daemon), while the session itself still stops cleanly with 0."""
     for name, account in emulator.accounts.items():
-        monkeypatch.setenv(f"HUBSYNC_KEY_{name.upper()}", account.key)
+        monkeypatch.setenv(env_var_name(name), account.key)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime_dir))
     monkeypatch.setenv("NOTIFY_SOCKET", str(notify.path))
     monkeypatch.setenv("WATCHDOG_USEC", "200000")

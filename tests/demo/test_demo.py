@@ -7,7 +7,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,10 +15,10 @@ import pytest
 
 from hubsync.demo import DEMO_USERS, prepare
 from hubsync.errors import HubsyncError
+from tests.support.processes import HUBSYNC
 
 pytestmark = pytest.mark.slow
 
-HUBSYNC = [sys.executable, "-m", "hubsync"]
 # The emulator's personal access keys: "CiR" + 56 URL-safe characters.
 KEY_SHAPE = re.compile(r"CiR[A-Za-z0-9_-]{40,}")
 IGNORED = {".hsignore", "scss/_vars.scss"}

@@ -2,44 +2,27 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import keyring
 import pytest
 from keyring.backends import fail
 
-from tests.doctor.doctor_keyrings import MemoryKeyring
+from tests.support.keyrings import keyring_backend, without_keys
 
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No key from the developer's environment, and no real systemd unit in sight."""
-    for name in list(os.environ):
-        if name.startswith("HUBSYNC_KEY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    without_keys(monkeypatch)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    """keyring's process-wide backend replaced by an empty in-memory one, then restored."""
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture
 def fail_keyring() -> Iterator[None]:
     """keyring's ``fail`` backend, as on a machine without a Secret Service."""
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
-    yield
-    keyring.set_keyring(previous)
+    with keyring_backend(fail.Keyring()):  # type: ignore[no-untyped-call]
+        yield
 
 
 ConfigWriter = Callable[..., Path]

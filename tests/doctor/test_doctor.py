@@ -7,7 +7,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,9 +17,8 @@ from hubsync.credentials import env_var_name
 from hubsync.doctor import Report, Status, diagnose
 from hubsync.emulator import Emulator, EmulatorThread
 from tests.doctor.conftest import ConfigWriter
-
-HUBSYNC = [sys.executable, "-m", "hubsync"]
-HERE = Path(__file__).parent
+from tests.support.keyrings import REPO_ROOT
+from tests.support.processes import HUBSYNC
 
 
 def all_output(report: Report) -> str:
@@ -58,7 +56,8 @@ def test_healthy_setup_passes_as_a_command(
     config = write_config(emu.url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBSYNC_KEY_")}
     env.update({env_var_name(name): a.key for name, a in emu.accounts.items()})
-    env.update(PYTHONPATH=str(HERE), PYTHON_KEYRING_BACKEND="doctor_keyrings.MemoryKeyring",
+    env.update(PYTHONPATH=str(REPO_ROOT),
+               PYTHON_KEYRING_BACKEND="tests.support.keyrings.MemoryKeyring",
                XDG_CONFIG_HOME=str(tmp_path / "xdg-config"))
     text = subprocess.run([*HUBSYNC, "--config", str(config), "doctor"], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
@@ -72,7 +71,7 @@ def test_healthy_setup_passes_as_a_command(
             "<jane@example.com>") in lines
     assert ("ok   hubspot staging: key accepted: portal 222 (Staging) as user 9002 "
             "<joe@example.com>") in lines
-    assert "ok   keyring: doctor_keyrings.MemoryKeyring can keep keys" in lines
+    assert "ok   keyring: tests.support.keyrings.MemoryKeyring can keep keys" in lines
     assert any(line.startswith("ok   clock: within ") for line in lines)
     assert f"ok   state dir: {tmp_path / 'state'} will be created on first use" in text.stdout
     assert "ok   inotify: 6 folders to watch (theme 6)" in text.stdout
@@ -336,7 +335,7 @@ async def test_plaintext_keyring_backend_is_flagged(
     """A keyrings.alt file backend (base64 in a file) is named and flagged, not trusted."""
     import keyring
 
-    from tests.doctor.doctor_keyrings import MemoryKeyring
+    from tests.support.keyrings import MemoryKeyring
 
     keys_env(emulator, monkeypatch)
     plaintext = type("PlaintextKeyring", (MemoryKeyring,), {"__module__": "keyrings.alt.file"})

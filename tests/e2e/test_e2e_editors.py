@@ -13,12 +13,15 @@ import pytest
 
 from hubsync.emulator import EmulatorThread
 from tests.e2e.e2e_helpers import (
-    remote_tree,
+    DEST,
     requests_of,
     uploads_of,
-    wait_until,
     watch_session,
     write_config,
+)
+from tests.support.processes import (
+    remote_tree,
+    wait_until,
     write_files,
 )
 
@@ -96,18 +99,18 @@ def test_each_editor_save_is_one_upload_of_the_final_content_and_no_delete(
     config = write_config(home_dir / "config.toml", emu, root, home_dir / "state",
                           accounts=("sandbox",))
     with watch_session(config, emu, home_dir / "out.txt"):
-        wait_until(lambda: len(remote_tree(emu, 111)) == len(SAVES), what="initial push")
+        wait_until(lambda: len(remote_tree(emu, 111, DEST)) == len(SAVES), what="initial push")
         emu.clear_requests()
         for name, save in SAVES.items():
             save(root / name, f"/* {name} v2 */")
         # vim ends the file with a newline; the others write the text as given.
         final = {name: (root / name).read_bytes() for name in SAVES}
         assert all(b"v2" in content for content in final.values())
-        wait_until(lambda: all(remote_tree(emu, 111).get(name) == final[name]
+        wait_until(lambda: all(remote_tree(emu, 111, DEST).get(name) == final[name]
                                for name in SAVES), what=f"final content of {sorted(SAVES)}")
         time.sleep(0.6)
         for name in SAVES:
             assert uploads_of(emu, f"my-theme/{name}") == 1, name
             assert requests_of(emu, "delete", f"my-theme/{name}") == 0, name
-        assert set(remote_tree(emu, 111)) == set(SAVES)
+        assert set(remote_tree(emu, 111, DEST)) == set(SAVES)
         assert not [r for r in emu.requests if r.endpoint == "delete"]

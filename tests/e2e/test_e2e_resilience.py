@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import threading
 from pathlib import Path
 
@@ -12,13 +11,16 @@ import pytest
 
 from hubsync.emulator import EmulatorThread
 from tests.e2e.e2e_helpers import (
-    HUBSYNC,
-    env_with_keys,
+    DEST,
+    run_hubsync,
+    write_config,
+)
+from tests.support.processes import (
+    hubsync_process,
+    keys_env,
     local_tree,
     remote_tree,
-    run_hubsync,
     wait_until,
-    write_config,
     write_files,
 )
 
@@ -39,18 +41,12 @@ def test_sigkill_mid_push_then_edits_then_restart_ends_byte_for_byte_equal(
     config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
                           extra_settings="rate_limit = 10000")
     emu.set_faults(latency_ms=20)
-    with (tmp_path / "out.txt").open("wb") as sink:
-        process = subprocess.Popen([*HUBSYNC, "--config", str(config), "watch"],
-                                   env=env_with_keys(emu), stdout=sink,
-                                   stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: len(remote_tree(emu, 111)) >= 40, timeout=60, what="some pushes")
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert len(remote_tree(emu, 111)) < 300
+    with hubsync_process(["--config", str(config), "watch"], keys_env(emu),
+                         tmp_path / "out.txt", stop_signal=signal.SIGKILL) as session:
+        wait_until(lambda: len(remote_tree(emu, 111, DEST)) >= 40, timeout=60, what="some pushes")
+        session.process.send_signal(signal.SIGKILL)
+        session.process.wait(10)
+    assert len(remote_tree(emu, 111, DEST)) < 300
     emu.set_faults()
     for i in range(0, 300, 30):
         (root / "css" / f"f{i:03}.css").write_text(f"/* edited while down {i} */")
@@ -60,8 +56,8 @@ def test_sigkill_mid_push_then_edits_then_restart_ends_byte_for_byte_equal(
     result = run_hubsync(config, emu, "push")
     assert result.returncode == 0, result.stdout + result.stderr
     expected = local_tree(root)
-    assert remote_tree(emu, 111) == expected
-    assert remote_tree(emu, 222) == expected
+    assert remote_tree(emu, 111, DEST) == expected
+    assert remote_tree(emu, 222, DEST) == expected
 
 
 def test_faults_5xx_drops_429_storm_and_token_expiry_still_end_exact(
@@ -86,8 +82,8 @@ def test_faults_5xx_drops_429_storm_and_token_expiry_still_end_exact(
         emu.set_faults(error_rate=0.2, drop_rate=0.05)
         result = run_hubsync(config, emu, "push")
         assert result.returncode == 0, result.stdout + result.stderr
-        assert remote_tree(emu, 111) == local_tree(root)
-        assert remote_tree(emu, 222) == local_tree(root)
+        assert remote_tree(emu, 111, DEST) == local_tree(root)
+        assert remote_tree(emu, 222, DEST) == local_tree(root)
         for i in range(6):
             (root / "templates" / f"t{i}.html").write_text(f"<p>{i} again</p>")
         emu.set_faults(storm_seconds=1.5, retry_after=1)
@@ -97,8 +93,8 @@ def test_faults_5xx_drops_429_storm_and_token_expiry_still_end_exact(
         stop.set()
         expirer.join()
         emu.set_faults()
-    assert remote_tree(emu, 111) == local_tree(root)
-    assert remote_tree(emu, 222) == local_tree(root)
+    assert remote_tree(emu, 111, DEST) == local_tree(root)
+    assert remote_tree(emu, 222, DEST) == local_tree(root)
     lines = [json.loads(line) for line in (state / "sync.log").read_text().splitlines()]
     retrying = [line for line in lines if line["event"] == "retrying"]
     assert retrying
@@ -124,17 +120,17 @@ def test_safety_brake_holds_mass_and_empty_root_deletes_until_allowed(
     held = run_hubsync(config, emu, "push")
     assert held.returncode == 1
     assert "--allow-deletes" in held.stdout
-    assert len(remote_tree(emu, 111)) == 30
-    assert remote_tree(emu, 111)["css/f29.css"] == b"changed"
+    assert len(remote_tree(emu, 111, DEST)) == 30
+    assert remote_tree(emu, 111, DEST)["css/f29.css"] == b"changed"
     allowed = run_hubsync(config, emu, "push", "--allow-deletes")
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
-    assert remote_tree(emu, 111) == local_tree(root)
+    assert remote_tree(emu, 111, DEST) == local_tree(root)
     for path in (root / "css").iterdir():
         path.unlink()
     empty = run_hubsync(config, emu, "push")
     assert empty.returncode == 1
     assert "missing or empty" in empty.stdout
-    assert len(remote_tree(emu, 111)) == 5
+    assert len(remote_tree(emu, 111, DEST)) == 5
 
 
 def test_second_ctrl_c_exits_at_once_and_work_stays_pending(
@@ -149,20 +145,14 @@ def test_second_ctrl_c_exits_at_once_and_work_stays_pending(
                           accounts=("sandbox",))
     emu.set_faults(latency_ms=3000)
     out = tmp_path / "out.txt"
-    with out.open("wb") as sink:
-        process = subprocess.Popen([*HUBSYNC, "--config", str(config), "watch"],
-                                   env=env_with_keys(emu), stdout=sink,
-                                   stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: "watching" in out.read_text(), timeout=30, what="watching")
-        process.send_signal(signal.SIGINT)
-        wait_until(lambda: "Ctrl-C again" in out.read_text(), timeout=10, what="stopping")
-        process.send_signal(signal.SIGINT)
-        assert process.wait(5) == 130
-    finally:
-        if process.poll() is None:
-            process.kill()
+    with hubsync_process(["--config", str(config), "watch"], keys_env(emu), out,
+                         stop_signal=signal.SIGKILL) as session:
+        session.wait_for_output("watching")
+        session.process.send_signal(signal.SIGINT)
+        session.wait_for_output("Ctrl-C again", timeout=10)
+        session.process.send_signal(signal.SIGINT)
+        assert session.process.wait(5) == 130
     emu.set_faults()
-    assert len(remote_tree(emu, 111)) < 20
+    assert len(remote_tree(emu, 111, DEST)) < 20
     assert run_hubsync(config, emu, "push").returncode == 0
-    assert remote_tree(emu, 111) == local_tree(root)
+    assert remote_tree(emu, 111, DEST) == local_tree(root)

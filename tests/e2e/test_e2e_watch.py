@@ -11,13 +11,16 @@ import pytest
 
 from hubsync.emulator import EmulatorThread
 from tests.e2e.e2e_helpers import (
-    remote_tree,
+    DEST,
     requests_of,
     run_hubsync,
     uploads_of,
-    wait_until,
     watch_session,
     write_config,
+)
+from tests.support.processes import (
+    remote_tree,
+    wait_until,
     write_files,
 )
 
@@ -37,12 +40,12 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
     config = write_config(tmp_path / "config.toml", emu, root, state)
     with watch_session(config, emu, tmp_path / "out.txt") as session:
         # The first reconcile pushed the existing file to both accounts.
-        wait_until(lambda: "css/main.css" in remote_tree(emu, 222), what="initial push")
+        wait_until(lambda: "css/main.css" in remote_tree(emu, 222, DEST), what="initial push")
         assert "reconciled" in (state / "sync.log").read_text()
 
         write_files(root, {"templates/home.html": "<h1>home</h1>"})
-        wait_until(lambda: remote_tree(emu, 111).get("templates/home.html") == b"<h1>home</h1>"
-                   and remote_tree(emu, 222).get("templates/home.html") == b"<h1>home</h1>",
+        wait_until(lambda: all(remote_tree(emu, portal, DEST).get("templates/home.html")
+                               == b"<h1>home</h1>" for portal in (111, 222)),
                    what="create")
         session.wait_for_output("↑ templates/home.html -> sandbox (jane,")
 
@@ -51,8 +54,8 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
         for i in range(50):
             target.write_text(f"/* save {i} */")
             time.sleep(0.002)
-        wait_until(lambda: remote_tree(emu, 111).get("css/rapid.css") == b"/* save 49 */"
-                   and remote_tree(emu, 222).get("css/rapid.css") == b"/* save 49 */",
+        wait_until(lambda: remote_tree(emu, 111, DEST).get("css/rapid.css") == b"/* save 49 */"
+                   and remote_tree(emu, 222, DEST).get("css/rapid.css") == b"/* save 49 */",
                    what="rapid saves")
         time.sleep(0.5)
         assert uploads_of(emu, "my-theme/css/rapid.css", 111) == 1
@@ -60,25 +63,25 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
 
         # Edit.
         (root / "templates" / "home.html").write_text("<h1>home v2</h1>")
-        wait_until(lambda: remote_tree(emu, 222).get("templates/home.html")
+        wait_until(lambda: remote_tree(emu, 222, DEST).get("templates/home.html")
                    == b"<h1>home v2</h1>", what="edit")
 
         # Rename: the new name is uploaded, the old one deleted.
         (root / "css" / "main.css").rename(root / "css" / "site.css")
-        wait_until(lambda: "css/main.css" not in remote_tree(emu, 111)
-                   and remote_tree(emu, 111).get("css/site.css") == b"body {}", what="rename")
+        wait_until(lambda: "css/main.css" not in remote_tree(emu, 111, DEST)
+                   and remote_tree(emu, 111, DEST).get("css/site.css") == b"body {}", what="rename")
 
         # Delete one file.
         (root / "css" / "rapid.css").unlink()
-        wait_until(lambda: "css/rapid.css" not in remote_tree(emu, 222), what="delete")
+        wait_until(lambda: "css/rapid.css" not in remote_tree(emu, 222, DEST), what="delete")
 
         # Delete a folder of three files: one folder delete request per account.
         write_files(root, {f"images/i{i}.svg": f"<svg>{i}</svg>" for i in range(3)})
-        wait_until(lambda: len([p for p in remote_tree(emu, 111) if p.startswith("images/")])
+        wait_until(lambda: len([p for p in remote_tree(emu, 111, DEST) if p.startswith("images/")])
                    == 3, what="images")
         shutil.rmtree(root / "images")
-        wait_until(lambda: not [p for p in remote_tree(emu, 111) if p.startswith("images/")]
-                   and not [p for p in remote_tree(emu, 222) if p.startswith("images/")],
+        wait_until(lambda: not [p for p in remote_tree(emu, 111, DEST) if p.startswith("images/")]
+                   and not [p for p in remote_tree(emu, 222, DEST) if p.startswith("images/")],
                    what="folder delete")
         assert requests_of(emu, "delete", "my-theme/images") == 2
 
@@ -95,7 +98,7 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
         assert uploads_of(emu, "my-theme/templates/bad.html") == 0
         assert requests_of(emu, "upload", "my-theme/templates/bad.html") == 2
         assert requests_of(emu, "upload", "my-theme/templates/empty.html") == 2
-        tree = remote_tree(emu, 111)
+        tree = remote_tree(emu, 111, DEST)
         assert not [p for p in tree if p.startswith("drafts/") or p.endswith(("~", ".psd",
                                                                                ".swp"))]
         assert "skipped" in session.output()

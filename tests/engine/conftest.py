@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hubsync.config import Account, Config, Settings, Watch
+from hubsync.credentials import env_var_name
 from hubsync.emulator import Emulator
 
 MakeConfig = Callable[..., Config]
@@ -19,7 +20,7 @@ def make_config(
 ) -> MakeConfig:
     """Config factory for a watch of ``tmp_path/theme`` pushed to both emulated accounts."""
     for name, acct in emulator.accounts.items():
-        monkeypatch.setenv(f"HUBSYNC_KEY_{name.upper()}", acct.key)
+        monkeypatch.setenv(env_var_name(name), acct.key)
     root = tmp_path / "theme"
     root.mkdir(exist_ok=True)
 

@@ -1,8 +1,9 @@
-"""keyring backends for the auth tests only: in memory, hanging, and a file for subprocesses.
+"""keyring backends for tests only: in memory, hanging, and a file for subprocesses.
 
-``PYTHON_KEYRING_BACKEND=hubsync_test_keyrings.FileKeyring`` (with this folder on
-PYTHONPATH and ``HUBSYNC_TEST_KEYRING_FILE`` set) lets a ``hubsync`` subprocess keep a
-key between commands when no Secret Service runs. It is a test double, never shipped.
+A ``hubsync`` subprocess loads one with ``PYTHON_KEYRING_BACKEND=tests.support.keyrings.X``
+and the repository root on PYTHONPATH (``REPO_ROOT``). ``FileKeyring`` (with
+``HUBSYNC_TEST_KEYRING_FILE`` set) keeps a key between commands when no Secret Service
+runs. Test doubles, never shipped.
 """
 
 from __future__ import annotations
@@ -10,10 +11,18 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
+import keyring
+import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""Put this on a subprocess's PYTHONPATH so that ``tests.support.keyrings`` imports."""
 
 
 class MemoryKeyring(KeyringBackend):
@@ -91,3 +100,25 @@ class FileKeyring(KeyringBackend):
         if data.pop(f"{service}/{username}", None) is None:
             raise PasswordDeleteError("not found")
         self._save(data)
+
+
+Backend = TypeVar("Backend", bound=KeyringBackend)
+
+
+def without_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key leaks into a test from the developer's environment or a systemd unit."""
+    for name in list(os.environ):
+        if name.startswith("HUBSYNC_KEY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+
+
+@contextmanager
+def keyring_backend(backend: Backend) -> Iterator[Backend]:
+    """keyring's process-wide backend replaced by ``backend``, then restored."""
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)
