@@ -57,9 +57,9 @@ def render(event: EngineEvent) -> str | None:
         return (f"… {path} -> {account}: {what}; attempt {f.get('attempt')} failed, "
                 f"retrying in {wait_s:.1f} s")
     if event.event == "skipped":
-        return f"· {path} skipped: {f.get('error', '')}"
+        return f"· {path} skipped: {f.get('reason') or f.get('error', '')}"
     if event.event == "held":
-        return f"‖ {account}: {f.get('error', '')}"
+        return f"‖ {account}: {f.get('reason') or f.get('error', '')}"
     if event.event == "auth_ok":
         who = f.get("hub_user_email") or f"user {f.get('hub_user_id')}"
         return f"✓ {account}: portal {f.get('portal_id')} as {who}"

@@ -256,10 +256,10 @@ class Outbox:
         approved_pending = sum(self._files_deleted(acc, e) for e in acc.entries.values()
                                if e.op is OpKind.DELETE and e.approved)
         deleting = sum(self._files_deleted(acc, e) for e in batch)
-        total = deleting + approved_pending + acc.ledger.sent_within_window(now)
+        earlier = approved_pending + acc.ledger.sent_within_window(now)
         reason = None if self.policy.allow_deletes else brake_reason(
-            total, len(acc.base), max_deletes=self.policy.max_deletes,
-            root_missing_or_empty=False)
+            deleting, len(acc.base), max_deletes=self.policy.max_deletes,
+            root_missing_or_empty=False, earlier=earlier)
         if reason is None and not held_before:
             for entry in batch:
                 self._put(acc, replace(entry, approved=True), effects)
