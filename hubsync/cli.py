@@ -30,6 +30,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("pause", "control", "pause pushing to one account or all"),
     ("resume", "control", "resume pushing after `hubsync pause`"),
     ("flush", "control", "push everything pending now and wait for it"),
+    ("deletes", "deletes", "show, release or discard deletes held by the safety brake"),
     ("log", "log", "read or follow the attribution sync log"),
     ("service", "service", "install, remove, or inspect the systemd user service"),
     ("emulator", "emulator", "run the local HubSpot-compatible emulator"),
