@@ -19,7 +19,9 @@ and re-raised ``from`` the original, so callers decide by class, never by messag
     │   ├── TokenExpired            401 EXPIRED_AUTHENTICATION: refresh once, retry once
     │   ├── Forbidden               401/403 otherwise: the user lacks a permission
     │   └── NotFound                404
-    ├── StateError                  the state database cannot be opened or written
+    ├── StateError                  exit 75 (EX_TEMPFAIL): the state database cannot be
+    │   │                           opened or written
+    │   └── StateDiskFull           the disk holding the state directory is full
     ├── AlreadyRunning              another hubsync holds the lock for this state dir
     └── ControlError                no daemon answers on the control socket
 
@@ -178,7 +180,19 @@ class NotFound(HubSpotError):
 
 
 class StateError(HubsyncError):
-    """The state database cannot be opened, migrated or written."""
+    """The state database cannot be opened, migrated or written.
+
+    Temporary (75): a home not mounted yet, a full disk or a lock held by another
+    process is worth a retry by the service manager, and ``push`` and ``daemon`` exit
+    with the same code for it.
+    """
+
+    exit_code = EX_TEMPFAIL
+
+
+class StateDiskFull(StateError):
+    """SQLite (or the OS) said the disk holding the state directory is full
+    (``SQLITE_FULL``, ``ENOSPC``). The message says "disk full" and names the folder."""
 
 
 class AlreadyRunning(HubsyncError):
