@@ -305,6 +305,9 @@ SELECT target_id, remote_path, watch, rel, sha256, size, synced_s, remote_update
 FROM synced ORDER BY remote_path
 """
 
+_FULL_BELOW = 1 << 20
+"""Free bytes under which an I/O error of the state database is reported as a full disk."""
+
 _ADVICE: dict[int, str] = {
     sqlite3.SQLITE_BUSY: "another hubsync process kept the database locked for more than "
                          f"{BUSY_TIMEOUT_MS // 1000} s; stop it (see `hubsync status`) or "
@@ -412,7 +415,9 @@ class StateStore:
         """The one translation of a sqlite3 error: what failed, and what to do."""
         code = getattr(exc, "sqlite_errorcode", None)
         primary = code & 0xFF if isinstance(code, int) else None
-        if primary == sqlite3.SQLITE_FULL:
+        if primary == sqlite3.SQLITE_FULL or (
+                primary in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN)
+                and self._nearly_full()):
             return StateDiskFull(
                 f"disk full: cannot {doing} in the state database {self.path}; free some "
                 f"space on the disk holding {self.path.parent} (or set settings.state_dir "
@@ -420,6 +425,16 @@ class StateStore:
         advice = _ADVICE.get(primary or -1, "check free disk space and permissions, or stop "
                                             "the other hubsync using it")
         return StateError(f"state database {self.path}: cannot {doing} ({exc}); {advice}")
+
+    def _nearly_full(self) -> bool:
+        """Whether the state folder's disk has under :data:`_FULL_BELOW` bytes free: some
+        writes that hit ENOSPC (growing a file, the WAL index) come back from SQLite as a
+        generic I/O error, not SQLITE_FULL."""
+        try:
+            usage = os.statvfs(self.path.parent)
+        except OSError:
+            return False
+        return usage.f_bavail * usage.f_frsize < _FULL_BELOW
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -462,6 +477,8 @@ class StateStore:
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
+        if self.schema_version() == SCHEMA_VERSION:
+            return  # the common case takes no write lock: a session may be running
         with self._transaction("migrate the schema") as db:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
