@@ -225,13 +225,14 @@ def test_two_writing_processes_lose_nothing(tmp_path: Path) -> None:
     assert integrity(tmp_path) == "ok"
 
 
-KILLED = PRELUDE + """  # noqa: S608 - a fixed test script, no input
+KILLED_BODY = """
 store.apply(batch("kept", 0))
 with store._transaction("test") as db:
     db.execute("DELETE FROM synced")
     print("mid-transaction", flush=True)
     time.sleep(60)
 """
+KILLED = PRELUDE + KILLED_BODY
 
 
 def test_killed_mid_transaction_leaves_last_commit(tmp_path: Path) -> None:
