@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hubsync.core.effects import Effects
 from hubsync.errors import EX_TEMPFAIL, ConfigError, StateDiskFull, StateError
@@ -323,3 +326,48 @@ async def test_async_store_translates_errors(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StateError):
         await AsyncStateStore.open(blocker)
+
+
+_ACCOUNTS = st.sampled_from(["sandbox", "staging"])
+_PATHS = st.sampled_from([f"theme/{name}" for name in ("a.css", "b.js", "m.module/meta.json",
+                                                        "x", "x/y.html")])
+_ENTRIES = st.builds(
+    lambda account, path, sha, state, attempts, approved: OutboxEntry(
+        account, path, "main", path.removeprefix("theme/"),
+        OpKind.UPLOAD if sha else OpKind.DELETE, sha or None, 1 if sha else None,
+        state=state, attempts=attempts, approved=approved, due_s=float(attempts)),
+    _ACCOUNTS, _PATHS, st.sampled_from(["", "1", "2"]), st.sampled_from(list(OutboxState)),
+    st.integers(0, 5), st.booleans())
+_BASE = st.builds(
+    lambda account, path, sha, when: SyncedFile(account, path, "main",
+                                                path.removeprefix("theme/"), sha, 1, when),
+    _ACCOUNTS, _PATHS, st.sampled_from(["1", "2"]), st.floats(0, 1e10))
+_KEYS = st.tuples(_ACCOUNTS, _PATHS)
+_EFFECTS = st.builds(Effects, upsert=st.lists(_ENTRIES, max_size=4),
+                     remove=st.lists(_KEYS, max_size=3), synced=st.lists(_BASE, max_size=4),
+                     unsynced=st.lists(_KEYS, max_size=3))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_EFFECTS, max_size=6))
+def test_load_is_every_apply_in_order(batches: list[Effects]) -> None:
+    """Whatever the sequence of applies, load() returns exactly what applying them in
+    order to two dicts gives: upserts replace whole rows, then removes, then synced rows,
+    then unsynced; nothing is lost, duplicated or mixed between accounts."""
+    outbox: dict[tuple[str, str], OutboxEntry] = {}
+    base: dict[tuple[str, str], SyncedFile] = {}
+    with tempfile.TemporaryDirectory() as folder, StateStore.open(Path(folder)) as store:
+        store.bind(TARGETS)
+        for effects in batches:
+            store.apply(effects)
+            outbox.update((e.key, e) for e in effects.upsert)
+            for key in effects.remove:
+                outbox.pop(key, None)
+            base.update(((r.account, r.remote_path), r) for r in effects.synced)
+            for key in effects.unsynced:
+                base.pop(key, None)
+        entries, rows = store.load()
+    assert {e.key: e for e in entries} == outbox
+    assert len(entries) == len(outbox)
+    assert {(r.account, r.remote_path): r for r in rows} == base
+    assert len(rows) == len(base)
