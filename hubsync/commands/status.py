@@ -129,7 +129,11 @@ def stopped_status(config: Config, *, note: str | None = None) -> dict[str, Any]
     # Never create a database just to say nothing is in it; close it at once either way.
     if (state_dir / STATE_FILE).is_file():
         with StateStore.open(state_dir) as store:
-            store.bind(config_targets(config))
+            # The accounts a session binds (those some watch uses), so that status and
+            # the session agree on every name's target and on what is refused.
+            used = {name for watch in config.watches for name in watch.accounts}
+            store.bind({name: target for name, target in config_targets(config).items()
+                        if name in used})
             counts = store.counts()
             files = {w.name: len(store.stat_cache(w.src)) for w in config.watches}
     recent = tail(state_dir / LOG_NAME, RECENT_LOG_ENTRIES)
