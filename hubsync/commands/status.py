@@ -31,6 +31,7 @@ from hubsync.errors import EX_OK
 
 if TYPE_CHECKING:
     from hubsync.config import Config
+    from hubsync.model import Target
 
 RECENT_LOG_ENTRIES = 2000
 """How far back (in sync log lines) a stopped hubsync's last push and errors are looked for."""
@@ -107,6 +108,15 @@ def normalize(result: Mapping[str, Any]) -> dict[str, Any]:
     return report
 
 
+def config_targets(config: Config) -> dict[str, Target]:
+    """Each configured account's remote target, by account name: what the state is keyed
+    by (portal id, API base URL, API from ``transport``)."""
+    from hubsync.model import Api, Target
+
+    return {name: Target(account.portal_id, account.base_url, Api(account.transport))
+            for name, account in config.accounts.items()}
+
+
 def stopped_status(config: Config, *, note: str | None = None) -> dict[str, Any]:
     """What the state database and the sync log say when no session answers."""
     from hubsync.journal import LOG_NAME, tail
@@ -119,8 +129,13 @@ def stopped_status(config: Config, *, note: str | None = None) -> dict[str, Any]
     # Never create a database just to say nothing is in it; close it at once either way.
     if (state_dir / STATE_FILE).is_file():
         with StateStore.open(state_dir) as store:
+            # The accounts a session binds (those some watch uses), so that status and
+            # the session agree on every name's target and on what is refused.
+            used = {name for watch in config.watches for name in watch.accounts}
+            store.bind({name: target for name, target in config_targets(config).items()
+                        if name in used})
             counts = store.counts()
-            files = {w.name: len(store.stat_cache(w.name)) for w in config.watches}
+            files = {w.name: len(store.stat_cache(w.src)) for w in config.watches}
     recent = tail(state_dir / LOG_NAME, RECENT_LOG_ENTRIES)
     accounts = []
     for name, account in config.accounts.items():
