@@ -39,18 +39,30 @@ RELEASE_ADVICE = (
 
 
 def brake_reason(deleting: int, synced_total: int, *, max_deletes: int,
-                 root_missing_or_empty: bool) -> str | None:
-    """Why deleting ``deleting`` of ``synced_total`` synced files must be held, or None."""
+                 root_missing_or_empty: bool, window_s: float = DEFAULT_WINDOW_S) -> str | None:
+    """Why deleting ``deleting`` of ``synced_total`` synced files must be held, or None.
+
+    ``window_s`` is the window the count covers (``Policy.brake_window_s``), named in the
+    reason so that the user is told the limit that applied.
+    """
     if root_missing_or_empty:
         return (f"holding {deleting} deletes: the watch folder is missing or empty "
                 f"(unmounted disk or aborted checkout?); {RELEASE_ADVICE}")
     if deleting > max_deletes:
         return (f"holding {deleting} deletes: more than {max_deletes} files within "
-                f"{DEFAULT_WINDOW_S / 60:.0f} minutes; {RELEASE_ADVICE}")
+                f"{_span(window_s)}; {RELEASE_ADVICE}")
     if deleting >= FRACTION_RULE_MIN_FILES and deleting * 4 > synced_total:
         return (f"holding {deleting} deletes: more than a quarter of the {synced_total} "
                 f"files synced; {RELEASE_ADVICE}")
     return None
+
+
+def _span(seconds: float) -> str:
+    """``600`` -> ``"10 minutes"``, ``90`` -> ``"90 seconds"``."""
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds:g} seconds"
 
 
 @dataclass(slots=True)

@@ -258,6 +258,7 @@ class Outbox:
         total = deleting + approved_pending + acc.ledger.sent_within_window(now)
         reason = None if self.policy.allow_deletes else brake_reason(
             total, len(acc.base), max_deletes=self.policy.max_deletes,
+            window_s=self.policy.brake_window_s,
             root_missing_or_empty=False)
         if reason is None and not held_before:
             for entry in batch:
@@ -276,6 +277,7 @@ class Outbox:
         acc.ledger.vetted()
         deleting = sum(self._files_deleted(acc, e) for e in batch)
         reason = brake_reason(deleting, len(acc.base), max_deletes=self.policy.max_deletes,
+                              window_s=self.policy.brake_window_s,
                               root_missing_or_empty=root_missing_or_empty)
         self._hold(acc, account, batch, reason, effects)
 
@@ -286,6 +288,7 @@ class Outbox:
         held = self.held_files(account)
         if reason is None:
             reason = brake_reason(held, len(acc.base), max_deletes=self.policy.max_deletes,
+                                  window_s=self.policy.brake_window_s,
                                   root_missing_or_empty=False) or (
                 f"holding {held} deletes: earlier deletes of this account are held")
         watches = sorted({e.watch for e in batch})

@@ -201,3 +201,15 @@ def test_ledger_settles_and_forgets() -> None:
     ledger.record_sent(150, 2)
     assert ledger.sent_within_window(155) == 5
     assert ledger.sent_within_window(161) == 2
+
+
+def test_the_reason_names_the_window_in_force() -> None:
+    """A policy window of 2 minutes is what the held reason names (not the default)."""
+    box = pushed_200(Policy(brake_window_s=120.0))
+    fx = box.observe(WATCH, dict.fromkeys(sorted(FILES)[:30]), T0)
+    fx.extend(box.vet_deletes(ACCOUNT, T0 + DEFAULT_SETTLE_S))
+    assert "more than 20 files within 2 minutes" in str(events(fx, "held")[0]["reason"])
+    assert "within 10 minutes" in str(brake_reason(30, 1000, max_deletes=20,
+                                                   root_missing_or_empty=False))
+    assert "within 90 seconds" in str(brake_reason(30, 1000, max_deletes=20,
+                                                   root_missing_or_empty=False, window_s=90))
