@@ -31,10 +31,14 @@ from typing import Any
 
 from hubsync.core import retry
 from hubsync.core.brake import DeleteLedger, brake_reason
-from hubsync.core.effects import Effects, Policy, Result, Seen, WatchSpec
+from hubsync.core.effects import UNKNOWN_CONTENT, Effects, Policy, Result, Seen, WatchSpec
 from hubsync.core.ordering import PendingItem, dispatchable, upload_rank
 from hubsync.core.paths import to_local, to_remote
 from hubsync.model import OpKind, OutboxEntry, OutboxState, RemoteVersion, SyncedFile
+
+UNCERTAIN = frozenset({retry.Outcome.TRANSIENT, retry.Outcome.UNEXPECTED})
+"""Failures after which the request may have been applied (a 5xx after the write, a
+timeout, a dropped connection): the remote content at that path becomes unknown."""
 
 DISPATCH_WINDOW_PER_SLOT = 20
 """Due entries a batch considers per free slot: the head of an account's queue is where
@@ -416,7 +420,10 @@ class Outbox:
         assert sent.sha256 is not None
         if result.after is None or result.after.sha256 != sent.sha256:
             # Changed (or gone) during the upload: what arrived is unknown. The tracker
-            # looks again and the newest content is queued; nothing is recorded as synced.
+            # looks again and the newest content is queued; the base says "unknown", so
+            # even a change back to the old synced content is sent (and a file gone
+            # meanwhile is deleted), never left differing from the local tree.
+            self._mark_unknown(acc, sent, now, effects)
             effects.reprobe.append((sent.watch, sent.rel))
             current = acc.entries.get(sent.remote_path)
             if current is not None and current.sha256 == sent.sha256:
@@ -430,6 +437,18 @@ class Outbox:
         acc.pushed += 1
         self._settle_entry(acc, sent, now, effects)
         effects.emit("pushed", **self._fields(sent, result, sent.attempts + 1))
+
+    def _mark_unknown(self, acc: _Account, sent: OutboxEntry, now: float,
+                      effects: Effects) -> None:
+        """The remote at ``sent``'s path holds something hubsync sent, content unknown."""
+        previous = acc.base.get(sent.remote_path)
+        if previous is not None and previous.sha256 == UNKNOWN_CONTENT:
+            return
+        row = SyncedFile(account=sent.account, remote_path=sent.remote_path,
+                         watch=sent.watch, rel=sent.rel, sha256=UNKNOWN_CONTENT,
+                         synced_s=now)
+        acc.base[sent.remote_path] = row
+        effects.synced.append(row)
 
     def _deleted(self, acc: _Account, sent: OutboxEntry, result: Result, now: float,
                  effects: Effects) -> None:
@@ -461,6 +480,10 @@ class Outbox:
     def _failed(self, acc: _Account, sent: OutboxEntry, result: Result, now: float,
                 jitter: float, effects: Effects) -> None:
         attempt = sent.attempts + 1
+        if result.outcome in UNCERTAIN and not sent.folder:
+            # It may have landed: an upload may have stored its bytes, a delete removed
+            # the file. Until an answer says otherwise, the remote content is unknown.
+            self._mark_unknown(acc, sent, now, effects)
         fields = self._fields(sent, result, attempt)
         fields["error"] = result.error
         current = acc.entries.get(sent.remote_path)

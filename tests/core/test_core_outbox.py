@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from hubsync.core import retry
-from hubsync.core.effects import Policy, Result, Seen
+from hubsync.core.effects import UNKNOWN_CONTENT, Policy, Result, Seen
 from hubsync.core.outbox import Outbox
 from hubsync.model import OpKind, OutboxEntry, OutboxState
 from tests.core.outbox_helpers import (
@@ -183,18 +183,63 @@ def test_ok_records_the_base_and_logs_pushed() -> None:
 
 
 @pytest.mark.parametrize("after", [seen("changed"), None], ids=["changed", "gone"])
-def test_changed_during_upload_reprobes_and_records_nothing(after: Seen | None) -> None:
-    """The file changed (or vanished) while uploading: what arrived is unknown, so no
-    base row is written; the path is looked at again and the sent entry dropped."""
+def test_changed_during_upload_reprobes_and_records_nothing_synced(after: Seen | None) -> None:
+    """The file changed (or vanished) while uploading: what arrived is unknown, so the
+    content is not recorded as synced (the base row says UNKNOWN_CONTENT, no ``pushed``
+    event); the path is looked at again and the sent entry dropped."""
     box = outbox()
     box.observe(WATCH, {CSS: seen("a")}, T0)
     sent = only(box.next_batch(ACCOUNT, T0, 5))
     fx = box.on_result(sent, ok(after), T0 + 1, jitter=0)
-    assert fx.synced == []
+    assert [(r.remote_path, r.sha256) for r in fx.synced] == [(remote(CSS), UNKNOWN_CONTENT)]
     assert fx.reprobe == [(WATCH.name, CSS)]
-    assert box.synced_sha(ACCOUNT, remote(CSS)) is None
+    assert box.synced_sha(ACCOUNT, remote(CSS)) == UNKNOWN_CONTENT
     assert box.entries(ACCOUNT) == []
     assert events(fx, "pushed") == []
+    assert box.totals(ACCOUNT) == (0, 0)
+
+
+def test_changed_during_upload_then_back_to_the_synced_content_is_sent_again() -> None:
+    """Synced a; b is uploaded while the file goes back to a. b (or a mix) may now be
+    remote, so a is sent again: the remote must not keep b while the disk has a."""
+    box = outbox()
+    synced(box, {CSS: "a"})
+    box.observe(WATCH, {CSS: seen("b")}, T0)
+    sent = only(box.next_batch(ACCOUNT, T0, 5))
+    fx = box.on_result(sent, ok(seen("a")), T0 + 1, jitter=0)
+    assert fx.reprobe == [(WATCH.name, CSS)]
+    box.observe(WATCH, {CSS: seen("a")}, T0 + 1)
+    again = only(box.next_batch(ACCOUNT, T0 + 1, 5))
+    assert again.sha256 == seen("a").sha256
+    box.on_result(again, ok(seen("a")), T0 + 2, jitter=0)
+    assert box.synced_sha(ACCOUNT, remote(CSS)) == seen("a").sha256
+
+
+def test_first_upload_of_a_file_deleted_meanwhile_is_deleted_remotely() -> None:
+    """A new file vanishes during its first upload: it may now exist remotely, so the
+    reprobe that finds it gone owes a delete (nothing is left behind)."""
+    box = outbox(Policy(allow_deletes=True))
+    box.observe(WATCH, {CSS: seen("a")}, T0)
+    sent = only(box.next_batch(ACCOUNT, T0, 5))
+    box.on_result(sent, ok(None), T0 + 1, jitter=0)
+    box.observe(WATCH, {CSS: None}, T0 + 1)
+    delete = only(box.next_batch(ACCOUNT, T0 + 1, 5))
+    assert (delete.op, delete.rel) == (OpKind.DELETE, CSS)
+
+
+@pytest.mark.parametrize("outcome", [Outcome.TRANSIENT, Outcome.UNEXPECTED])
+def test_an_uncertain_failure_then_a_revert_sends_the_old_content(
+        outcome: retry.Outcome) -> None:
+    """Synced a; b fails with a 5xx (which may have been stored) and the file goes back
+    to a: a is sent, since the remote may hold b."""
+    box = outbox()
+    synced(box, {CSS: "a"})
+    box.observe(WATCH, {CSS: seen("b")}, T0)
+    sent = only(box.next_batch(ACCOUNT, T0, 5))
+    box.on_result(sent, failed(outcome, "503"), T0 + 1, jitter=0)
+    assert box.synced_sha(ACCOUNT, remote(CSS)) == UNKNOWN_CONTENT
+    box.observe(WATCH, {CSS: seen("a")}, T0 + 2)
+    assert only(box.next_batch(ACCOUNT, T0 + 2, 5)).sha256 == seen("a").sha256
 
 
 def test_changed_during_upload_keeps_a_newer_want() -> None:
