@@ -497,9 +497,7 @@ class Outbox:
             decision = retry.Decision(retry.DecisionKind.PARK,
                                       reason=f"gave up after {attempt} attempts")
         if superseded:
-            # A newer want replaced this one while it was in flight: it goes next.
-            if current is not None:
-                self._put(acc, replace(current, due_s=now), effects)
+            self._superseded(acc, sent, current, now, effects)
             return
         assert current is not None
         if decision.kind is retry.DecisionKind.PARK:
@@ -523,6 +521,19 @@ class Outbox:
             return
         effects.emit("retrying", **fields, retry_in_ms=round((at - now) * 1000),
                      reason=decision.reason)
+
+    def _superseded(self, acc: _Account, sent: OutboxEntry, current: OutboxEntry | None,
+                    now: float, effects: Effects) -> None:
+        """A newer want replaced ``sent`` while it failed in flight: it goes next, unless
+        it wants what the base already holds (the failure changed nothing remotely; an
+        uncertain one has made the base UNKNOWN_CONTENT before this)."""
+        if current is None:
+            return
+        if current.op is OpKind.UPLOAD and current.sha256 == self.synced_sha(
+                sent.account, sent.remote_path):
+            self._drop(acc, sent.remote_path, effects)
+            return
+        self._put(acc, replace(current, due_s=now), effects)
 
     def reschedule_all(self, account: str, now: float) -> None:
         """Make every pending entry of ``account`` due now (after an outage ends, or a

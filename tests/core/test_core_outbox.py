@@ -478,3 +478,32 @@ def test_load_restores_entries_and_base() -> None:
     assert [e.rel for e in box.entries(ACCOUNT)] == ["a.css", "b.css"]
     assert [e.rel for e in send_all(box, T0 + 2)] == ["a.css", "b.css"]
     assert box.synced_sha(ACCOUNT, remote("a.css")) == seen("b").sha256
+
+
+@pytest.mark.parametrize("outcome", [Outcome.RATE_LIMITED, Outcome.VALIDATION,
+                                     Outcome.FORBIDDEN, Outcome.TOKEN_EXPIRED])
+def test_a_refused_request_superseded_by_the_synced_content_sends_nothing(
+        outcome: retry.Outcome) -> None:
+    """Synced a; the file is deleted, the delete is sent, the file comes back as a, and
+    the delete is refused (4xx: not applied). The remote still has a: nothing is owed."""
+    box = outbox(Policy(allow_deletes=True))
+    synced(box, {CSS: "a"})
+    box.observe(WATCH, {CSS: None}, T0)
+    delete = only(box.next_batch(ACCOUNT, T0, 5))
+    box.observe(WATCH, {CSS: seen("a")}, T0 + 1)
+    box.on_result(delete, failed(outcome, "refused"), T0 + 2, jitter=0)
+    assert box.entries(ACCOUNT) == []
+    assert box.next_batch(ACCOUNT, T0 + 3600, 5) == []
+    assert box.synced_sha(ACCOUNT, remote(CSS)) == seen("a").sha256
+
+
+def test_an_uncertain_delete_superseded_by_the_synced_content_uploads_it() -> None:
+    """Same, but the delete timed out (it may have removed the file): a is uploaded."""
+    box = outbox(Policy(allow_deletes=True))
+    synced(box, {CSS: "a"})
+    box.observe(WATCH, {CSS: None}, T0)
+    delete = only(box.next_batch(ACCOUNT, T0, 5))
+    box.observe(WATCH, {CSS: seen("a")}, T0 + 1)
+    box.on_result(delete, failed(Outcome.TRANSIENT, "timeout"), T0 + 2, jitter=0)
+    upload = only(box.next_batch(ACCOUNT, T0 + 2, 5))
+    assert (upload.op, upload.sha256) == (OpKind.UPLOAD, seen("a").sha256)
