@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from hubsync.core.paths import display_path
 from hubsync.logs import is_secret_name, redact_text
 
 LOG_NAME = "sync.log"
@@ -175,7 +176,7 @@ class Journal:
         line = (
             json.dumps(self.record(event, fields), ensure_ascii=False, separators=(",", ":"))
             + "\n"
-        ).encode()
+        ).encode(errors="backslashreplace")  # never raise: _clean escaped what it could
         with self._lock:
             stream = self._open()
             if self._size and self._size + len(line) > self.max_bytes:
@@ -198,9 +199,23 @@ class Journal:
         self.close()
 
 
+def _text(value: str) -> str:
+    """``value`` with secrets masked, escaped when it cannot be written as UTF-8.
+
+    A path from ``os.scandir`` may hold surrogate escapes (a name that is not UTF-8);
+    such a string is written as ``core.paths.display_path`` renders it.
+    """
+    text = redact_text(value)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return display_path(text)
+    return text
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return redact_text(value)
+        return _text(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Path):
@@ -208,10 +223,11 @@ def _clean(value: Any) -> Any:
     if isinstance(value, bool | int | float) or value is None:
         return value
     if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items() if not is_secret_name(str(k))}
+        return {_text(str(k)): _clean(v) for k, v in value.items()
+                if not is_secret_name(str(k))}
     if isinstance(value, list | tuple | set | frozenset):
         return [_clean(v) for v in value]
-    return redact_text(str(value))
+    return _text(str(value))
 
 
 # --- reading -------------------------------------------------------------------------
