@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         if args.dry_run:
             summary = asyncio.run(engine.push_once())
         else:
-            config.settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # The lock creates the state dir, or says why it cannot (statedir).
             with InstanceLock(config.settings.state_dir):
                 summary = asyncio.run(engine.push_once())
     if args.dry_run:
