@@ -47,6 +47,16 @@ TRANSPORTS = ("filemapper", "source-code")
 CMS Source Code v3 API."""
 
 
+_BOM = "\ufeff"
+
+MAX_PORTAL_ID = 2**31 - 1
+"""The largest portal (Hub) ID: HubSpot's account-info API types ``portalId`` as
+``integer<int32>`` (developers.hubspot.com/docs/api-reference/latest/account/
+account-information/get-account-details), so IDs have at most 10 digits."""
+_TOO_BIG_ID = (f"must be at most {MAX_PORTAL_ID}: HubSpot portal/Hub IDs are 32-bit "
+               "(copy the ID `hs accounts list` or HubSpot's account menu shows)")
+
+
 def xdg_dir(variable: str, fallback: str) -> Path:
     """``$VARIABLE`` if set to an absolute path (as the XDG spec says), else ``~/fallback``."""
     value = os.environ.get(variable, "")
@@ -186,6 +196,9 @@ def config_from_bytes(raw: bytes, path: Path) -> Config:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(path, f"not UTF-8 text (byte {exc.start})") from None
+    # Windows editors (Notepad) start UTF-8 files with a byte-order mark, which TOML does
+    # not allow; it carries no meaning here, so it is dropped rather than refused.
+    text = text.removeprefix(_BOM)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -373,6 +386,8 @@ def _name_rule(value: str) -> str:
 def _positive_id(value: int) -> int:
     if value <= 0:
         raise _Invalid("must be a positive integer (the portal/Hub ID of the account)")
+    if value > MAX_PORTAL_ID:
+        raise _Invalid(_TOO_BIG_ID)
     return value
 
 
@@ -615,6 +630,8 @@ def upsert_account(
                         "(at most 64, starting with a letter or digit)")
     if isinstance(portal_id, bool) or not isinstance(portal_id, int) or portal_id <= 0:
         problems.append(f"{where}.portal_id: must be a positive integer")
+    elif portal_id > MAX_PORTAL_ID:
+        problems.append(f"{where}.portal_id: {_TOO_BIG_ID}")
     if api_base is not None:
         try:
             _check_api_base(api_base)
@@ -728,7 +745,7 @@ def _read_document(path: Path) -> Any:
     import tomlkit.exceptions
 
     try:
-        return tomlkit.parse(path.read_text(encoding="utf-8"))
+        return tomlkit.parse(path.read_text(encoding="utf-8").removeprefix(_BOM))
     except tomlkit.exceptions.ParseError as exc:
         raise ConfigError(path, f"invalid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
