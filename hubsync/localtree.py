@@ -143,15 +143,25 @@ class ScanResult:
 
 
 def load_rules(root: Path, extra: Sequence[str] = ()) -> IgnoreRules:
-    """Ignore rules for a watch: defaults, ``<root>/.hsignore`` if present, ``extra``."""
+    """Ignore rules for a watch: defaults, ``<root>/.hsignore`` if present, ``extra``.
+
+    An unreadable ``.hsignore`` falls back to the defaults; ``read_rules`` says so.
+    """
+    return read_rules(root, extra)[0]
+
+
+def read_rules(root: Path, extra: Sequence[str] = ()) -> tuple[IgnoreRules, Unreadable | None]:
+    """``load_rules``, and ``Unreadable(".hsignore", ...)`` when that file exists but
+    cannot be read: the rules then lack the user's patterns, so pushing that watch could
+    send files the user meant to keep out; a caller should hold it and retry."""
     try:
         text: str | None = (root / HSIGNORE).read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         text = None
-    except OSError:
-        # An unreadable .hsignore must not stop the watch; the defaults still apply.
-        text = None
-    return IgnoreRules.build(text, extra)
+    except OSError as exc:
+        # The defaults still apply; the caller decides whether to go on without the file.
+        return IgnoreRules.build(None, extra), _unreadable(HSIGNORE, exc)
+    return IgnoreRules.build(text, extra), None
 
 
 def hash_file(path: str | os.PathLike[str]) -> str:

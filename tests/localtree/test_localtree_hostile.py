@@ -99,7 +99,7 @@ SCANNER = textwrap.dedent("""
     from pathlib import Path
     from hubsync import localtree
     root = Path(sys.argv[1])
-    rules = localtree.load_rules(root)
+    rules, rules_unreadable = localtree.read_rules(root)
     result = localtree.scan(root, rules, {}, now_ns=time.time_ns())
     probes = {rel: [type(o).__name__, getattr(o, "reason", None)]
               for rel in sys.argv[2:]
@@ -109,6 +109,8 @@ SCANNER = textwrap.dedent("""
         "skipped": [[s.rel, s.reason, s.folder] for s in result.skipped],
         "unreadable": [[u.rel, u.reason, u.folder] for u in result.unreadable],
         "probes": probes,
+        "rules_unreadable": rules_unreadable and [rules_unreadable.rel,
+                                                  rules_unreadable.reason],
     }))
 """)
 
@@ -144,6 +146,7 @@ def test_unreadable_file_and_folder_are_failures_not_rules() -> None:
         skipped = {rel: reason for rel, reason, _ in seen["skipped"]}  # type: ignore[attr-defined]
         assert set(skipped) == {"art.psd", "node_modules"}
         assert skipped["art.psd"] == SkipReason.EXTENSION
+        assert seen["rules_unreadable"] is None
         assert seen["probes"] == {
             "secret.css": ["Unreadable", "cannot be read: Permission denied"],
             "locked/inner.css": ["Unreadable", "cannot be read: Permission denied"],
@@ -162,3 +165,20 @@ def test_unreadable_is_a_skipped_for_callers_that_only_know_skipped() -> None:
     item = Unreadable("a.css", "cannot be read: Permission denied")
     assert isinstance(item, Skipped)
     assert not issubclass(Unreadable, Gone)
+
+
+def test_unreadable_hsignore_is_reported_and_defaults_still_apply() -> None:
+    """An .hsignore the user cannot read is reported as Unreadable by read_rules (a caller
+    must not push as if the user had no patterns); the default ignores still apply."""
+    with shared_folder() as shared:
+        root = shared / "theme"
+        for rel in ["ok.css", "secret.css", "node_modules/x.js"]:
+            _make(root, rel.encode())
+        (root / ".hsignore").write_text("secret.css\n")
+        open_up(root)
+        (root / ".hsignore").chmod(0)
+
+        seen = _scan_unprivileged(root)
+
+        assert seen["rules_unreadable"] == [".hsignore", "cannot be read: Permission denied"]
+        assert "node_modules" in {rel for rel, _, _ in seen["skipped"]}  # type: ignore[attr-defined]
