@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hubsync.core.keynames import env_var_name
+from hubsync.core.paths import display_path, name_problem
 from hubsync.core.urls import api_base_problem
 from hubsync.errors import ConfigError
 from hubsync.model import Env, Mode
@@ -424,6 +425,11 @@ def _check_dest(dest: str) -> str:
         raise _Invalid("must be a folder path like 'my-theme' or 'themes/my-theme'")
     if ".." in segments:
         raise _Invalid("must not contain '..'")
+    # The same rules as every local name (docs/operations.md, "Names hubsync will not
+    # push"): dest is the first part of each remote path.
+    problem = name_problem(trimmed)
+    if problem is not None:
+        raise _Invalid(f"{problem.split(';')[0]} ({display_path(trimmed)})")
     return trimmed
 
 

@@ -421,3 +421,18 @@ def test_upsert_account_keeps_a_file_that_starts_with_a_bom(tmp_path: Path) -> N
     assert {name: a.portal_id for name, a in config.accounts.items()} == {
         "sandbox": 1, "staging": 2}
     assert "# mine" in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("dest", "said"),
+    [
+        ("themes/x%2Fy", "watch[0].dest: name contains a %XX sequence"),
+        ("themes/a\\u0009b", "watch[0].dest: name contains a control character"),
+        ("d" * 256, "watch[0].dest: name is longer than 255 bytes"),
+    ],
+)
+def test_dest_follows_the_name_rules(tmp_path: Path, dest: str, said: str) -> None:
+    """A watch's dest obeys the same name rules as local paths: it starts every remote path."""
+    problems = problems_of(tmp_path, f'[[watch]]\nname = "a"\nsrc = "theme"\n'
+                                     f'dest = "{dest}"\naccounts = []\n')
+    assert any(problem.startswith(said) for problem in problems), problems
