@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,8 @@ from hubsync import control
 from hubsync.emulator import EmulatorThread
 from hubsync.lock import LOCK_NAME
 from tests.daemon.daemon_helpers import run_hubsync, write_config
-from tests.support.processes import HubsyncProcess, hubsync_process
+from tests.support.processes import HUBSYNC, HubsyncProcess, hubsync_process
+from tests.support.unprivileged import as_unprivileged, open_up, shared_folder
 
 
 def _config(tmp_path: Path, emu: EmulatorThread, state_dir: Path) -> Path:
@@ -138,3 +140,24 @@ def test_control_socket_times_out_silent_clients_and_caps_lines(
     output = session.output()
     assert "Traceback" not in output
     assert "exception" not in output.lower()
+
+
+def test_state_dir_the_user_cannot_write_is_named(
+        emulator_thread: EmulatorThread, env: dict[str, str]) -> None:
+    """As a user the permission bits apply to, a state_dir under a folder it cannot write
+    makes check and push exit 78 naming settings.state_dir, never "internal error"."""
+    with shared_folder() as shared:
+        config = _config(shared, emulator_thread, shared / "locked" / "state")
+        (shared / "locked").mkdir()
+        open_up(shared)
+        (shared / "locked").chmod(0o555)
+        child_env = {**env, "HOME": str(shared)}
+        for command in ("check", "push"):
+            done = subprocess.run(
+                as_unprivileged([*HUBSYNC, "--config", str(config), command]),
+                env=child_env, capture_output=True, text=True, timeout=60, check=False)
+            said = done.stdout + done.stderr
+            assert done.returncode == 78, (command, said)
+            assert "settings.state_dir" in said, (command, said)
+            assert f"{shared / 'locked'} is not writable" in said, (command, said)
+            assert "internal error" not in said
