@@ -43,11 +43,11 @@ from hubsync.errors import (
     TokenExpired,
     TransientError,
 )
-from hubsync.hubspot import REFUSED_PREFIX, HubSpotClient
+from hubsync.hubspot import REFUSED_PREFIX
 from hubsync.model import AccessToken, AuthState, Identity
+from hubsync.ports import KeyLookup, RemoteApi
 
 T = TypeVar("T")
-KeyLookup = Callable[[str], Awaitable[tuple[str, KeySource]]]
 EMAIL_LOOKUP_TIMEOUT_S = 5.0
 SEND_MARGIN_S = 1.0
 """A token that expires within this many seconds (local clock) is not sent: the request
@@ -64,7 +64,7 @@ class TokenManager:
     def __init__(
         self,
         account: Account,
-        client: HubSpotClient,
+        client: RemoteApi,
         *,
         key_lookup: KeyLookup = credentials.find_key,
         clock: Callable[[], float] = time.time,

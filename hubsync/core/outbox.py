@@ -155,7 +155,8 @@ class Outbox:
             acc = self._accounts[account]
             seen: dict[str, Seen | None] = dict(files)
             if complete:
-                for remote_path in acc.base:
+                # Whatever is synced or owed under the watch and not on disk is gone.
+                for remote_path in [*acc.base, *acc.entries]:
                     rel = to_local(watch.dest, remote_path)
                     if rel is not None and rel not in seen:
                         seen[rel] = None
@@ -379,6 +380,11 @@ class Outbox:
 
     # --- outcomes ------------------------------------------------------------------------
 
+    def unsent(self, sent: OutboxEntry) -> None:
+        """``sent`` was not sent after all (cancelled, or the file vanished before it
+        was read): it is no longer in flight, and nothing else changes."""
+        self._accounts[sent.account].in_flight.pop(sent.remote_path, None)
+
     def on_result(self, sent: OutboxEntry, result: Result, now: float, *,
                   jitter: float) -> Effects:
         """What follows from the answer to ``sent`` (which must be in flight)."""
@@ -479,12 +485,12 @@ class Outbox:
         if decision.kind is retry.DecisionKind.PARK:
             self._put(acc, replace(current, state=OutboxState.PARKED, attempts=attempt,
                                    last_error=result.error), effects)
-            effects.emit("failed", **fields, reason=decision.reason)
+            effects.emit("failed", **fields, note=_note(decision, result))
             return
         if decision.kind is retry.DecisionKind.HOLD_ACCOUNT:
             self._put(acc, replace(current, due_s=now, last_error=result.error), effects)
             effects.block.append((sent.account, result.error or decision.reason))
-            effects.emit("failed", **fields, reason=decision.reason)
+            effects.emit("failed", **fields)
             return
         at = decision.at if decision.at is not None else now
         self._put(acc, replace(current, attempts=attempt, due_s=at,
@@ -492,11 +498,10 @@ class Outbox:
         limit = self.policy.give_up_after
         if limit is not None and attempt >= limit:
             acc.gave_up.add(sent.remote_path)
-            effects.emit("failed", **fields, reason=f"gave up after {attempt} attempts",
-                         note="still pending for the next run")
+            effects.emit("failed", **fields,
+                         note=f"gave up after {attempt} attempts; still pending for the next run")
             return
-        effects.emit("retrying", **fields, retry_in_ms=round((at - now) * 1000),
-                     reason=decision.reason)
+        effects.emit("retrying", **fields, retry_in_ms=round((at - now) * 1000))
 
     def reschedule_all(self, account: str, now: float) -> None:
         """Make every pending entry of ``account`` due now (after an outage ends, or a
@@ -507,6 +512,13 @@ class Outbox:
             if entry.state is OutboxState.PENDING and entry.due_s > now:
                 acc.entries[path] = replace(entry, due_s=now)
         acc.gave_up.clear()
+
+
+def _note(decision: retry.Decision, result: Result) -> str | None:
+    """A parked entry's note: only when it is not the usual HubSpot refusal."""
+    if result.outcome is retry.Outcome.VALIDATION:
+        return None
+    return f"{decision.reason}; retried when the file changes"
 
 
 class _Waiting(AbstractSet[str]):
