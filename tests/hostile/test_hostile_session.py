@@ -4,6 +4,7 @@ file, and control-socket clients that stall or flood."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -81,6 +82,25 @@ def test_deleted_lock_file_does_not_let_a_second_watch_start(
         assert f"already running (PID {first.pid})" in second.stderr
         status = run_hubsync(config, env, "status", "--json")
         assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["pid"] == first.pid
+        assert first.process.poll() is None
+
+
+def test_removed_state_dir_does_not_let_a_second_watch_take_the_socket(
+        tmp_path: Path, emulator_thread: EmulatorThread, env: dict[str, str]) -> None:
+    """With the whole state dir removed under a running watch, a second watch may lock the
+    new folder but refuses to take over the socket the first one still serves."""
+    state_dir = tmp_path / "state"
+    config = _config(tmp_path, emulator_thread, state_dir)
+    with _watch(config, env, tmp_path / "first.out") as first:
+        shutil.rmtree(state_dir)
+
+        second = run_hubsync(config, env, "watch", timeout=60)
+
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert "another process is serving" in second.stderr
+        assert "internal error" not in second.stderr
+        status = run_hubsync(config, env, "status", "--json")
         assert json.loads(status.stdout)["pid"] == first.pid
         assert first.process.poll() is None
 
