@@ -2,6 +2,7 @@
 
 Prints "config OK: N accounts, M watches" and what is still missing before anything
 can sync, and exits 0; or lists every problem, one per line, on stderr and exits 78.
+It also checks that settings.state_dir is a folder you can write, or can be created.
 
 examples:
   hubsync check
