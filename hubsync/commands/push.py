@@ -5,9 +5,9 @@ account), pushes everything pending, waits for it, and prints a summary. Exits 0
 if every file reached every account; otherwise 1, with the failures listed. Files left
 out by the rules (ignored, an extension HubSpot does not accept, a symlink leaving the
 watch folder, a name HubSpot cannot hold: see docs/operations.md) are reported, not
-failures. Deletes that trip the safety brake (more
-than settings.max_deletes files, more than a quarter of the tree, or an empty or
-missing watch folder) are held until you run with --allow-deletes.
+failures. Deletes that trip the safety brake (more than settings.max_deletes files,
+more than a quarter of the tree, or an empty or missing watch folder) are held until
+you run with --allow-deletes.
 
 examples:
   hubsync push                       push every watch to all its accounts
