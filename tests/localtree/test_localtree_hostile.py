@@ -182,3 +182,16 @@ def test_unreadable_hsignore_is_reported_and_defaults_still_apply() -> None:
 
         assert seen["rules_unreadable"] == [".hsignore", "cannot be read: Permission denied"]
         assert "node_modules" in {rel for rel, _, _ in seen["skipped"]}  # type: ignore[attr-defined]
+
+
+def test_self_referencing_symlink_is_a_loop_not_unreadable(tmp_path: Path) -> None:
+    """A link to itself (ELOOP) is left out as a symlink loop, by scan and probe alike."""
+    root = tmp_path / "theme"
+    _make(root, b"ok.css")
+    (root / "self.css").symlink_to("self.css")
+    result = scan(root, load_rules(root), {}, now_ns=LATER)
+    assert result.unreadable == []
+    assert [(s.rel, s.reason) for s in result.skipped] == [("self.css",
+                                                            SkipReason.SYMLINK_LOOP)]
+    assert probe(root, "self.css", load_rules(root), None, now_ns=LATER) == Skipped(
+        "self.css", SkipReason.SYMLINK_LOOP)
