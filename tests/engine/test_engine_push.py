@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from hubsync.app import build_engine
 from hubsync.config import Config
 from hubsync.emulator import Emulator
-from hubsync.app import build_engine
 from hubsync.engine import EngineEvent
 from tests.engine.engine_helpers import write_theme
 
@@ -99,7 +99,8 @@ async def test_invalid_template_fails_with_line_numbers_and_is_not_retried(
     """A HubL error is reported with its line and parked: a second push does not resend it."""
     write_theme(tmp_path / "theme", {"templates/bad.html": "ok\n{{ broken\n"})
     events: list[EngineEvent] = []
-    summary = await build_engine(make_config(accounts=("sandbox",)), on_event=events.append).push_once()
+    summary = await build_engine(make_config(accounts=("sandbox",)),
+                                 on_event=events.append).push_once()
     assert not summary.ok
     assert summary.failures
     assert "line 2" in summary.failures[0].error
