@@ -251,9 +251,9 @@ async def test_token_is_checked_when_sent_not_when_fetched(
             # The first attempt stalls until its token is past expiry by our clock.
             await asyncio.sleep(max(0.0, token.expires_at + 0.2 - time.time()))
             waited.append(time.time())
-        return await tm.client.upload(token, "theme/page.html", page, publish=True)
+        return await hs(tm).upload(token, "theme/page.html", page, publish=True)
 
-    async with tm.client:
+    async with hs(tm):
         await tm.call(send)
     assert waited, "the first attempt really waited past expiry"
     uploads = [r.status for r in emu.requests if r.endpoint is Endpoint.UPLOAD]
@@ -273,7 +273,7 @@ async def test_checked_token_is_redacted_and_keeps_its_expiry(
     async def send(token: AccessToken) -> None:
         seen.append(token)
 
-    async with tm.client:
+    async with hs(tm):
         await tm.call(send)
         raw = await tm.token()
     (token,) = seen
