@@ -21,7 +21,8 @@ and re-raised ``from`` the original, so callers decide by class, never by messag
     │   └── NotFound                404
     ├── StateError                  the state database cannot be opened or written
     ├── AlreadyRunning              another hubsync holds the lock for this state dir
-    └── ControlError                no daemon answers on the control socket
+    ├── ControlError                no daemon answers on the control socket
+    └── UsageError                  exit 64 (EX_USAGE): a name or option the user typed is wrong
 
 This module imports nothing of ours, so anything may import it.
 """
@@ -196,3 +197,12 @@ class AlreadyRunning(HubsyncError):
 
 class ControlError(HubsyncError):
     """The control socket of a running hubsync cannot be reached or answered badly."""
+
+
+class UsageError(HubsyncError):
+    """The command line names something that does not exist (a watch, an account, an event).
+
+    Exit 64, EX_USAGE of sysexits(3): "the command was used incorrectly".
+    """
+
+    exit_code = EX_USAGE

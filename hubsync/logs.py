@@ -239,8 +239,9 @@ def _renderer_chain(resolved: str, stream: TextIO) -> list[Processor]:
             renderer = _journal_renderer
         else:
             isatty = getattr(stream, "isatty", None)
+            # NO_COLOR (no-color.org): structlog's console renderer does not read it.
             renderer = structlog.dev.ConsoleRenderer(
-                colors=bool(isatty and isatty()),
+                colors=bool(isatty and isatty()) and not os.environ.get("NO_COLOR"),
                 exception_formatter=structlog.dev.plain_traceback,
             )
     return [_drop_internals, exceptions, redact, renderer]
@@ -261,17 +262,21 @@ def configure(
     debug: bool = False,
     mode: LogMode = "auto",
     stream: TextIO | None = None,
+    level: int | None = None,
 ) -> None:
     """Route structlog and stdlib logging to ``stream`` (stderr) in the shape ``mode`` asks.
 
     ``mode="auto"`` picks the journal format when stderr is the journal, the console
-    format on a TTY, and JSON lines otherwise. Safe to call again: the previous
+    format on a TTY, and JSON lines otherwise. ``level`` is the lowest stdlib level
+    written (default: DEBUG with ``debug``, else INFO; interactive commands pass
+    WARNING so diagnostics stay off the human console). Safe to call again: the previous
     handler is replaced, and loggers cached by structlog keep working because the
     mode lives in the handler's formatter, not in the structlog chain.
     """
     target = stream if stream is not None else sys.stderr
     resolved = _resolve_mode(mode, target)
-    level = logging.DEBUG if debug else logging.INFO
+    if level is None:
+        level = logging.DEBUG if debug else logging.INFO
 
     structlog.configure(
         processors=[

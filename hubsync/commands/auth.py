@@ -67,9 +67,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hubsync.config import default_config_path
+    from hubsync.commands import config_path as named_config
 
-    config_path = Path(args.config) if args.config else default_config_path()
+    config_path = named_config(args)
     action = args.auth_action
     if action == "add":
         return asyncio.run(_add(args, config_path))

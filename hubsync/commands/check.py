@@ -11,7 +11,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from hubsync.errors import EX_OK
 
@@ -21,10 +20,11 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hubsync.commands import config_path
     from hubsync.config import load_config, sync_readiness
 
     # A ConfigError goes to the CLI's error funnel: all problems, exit 78.
-    config = load_config(Path(args.config).expanduser() if args.config else None)
+    config = load_config(config_path(args))
     accounts = len(config.accounts)
     watches = len(config.watches)
     print(

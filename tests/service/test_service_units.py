@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hubsync.commands import service
+from hubsync import systemd as service
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "systemd" / "hubsync.service"
