@@ -38,6 +38,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("emulator", "emulator", "run the local HubSpot-compatible emulator"),
     ("demo", "demo", "see hubsync sync a sample theme to two emulated accounts"),
     ("doctor", "doctor", "check the whole set-up and say how to fix what is wrong"),
+    ("completion", "completion", "print or install shell completion (bash, zsh, fish)"),
 )
 
 EPILOG = """\
@@ -63,6 +64,19 @@ def _command_module(module: str) -> ModuleType:
     return importlib.import_module(f"hubsync.commands.{module}")
 
 
+def _add_loudness(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """``-v/--verbose`` and ``-q/--quiet``, mutually exclusive."""
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-v", "--verbose", action="store_true", default=default,
+        help="also print diagnostics (token refreshes, retries, timings) on stderr",
+    )
+    loudness.add_argument(
+        "-q", "--quiet", action="store_true", default=default,
+        help="print only the summary and problems, not a line per file",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser. ``--config`` and ``--debug`` are global: no subcommand redefines them."""
     parser = argparse.ArgumentParser(
@@ -82,15 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="debug logging, and a traceback on errors"
     )
-    loudness = parser.add_mutually_exclusive_group()
-    loudness.add_argument(
-        "-v", "--verbose", action="store_true",
-        help="also print diagnostics (token refreshes, retries, timings) on stderr",
-    )
-    loudness.add_argument(
-        "-q", "--quiet", action="store_true",
-        help="print only the summary and problems, not a line per file",
-    )
+    _add_loudness(parser, default=False)
     parser.add_argument("--version", action="version", version=f"hubsync {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, module, summary in COMMANDS:
@@ -103,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=_Formatter,
         )
         mod.configure(command_parser, name)
+        # `hubsync push -q` as well as `hubsync -q push`; SUPPRESS keeps the global value.
+        _add_loudness(command_parser, default=argparse.SUPPRESS)
         command_parser.set_defaults(_module=module)
     return parser
 

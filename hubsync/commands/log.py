@@ -94,9 +94,14 @@ def render(entry: dict[str, Any], *, as_json: bool, color: bool) -> str:
 
 
 def _emit(lines: Iterable[str], stream: TextIO) -> None:
+    from hubsync.console import stdout_gone
+
     for line in lines:
         stream.write(line + "\n")
         stream.flush()
+        if stdout_gone():
+            # `hubsync log -f | head`: the reader left; stop instead of following forever.
+            return
 
 
 def _known_accounts(config_file: Path, log_path: Path) -> set[str]:
