@@ -55,7 +55,7 @@ _COLUMN_FIELDS = frozenset({
 })
 # Column widths of a log line; longer values push the rest right rather than being cut.
 _EVENT_WIDTH = 15
-_ACCOUNT_WIDTH = 10
+_ACCOUNT_WIDTH = 16
 _WHO_WIDTH = 22
 
 

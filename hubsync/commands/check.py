@@ -3,28 +3,50 @@
 Prints "config OK: N accounts, M watches" and what is still missing before anything
 can sync, and exits 0; or lists every problem, one per line, on stderr and exits 78.
 
+--json prints one object either way:
+  {"ok": bool, "config": PATH, "accounts": [NAME], "watches": [NAME],
+   "notes": [TEXT], "problems": [TEXT]}
+
 examples:
   hubsync check
   hubsync --config ./hubsync.toml check
+  hubsync check --json | jq .problems
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 
 from hubsync.errors import EX_OK
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    """No arguments: the global --config names the file."""
+    """``--json``; the global --config names the file."""
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as one JSON object (exit status unchanged)")
 
 
 def run(args: argparse.Namespace) -> int:
     from hubsync.commands import config_path
     from hubsync.config import load_config, sync_readiness
+    from hubsync.errors import ConfigError
 
+    path = config_path(args)
+    if args.json:
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            print(json.dumps({"ok": False, "config": str(path), "accounts": [],
+                              "watches": [], "notes": [], "problems": exc.problems}))
+            return exc.exit_code
+        print(json.dumps({"ok": True, "config": str(config.path),
+                          "accounts": list(config.accounts),
+                          "watches": [w.name for w in config.watches],
+                          "notes": sync_readiness(config), "problems": []}))
+        return EX_OK
     # A ConfigError goes to the CLI's error funnel: all problems, exit 78.
-    config = load_config(config_path(args))
+    config = load_config(path)
     accounts = len(config.accounts)
     watches = len(config.watches)
     print(
