@@ -46,8 +46,9 @@ def check_names(kind: str, given: Iterable[str], known: Iterable[str], *,
         close = difflib.get_close_matches(name, choices, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         listing = ", ".join(choices) if choices else "none"
+        plural = kind + ("es" if kind.endswith(("ch", "sh", "s", "x")) else "s")
         raise UsageError(f"{where}{name!r}: no {kind} of that name{hint} "
-                         f"(known {kind}s: {listing})")
+                         f"(known {plural}: {listing})")
 
 
 def add_selection_options(parser: argparse.ArgumentParser, verb: str) -> None:
