@@ -8,7 +8,9 @@ properties. Anything holding a secret hides it from ``repr`` so that a stray
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Env(enum.StrEnum):
@@ -103,3 +105,116 @@ class RateLimitInfo:
     interval_ms: int | None = None
     daily: int | None = None
     daily_remaining: int | None = None
+
+
+# --- the sync engine's values ------------------------------------------------------------
+# One outbox row type, one base row type, and the effects the pure core returns, shared by
+# ``core.outbox`` (decides), ``state`` (stores) and ``engine`` (carries out). Times ending in
+# ``_s`` are epoch seconds (wall clock: they survive a restart); ``_ms`` are epoch ms as
+# HubSpot sends them.
+
+
+class Api(enum.StrEnum):
+    """Which HubSpot file API an account speaks (``hubspot-api.md`` §3 and §4)."""
+
+    FILEMAPPER = "filemapper"
+    """The Design Manager ``content/filemapper/v1`` API the ``hs`` CLI uses: the default."""
+    SOURCE_CODE = "source-code"
+    """The public CMS Source Code API (dated or ``v3`` paths)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The remote identity that durable state is keyed by: one portal over one API.
+
+    An account's config name is only a label: pointing ``sandbox`` at another portal (or
+    another API base) is a new target with nothing synced, so everything is pushed again.
+    """
+
+    portal_id: int
+    api_base: str
+    api: Api = Api.FILEMAPPER
+
+    def __str__(self) -> str:
+        return f"portal {self.portal_id} at {self.api_base} ({self.api})"
+
+
+class OutboxState(enum.StrEnum):
+    """Where an outbox entry stands."""
+
+    PENDING = "pending"
+    """Waiting to be sent at ``due_s`` (deletes also wait for the brake's approval)."""
+    PARKED = "parked"
+    """Failed for good (HubSpot rejected the content, or too many attempts); waits until
+    the local content changes."""
+    HELD = "held"
+    """A delete held by the safety brake until released (``hubsync deletes release``,
+    ``push --allow-deletes``) or discarded."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One operation owed to one account: the only outbox row type.
+
+    Keyed by (``account``, ``remote_path``): at most one entry per remote path, holding
+    the newest wanted state (newest content wins).
+    """
+
+    account: str
+    """The account's config name; the state maps it to its :class:`Target`."""
+    remote_path: str
+    watch: str
+    rel: str
+    """The path relative to the watch root (``/``-separated)."""
+    op: OpKind
+    sha256: str | None = None
+    """Content to upload (None for a delete)."""
+    size: int | None = None
+    folder: bool = False
+    """A delete of a whole remote folder (recursive on HubSpot)."""
+    attempts: int = 0
+    due_s: float = 0.0
+    """Not sent before this epoch time (a retry's backoff)."""
+    state: OutboxState = OutboxState.PENDING
+    last_error: str | None = None
+    enqueued_s: float = 0.0
+    approved: bool = False
+    """A delete the brake let through (or a user released); uploads ignore it."""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.account, self.remote_path)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteVersion:
+    """What the remote said of one file at one moment (filled by remote awareness)."""
+
+    updated_at_ms: int | None = None
+    hash: str | None = None
+    """Opaque content hash of the Source Code API; compare only with another one it gave."""
+    writer_user_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncedFile:
+    """The base: what one account holds at one remote path because hubsync put it there."""
+
+    account: str
+    remote_path: str
+    watch: str
+    rel: str
+    sha256: str
+    size: int | None = None
+    synced_s: float = 0.0
+    remote: RemoteVersion | None = None
+    """The remote's version right after hubsync's write, when known."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineEvent:
+    """One thing that happened: a sync log line (``journal.Event``), or ``watching``
+    (front end only), and a console line."""
+
+    event: str
+    fields: Mapping[str, Any]
