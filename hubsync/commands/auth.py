@@ -244,8 +244,13 @@ def _save_status(state_dir: Path, name: str, status: _Status | None) -> None:
 # --- proving a key --------------------------------------------------------------------------
 
 
-async def _prove(base_url: str, portal_id: int, key: str) -> Identity:
-    """Exchange ``key``; the identity it authenticates as, checked against ``portal_id``."""
+async def prove_key(base_url: str, portal_id: int, key: str) -> Identity:
+    """Exchange ``key`` at ``base_url``; the identity it authenticates as (with email).
+
+    Raises PortalMismatch when the key belongs to another portal than ``portal_id``,
+    KeyRejected when HubSpot refuses it, TransientError when it cannot be reached.
+    Shared with ``auth import`` (``commands/auth_import.py``, part of this command).
+    """
     from dataclasses import replace
 
     from hubsync.errors import PortalMismatch
@@ -263,7 +268,8 @@ async def _prove(base_url: str, portal_id: int, key: str) -> Identity:
     return replace(grant.identity, email=email)
 
 
-def _describe(identity: Identity) -> str:
+def describe_identity(identity: Identity) -> str:
+    """``Hub name, portal N, user N email, account type`` for one line of output."""
     email = identity.email or "(email not available)"
     hub = identity.hub_name or "(unnamed)"
     kind = identity.account_type or "unknown type"
@@ -344,7 +350,7 @@ async def _add(args: argparse.Namespace, config_path: Path) -> int:
         key = _read_key(name, args.key_stdin)
         previous = await _previous_keyring_source(name)
 
-    identity = await _prove(base_url, target.portal_id, key)
+    identity = await prove_key(base_url, target.portal_id, key)
     if not args.no_store:
         await credentials.store_key(name, key)
     upsert_account(config_path, name, portal_id=target.portal_id, env=target.env,
@@ -354,7 +360,7 @@ async def _add(args: argparse.Namespace, config_path: Path) -> int:
     _save_status(state_dir, name, _Status("ok", time.time(), identity))
 
     verb = "rotated the key of" if previous else "added"
-    print(f"{verb} account {name!r}: {_describe(identity)}")
+    print(f"{verb} account {name!r}: {describe_identity(identity)}")
     if args.no_store:
         print(f"key not stored (--no-store): hubsync reads it from "
               f"{credentials.env_var_name(name)} or a systemd credential; config: {config_path}")
@@ -528,7 +534,7 @@ async def _test_one(config: Config, name: str) -> dict[str, Any]:
     state_dir = config.settings.state_dir
     try:
         key, source = await credentials.find_key(name)
-        identity = await _prove(account.base_url, account.portal_id, key)
+        identity = await prove_key(account.base_url, account.portal_id, key)
     except HubsyncError as exc:
         state = ("unauthorized" if isinstance(exc, AuthError)
                  else "no_key" if isinstance(exc, CredentialError) else "offline")
@@ -544,7 +550,7 @@ async def _test_one(config: Config, name: str) -> dict[str, Any]:
     _save_status(state_dir, name, status)
     return {"name": name, "ok": True, "state": "ok", "source": str(source),
             "identity": status.to_json()["identity"], "error": None,
-            "described": _describe(identity)}
+            "described": describe_identity(identity)}
 
 
 async def _check_known(config_path: Path, name: str) -> None:

@@ -112,17 +112,17 @@ def _select(accounts: list[HsAccount], wanted: Iterable[str]) -> list[HsAccount]
 async def _import_one(account: HsAccount, config_path: Path, api_base: str | None) -> str:
     """Prove, store and configure one account; the line to print. Raises HubsyncError."""
     from hubsync import credentials
-    from hubsync.commands.auth import _describe, _prove
+    from hubsync.commands.auth import describe_identity, prove_key
     from hubsync.config import upsert_account
     from hubsync.hubspot import check_base_url
 
     assert account.key is not None
     base_url = check_base_url(api_base or account.env.default_api_base)
-    identity = await _prove(base_url, account.portal_id, account.key)
+    identity = await prove_key(base_url, account.portal_id, account.key)
     await credentials.store_key(account.name, account.key)
     upsert_account(config_path, account.name, portal_id=account.portal_id, env=account.env,
                    api_base=api_base)
-    return f"imported {account.hs_name!r} as {account.name!r}: {_describe(identity)}"
+    return f"imported {account.hs_name!r} as {account.name!r}: {describe_identity(identity)}"
 
 
 def import_accounts(args: argparse.Namespace, config_path: Path) -> int:

@@ -116,3 +116,35 @@ def test_allow_list_is_narrow(tmp_path: Path) -> None:
     demo = PACKAGE_DIR / "demo.py"
     planted = _imports(demo, "hubsync")
     assert any(module.startswith("hubsync.commands.watch") for _, module in planted)
+
+
+COMMAND_FILES = sorted((PACKAGE_DIR / "commands").glob("*.py"))
+
+
+def private_sibling_imports(path: Path) -> list[str]:
+    """``file:line: module.name`` for each private name imported from another command."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    bad: list[str] = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.ImportFrom) and node.module
+                and node.module.startswith("hubsync.commands.")):
+            bad.extend(f"{path.name}:{node.lineno}: {node.module}.{alias.name}"
+                       for alias in node.names if alias.name.startswith("_"))
+    return bad
+
+
+@pytest.mark.parametrize("path", COMMAND_FILES, ids=lambda p: p.name)
+def test_commands_do_not_reach_into_each_others_privates(path: Path) -> None:
+    """A command never imports another command's private helper (the old
+    `commands.watch` -> `commands.push._print_plan`): shared code lives in a library
+    module (render, session_client, systemd) or in ``hubsync.commands`` itself."""
+    assert private_sibling_imports(path) == []
+
+
+def test_private_import_checker_flags_a_planted_one(tmp_path: Path) -> None:
+    """The checker flags `from hubsync.commands.push import _print_plan`."""
+    sample = tmp_path / "watch.py"
+    sample.write_text("from hubsync.commands.push import _print_plan, configure\n",
+                      encoding="utf-8")
+    assert private_sibling_imports(sample) == [
+        "watch.py:1: hubsync.commands.push._print_plan"]
