@@ -25,7 +25,7 @@ import re
 import sys
 import threading
 from collections.abc import Mapping
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
@@ -247,6 +247,22 @@ def _renderer_chain(resolved: str, stream: TextIO) -> list[Processor]:
     return [_drop_internals, exceptions, redact, renderer]
 
 
+class _CurrentStderr:
+    """A stream that writes to whatever ``sys.stderr`` is at the moment of writing."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()
+
+
 _SHARED_CHAIN: list[Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
@@ -273,7 +289,12 @@ def configure(
     handler is replaced, and loggers cached by structlog keep working because the
     mode lives in the handler's formatter, not in the structlog chain.
     """
-    target = stream if stream is not None else sys.stderr
+    # The default follows sys.stderr as it is at each write, not as it was now: while
+    # rich shows a progress bar it swaps sys.stderr for a proxy that prints each line
+    # above the bar, so diagnostics (-v) never land in the middle of it.
+    # cast: the proxy has every method logging and the renderers use (write, flush,
+    # isatty, fileno), not the whole TextIO interface.
+    target = stream if stream is not None else cast(TextIO, _CurrentStderr())
     resolved = _resolve_mode(mode, target)
     if level is None:
         level = logging.DEBUG if debug else logging.INFO

@@ -400,6 +400,7 @@ def _attach_to_watch(config_path: Path, account: str, watch: str | None) -> str:
 
     from hubsync.commands import check_names
     from hubsync.config import config_from_bytes, write_atomically
+    from hubsync.errors import ConfigError
 
     document = tomlkit.parse(config_path.read_text(encoding="utf-8"))
     tables = document.get("watch")
@@ -421,7 +422,13 @@ def _attach_to_watch(config_path: Path, account: str, watch: str | None) -> str:
     else:
         accounts.append(account)
     text = tomlkit.dumps(document)
-    config_from_bytes(text.encode("utf-8"), config_path)
+    try:
+        config_from_bytes(text.encode("utf-8"), config_path)
+    except ConfigError:
+        # A problem elsewhere in the file (a typo): the key is stored and the account
+        # written; leave the watch alone rather than fail the whole command.
+        return (f"not added to watch {chosen!r}: the config has problems; run "
+                f"`hubsync check`, then add {account!r} to its `accounts`")
     write_atomically(config_path, text)
     return f"watch {chosen!r} now pushes to {account!r} too"
 

@@ -40,7 +40,8 @@ def test_push_off_a_terminal_writes_no_diagnostics(
 def test_push_on_a_terminal_shows_only_the_human_lines(
         tmp_path: Path, emulator_thread: EmulatorThread) -> None:
     """On a TTY, `push` prints the human line for the key exchange once, and no structlog
-    console line (`[info ] auth_ok`) between them; `-v` adds it."""
+    console line (`[info ] auth_ok`) between them; `-v` adds it, on its own line above
+    the progress bar."""
     project = make_project(tmp_path, emulator_thread, accounts=("sandbox",))
     argv = [*HUBSYNC, "--config", str(project.config), "push"]
     code, out = run_in_pty(argv, project.env())
@@ -53,6 +54,9 @@ def test_push_on_a_terminal_shows_only_the_human_lines(
     code, out = run_in_pty([*argv, "-v"], project.env())
     assert code == 0, out
     assert "auth_ok" in out
+    # ... printed above the progress bar, never glued to it ("0/02026-...auth_ok").
+    segments = re.split(r"[\r\n]+", out)
+    assert not any("━" in part and "auth_ok" in part for part in segments)
 
 
 def test_no_color_is_honoured_by_every_renderer_on_a_terminal(
