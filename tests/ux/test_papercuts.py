@@ -231,3 +231,29 @@ def test_control_commands_print_json_and_service_status_names_the_holder(
                 "hubsync.service") in status.stdout
         assert "running, PID" not in status.stdout
         wait_until(lambda: "theme.json" in remote_tree(emu, 222, "my-theme"), what="push")
+
+
+def test_watch_account_and_mode_hold_across_a_reload(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """`watch --account sandbox --mode draft`: sandbox gets each file in its draft buffer,
+    staging gets nothing, and after `hubsync reload` a new file still follows the same
+    selection (flush is the barrier before each "nothing happened" check)."""
+    emu = emulator_thread
+    project = make_project(tmp_path, emu)
+    with hubsync_process(["--config", str(project.config), "watch", "--account", "sandbox",
+                          "--mode", "draft", "-v"], project.env(), tmp_path / "watch.out",
+                         stop_signal=signal.SIGINT) as watch:
+        watch.wait_for_output("watching")
+        assert project.run("flush", "--timeout", "30").returncode == 0
+        assert "my-theme/theme.json" in emu.files(111, "draft")
+        assert remote_tree(emu, 111, "my-theme") == {}
+        assert emu.files(222, "draft") == {}
+
+        assert project.run("reload").returncode == 0
+        watch.wait_for_output("config_reloaded")
+        (project.root / "css" / "new.css").write_text("/* new */")
+        wait_until(lambda: "my-theme/css/new.css" in emu.files(111, "draft"),
+                   what="the new file in sandbox's draft")
+        assert project.run("flush", "--timeout", "30").returncode == 0
+        assert emu.files(222, "draft") == {}
+        assert remote_tree(emu, 111, "my-theme") == {}
