@@ -257,3 +257,26 @@ def test_watch_account_and_mode_hold_across_a_reload(
         assert project.run("flush", "--timeout", "30").returncode == 0
         assert emu.files(222, "draft") == {}
         assert remote_tree(emu, 111, "my-theme") == {}
+
+
+def test_status_and_service_status_name_a_foreground_push(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """While a slow `hubsync push` holds the state dir (the emulator answers after 2 s),
+    `service status` and `status` say a foreground `hubsync push` holds it: not that a
+    service is running, and not a guess."""
+    from hubsync.lock import lock_holder
+
+    emu = emulator_thread
+    project = make_project(tmp_path, emu, accounts=("sandbox",))
+    emu.set_faults(latency_ms=2000)
+    with hubsync_process(["--config", str(project.config), "push"], project.env(),
+                         tmp_path / "push.out", stop_signal=signal.SIGINT) as push:
+        wait_until(lambda: lock_holder(project.state) == push.pid, what="push holds the lock")
+        service = project.run("service", "status")
+        assert (f"is held by a foreground `hubsync push` (PID {push.pid}); it is not "
+                "hubsync.service") in service.stdout
+        status = project.run("status")
+        assert (f"not answering: a foreground `hubsync push` (PID {push.pid}) holds "
+                f"{project.state} but takes no commands") in status.stdout
+        emu.set_faults(latency_ms=0)
+        assert push.process.wait(60) == 0
