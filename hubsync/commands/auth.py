@@ -343,6 +343,9 @@ async def _add(args: argparse.Namespace, config_path: Path) -> int:
     name: str = args.name
     target = _target(args, config_path)
     base_url = target.base_url
+    if args.watch is not None:
+        # Before the key is asked for or stored: a typo must change nothing.
+        _check_watch_name(config_path, args.watch)
     if args.no_store:
         key = await _key_for_no_store(name)
         previous = False
@@ -390,6 +393,20 @@ def _tell_session(state_dir: Path) -> None:
         print(f"told {signalled.describe()} to reload its config and keys")
 
 
+def _check_watch_name(config_path: Path, watch: str) -> None:
+    """UsageError (exit 64) unless the config file has a [[watch]] named ``watch``."""
+    import tomlkit
+
+    from hubsync.commands import check_names
+
+    names: list[str] = []
+    if config_path.exists():
+        tables = tomlkit.parse(config_path.read_text(encoding="utf-8")).get("watch")
+        names = [str(w.get("name")) for w in (tables if isinstance(tables, list) else [])
+                 if isinstance(w, dict)]
+    check_names("watch", [watch], names, option="--watch")
+
+
 def _attach_to_watch(config_path: Path, account: str, watch: str | None) -> str:
     """Add ``account`` to a watch's ``accounts`` (``watch``, or the only one); what was done.
 
@@ -408,7 +425,7 @@ def _attach_to_watch(config_path: Path, account: str, watch: str | None) -> str:
     names = [str(w.get("name")) for w in watches if isinstance(w, dict)]
     if watch is not None:
         check_names("watch", [watch], names, option="--watch")
-    elif len(names) != 1:
+    if watch is None and len(names) != 1:
         hint = (f"add {account!r} to a watch's `accounts`, or run again with --watch NAME"
                 if names else "add a [[watch]] for your theme folder (see `hubsync init --help`)")
         return f"not added to any watch: {hint}"

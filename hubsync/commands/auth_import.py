@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,16 @@ def parse_hs_config(text: str, path: Path) -> list[HsAccount]:
     raw_accounts = data.get("accounts", data.get("portals"))
     if not isinstance(raw_accounts, list):
         raise ConfigError(path, "no `accounts:` (or `portals:`) list; is this an hs config?")
-    return [_one(raw, f"accounts[{i}]") for i, raw in enumerate(raw_accounts)
-            if isinstance(raw, dict)]
+    accounts: list[HsAccount] = []
+    for i, raw in enumerate(raw_accounts):
+        if not isinstance(raw, dict):
+            continue
+        account = _one(raw, f"accounts[{i}]")
+        if any(a.name == account.name for a in accounts):
+            # "DEV Portal" and "dev-portal" both become dev-portal: keep both, apart.
+            account = replace(account, name=f"{account.name}-{account.portal_id}")
+        accounts.append(account)
+    return accounts
 
 
 def _select(accounts: list[HsAccount], wanted: Iterable[str]) -> list[HsAccount]:

@@ -193,3 +193,33 @@ def test_reload_command_signals_the_running_watch(
     after = project.run("reload")
     assert after.returncode == 1
     assert "no hubsync is running" in after.stderr
+
+
+def test_auth_add_with_an_unknown_watch_changes_nothing(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """`auth add staging --watch them`: exit 64 with the suggestion, before any key is
+    checked or stored, and the config is left as it was."""
+    project = make_project(tmp_path, emulator_thread, accounts=("sandbox",))
+    before = project.config.read_text()
+    result = project.run("auth", "add", "staging", "--portal", "222", "--api-base",
+                         emulator_thread.url, "--no-store", "--watch", "them")
+    assert result.returncode == EX_USAGE
+    assert "--watch 'them': no watch of that name; did you mean 'theme'?" in result.stderr
+    assert project.config.read_text() == before
+    assert not [r for r in emulator_thread.requests if r.portal_id == 222]
+
+
+def test_hs_config_names_become_distinct_hubsync_names(tmp_path: Path) -> None:
+    """hs names map to valid hubsync names, two that collide stay apart, and an
+    account's repr never shows its key."""
+    from hubsync.commands.auth_import import parse_hs_config
+
+    text = ("accounts:\n"
+            "  - {name: DEV Portal, accountId: 1, personalAccessKey: secret-one-123456}\n"
+            "  - {name: dev-portal, accountId: 2, personalAccessKey: secret-two-123456}\n"
+            "  - {name: qa box, accountId: 3, env: qa, authType: oauth2}\n")
+    accounts = parse_hs_config(text, tmp_path / "hubspot.config.yml")
+    assert [(a.name, a.portal_id, str(a.env), a.key is not None) for a in accounts] == [
+        ("dev-portal", 1, "prod", True), ("dev-portal-2", 2, "prod", True),
+        ("qa-box", 3, "qa", False)]
+    assert "secret" not in repr(accounts)
