@@ -33,6 +33,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("resume", "control", "resume pushing after `hubsync pause`"),
     ("flush", "control", "push everything pending now and wait for it"),
     ("reload", "control", "make the running session re-read its config and keys"),
+    ("deletes", "deletes", "show, release or discard deletes held by the safety brake"),
     ("log", "log", "read or follow the attribution sync log"),
     ("service", "service", "install, uninstall, or inspect the systemd user service"),
     ("emulator", "emulator", "run the local HubSpot-compatible emulator"),

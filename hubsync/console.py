@@ -142,7 +142,9 @@ def _body(event: str, f: Mapping[str, Any]) -> str | None:
                 f"retrying in {wait_s:.1f} s")
     if event == "skipped":
         return f"{path} skipped: {f.get('reason') or f.get('error', '')}"
-    if event in ("held", "auth_failed"):
+    if event == "held":
+        return f"{account}: {f.get('reason') or f.get('error', '')}"
+    if event == "auth_failed":
         return f"{account}: {f.get('error', '')}"
     if event == "auth_ok":
         who = f.get("hub_user_email") or f"user {f.get('hub_user_id')}"

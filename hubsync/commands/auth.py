@@ -33,14 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubsync.errors import EX_FAILURE, EX_OK, HubsyncError
-from hubsync.model import Env, Identity
+from hubsync.errors import EX_FAILURE, EX_OK, HubsyncError, StateError
+from hubsync.model import AuthState, Env, Identity
 
 if TYPE_CHECKING:
     from hubsync.config import Config
+    from hubsync.state import AuthStatus, StateStore
 
 MASK_CHARACTERS = frozenset("•●·*∙⋅◦")
-STATUS_FILE = "auth-status.json"
 
 
 _RAW = argparse.RawDescriptionHelpFormatter
@@ -172,42 +172,19 @@ def _read_key(name: str, from_stdin: bool) -> str:
 
 
 # --- what we remember between commands (no secrets) -----------------------------------------
+# The last check of each account lives in the state database's auth_status table. It is
+# only a cache for `auth list`: failing to read or write it never fails a command.
+
+LEGACY_STATUS_FILE = "auth-status.json"
+"""Where hubsync 0.1 kept the same facts; imported into the database once, then removed."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Status:
-    """The outcome of the last `auth add`/`auth test` of an account: never the key."""
-
-    state: str
-    checked_at: float
-    identity: Identity | None = None
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        ident = self.identity
-        return {
-            "state": self.state,
-            "checked_at": self.checked_at,
-            "error": self.error,
-            "identity": None if ident is None else {
-                "hub_id": ident.hub_id, "user_id": ident.user_id, "hub_name": ident.hub_name,
-                "email": ident.email, "account_type": ident.account_type,
-            },
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> _Status:
-        raw = data.get("identity")
-        identity = None
-        if isinstance(raw, dict):
-            identity = Identity(
-                hub_id=int(raw["hub_id"]), user_id=int(raw["user_id"]),
-                hub_name=str(raw.get("hub_name") or ""), email=raw.get("email"),
-                account_type=str(raw.get("account_type") or ""),
-            )
-        return cls(state=str(data.get("state", "unknown")),
-                   checked_at=float(data.get("checked_at", 0.0)),
-                   identity=identity, error=data.get("error"))
+def _identity_json(identity: Identity | None) -> dict[str, Any] | None:
+    if identity is None:
+        return None
+    return {"hub_id": identity.hub_id, "user_id": identity.user_id,
+            "hub_name": identity.hub_name, "email": identity.email,
+            "account_type": identity.account_type}
 
 
 def _state_dir(config_path: Path) -> Path:
@@ -219,26 +196,78 @@ def _state_dir(config_path: Path) -> Path:
         return default_state_dir()
 
 
-def _load_statuses(state_dir: Path) -> dict[str, _Status]:
+def _legacy_statuses(state_dir: Path) -> dict[str, AuthStatus]:
+    """The entries of a hubsync 0.1 ``auth-status.json`` that can be read."""
+    from hubsync.state import AuthStatus
+
     try:
-        data = json.loads((state_dir / STATUS_FILE).read_text(encoding="utf-8"))
-        return {name: _Status.from_json(value) for name, value in data.items()}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        data = json.loads((state_dir / LEGACY_STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    statuses: dict[str, AuthStatus] = {}
+    for name, value in (data.items() if isinstance(data, dict) else ()):
+        with contextlib.suppress(TypeError, KeyError, ValueError, AttributeError):
+            raw = value.get("identity")
+            identity = None if not isinstance(raw, dict) else Identity(
+                hub_id=int(raw["hub_id"]), user_id=int(raw["user_id"]),
+                hub_name=str(raw.get("hub_name") or ""), email=raw.get("email"),
+                account_type=str(raw.get("account_type") or ""))
+            statuses[str(name)] = AuthStatus(
+                AuthState(value.get("state", "unknown")),
+                float(value.get("checked_at", 0.0)), identity, value.get("error"))
+    return statuses
+
+
+def _import_legacy(store: StateStore, state_dir: Path) -> None:
+    legacy = state_dir / LEGACY_STATUS_FILE
+    if not legacy.exists():
+        return
+    known = store.auth_statuses()
+    for name, status in _legacy_statuses(state_dir).items():
+        if name not in known:
+            store.record_auth(name, status)
+    with contextlib.suppress(OSError):
+        legacy.unlink()
+
+
+def _load_statuses(state_dir: Path) -> dict[str, AuthStatus]:
+    from hubsync.state import STATE_FILE, StateStore
+
+    if not (state_dir / STATE_FILE).is_file():
+        # Never create a database just to read nothing from it.
+        return _legacy_statuses(state_dir)
+    try:
+        with StateStore.open(state_dir) as store:
+            _import_legacy(store, state_dir)
+            return store.auth_statuses()
+    except StateError:
         return {}
 
 
-def _save_status(state_dir: Path, name: str, status: _Status | None) -> None:
-    from hubsync.config import write_atomically
+def _ok(identity: Identity) -> AuthStatus:
+    from hubsync.state import AuthStatus
 
-    statuses = _load_statuses(state_dir)
-    if status is None:
-        statuses.pop(name, None)
-    else:
-        statuses[name] = status
-    text = json.dumps({n: s.to_json() for n, s in sorted(statuses.items())}, indent=2)
-    # Only a cache for `auth list`: failing to write it must not fail the command.
-    with contextlib.suppress(OSError):
-        write_atomically(state_dir / STATUS_FILE, text + "\n")
+    return AuthStatus(AuthState.OK, time.time(), identity)
+
+
+def _failed(state: AuthState, error: str) -> AuthStatus:
+    from hubsync.state import AuthStatus
+
+    return AuthStatus(state, time.time(), None, error)
+
+
+def _save_status(state_dir: Path, name: str, status: AuthStatus | None) -> None:
+    from hubsync.state import STATE_FILE, StateStore
+
+    if status is None and not (state_dir / STATE_FILE).is_file() \
+            and not (state_dir / LEGACY_STATUS_FILE).exists():
+        return  # nothing to forget: do not create a database for it
+    try:
+        with StateStore.open(state_dir) as store:
+            _import_legacy(store, state_dir)
+            store.record_auth(name, status)
+    except StateError:
+        pass
 
 
 # --- proving a key --------------------------------------------------------------------------
@@ -360,7 +389,7 @@ async def _add(args: argparse.Namespace, config_path: Path) -> int:
                    api_base=target.api_base)
     attached = _attach_to_watch(config_path, name, args.watch)
     state_dir = _state_dir(config_path)
-    _save_status(state_dir, name, _Status("ok", time.time(), identity))
+    _save_status(state_dir, name, _ok(identity))
 
     verb = "rotated the key of" if previous else "added"
     print(f"{verb} account {name!r}: {describe_identity(identity)}")
@@ -495,9 +524,9 @@ async def _list(config_path: Path, *, as_json: bool) -> int:
             "env": str(account.env),
             "api_base": account.base_url,
             "key_source": source_text,
-            "state": status.state if status else "unknown",
-            "checked_at": status.checked_at if status else None,
-            "identity": status.to_json()["identity"] if status else None,
+            "state": str(status.state) if status else "unknown",
+            "checked_at": status.checked_at_s if status else None,
+            "identity": _identity_json(status.identity) if status else None,
             "error": status.error if status else None,
         }
         if source_text == "none":
@@ -567,13 +596,12 @@ async def _test_one(config: Config, name: str) -> dict[str, Any]:
             "no_key": f"run `hubsync auth add {name}`",
             "offline": "check the network and api_base, then try again",
         }[state]
-        _save_status(state_dir, name, _Status(state, time.time(), None, str(exc)))
+        _save_status(state_dir, name, _failed(AuthState(state), str(exc)))
         return {"name": name, "ok": False, "state": state, "source": None,
                 "identity": None, "error": str(exc), "advice": advice}
-    status = _Status("ok", time.time(), identity)
-    _save_status(state_dir, name, status)
+    _save_status(state_dir, name, _ok(identity))
     return {"name": name, "ok": True, "state": "ok", "source": str(source),
-            "identity": status.to_json()["identity"], "error": None,
+            "identity": _identity_json(identity), "error": None,
             "described": describe_identity(identity)}
 
 

@@ -47,10 +47,10 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hubsync import render
+    from hubsync.app import build_engine
     from hubsync.commands import config_path, select
     from hubsync.config import load_config
     from hubsync.console import Reporter
-    from hubsync.engine import Engine
     from hubsync.lock import InstanceLock
 
     full = load_config(config_path(args))
@@ -58,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.quiet or args.json
     with Reporter(progress=sys.stdout.isatty() and not args.dry_run and not quiet,
                   quiet=quiet) as reporter:
-        engine = Engine(config, watches=args.watches, dry_run=args.dry_run,
-                        allow_deletes=args.allow_deletes, on_event=reporter)
+        engine = build_engine(config, watches=args.watches, accounts=args.accounts,
+                              dry_run=args.dry_run, allow_deletes=args.allow_deletes,
+                              on_event=reporter)
         if args.dry_run:
             summary = asyncio.run(engine.push_once())
         else:

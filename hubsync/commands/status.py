@@ -32,6 +32,7 @@ from hubsync.errors import EX_OK
 
 if TYPE_CHECKING:
     from hubsync.config import Config
+    from hubsync.model import Target
 
 RECENT_LOG_ENTRIES = 2000
 """How far back (in sync log lines) a stopped hubsync's last push and errors are looked for."""
@@ -102,13 +103,23 @@ def normalize(result: Mapping[str, Any]) -> dict[str, Any]:
     return report
 
 
+def config_targets(config: Config) -> dict[str, Target]:
+    """Each configured account's remote target, by account name: what the state is keyed
+    by (portal id, API base URL, API from ``transport``)."""
+    from hubsync.model import Api, Target
+
+    return {name: Target(account.portal_id, account.base_url, Api(account.transport))
+            for name, account in config.accounts.items()}
+
+
 def stopped_status(config: Config | None, *, note: str | None = None,
                    state_dir: Path | None = None,
                    config_path: Path | None = None) -> dict[str, Any]:
     """What the state database and the sync log say when no session answers.
 
-    ``config`` None (an invalid config): the accounts and watches are the ones the
-    state database and the sync log name, and ``state_dir`` must be given.
+    ``config`` None (an invalid config): ``state_dir`` must be given, and the accounts
+    and watches are the ones the sync log names (the state's rows are keyed by remote
+    target, which only a valid config maps to names).
     """
     from hubsync.journal import LOG_NAME, tail
     from hubsync.lock import lock_holder
@@ -125,10 +136,15 @@ def stopped_status(config: Config | None, *, note: str | None = None,
     counts: dict[str, Any] = {}
     files: dict[str, int] = {}
     # Never create a database just to say nothing is in it; close it at once either way.
-    if (state_dir / STATE_FILE).is_file():
+    if config is not None and (state_dir / STATE_FILE).is_file():
         with StateStore.open(state_dir) as store:
+            # The accounts a session binds (those some watch uses), so that status and
+            # the session agree on every name's target and on what is refused.
+            used = {name for watch in config.watches for name in watch.accounts}
+            store.bind({name: target for name, target in config_targets(config).items()
+                        if name in used})
             counts = store.counts()
-            files = {name: len(store.stat_cache(name)) for name in watch_names}
+            files = {w.name: len(store.stat_cache(w.src)) for w in config.watches}
     accounts = []
     for name, portal_id in _account_portals(config, counts, recent).items():
         mine = [e for e in recent if e.get("account") == name]

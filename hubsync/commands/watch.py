@@ -24,19 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from hubsync.errors import EX_OK
-
-if TYPE_CHECKING:
-    from hubsync.console import Reporter
-    from hubsync.engine import Engine
-
-SECOND_INTERRUPT_EXIT = 130
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -49,11 +39,12 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hubsync import render
+    from hubsync.app import build_engine
     from hubsync.commands import config_path, select
     from hubsync.config import Config, load_config
     from hubsync.console import Reporter
     from hubsync.engine import Engine, EventSink
-    from hubsync.service import SessionKind, default_engine, run_session
+    from hubsync.service import SessionKind, run_session
 
     path = config_path(args)
     # Checked now, before a session starts: a typo or an empty config is an error at
@@ -61,19 +52,21 @@ def run(args: argparse.Namespace) -> int:
     config = select(load_config(path), args)
     reporter = Reporter(quiet=args.quiet)
     if args.dry_run:
-        engine = Engine(config, watches=args.watches, dry_run=True, on_event=reporter)
+        engine = build_engine(config, watches=args.watches, accounts=args.accounts,
+                              dry_run=True, on_event=reporter)
         for line in render.plan_lines(asyncio.run(engine.push_once())):
             print(line)
         return EX_OK
 
     def narrowed_engine(fresh: Config, watches: Sequence[str], sink: EventSink) -> Engine:
         # Applied to every config the session loads, a SIGHUP reload included.
-        return default_engine(select(fresh, args), watches, sink)
+        return build_engine(select(fresh, args), watches=watches, accounts=args.accounts,
+                            on_event=sink)
 
     for line in render.links(config, watches=args.watches or None,
                              accounts=args.accounts or None):
         reporter.say(line)
-    # The daemon's session: the instance lock, the control socket (`hubsync status`,
+    # The one session runner: the instance lock, the control socket (`hubsync status`,
     # pause, resume, flush), SIGHUP reload, and a graceful first Ctrl-C.
     code = asyncio.run(run_session(
         path, kind=SessionKind.WATCH, watches=args.watches, on_event=reporter,
@@ -85,25 +78,3 @@ def run(args: argparse.Namespace) -> int:
     if code == EX_OK:
         reporter.say("stopped")
     return code
-
-
-async def _watch(engine: Engine, reporter: Reporter) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-
-    def interrupted() -> None:
-        if stop.is_set():
-            # The user means it: no drain, no cleanup; the state is crash-safe.
-            sys.stdout.flush()
-            os._exit(SECOND_INTERRUPT_EXIT)
-        reporter.say("stopping: finishing pushes in flight (Ctrl-C again to quit now)")
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, interrupted)
-    try:
-        await engine.run(stop)
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-    reporter.say("stopped")

@@ -22,10 +22,8 @@ FORBIDDEN = ("hubsync.commands", "hubsync.cli")
 CLI_LAYER = frozenset({"commands", "cli.py", "__main__.py"})
 
 # (module file relative to hubsync/, imported module): the known exceptions.
-ALLOWED = frozenset({
-    # removed by the engine redesign: the demo will run the one session runner.
-    ("demo.py", "hubsync.commands.watch"),
-})
+ALLOWED: frozenset[tuple[str, str]] = frozenset()
+"""Empty since the engine redesign removed the last one (demo.py -> commands.watch)."""
 
 
 def _library_files() -> list[Path]:
@@ -108,14 +106,11 @@ def test_checker_flags_planted_violations(tmp_path: Path) -> None:
                        "hubsync.commands.push"]
 
 
-def test_allow_list_is_narrow(tmp_path: Path) -> None:
-    """The demo's one allowed import does not excuse any other file or module."""
-    other = tmp_path / "other.py"
-    other.write_text("from hubsync.commands.watch import _watch\n", encoding="utf-8")
-    assert violations(other) != []
+def test_the_demo_no_longer_imports_the_watch_command() -> None:
+    """The one exception there was (demo.py -> commands.watch._watch) is gone."""
     demo = PACKAGE_DIR / "demo.py"
-    planted = _imports(demo, "hubsync")
-    assert any(module.startswith("hubsync.commands.watch") for _, module in planted)
+    assert not any(module.startswith("hubsync.commands")
+                   for _, module in _imports(demo, "hubsync"))
 
 
 COMMAND_FILES = sorted((PACKAGE_DIR / "commands").glob("*.py"))
