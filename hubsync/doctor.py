@@ -334,36 +334,36 @@ def check_inotify(watches: Sequence[Watch], limit_file: Path = INOTIFY_LIMIT_FIL
 
 def check_service(config_path: Path | None) -> list[Check]:
     """The optional systemd user unit: installed? running? for this config?"""
-    from hubsync.commands import service
+    from hubsync import systemd
 
-    unit = service.user_unit_dir() / service.UNIT_NAME
+    unit = systemd.user_unit_dir() / systemd.UNIT_NAME
     if not unit.exists():
         return [Check("service", Status.INFO,
                       "not installed (optional); `hubsync service install` keeps hubsync "
                       "running in the background")]
     checks: list[Check] = []
     text = unit.read_text(encoding="utf-8", errors="replace")
-    if config_path is not None and service.installed_exec_start(
+    if config_path is not None and systemd.installed_exec_start(
             config_path.resolve()) not in text:
         checks.append(Check("service", Status.INFO,
                             f"{unit} runs another config or Python than this one",
                             "run `hubsync service install` to point it here"))
-    probe = service.probe_user_systemd()
+    probe = systemd.probe_user_systemd()
     if not probe.reachable:
         return [Check("service", Status.WARN, f"{unit} is installed, but {probe.reason}",
                       "start it where a user systemd runs, or run `hubsync watch`"), *checks]
     try:
         result = subprocess.run(
-            ["systemctl", "--user", "is-active", service.UNIT_NAME],
+            ["systemctl", "--user", "is-active", systemd.UNIT_NAME],
             capture_output=True, text=True, timeout=_SYSTEMCTL_TIMEOUT_S, check=False)
         state = result.stdout.strip() or "unknown"
     except (OSError, subprocess.TimeoutExpired) as exc:
         state = f"unknown ({exc})"
     if state == "active":
-        return [Check("service", Status.OK, f"{service.UNIT_NAME} is installed and running"),
+        return [Check("service", Status.OK, f"{systemd.UNIT_NAME} is installed and running"),
                 *checks]
-    return [Check("service", Status.WARN, f"{service.UNIT_NAME} is installed but {state}",
-                  f"`systemctl --user enable --now {service.UNIT_NAME}`; why it stopped: "
+    return [Check("service", Status.WARN, f"{systemd.UNIT_NAME} is installed but {state}",
+                  f"`systemctl --user enable --now {systemd.UNIT_NAME}`; why it stopped: "
                   "`journalctl --user -u hubsync -n 50`"), *checks]
 
 

@@ -37,12 +37,19 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hubsync.commands.status import ask_running, config_of
+    from hubsync.commands import check_names, config_path
+    from hubsync.config import load_config
+    from hubsync.session_client import ask_running
 
-    config = config_of(args)
+    path = config_path(args)
+    config = load_config(path)
+    state_dir = config.settings.state_dir
     if args.action is None:
-        return _show(ask_running(config, "status"))
-    result = ask_running(config, "deletes", action=args.action, account=args.account)
+        return _show(ask_running(state_dir, "status", config_path=path))
+    if args.account is not None:
+        check_names("account", [args.account], config.accounts)
+    result = ask_running(state_dir, "deletes", config_path=path, action=args.action,
+                         account=args.account)
     count = int(result.get("deletes") or 0)
     if count == 0:
         print("no deletes are held")

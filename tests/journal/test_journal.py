@@ -19,7 +19,8 @@ import pytest
 
 from hubsync import journal, logs
 from hubsync.cli import main
-from hubsync.commands.log import format_entry, parse_since
+from hubsync.commands.log import parse_since
+from hubsync.render import format_entry
 
 TOKEN = "CJSP5qf1KhICAQEYs-gDIIGOBii1hQIyGQAf3xBKmlwHjX7OIpu"
 
