@@ -78,14 +78,9 @@ With ``data_dir`` the trees are mirrored at ``<data_dir>/<portal>/<env>/<path>``
 loaded from there at construction (writer unknown: ``user_id`` 0).
 """
 
-from hubsync.emulator.server import (
-    EmulatedAccount,
-    Emulator,
-    Endpoint,
-    Faults,
-    RequestRecord,
-    is_loopback,
-)
+from hubsync.emulator.base import is_loopback
+from hubsync.emulator.records import EmulatedAccount, Endpoint, Faults, RequestRecord
+from hubsync.emulator.server import Emulator
 from hubsync.emulator.store import Environment, StoredFile
 from hubsync.emulator.thread import EmulatorThread
 
