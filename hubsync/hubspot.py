@@ -22,6 +22,7 @@ import email.utils
 import io
 import json
 import mimetypes
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,7 +52,10 @@ from hubsync.model import AccessToken, Identity, RateLimitInfo, TokenGrant
 
 USER_AGENT = f"hubsync/{__version__} (python aiohttp/{aiohttp.__version__})"
 FILEMAPPER = "/content/filemapper/v1"
-SOURCE_CODE = "/cms/v3/source-code"
+SOURCE_CODE_VERSION = "2026-03"
+"""The dated Source Code API version used by default (hubspot-api.md §4)."""
+SOURCE_CODE_V3 = "v3"
+"""The previous, numbered family: ``/cms/v3/source-code/...``."""
 TRANSPORT_FILEMAPPER = "filemapper"
 TRANSPORT_SOURCE_CODE = "source-code"
 TRANSPORTS = (TRANSPORT_FILEMAPPER, TRANSPORT_SOURCE_CODE)
@@ -249,10 +253,16 @@ class HubSpotClient:
         upload_read_timeout_s: float = 60.0,
         on_rate_limit: Callable[[RateLimitInfo], None] | None = None,
         transport: str = TRANSPORT_FILEMAPPER,
+        source_code_version: str = SOURCE_CODE_VERSION,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+        problem = source_code_version_problem(source_code_version)
+        if problem is not None:
+            raise ValueError(f"source_code_version: {problem}")
         self.transport = transport
+        self.source_code_base = source_code_base(source_code_version)
+        """``/cms/source-code/{version}`` or ``/cms/v3/source-code``."""
         self.base_url = check_base_url(base_url)
         self.portal_id = portal_id
         self.on_rate_limit = on_rate_limit
@@ -409,7 +419,8 @@ class HubSpotClient:
 
     def _v3_url(self, operation: str, remote_path: str, *, publish: bool) -> URL:
         environment = "published" if publish else "draft"
-        return self._url(f"{SOURCE_CODE}/{environment}/{operation}/{_per_segment(remote_path)}")
+        return self._url(
+            f"{self.source_code_base}/{environment}/{operation}/{_per_segment(remote_path)}")
 
     async def _send_file(
         self, method: str, url: URL, token: AccessToken, local_file: Path,
@@ -417,18 +428,15 @@ class HubSpotClient:
     ) -> _Response:
         """A multipart request with ONE part ``file`` holding ``local_file``.
 
-        The bytes are read once, up front, and a new FormData is built per call (a
-        FormData is single-use). Streaming the open file instead announces a
+        The bytes are read once, up front, and a new multipart body is built per call (a
+        body is single-use). Streaming the open file instead announces a
         Content-Length from the size at the start; an editor truncating the file during
         the upload then leaves the server waiting for bytes that never come, until the
         read timeout. Theme files are small, so holding one in memory is cheap; the
         engine re-hashes after the upload to catch a change made meanwhile.
         """
-        content_type = mimetypes.guess_type(local_file.name)[0] or "application/octet-stream"
         content = await asyncio.to_thread(local_file.read_bytes)
-        form = aiohttp.FormData()
-        form.add_field("file", io.BytesIO(content), filename=local_file.name,
-                       content_type=content_type)
+        form = multipart_file(local_file.name, content)
         return await self._send(
             method, url, token=token, params=params, data=form,
             timeout=self._upload_timeout, what=what,
@@ -526,6 +534,45 @@ class HubSpotClient:
         return response.result()
 
 
+def source_code_version_problem(version: str) -> str | None:
+    """Why ``version`` cannot name a Source Code API version (``YYYY-MM`` or ``v3``), or None."""
+    if version == SOURCE_CODE_V3 or re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", version):
+        return None
+    return (f"{version!r} is not a Source Code API version: use a dated one like "
+            f'"{SOURCE_CODE_VERSION}" (the default) or "{SOURCE_CODE_V3}" for the previous family')
+
+
+def source_code_base(version: str) -> str:
+    """The path prefix of the Source Code API ``version`` (checked by the caller)."""
+    if version == SOURCE_CODE_V3:
+        return "/cms/v3/source-code"
+    return f"/cms/source-code/{version}"
+
+
+def form_data_filename(name: str) -> str:
+    """``name`` as the ``hs`` CLI writes it in a part's ``filename="..."`` parameter.
+
+    Raw UTF-8, with only CR, LF and ``"`` escaped as ``%0D``, ``%0A``, ``%22`` (the
+    ``form-data`` package behind ``hs``'s axios). aiohttp's default percent-encodes every
+    non-ASCII byte instead, so HubSpot would store ``caf%C3%A9.css`` for ``café.css``.
+    """
+    return name.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
+
+
+def multipart_file(name: str, content: bytes) -> aiohttp.MultipartWriter:
+    """A ``multipart/form-data`` body of ONE part ``file`` holding ``content``, byte for byte
+    what ``hs`` sends for a file called ``name`` (content type from its extension)."""
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    writer = aiohttp.MultipartWriter("form-data")
+    # A file-like part: every aiohttp version serializes it without warnings.
+    part = aiohttp.payload.BytesIOPayload(io.BytesIO(content), content_type=content_type)
+    part.headers[aiohttp.hdrs.CONTENT_DISPOSITION] = (
+        f'form-data; name="file"; filename="{form_data_filename(name)}"'
+    )
+    writer.append_payload(part)
+    return writer
+
+
 def _per_segment(remote_path: str) -> str:
     """The remote path with each segment percent-encoded and ``/`` kept raw."""
     return "/".join(quote(segment, safe="") for segment in remote_path.split("/"))
@@ -563,6 +610,8 @@ def _grant_from(payload: Mapping[str, Any], *, skew_s: float = 0.0) -> TokenGran
 
 
 __all__ = [
+    "SOURCE_CODE_V3",
+    "SOURCE_CODE_VERSION",
     "TRANSPORTS",
     "TRANSPORT_FILEMAPPER",
     "TRANSPORT_SOURCE_CODE",
@@ -573,4 +622,6 @@ __all__ = [
     "error_for_response",
     "parse_rate_limit",
     "parse_retry_after",
+    "source_code_base",
+    "source_code_version_problem",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -87,8 +88,13 @@ class EmulatorThread:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running server."""
+        """``http://127.0.0.1:PORT`` (``https://`` with ``tls``) of the running server."""
         return self.emulator.url
+
+    @property
+    def ca_path(self) -> Path | None:
+        """See ``Emulator.ca_path``."""
+        return self.emulator.ca_path
 
     def add_account(
         self,

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hubsync import config
+from hubsync import config, hubspot
 from hubsync.emulator import Emulator, Endpoint
 from hubsync.errors import (
     ConfigError,
@@ -66,14 +66,23 @@ def test_unknown_transport_is_refused_at_construction() -> None:
     assert HubSpotClient("https://api.hubapi.com", 111).transport == "filemapper"
 
 
-async def test_v3_requests_on_the_wire(
-    recorder: tuple[TestServer, web.Application], tmp_path: Path
+@pytest.mark.parametrize(("version", "prefix"), [
+    (None, "/cms/source-code/2026-03"),
+    ("2026-03", "/cms/source-code/2026-03"),
+    ("v3", "/cms/v3/source-code"),
+])
+async def test_source_code_requests_on_the_wire(
+    recorder: tuple[TestServer, web.Application], tmp_path: Path, version: str | None,
+    prefix: str,
 ) -> None:
-    """PUT/DELETE/GET/POST under /cms/v3/source-code/{env}/, path raw with encoded segments."""
+    """PUT/DELETE/GET/POST under {prefix}/{env}/, path raw with encoded segments: the dated
+    family by default, the v3 family when the version setting says ``v3``."""
     server, app = recorder
     local = tmp_path / "a.css"
     local.write_text("body{}")
-    async with HubSpotClient(str(server.make_url("")), 111, transport="source-code") as client:
+    extra = {"source_code_version": version} if version else {}
+    async with HubSpotClient(str(server.make_url("")), 111, transport="source-code",
+                             **extra) as client:
         await client.upload(TOKEN, "my theme/css/a.css", local, publish=False)
         await client.upload(TOKEN, "my theme/css/a.css", local, publish=True)
         await client.delete(TOKEN, "my theme/css/a.css")
@@ -82,7 +91,6 @@ async def test_v3_requests_on_the_wire(
         await client.download(TOKEN, "my theme/css/a.css", publish=False)
         await client.validate(TOKEN, "my theme/css/a.css", local)
     requests = [(method, path) for method, path, _, _ in app[SEEN]]
-    prefix = "/cms/v3/source-code"
     assert requests == [
         ("PUT", f"{prefix}/draft/content/my%20theme/css/a.css?portalId=111"),
         ("PUT", f"{prefix}/published/content/my%20theme/css/a.css?portalId=111"),
@@ -265,3 +273,67 @@ async def test_filemapper_requests_are_unchanged(
         "/content/filemapper/v1/meta/t?portalId=111",
         "/content/filemapper/v1/stream/t%2Fa.css?portalId=111",
     ]
+
+
+@pytest.mark.parametrize("version", ["2026-3", "2026-13", "v4", "latest", ""])
+def test_bad_source_code_version_is_refused(version: str) -> None:
+    """A version that is neither YYYY-MM nor v3 is a ValueError at construction, and the
+    config file refuses the same value with its key named."""
+    with pytest.raises(ValueError, match="not a Source Code API version"):
+        HubSpotClient("https://api.hubapi.com", 111, source_code_version=version)
+    assert hubspot.source_code_version_problem(version) is not None
+
+
+def test_source_code_version_default_matches_the_config(tmp_path: Path) -> None:
+    """Client and config default to the same dated version and accept the same values."""
+    assert config.DEFAULT_SOURCE_CODE_VERSION == hubspot.SOURCE_CODE_VERSION
+    path = tmp_path / "config.toml"
+    path.write_text('[accounts.a]\nportal_id = 1\ntransport = "source-code"\n'
+                    '[accounts.b]\nportal_id = 2\nsource_code_version = "v3"\n')
+    loaded = config.load_config(path)
+    assert loaded.accounts["a"].source_code_version == "2026-03"
+    assert loaded.accounts["b"].source_code_version == "v3"
+    path.write_text('[accounts.a]\nportal_id = 1\nsource_code_version = "2026-13"\n')
+    with pytest.raises(ConfigError, match=r"accounts\.a\.source_code_version: '2026-13'"):
+        config.load_config(path)
+
+
+@pytest.mark.parametrize("version", ["2026-03", "v3"])
+async def test_round_trip_on_both_families(
+    make_emulator: EmulatorFactory, tmp_path: Path, version: str
+) -> None:
+    """Both path families upload, read back and delete against the emulator."""
+    emu = await make_emulator()
+    local = tmp_path / "a.css"
+    local.write_text("a{}")
+    async with HubSpotClient(emu.url, 111, transport="source-code",
+                             source_code_version=version) as client:
+        token = (await client.exchange_key(emu.accounts["sandbox"].key)).token
+        await client.upload(token, "t/a.css", local, publish=True)
+        assert await client.download(token, "t/a.css") == b"a{}"
+        await client.delete(token, "t/a.css")
+    assert emu.files(111) == {}
+
+
+@pytest.mark.parametrize("transport", ["filemapper", "source-code"])
+async def test_multipart_filename_is_raw_utf8_like_hs(
+    make_emulator: EmulatorFactory, tmp_path: Path, transport: str
+) -> None:
+    """The ``file`` part of ``café crème.css`` carries ``filename="café crème.css"`` in raw
+    UTF-8 bytes, as ``hs`` sends it (not aiohttp's percent-encoding), on both APIs; a
+    ``"`` in a name is escaped as ``%22``, as ``hs``'s form-data does."""
+    emu = await make_emulator()
+    names = ["café crème.css", 'say "hi".css']
+    async with HubSpotClient(emu.url, 111, transport=transport) as client:
+        token = (await client.exchange_key(emu.accounts["sandbox"].key)).token
+        for name in names:
+            local = tmp_path / name
+            local.write_text("a{}")
+            await client.upload(token, f"t/{name}", local, publish=True)
+    uploads = [r for r in emu.requests if r.endpoint in (Endpoint.UPLOAD, Endpoint.V3_UPLOAD)]
+    raw = [(r.file_disposition or "").encode("utf-8", "surrogateescape") for r in uploads]
+    assert raw == [
+        'form-data; name="file"; filename="café crème.css"'.encode(),
+        b'form-data; name="file"; filename="say %22hi%22.css"',
+    ]
+    assert sorted(emu.files(111)) == ["t/café crème.css", 't/say "hi".css']
