@@ -80,9 +80,10 @@ async def test_source_code_requests_on_the_wire(
     server, app = recorder
     local = tmp_path / "a.css"
     local.write_text("body{}")
-    extra = {"source_code_version": version} if version else {}
-    async with HubSpotClient(str(server.make_url("")), 111, transport="source-code",
-                             **extra) as client:
+    base = str(server.make_url(""))
+    client = HubSpotClient(base, 111, transport="source-code") if version is None else \
+        HubSpotClient(base, 111, transport="source-code", source_code_version=version)
+    async with client:
         await client.upload(TOKEN, "my theme/css/a.css", local, publish=False)
         await client.upload(TOKEN, "my theme/css/a.css", local, publish=True)
         await client.delete(TOKEN, "my theme/css/a.css")
