@@ -25,7 +25,7 @@ import mimetypes
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -48,7 +48,7 @@ from hubsync.errors import (
     TransientError,
     ValidationFailed,
 )
-from hubsync.model import AccessToken, Identity, RateLimitInfo, TokenGrant
+from hubsync.model import AccessToken, Identity, RateLimitInfo, RemoteMeta, TokenGrant
 
 USER_AGENT = f"hubsync/{__version__} (python aiohttp/{aiohttp.__version__})"
 FILEMAPPER = "/content/filemapper/v1"
@@ -76,6 +76,29 @@ class ApiResult:
     duration_ms: float
     correlation_id: str | None
     rate_limit: RateLimitInfo
+    meta: RemoteMeta | None = None
+    """What the answer said about the file written (the Source Code API answers its
+    metadata; filemapper answers are not relied on, so None there)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractStatus:
+    """One archive extraction task, as ``extract/async/tasks/{id}/status`` reports it."""
+
+    task_id: str
+    status: str
+    """``PENDING``, ``PROCESSING``, ``COMPLETE`` or ``CANCELED`` (HubSpot's words)."""
+    requested_at: str | None = None
+    """ISO 8601, as HubSpot sends it."""
+    started_at: str | None = None
+    completed_at: str | None = None
+    errors: tuple[ErrorDetail, ...] = ()
+    """Why entries were refused (a CANCELED task); ``line`` when HubSpot gave one."""
+
+    @property
+    def done(self) -> bool:
+        """The task will not change any more (COMPLETE or CANCELED)."""
+        return self.status in ("COMPLETE", "CANCELED")
 
 
 def check_base_url(url: str) -> str:
@@ -456,7 +479,8 @@ class HubSpotClient:
                 "PUT", self._v3_url("content", remote_path, publish=publish), token,
                 local_file, self._params(), f"upload {remote_path}",
             )
-            return response.result()
+            meta = remote_meta(_json_object(response.body), remote_path, source_code=True)
+            return replace(response.result(), meta=meta)
         url = self._url(f"{FILEMAPPER}/upload/{quote(remote_path, safe='')}")
         params = self._params({"buffer": "false" if publish else "true", "environmentId": "1"})
         response = await self._send_file("POST", url, token, local_file, params,
@@ -499,6 +523,66 @@ class HubSpotClient:
         )
         return dict(_json_object(response.body))
 
+    async def metadata(
+        self, token: AccessToken, remote_path: str, *, publish: bool = True
+    ) -> RemoteMeta | None:
+        """What the remote holds at ``remote_path`` (file or folder), or None when nothing.
+
+        One request against the rate limit. Filemapper: ``meta/`` of what is live
+        (``hash`` None); source-code: ``metadata/`` of ``published`` or ``draft``. Raises
+        as every call does (Forbidden, RateLimited, TransientError, ...) except on 404.
+        """
+        try:
+            payload = await self.meta(token, remote_path, publish=publish)
+        except NotFound:
+            return None
+        return remote_meta(payload, remote_path, source_code=self._source_code)
+
+    async def extract(self, token: AccessToken, archive_remote_path: str) -> str:
+        """Ask HubSpot to unpack a ``.zip`` already stored at ``archive_remote_path``; returns
+        the task id to poll with ``extract_status``. Source-code transport only
+        (ConfigError before sending otherwise). One request, however big the archive.
+        """
+        self._require_source_code("archive extraction")
+        url = self._url(f"{self.source_code_base}/extract/async")
+        response = await self._send("POST", url, token=token, params=self._params(),
+                                    json={"path": archive_remote_path},
+                                    what=f"extract {archive_remote_path}")
+        task_id = _json_object(response.body).get("id")
+        if not isinstance(task_id, str) or not task_id:
+            raise HubSpotError(f"extract {archive_remote_path}: the answer has no task id")
+        return task_id
+
+    async def extract_status(self, token: AccessToken, task_id: str) -> ExtractStatus:
+        """The state of an extraction task (NotFound for an unknown id)."""
+        self._require_source_code("archive extraction")
+        url = self._url(f"{self.source_code_base}/extract/async/tasks/"
+                        f"{quote(task_id, safe='')}/status")
+        response = await self._send("GET", url, token=token, params=self._params(),
+                                    what=f"extract status {task_id}")
+        payload = _json_object(response.body)
+
+        def text(key: str) -> str | None:
+            value = payload.get(key)
+            return str(value) if value is not None else None
+
+        return ExtractStatus(
+            task_id=task_id,
+            status=text("status") or "UNKNOWN",
+            requested_at=text("requestedAt"),
+            started_at=text("startedAt"),
+            completed_at=text("completedAt"),
+            errors=_details(payload, ()),
+        )
+
+    def _require_source_code(self, what: str) -> None:
+        if not self._source_code:
+            raise ConfigError(
+                None,
+                f'transport: {what} needs transport = "{TRANSPORT_SOURCE_CODE}" for this '
+                "account (it uses the filemapper API, which has no such call)",
+            )
+
     async def download(
         self, token: AccessToken, remote_path: str, *, publish: bool = True
     ) -> bytes:
@@ -521,17 +605,38 @@ class HubSpotClient:
         Only the source-code transport has this call; on a filemapper account it raises
         ConfigError before sending anything.
         """
-        if not self._source_code:
-            raise ConfigError(
-                None,
-                f'transport: validation needs transport = "{TRANSPORT_SOURCE_CODE}" '
-                "for this account (it uses the filemapper API, which has no validate call)",
-            )
+        self._require_source_code("validation")
         response = await self._send_file(
             "POST", self._v3_url("validate", remote_path, publish=publish), token,
             local_file, self._params(), f"validate {remote_path}",
         )
         return response.result()
+
+
+def remote_meta(payload: Mapping[str, Any], remote_path: str, *, source_code: bool
+                ) -> RemoteMeta | None:
+    """A metadata answer (filemapper ``meta/``, Source Code ``metadata/`` or upload) as
+    RemoteMeta; None when it has no ``folder`` flag (not metadata at all)."""
+    folder = payload.get("folder")
+    if not isinstance(folder, bool):
+        return None
+
+    def integer(key: str) -> int | None:
+        value = payload.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    children = payload.get("children")
+    digest = payload.get("hash")
+    return RemoteMeta(
+        path=remote_path.strip("/"),
+        folder=folder,
+        created_at_ms=integer("createdAt"),
+        updated_at_ms=integer("updatedAt"),
+        hash=str(digest) if source_code and isinstance(digest, str) and digest else None,
+        children=tuple(str(c) for c in children) if folder and isinstance(children, list)
+        else (),
+        writer_user_id=integer("updatedById"),
+    )
 
 
 def source_code_version_problem(version: str) -> str | None:
@@ -617,11 +722,13 @@ __all__ = [
     "TRANSPORT_SOURCE_CODE",
     "USER_AGENT",
     "ApiResult",
+    "ExtractStatus",
     "HubSpotClient",
     "check_base_url",
     "error_for_response",
     "parse_rate_limit",
     "parse_retry_after",
+    "remote_meta",
     "source_code_base",
     "source_code_version_problem",
 ]

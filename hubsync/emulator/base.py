@@ -30,11 +30,20 @@ from hubsync.emulator.records import (
     DEFAULT_SCOPES,
     EmulatedAccount,
     Exchange,
+    ExtractFaults,
+    ExtractTask,
     Faults,
     RequestRecord,
     Token,
 )
-from hubsync.emulator.store import Environment, RemoteTree, StoredFile, load_mirror
+from hubsync.emulator.store import (
+    Environment,
+    RemoteTree,
+    StoredFile,
+    load_mirror,
+    module_meta_path,
+    normalize_path,
+)
 from hubsync.emulator.tls import Tls
 
 DEFAULT_MAX_UPLOAD_BYTES: Final = 64 * 1024 * 1024
@@ -126,6 +135,9 @@ class EmulatorBase:
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self._tls: Tls | None = None
+        self._extract_faults = ExtractFaults()
+        self._extract_tasks: dict[str, ExtractTask] = {}
+        self._extract_jobs: set[asyncio.Task[None]] = set()
         # One writer thread keeps mirror writes in request order.
         self._disk: ThreadPoolExecutor | None = None
 
@@ -259,6 +271,65 @@ class EmulatorBase:
         """``(limit, window_ms)``; a limit of 0 means unlimited."""
         with self._lock:
             return self._rate_limit, self._rate_window_ms
+    def edit_as(
+        self, portal_id: int, path: str, content: bytes, *, user_id: int, publish: bool = True,
+    ) -> StoredFile:
+        """Write ``path`` as user ``user_id`` would in the Design Manager (for tests and the
+        demo: "someone else changed it"). ``publish`` writes published and draft, else the
+        draft only. Returns the stored record. ValueError for an invalid path."""
+        normalized = normalize_path(path)
+        if not normalized:
+            raise ValueError(f"invalid remote path {path!r}")
+        environment = Environment.PUBLISHED if publish else Environment.DRAFT
+        stored, targets = self._put(int(portal_id), normalized, environment,
+                                    StoredFile.build(content, user_id=user_id, now_ms=now_ms()))
+        if self._disk is not None:
+            for env in targets:
+                self._disk.submit(self._mirror_write, int(portal_id), env, normalized, content)
+        return stored
+
+    def delete_as(self, portal_id: int, path: str) -> bool:
+        """Delete a file or folder (recursively) from both environments, as another user in
+        the Design Manager would; False when neither had it."""
+        normalized = normalize_path(path)
+        if not normalized:
+            raise ValueError(f"invalid remote path {path!r}")
+        removed = self._remove(int(portal_id), normalized, tuple(Environment))
+        if self._disk is not None:
+            for env in removed:
+                self._disk.submit(self._mirror_delete, int(portal_id), env, normalized)
+        return bool(removed)
+
+    # ----------------------------------------------------------------- store
+
+    def _put(
+        self, portal_id: int, path: str, environment: Environment, template: StoredFile
+    ) -> tuple[StoredFile, list[Environment]]:
+        """Store ``template`` at ``path``: the draft only, or published and draft. Keeps each
+        tree's creation time, marks files written before their module's meta.json."""
+        targets = [Environment.DRAFT] if environment is Environment.DRAFT else list(Environment)
+        meta_path = module_meta_path(path)
+        with self._lock:
+            for env in targets:
+                tree = self._trees.setdefault((portal_id, env), RemoteTree())
+                previous = tree.files.get(path)
+                tree.put(path, replace(
+                    template,
+                    before_meta=meta_path not in (None, path) and meta_path not in tree.files,
+                    created_at_ms=previous.created_at_ms if previous else template.updated_at_ms,
+                ))
+            return self._trees[(portal_id, environment)].files[path], targets
+
+    def _remove(
+        self, portal_id: int, path: str, environments: tuple[Environment, ...]
+    ) -> list[Environment]:
+        """Delete ``path`` (file, or folder recursively) from ``environments``; where it was."""
+        with self._lock:
+            return [
+                env for env in environments
+                if (tree := self._trees.get((portal_id, env))) is not None and tree.delete(path)
+            ]
+
     # ----------------------------------------------------------------- plumbing
 
     def _log(self, exchange: Exchange, method: str, status: int) -> None:

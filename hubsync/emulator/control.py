@@ -10,7 +10,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from hubsync.emulator.base import CORRELATION_ID, EmulatorBase, is_loopback
-from hubsync.emulator.records import EmulatedAccount, Faults
+from hubsync.emulator.records import EmulatedAccount, ExtractFaults, Faults
 from hubsync.emulator.store import Environment
 
 CONTROL_PREFIX: Final = "/_emulator"
@@ -25,6 +25,8 @@ class ControlRoutes(EmulatorBase):
             ("GET", "/accounts", self._c_accounts),
             ("POST", "/accounts", self._c_add_account),
             ("GET", "/files/{portal}", self._c_files),
+            ("PUT", "/files/{portal}/{path:.+}", self._c_edit_as),
+            ("DELETE", "/files/{portal}/{path:.+}", self._c_delete_as),
             ("GET", "/content/{portal}/{environment}/{path:.+}", self._c_content),
             ("GET", "/requests", self._c_requests),
             ("DELETE", "/requests", self._c_clear_requests),
@@ -34,6 +36,8 @@ class ControlRoutes(EmulatorBase):
             ("POST", "/revoke", self._c_revoke),
             ("POST", "/rotate", self._c_rotate),
             ("POST", "/expire-tokens", self._c_expire),
+            ("GET", "/extract-faults", self._c_extract_faults),
+            ("PUT", "/extract-faults", self._c_set_extract_faults),
             ("GET", "/rate-limit", self._c_rate_limit),
             ("PUT", "/rate-limit", self._c_set_rate_limit),
         ]
@@ -115,6 +119,26 @@ class ControlRoutes(EmulatorBase):
             "folders": self.folders(portal_id, environment),
         })
 
+    async def _c_edit_as(self, request: web.Request) -> web.Response:
+        """The body becomes the file, written by ``?user_id=`` (required) as in the Design
+        Manager; ``?environment=draft`` writes the draft only."""
+        if "user_id" not in request.query:
+            raise KeyError("user_id: the query must name the user who makes the change")
+        environment = Environment(request.query.get("environment", "published"))
+        stored = self.edit_as(int(request.match_info["portal"]), request.match_info["path"],
+                              await request.read(), user_id=int(request.query["user_id"]),
+                              publish=environment is Environment.PUBLISHED)
+        return web.json_response({"sha256": stored.sha256, "size": stored.size,
+                                  "user_id": stored.user_id,
+                                  "created_at_ms": stored.created_at_ms,
+                                  "updated_at_ms": stored.updated_at_ms})
+
+    async def _c_delete_as(self, request: web.Request) -> web.Response:
+        """Delete a file or folder (recursively) as in the Design Manager; 404 if absent."""
+        if not self.delete_as(int(request.match_info["portal"]), request.match_info["path"]):
+            return control_error(request, 404, "no such file or folder")
+        return web.Response(status=204)
+
     async def _c_content(self, request: web.Request) -> web.Response:
         files = self.files(int(request.match_info["portal"]),
                            Environment(request.match_info["environment"]))
@@ -173,6 +197,31 @@ class ControlRoutes(EmulatorBase):
     async def _c_expire(self, request: web.Request) -> web.Response:
         self.expire_all_tokens()
         return web.Response(status=204)
+
+    def _extract_faults_json(self) -> dict[str, Any]:
+        faults = self._extract_faults
+        return {"refuse_status": faults.refuse_status,
+                "reject_entries": sorted(faults.reject_entries),
+                "never_complete": faults.never_complete, "delay_ms": faults.delay_ms}
+
+    async def _c_extract_faults(self, request: web.Request) -> web.Response:
+        return web.json_response(self._extract_faults_json())
+
+    async def _c_set_extract_faults(self, request: web.Request) -> web.Response:
+        """Replace every extraction fault (``ExtractFaults`` fields; unknown keys: 400)."""
+        body = await self._json_body(request)
+        unknown = set(body) - {"refuse_status", "reject_entries", "never_complete", "delay_ms"}
+        if unknown:
+            raise KeyError(f"unknown extract fault settings: {sorted(unknown)}")
+        refuse = body.get("refuse_status")
+        with self._lock:
+            self._extract_faults = ExtractFaults(
+                None if refuse is None else int(refuse),
+                frozenset(str(entry) for entry in body.get("reject_entries", [])),
+                bool(body.get("never_complete", False)),
+                float(body.get("delay_ms", 300.0)),
+            )
+        return web.json_response(self._extract_faults_json())
 
     async def _c_rate_limit(self, request: web.Request) -> web.Response:
         limit, window_ms = self.rate_limit

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -79,6 +79,7 @@ class FilemapperRoutes(FileOps):
             "children": [],
             "createdAt": stored.created_at_ms,
             "updatedAt": stored.updated_at_ms,
+            "updatedById": stored.user_id,
         })
 
     def _meta(
@@ -89,11 +90,15 @@ class FilemapperRoutes(FileOps):
             node = tree.node(path)
         if node is None:
             return self._error(exchange, 404, f"Path not found: {path}", "OBJECT_NOT_FOUND")
-        return web.json_response({
+        body: dict[str, Any] = {
             "name": node.name,
             "path": node.path,
             "folder": node.folder,
             "children": list(node.children),
             "createdAt": node.created_at_ms,
             "updatedAt": node.updated_at_ms,
-        })
+        }
+        if node.writer_user_id is not None:
+            # Not documented by HubSpot (its Design Manager shows the writer): optional.
+            body["updatedById"] = node.writer_user_id
+        return web.json_response(body)

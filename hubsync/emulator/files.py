@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import re
-from dataclasses import replace
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -19,9 +18,7 @@ from hubsync.emulator.base import EmulatorBase, now_ms
 from hubsync.emulator.records import Exchange, Token
 from hubsync.emulator.store import (
     Environment,
-    RemoteTree,
     StoredFile,
-    module_meta_path,
     normalize_path,
 )
 from hubsync.emulator.validate import Problem, check_upload
@@ -36,7 +33,7 @@ class FileOps(EmulatorBase):
     """Upload reading and validation, the store, delete and download, for both APIs."""
 
     async def _receive(
-        self, request: web.Request, exchange: Exchange, path: str
+        self, request: web.Request, exchange: Exchange, path: str, *, archive_ok: bool = False
     ) -> bytes | web.Response:
         """The bytes of the ``file`` part if HubSpot would store them, else the 400/413."""
         if not request.content_type.startswith("multipart/"):
@@ -50,7 +47,7 @@ class FileOps(EmulatorBase):
             return self._error(exchange, 413,
                                f"File larger than {self.max_upload_bytes} bytes",
                                "VALIDATION_ERROR")
-        problem = check_upload(path, content)
+        problem = check_upload(path, content, archive_ok=archive_ok)
         if problem is not None:
             return self._problem(exchange, problem, path)
         return content
@@ -60,25 +57,14 @@ class FileOps(EmulatorBase):
     ) -> StoredFile:
         """Write ``content`` as the token's user: the draft only, or published and draft."""
         now = now_ms()
-        targets = [Environment.DRAFT] if environment is Environment.DRAFT else list(Environment)
         user_id = token.account.user_id
         if len(content) > _HASH_IN_THREAD_BYTES:
             template = await asyncio.to_thread(StoredFile.build, content, user_id=user_id,
                                                now_ms=now)
         else:
             template = StoredFile.build(content, user_id=user_id, now_ms=now)
-        meta_path = module_meta_path(path)
         portal_id = token.account.portal_id
-        with self._lock:
-            for env in targets:
-                tree = self._trees.setdefault((portal_id, env), RemoteTree())
-                previous = tree.files.get(path)
-                tree.put(path, replace(
-                    template,
-                    before_meta=meta_path not in (None, path) and meta_path not in tree.files,
-                    created_at_ms=previous.created_at_ms if previous else now,
-                ))
-            stored = self._trees[(portal_id, environment)].files[path]
+        stored, targets = self._put(portal_id, path, environment, template)
         for env in targets:
             await self._mirror(self._mirror_write, portal_id, env, path, content)
         return stored
@@ -155,11 +141,7 @@ class FileOps(EmulatorBase):
         self, exchange: Exchange, portal_id: int, path: str,
         environments: tuple[Environment, ...] = tuple(Environment),
     ) -> web.Response:
-        with self._lock:
-            removed = [
-                env for env in environments
-                if (tree := self._trees.get((portal_id, env))) is not None and tree.delete(path)
-            ]
+        removed = self._remove(portal_id, path, environments)
         if not removed:
             return self._error(exchange, 404, f"Path not found: {path}", "OBJECT_NOT_FOUND")
         for env in removed:

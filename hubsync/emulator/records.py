@@ -141,3 +141,39 @@ class Exchange:
 
 class Dropped(Exception):
     """The connection was closed on purpose; there is no response to send."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractFaults:
+    """How the Source Code API's archive extraction misbehaves on purpose."""
+
+    refuse_status: int | None = None
+    """403 (missing scope) or 404 (archive not found) for every ``extract/async`` call."""
+    reject_entries: frozenset[str] = frozenset()
+    """Archive entries (paths inside the zip) refused as HubSpot refuses a bad file."""
+    never_complete: bool = False
+    """Tasks stay ``PROCESSING`` forever."""
+    delay_ms: float = 300.0
+    """From request to ``COMPLETE`` (half of it ``PENDING``, half ``PROCESSING``)."""
+
+    def __post_init__(self) -> None:
+        if self.refuse_status not in (None, 403, 404):
+            raise ValueError(f"refuse_status must be 403, 404 or None, not {self.refuse_status}")
+        if self.delay_ms < 0:
+            raise ValueError("delay_ms must not be negative")
+
+
+@dataclass(slots=True)
+class ExtractTask:
+    """One extraction: its state as ``extract/async/tasks/{id}/status`` reports it."""
+
+    id: str
+    portal_id: int
+    archive: str
+    requested_at_ms: int
+    status: str = "PENDING"
+    started_at_ms: int | None = None
+    completed_at_ms: int | None = None
+    errors: list[dict[str, object]] = field(default_factory=list)
+    extracted: tuple[str, ...] = ()
+    """Remote paths written, once COMPLETE."""

@@ -22,6 +22,7 @@ from aiohttp import web
 from hubsync.emulator.auth import AuthRoutes
 from hubsync.emulator.base import CORRELATION_ID, is_loopback, policy_name
 from hubsync.emulator.control import CONTROL_PREFIX, ControlRoutes
+from hubsync.emulator.extract import ExtractRoutes
 from hubsync.emulator.extras import HsExtrasRoutes
 from hubsync.emulator.filemapper import FilemapperRoutes
 from hubsync.emulator.records import (
@@ -68,7 +69,8 @@ def strip_host_prefix(raw: str) -> str:
     return raw
 
 
-class Emulator(AuthRoutes, FilemapperRoutes, SourceCodeRoutes, HsExtrasRoutes, ControlRoutes):
+class Emulator(AuthRoutes, FilemapperRoutes, SourceCodeRoutes, ExtractRoutes, HsExtrasRoutes,
+               ControlRoutes):
     """A HubSpot-compatible server: key exchange, filemapper, Source Code API, ``hs`` extras.
 
     Construct, add accounts, then ``await start()`` (or ``async with``); ``url`` is the
@@ -115,6 +117,7 @@ class Emulator(AuthRoutes, FilemapperRoutes, SourceCodeRoutes, HsExtrasRoutes, C
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self.cancel_extractions()
         disk, self._disk = self._disk, None
         if disk is not None:
             await asyncio.to_thread(disk.shutdown, wait=True)
@@ -280,13 +283,17 @@ class Emulator(AuthRoutes, FilemapperRoutes, SourceCodeRoutes, HsExtrasRoutes, C
         self, request: web.Request, exchange: Exchange, raw: str
     ) -> _Handler | None:
         if raw.startswith(SOURCE_CODE_V3_PREFIX):
+            base = SOURCE_CODE_V3_PREFIX.rstrip("/")
             rest = raw[len(SOURCE_CODE_V3_PREFIX):]
         elif raw.startswith(SOURCE_CODE_DATED_PREFIX):
             version, _, rest = raw[len(SOURCE_CODE_DATED_PREFIX):].partition("/")
+            base = SOURCE_CODE_DATED_PREFIX + version
             if version not in SOURCE_CODE_VERSIONS:
                 return self._answer(
                     exchange, 404, f"Unknown Source Code API version {unquote(version)!r}: "
                     f"use one of {', '.join(sorted(SOURCE_CODE_VERSIONS))}", "OBJECT_NOT_FOUND")
         else:
             return None
+        if rest == "extract/async" or rest.startswith("extract/async/"):
+            return self.extract_handler(request, exchange, rest, base)
         return self.source_code_handler(request, exchange, rest)

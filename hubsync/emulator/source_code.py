@@ -75,7 +75,7 @@ class SourceCodeRoutes(FileOps):
             return path
         portal_id = token.account.portal_id
         if endpoint is Endpoint.V3_UPLOAD or endpoint is Endpoint.V3_VALIDATE:
-            content = await self._receive(request, exchange, path)
+            content = await self._receive(request, exchange, path, archive_ok=True)
             if isinstance(content, web.Response):
                 return content
             if endpoint is Endpoint.V3_VALIDATE:
@@ -112,4 +112,6 @@ class SourceCodeRoutes(FileOps):
             body["children"] = list(node.children)
         if stored is not None:
             body["hash"] = stored.sha256
+        if node.writer_user_id is not None:
+            body["updatedById"] = node.writer_user_id
         return web.json_response(body)

@@ -59,7 +59,7 @@ class Hs:
         ca = self.emulator.ca_path
         assert ca is not None, "the conformance emulator must run with tls=True"
         netloc = urlsplit(self.emulator.url).netloc
-        env = {
+        return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.home),
             "LANG": "C.UTF-8",
@@ -73,7 +73,6 @@ class Hs:
             "BROWSER": "none",
             "CI": "1",
         }
-        return env
 
     def run(self, *args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
         """``hs ARGS`` to completion in ``cwd``; output captured as text."""

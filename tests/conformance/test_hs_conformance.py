@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     """``result`` after checking that ``hs`` exited 0 (its output in the failure)."""
-    assert result.returncode == 0, f"hs exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, \
+        f"hs exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
     return result
 
 
