@@ -25,6 +25,15 @@ DEMO_THEME = Path(hubsync.__file__).parent / "demo_theme"
 pytestmark = pytest.mark.slow
 
 
+def seed(signed_in: SignedIn, folder: str) -> dict[str, bytes]:
+    """The demo theme's uploadable files stored under ``folder`` directly (as if by another
+    user), without spending an ``hs`` run on it; relative path -> bytes."""
+    files = uploadable(DEMO_THEME)
+    for rel, content in files.items():
+        signed_in.emulator.emulator.edit_as(PORTAL, f"{folder}/{rel}", content, user_id=77)
+    return files
+
+
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     """``result`` after checking that ``hs`` exited 0 (its output in the failure)."""
     assert result.returncode == 0, \
@@ -125,8 +134,7 @@ def test_watch_with_remove(signed_in: SignedIn, tmp_path: Path) -> None:
 def test_fetch(signed_in: SignedIn, tmp_path: Path) -> None:
     """``hs cms fetch <remote> <local>`` writes exactly the emulator's files, byte for byte,
     with their modification time from the stream's epoch-ms ``modification-date``."""
-    copy_theme(DEMO_THEME, tmp_path / "theme")
-    ok(signed_in.hs.run("cms", "upload", "theme", "conf-fetch", cwd=tmp_path))
+    seed(signed_in, "conf-fetch")
     ok(signed_in.hs.run("cms", "fetch", "conf-fetch", "fetched", cwd=tmp_path))
     remote = remote_tree(signed_in.emulator, PORTAL, "conf-fetch")
     assert local_tree(tmp_path / "fetched") == remote
@@ -137,8 +145,7 @@ def test_fetch(signed_in: SignedIn, tmp_path: Path) -> None:
 
 def test_list(signed_in: SignedIn, tmp_path: Path) -> None:
     """``hs cms list <folder>`` prints the folder's children as the emulator holds them."""
-    copy_theme(DEMO_THEME, tmp_path / "theme")
-    ok(signed_in.hs.run("cms", "upload", "theme", "conf-list", cwd=tmp_path))
+    seed(signed_in, "conf-list")
     listed = ok(signed_in.hs.run("cms", "list", "conf-list", cwd=tmp_path)).stdout.split()
     expected = sorted({path.split("/", 1)[0] for path in
                        remote_tree(signed_in.emulator, PORTAL, "conf-list")})
@@ -148,11 +155,10 @@ def test_list(signed_in: SignedIn, tmp_path: Path) -> None:
 
 def test_delete(signed_in: SignedIn, tmp_path: Path) -> None:
     """``hs cms delete`` of one file and of a whole folder removes exactly those."""
-    theme = copy_theme(DEMO_THEME, tmp_path / "theme")
-    ok(signed_in.hs.run("cms", "upload", "theme", "conf-delete", cwd=tmp_path))
+    files = seed(signed_in, "conf-delete")
     ok(signed_in.hs.run("cms", "delete", "conf-delete/theme.json", cwd=tmp_path))
     ok(signed_in.hs.run("cms", "delete", "conf-delete/modules", cwd=tmp_path))
-    expected = {path: content for path, content in uploadable(theme).items()
+    expected = {path: content for path, content in files.items()
                 if path != "theme.json" and not path.startswith("modules/")}
     assert remote_tree(signed_in.emulator, PORTAL, "conf-delete") == expected
 
