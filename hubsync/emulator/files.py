@@ -75,6 +75,14 @@ class FileOps(EmulatorBase):
         Every part is read (the rest released unread), so that a second ``file`` part or
         any other part is seen and refused, as HubSpot does, instead of silently ignored.
         """
+        try:
+            return await self._read_parts(request, exchange)
+        except ValueError as exc:
+            # aiohttp's reader raises ValueError for a body cut short or without its
+            # closing boundary; HubSpot refuses such a body too.
+            return f"The multipart body is malformed or cut short ({exc})"
+
+    async def _read_parts(self, request: web.Request, exchange: Exchange) -> bytes | str:
         reader = await request.multipart()
         names: list[str] = []
         content: bytes | None = None

@@ -173,6 +173,11 @@ class Emulator(AuthRoutes, FilemapperRoutes, SourceCodeRoutes, ExtractRoutes, Hs
         except Dropped:
             self._log(exchange, request.method, 0)
             raise web.HTTPInternalServerError() from None  # never sent: the transport is closed
+        except ConnectionResetError:
+            # The client hung up mid-request (a killed hs, a cancelled upload): nothing to
+            # answer and nothing stored; logged with status 0 like a dropped connection.
+            self._log(exchange, request.method, 0)
+            raise web.HTTPBadRequest() from None  # never sent: the client is gone
         except web.HTTPException as exc:
             # aiohttp refuses an over-long body itself; log and answer in HubSpot's shape.
             self._log(exchange, request.method, exc.status)

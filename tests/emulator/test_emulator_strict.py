@@ -279,3 +279,19 @@ async def test_tls_serves_https_with_a_printed_ca() -> None:
             with pytest.raises(aiohttp.ClientConnectorCertificateError):
                 await Wire(untrusting, emulator.url).exchange(account.key)
     assert not ca_path.exists()
+
+
+@pytest.mark.parametrize("body", [
+    b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.css"\r\n\r\na{}',
+    b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.css"\r\n\r\na{}\r\n--b',
+    b"no boundary at all",
+])
+async def test_malformed_multipart_is_a_400(wire: Wire, emulator: Emulator, body: bytes) -> None:
+    """A body cut short or without its closing boundary -> 400 in HubSpot's shape, and
+    nothing stored (not a 500, not a traceback)."""
+    token = await _token(wire, emulator)
+    reply = await wire.raw("POST", _upload_url("t/a.css"), data=body, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "multipart/form-data; boundary=b"})
+    message = assert_error_shape(reply, 400, "VALIDATION_ERROR")["message"]
+    assert "malformed or cut short" in message or "Missing multipart part" in message
+    assert emulator.files(PORTAL) == {}
