@@ -3,10 +3,13 @@
 One :class:`HubSpotClient` per account: its own connection pool (at most
 ``max_connections``, as HubSpot's CLI), created lazily inside the running loop.
 It speaks the wire contract of ``hubspot-api.md``: the key exchange, the best-effort
-email lookup, and the file calls (upload/delete/meta/download) over one of two
+email lookup, and the file calls (upload/delete/meta/metadata/download) over one of two
 transports chosen per account: ``"filemapper"`` (the Design Manager API the ``hs`` CLI
-uses, the default) or ``"source-code"`` (the public CMS Source Code API v3, which adds
-``validate``).
+uses, the default) or ``"source-code"`` (the public CMS Source Code API, which adds
+``validate`` and archive ``extract``; dated ``/cms/source-code/2026-03/`` by default,
+``source_code_version="v3"`` for the ``/cms/v3/source-code/`` family). Uploads are
+multipart bodies byte for byte as ``hs`` sends them (one part ``file``, the filename in
+raw UTF-8).
 
 Every response, success or error, has its ``X-HubSpot-RateLimit-*`` headers parsed and
 handed to ``on_rate_limit``. Failures are raised as the ``hubsync.errors`` class their
