@@ -40,11 +40,11 @@ from hubsync.errors import (
     TokenExpired,
     TransientError,
 )
-from hubsync.hubspot import REFUSED_PREFIX, HubSpotClient
+from hubsync.hubspot import REFUSED_PREFIX
 from hubsync.model import AccessToken, AuthState, Identity
+from hubsync.ports import KeyLookup, RemoteApi
 
 T = TypeVar("T")
-KeyLookup = Callable[[str], Awaitable[tuple[str, KeySource]]]
 EMAIL_LOOKUP_TIMEOUT_S = 5.0
 
 log = structlog.get_logger("hubsync.auth")
@@ -56,7 +56,7 @@ class TokenManager:
     def __init__(
         self,
         account: Account,
-        client: HubSpotClient,
+        client: RemoteApi,
         *,
         key_lookup: KeyLookup = credentials.find_key,
         clock: Callable[[], float] = time.time,

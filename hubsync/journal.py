@@ -52,7 +52,12 @@ class Event(enum.StrEnum):
     SKIPPED = "skipped"
     """A file was left out by the rules (ignored, unsupported extension, symlink out of root)."""
     HELD = "held"
-    """Deletes held by the safety brake; ``hubsync push --allow-deletes`` releases them."""
+    """Deletes held by the safety brake (``deletes`` counts the files held in all);
+    ``hubsync deletes release`` or ``hubsync push --allow-deletes`` lets them go."""
+    RELEASED = "released"
+    """A user let the held deletes of an account go (``deletes``: how many entries)."""
+    DISCARDED = "discarded"
+    """A user dropped the held deletes of an account: the remote files stay, untracked."""
     CONFLICT = "conflict"
     """The remote changed in a way hubsync did not cause."""
     SESSION_STARTED = "session_started"

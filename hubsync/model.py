@@ -8,7 +8,9 @@ properties. Anything holding a secret hides it from ``repr`` so that a stray
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Env(enum.StrEnum):
@@ -103,6 +105,207 @@ class RateLimitInfo:
     interval_ms: int | None = None
     daily: int | None = None
     daily_remaining: int | None = None
+
+
+# --- the sync engine's values ------------------------------------------------------------
+# One outbox row type, one base row type, and the effects the pure core returns, shared by
+# ``core.outbox`` (decides), ``state`` (stores) and ``engine`` (carries out). Times ending in
+# ``_s`` are epoch seconds (wall clock: they survive a restart); ``_ms`` are epoch ms as
+# HubSpot sends them.
+
+
+class Api(enum.StrEnum):
+    """Which HubSpot file API an account speaks (``hubspot-api.md`` §3 and §4)."""
+
+    FILEMAPPER = "filemapper"
+    """The Design Manager ``content/filemapper/v1`` API the ``hs`` CLI uses: the default."""
+    SOURCE_CODE = "source-code"
+    """The public CMS Source Code API (dated or ``v3`` paths)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The remote identity that durable state is keyed by: one portal over one API.
+
+    An account's config name is only a label: pointing ``sandbox`` at another portal (or
+    another API base) is a new target with nothing synced, so everything is pushed again.
+    """
+
+    portal_id: int
+    api_base: str
+    api: Api = Api.FILEMAPPER
+
+    def __str__(self) -> str:
+        return f"portal {self.portal_id} at {self.api_base} ({self.api})"
+
+
+class OutboxState(enum.StrEnum):
+    """Where an outbox entry stands."""
+
+    PENDING = "pending"
+    """Waiting to be sent at ``due_s`` (deletes also wait for the brake's approval)."""
+    PARKED = "parked"
+    """Failed for good (HubSpot rejected the content, or too many attempts); waits until
+    the local content changes."""
+    HELD = "held"
+    """A delete held by the safety brake until released (``hubsync deletes release``,
+    ``push --allow-deletes``) or discarded."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One operation owed to one account: the only outbox row type.
+
+    Keyed by (``account``, ``remote_path``): at most one entry per remote path, holding
+    the newest wanted state (newest content wins).
+    """
+
+    account: str
+    """The account's config name; the state maps it to its :class:`Target`."""
+    remote_path: str
+    watch: str
+    rel: str
+    """The path relative to the watch root (``/``-separated)."""
+    op: OpKind
+    sha256: str | None = None
+    """Content to upload (None for a delete)."""
+    size: int | None = None
+    folder: bool = False
+    """A delete of a whole remote folder (recursive on HubSpot)."""
+    attempts: int = 0
+    due_s: float = 0.0
+    """Not sent before this epoch time (a retry's backoff)."""
+    state: OutboxState = OutboxState.PENDING
+    last_error: str | None = None
+    enqueued_s: float = 0.0
+    approved: bool = False
+    """A delete the brake let through (or a user released); uploads ignore it."""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.account, self.remote_path)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteVersion:
+    """What the remote said of one file at one moment (filled by remote awareness)."""
+
+    updated_at_ms: int | None = None
+    hash: str | None = None
+    """Opaque content hash of the Source Code API; compare only with another one it gave."""
+    writer_user_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncedFile:
+    """The base: what one account holds at one remote path because hubsync put it there."""
+
+    account: str
+    remote_path: str
+    watch: str
+    rel: str
+    sha256: str
+    size: int | None = None
+    synced_s: float = 0.0
+    remote: RemoteVersion | None = None
+    """The remote's version right after hubsync's write, when known."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineEvent:
+    """One thing that happened: a sync log line (``journal.Event``), or ``watching``
+    (front end only), and a console line."""
+
+    event: str
+    fields: Mapping[str, Any]
+
+
+# --- what a running session reports (``hubsync status``, the control socket) -------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateStatus:
+    """An account's pacing: the learned limit and how much of the window is used."""
+
+    limit: int
+    window_ms: int
+    budget: int
+    used: int
+    paused_for_ms: int
+    rate_limited: int
+    """429 answers received in this session."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatus:
+    """One account of a running session."""
+
+    name: str
+    portal_id: int
+    auth: str
+    """``AuthState`` value; never "ok" while the account is blocked."""
+    hub_user_id: int | None = None
+    hub_user_email: str | None = None
+    token_expires_at: float | None = None
+    blocked: bool = False
+    """HubSpot refused the key: nothing is sent until it works again."""
+    paused: bool = False
+    offline: bool = False
+    """The last request could not connect; one probe at a time until it answers."""
+    pending: int = 0
+    parked: int = 0
+    held_deletes: int = 0
+    """Files the held deletes would remove."""
+    in_flight: int = 0
+    last_push: float | None = None
+    last_error: str | None = None
+    rate: RateStatus | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__slots__ if name != "rate"}
+        del data["name"]
+        data["held"] = self.blocked  # the name 0.1 used; readers of old clients rely on it
+        data["rate"] = None if self.rate is None else {
+            name: getattr(self.rate, name) for name in self.rate.__slots__}
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class WatchStatus:
+    """One watch of a running session."""
+
+    name: str
+    root: str
+    dest: str
+    accounts: tuple[str, ...]
+    files: int
+    last_reconcile: float | None = None
+    watcher_alive: bool | None = None
+    """None when no watcher runs (``push``, or the root is missing)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"root": self.root, "dest": self.dest, "accounts": list(self.accounts),
+                "files": self.files, "last_reconcile": self.last_reconcile,
+                "watcher_alive": self.watcher_alive}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    """Everything ``hubsync status`` shows of a running session."""
+
+    accounts: tuple[AccountStatus, ...] = ()
+    watches: tuple[WatchStatus, ...] = ()
+    state_error: str | None = None
+    """Why sending is stopped: the state could not be written (a full disk…)."""
+
+    def account(self, name: str) -> AccountStatus | None:
+        return next((a for a in self.accounts if a.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The control socket's JSON shape: ``{"accounts": {name: …}, "watches": {…}}``."""
+        return {"accounts": {a.name: a.to_json() for a in self.accounts},
+                "watches": {w.name: w.to_json() for w in self.watches},
+                "state_error": self.state_error}
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,14 +39,14 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hubsync.app import build_engine
     from hubsync.config import load_config
     from hubsync.console import Reporter
-    from hubsync.engine import Engine
     from hubsync.lock import InstanceLock
 
     config = load_config(Path(args.config).expanduser() if args.config else None)
     with Reporter(progress=sys.stdout.isatty() and not args.dry_run) as reporter:
-        engine = Engine(config, watches=args.watches, dry_run=args.dry_run,
+        engine = build_engine(config, watches=args.watches, dry_run=args.dry_run,
                         allow_deletes=args.allow_deletes, on_event=reporter)
         if args.dry_run:
             summary = asyncio.run(engine.push_once())

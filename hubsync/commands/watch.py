@@ -18,19 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hubsync.errors import EX_OK
-
-if TYPE_CHECKING:
-    from hubsync.console import Reporter
-    from hubsync.engine import Engine
-
-SECOND_INTERRUPT_EXIT = 130
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -41,17 +31,17 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hubsync.app import build_engine
     from hubsync.commands.push import _print_plan
     from hubsync.config import load_config
     from hubsync.console import Reporter
-    from hubsync.engine import Engine
     from hubsync.service import SessionKind, run_session
 
     config_path = Path(args.config).expanduser() if args.config else None
     reporter = Reporter()
     if args.dry_run:
-        engine = Engine(load_config(config_path), watches=args.watches, dry_run=True,
-                        on_event=reporter)
+        engine = build_engine(load_config(config_path), watches=args.watches, dry_run=True,
+                              on_event=reporter)
         _print_plan(asyncio.run(engine.push_once()))
         return EX_OK
     # The daemon's session: the instance lock, the control socket (`hubsync status`,
@@ -64,25 +54,3 @@ def run(args: argparse.Namespace) -> int:
     if code == EX_OK:
         reporter.say("stopped")
     return code
-
-
-async def _watch(engine: Engine, reporter: Reporter) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-
-    def interrupted() -> None:
-        if stop.is_set():
-            # The user means it: no drain, no cleanup; the state is crash-safe.
-            sys.stdout.flush()
-            os._exit(SECOND_INTERRUPT_EXIT)
-        reporter.say("stopping: finishing pushes in flight (Ctrl-C again to quit now)")
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, interrupted)
-    try:
-        await engine.run(stop)
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-    reporter.say("stopped")

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from hubsync.errors import (
     AuthError,
+    CredentialError,
     Forbidden,
     HubSpotError,
+    HubsyncError,
     NotFound,
     RateLimited,
     TokenExpired,
@@ -43,6 +45,9 @@ class Outcome(enum.StrEnum):
     """401 (not expiry) or 403: the user lacks a permission; hold the account."""
     NOT_FOUND = "not_found"
     """404."""
+    UNEXPECTED = "unexpected"
+    """Not an error hubsync knows (a bug, a library refusing a header): retried with
+    backoff a few times, then parked with the error (``core.outbox.Policy``)."""
 
 
 class DecisionKind(enum.StrEnum):
@@ -68,10 +73,11 @@ class Decision:
 
 
 def outcome_of(error: BaseException | None) -> Outcome:
-    """Classify an exception from the HubSpot client (None means success).
+    """Classify an exception from one request (None means success).
 
-    Anything that is not one of our HubSpot errors is treated as transient: hubsync
-    prefers trying again to losing a change.
+    Our HubSpot errors by class; a refused or missing key is AUTH; another hubsync error
+    or an ``OSError`` (a file that vanished between hash and read) is transient; anything
+    else is UNEXPECTED, which is retried a bounded number of times.
     """
     if error is None:
         return Outcome.OK
@@ -89,10 +95,14 @@ def outcome_of(error: BaseException | None) -> Outcome:
         return Outcome.NOT_FOUND
     if isinstance(error, AuthError):
         return Outcome.AUTH
+    if isinstance(error, CredentialError):
+        return Outcome.AUTH
     if isinstance(error, HubSpotError) and error.status is not None and error.status < 500:
         return Outcome.VALIDATION if error.status in (400, 409, 413, 415, 422) else (
             Outcome.TRANSIENT)
-    return Outcome.TRANSIENT
+    if isinstance(error, HubsyncError | OSError):
+        return Outcome.TRANSIENT
+    return Outcome.UNEXPECTED
 
 
 def backoff_s(attempt: int, *, jitter: float, base_s: float = 1.0, cap_s: float = 300.0) -> float:
