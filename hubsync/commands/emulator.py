@@ -10,8 +10,8 @@ config:
     account sandbox portal=111 user=9001 email=jane@example.com key=CiR...
     api_base = "http://127.0.0.1:40123"
 
-With ``--tls`` it serves https with a throwaway CA made at start and prints the CA's
-path (``ca = ...``), for HubSpot's ``hs`` CLI, which only speaks https:
+With `--tls` it serves https with a throwaway CA made at start and prints the CA's
+path (`ca = ...`), for HubSpot's `hs` CLI, which only speaks https:
 
     $ hubsync emulator --tls
     ...

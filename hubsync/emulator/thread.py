@@ -171,3 +171,20 @@ class EmulatorThread:
     def set_rate_limit(self, limit: int, window_ms: int = 10_000) -> None:
         """See ``Emulator.set_rate_limit``."""
         self.emulator.set_rate_limit(limit, window_ms)
+
+    def edit_as(self, portal_id: int, path: str, content: bytes, *, user_id: int,
+                publish: bool = True) -> StoredFile:
+        """See ``Emulator.edit_as``."""
+        return self.emulator.edit_as(portal_id, path, content, user_id=user_id,
+                                     publish=publish)
+
+    def delete_as(self, portal_id: int, path: str) -> bool:
+        """See ``Emulator.delete_as``."""
+        return self.emulator.delete_as(portal_id, path)
+
+    def set_extract_faults(self, refuse_status: int | None = None,
+                           reject_entries: tuple[str, ...] = (), never_complete: bool = False,
+                           delay_ms: float = 300.0) -> None:
+        """See ``Emulator.set_extract_faults``."""
+        self.emulator.set_extract_faults(refuse_status, reject_entries, never_complete,
+                                         delay_ms)

@@ -30,7 +30,7 @@ def seed(signed_in: SignedIn, folder: str) -> dict[str, bytes]:
     user), without spending an ``hs`` run on it; relative path -> bytes."""
     files = uploadable(DEMO_THEME)
     for rel, content in files.items():
-        signed_in.emulator.emulator.edit_as(PORTAL, f"{folder}/{rel}", content, user_id=77)
+        signed_in.emulator.edit_as(PORTAL, f"{folder}/{rel}", content, user_id=77)
     return files
 
 
