@@ -29,7 +29,7 @@ Tables (schema 2):
 ``StateStore`` is synchronous and thread-bound; ``AsyncStateStore`` runs every call on
 one dedicated thread that owns the connection, so the event loop never blocks on disk.
 sqlite3 errors become :class:`~hubsync.errors.StateError` (a full disk:
-:class:`~hubsync.errors.StateDiskFull`) in :meth:`StateStore._errors` and nowhere else.
+:class:`~hubsync.errors.StateDiskFull`) in :func:`_translate` and nowhere else.
 """
 
 from __future__ import annotations
@@ -305,6 +305,9 @@ SELECT target_id, remote_path, watch, rel, sha256, size, synced_s, remote_update
 FROM synced ORDER BY remote_path
 """
 
+_FULL_BELOW = 1 << 20
+"""Free bytes under which an I/O error of the state database is reported as a full disk."""
+
 _ADVICE: dict[int, str] = {
     sqlite3.SQLITE_BUSY: "another hubsync process kept the database locked for more than "
                          f"{BUSY_TIMEOUT_MS // 1000} s; stop it (see `hubsync status`) or "
@@ -320,6 +323,33 @@ _ADVICE: dict[int, str] = {
                            "rebuilds the state by pushing everything once)",
     sqlite3.SQLITE_IOERR: "the disk reported an I/O error; check the disk and free space",
 }
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Whether ``folder``'s disk has under :data:`_FULL_BELOW` bytes free: some writes
+    that hit ENOSPC (growing a file, the WAL index) come back from SQLite as a generic
+    I/O error, not SQLITE_FULL."""
+    try:
+        usage = os.statvfs(folder)
+    except OSError:
+        return False
+    return usage.f_bavail * usage.f_frsize < _FULL_BELOW
+
+
+def _translate(exc: sqlite3.Error, path: Path, doing: str) -> StateError:
+    """The one translation of a sqlite3 error on the database ``path``: what failed, and
+    what to do next. A full disk is :class:`StateDiskFull`."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == sqlite3.SQLITE_FULL or (
+            primary in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN)
+            and _nearly_full(path.parent)):
+        return StateDiskFull(
+            f"disk full: cannot {doing} in the state database {path}; free some space on "
+            f"the disk holding {path.parent}, or set settings.state_dir to another disk")
+    advice = _ADVICE.get(primary or -1, "check free disk space and permissions, or stop "
+                                        "the other hubsync using it")
+    return StateError(f"state database {path}: cannot {doing} ({exc}); {advice}")
 
 
 def _outbox_row(target_id: int, entry: OutboxEntry) -> tuple[object, ...]:
@@ -385,9 +415,7 @@ class StateStore:
             connection = sqlite3.connect(path, isolation_level=None,
                                          timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlite3.Error as exc:
-            raise StateError(
-                f"cannot open the state database {path}: {exc}; check its permissions"
-            ) from exc
+            raise _translate(exc, path, "open the database") from exc
         store = cls(connection, path)
         try:
             store._configure()
@@ -408,25 +436,12 @@ class StateStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _error(self, exc: sqlite3.Error, doing: str) -> StateError:
-        """The one translation of a sqlite3 error: what failed, and what to do."""
-        code = getattr(exc, "sqlite_errorcode", None)
-        primary = code & 0xFF if isinstance(code, int) else None
-        if primary == sqlite3.SQLITE_FULL:
-            return StateDiskFull(
-                f"disk full: cannot {doing} in the state database {self.path}; free some "
-                f"space on the disk holding {self.path.parent} (or set settings.state_dir "
-                "to another disk); hubsync retries once there is room")
-        advice = _ADVICE.get(primary or -1, "check free disk space and permissions, or stop "
-                                            "the other hubsync using it")
-        return StateError(f"state database {self.path}: cannot {doing} ({exc}); {advice}")
-
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
         try:
             yield
         except sqlite3.Error as exc:
-            raise self._error(exc, doing) from exc
+            raise _translate(exc, self.path, doing) from exc
 
     @contextlib.contextmanager
     def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
@@ -462,6 +477,8 @@ class StateStore:
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
+        if self.schema_version() == SCHEMA_VERSION:
+            return  # the common case takes no write lock: a session may be running
         with self._transaction("migrate the schema") as db:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
