@@ -20,12 +20,18 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from hubsync.emulator.auth import AuthRoutes
-from hubsync.emulator.base import CORRELATION_ID, is_loopback, policy_name
+from hubsync.emulator.base import (
+    CORRELATION_ID,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    is_loopback,
+    policy_name,
+)
 from hubsync.emulator.control import CONTROL_PREFIX, ControlRoutes
 from hubsync.emulator.extract import ExtractRoutes
 from hubsync.emulator.extras import HsExtrasRoutes
 from hubsync.emulator.filemapper import FilemapperRoutes
 from hubsync.emulator.records import (
+    DEFAULT_SCOPES,
     Dropped,
     EmulatedAccount,
     Endpoint,
@@ -51,6 +57,8 @@ _Handler = Callable[[], Awaitable[web.StreamResponse]]
 
 __all__ = [
     "CONTROL_PREFIX",
+    "DEFAULT_MAX_UPLOAD_BYTES",
+    "DEFAULT_SCOPES",
     "EmulatedAccount",
     "Emulator",
     "Endpoint",
