@@ -3,7 +3,7 @@
 Targets: under 0.5 s CPU, under 100 MB RSS. Reads /proc/<pid>/stat (utime + stime) and
 /proc/<pid>/status (VmRSS) of the watch process, after its first reconcile.
 
-    .venv/bin/python bench/idle.py          (IDLE_SECONDS=60 by default)
+    .venv/bin/python bench/idle.py   (IDLE_SECONDS=60 by default; RESTART_FILES: tree size)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import machine, start_watch, wait_until
+from benchlib import load, machine, result, start_watch, wait_until
 from restart import prepare
 
 IDLE_S = float(os.environ.get("IDLE_SECONDS", "60"))
@@ -50,7 +50,8 @@ def main() -> None:
             process.send_signal(signal.SIGINT)
             process.wait(30)
         emu.stop()
-    print(f"idle {IDLE_S:.0f} s: CPU {cpu:.2f} s, RSS {rss:.1f} MB")
+    print(f"idle {IDLE_S:.0f} s: CPU {cpu:.2f} s, RSS {rss:.1f} MB ({load()})")
+    result(cpu_s=round(cpu, 3), rss_mb=round(rss, 1))
 
 
 if __name__ == "__main__":

@@ -2,22 +2,33 @@
 
 Target: p50 under 20 ms, p99 under 60 ms. Runs `hubsync watch` as a subprocess with
 debounce_ms = 50 against an emulator thread (no latency, no rate limit) and polls the
-emulator's store every millisecond after each save.
+emulator's store every millisecond after each save. LATENCY_SAVES sets the number of
+saves.
 
     .venv/bin/python bench/latency.py
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import machine, make_theme, percentile, start_emulator, start_watch, wait_until
+from benchlib import (
+    load,
+    machine,
+    make_theme,
+    percentile,
+    result,
+    start_emulator,
+    start_watch,
+    wait_until,
+)
 from benchlib import write_config as write_cfg
 
-SAVES = 200
+SAVES = int(os.environ.get("LATENCY_SAVES", "200"))
 DEBOUNCE_MS = 50
 
 
@@ -54,8 +65,10 @@ def main() -> None:
     emu.stop()
     print(f"machine: {machine()}")
     print(f"saves: {SAVES}, debounce_ms: {DEBOUNCE_MS}")
-    print(f"latency minus debounce: p50 {percentile(samples, 0.5):.1f} ms, "
-          f"p99 {percentile(samples, 0.99):.1f} ms, max {max(samples):.1f} ms")
+    p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
+    print(f"latency minus debounce: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+          f"max {max(samples):.1f} ms ({load()})")
+    result(p50_ms=round(p50, 1), p99_ms=round(p99, 1), max_ms=round(max(samples), 1))
 
 
 if __name__ == "__main__":
