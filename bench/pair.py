@@ -85,10 +85,12 @@ def main() -> None:
         print(f"  {side}: {json.dumps(figures)}", flush=True)
         results[side].append(figures)
     print(f"\n{name}: medians of {rounds} rounds each (load1 = load average after each round)")
-    keys = [k for k in results["new"][0] if k in results["old"][0]]
+    keys = dict.fromkeys(k for side in results.values() for r in side for k in r)
     for key in keys:
-        new = [float(r[key]) for r in results["new"]]
-        old = [float(r[key]) for r in results["old"]]
+        new = [float(r[key]) for r in results["new"] if key in r]
+        old = [float(r[key]) for r in results["old"] if key in r]
+        if not new or not old:
+            continue
         new_m, old_m = statistics.median(new), statistics.median(old)
         ratio = f"{new_m / old_m:.2f}" if old_m else "-"
         print(f"  {key:16} new {new_m:10.3f} {new}  old {old_m:10.3f} {old}  new/old {ratio}")
