@@ -92,8 +92,11 @@ class LocalSide:
             reason = next(iter(self._engine.hold_reasons), None)
             self.plans[(name, account)] = plan_of(self._engine.outbox, name, account,
                                                   unchanged=unchanged, hold_reason=reason)
+        first = bool(tracker.local) and not self.known_by(tracker, account)
         self._engine.emit(Event.RECONCILED, watch=name, account=account,
                           files=len(tracker.local), **counts, skipped=len(observed.skipped),
+                          note="first sync to this portal: nothing of this watch is there "
+                          "from hubsync yet" if first else None,
                           duration_ms=round((self._engine.clock.monotonic() - began) * 1000))
 
     def observe_now(self, tracker: WatchTracker, observed: Observed) -> None:
@@ -117,12 +120,16 @@ class LocalSide:
 
     def known(self, tracker: WatchTracker) -> set[str]:
         """The watch-relative paths synced for ``tracker``'s watch, in any of its accounts."""
-        prefix = tracker.watch.dest.strip("/") + "/"
         known: set[str] = set()
         for account in tracker.spec.accounts:
-            known.update(p[len(prefix):] for p in self._engine.outbox.base(account)
-                         if p.startswith(prefix))
+            known.update(self.known_by(tracker, account))
         return known
+
+    def known_by(self, tracker: WatchTracker, account: str) -> set[str]:
+        """The watch-relative paths synced for ``tracker``'s watch in ``account``."""
+        prefix = tracker.watch.dest.strip("/") + "/"
+        return {p[len(prefix):] for p in self._engine.outbox.base(account)
+                if p.startswith(prefix)}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Settles dirty paths, reconciles when asked, checks the roots; watch mode only."""
