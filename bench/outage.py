@@ -10,6 +10,9 @@ the script polls every 20 ms until the emulator's tree under ``my-theme/`` equal
 local tree, byte for byte. The figure is that time, from the moment the listener
 accepts connections again; the median over OUTAGE_ROUNDS rounds (default 3) of one
 watch session is printed. OUTAGE_TIMEOUT (default 600 s) bounds the wait of a round.
+OUTAGE_MODE=drop keeps the listener and makes the emulator drop every connection after
+reading the request instead (``set_faults(drop_rate=1.0)``): the client then sees a
+server disconnect, not a refused connection.
 
     .venv/bin/python bench/outage.py                 (~4 min)
     OUTAGE_QUICK=1 .venv/bin/python bench/outage.py  (~1 min)
@@ -38,6 +41,7 @@ OUTAGE_S = float(os.environ.get("OUTAGE_SECONDS", "10" if QUICK else "60"))
 ROUNDS = int(os.environ.get("OUTAGE_ROUNDS", "3"))
 FILES = int(os.environ.get("OUTAGE_FILES", "200"))
 TIMEOUT_S = float(os.environ.get("OUTAGE_TIMEOUT", "600"))
+DROP = os.environ.get("OUTAGE_MODE", "refuse") == "drop"
 DEST = "my-theme"
 STEPS = 5
 """The edits after the first batch are spread over this many moments of the outage."""
@@ -78,7 +82,10 @@ def outage_round(emu: EmulatorThread, port: int, root: Path, round_no: int
                  ) -> tuple[EmulatorThread, float]:
     """One outage with edits, then the return; the new emulator thread and the seconds."""
     files = sorted(p for p in root.rglob("*.css") if "added" not in p.parts)
-    emu.stop()  # the listener is gone: every connection is refused
+    if DROP:
+        emu.set_faults(drop_rate=1.0)
+    else:
+        emu.stop()  # the listener is gone: every connection is refused
     began = time.monotonic()
     edit_batch(root, round_no, 0, files)
     for step in range(1, STEPS + 1):
@@ -86,8 +93,12 @@ def outage_round(emu: EmulatorThread, port: int, root: Path, round_no: int
         edit_batch(root, round_no, step, files)
     time.sleep(max(0.0, began + OUTAGE_S - time.monotonic()))
     want = local_tree(root)
-    back = EmulatorThread(emu.emulator, port=port)
-    back.start()
+    if DROP:
+        back = emu
+        back.set_faults()
+    else:
+        back = EmulatorThread(emu.emulator, port=port)
+        back.start()
     returned = time.monotonic()
     returned_wall = time.time()
     done = wait_until(lambda: converged(back, want), TIMEOUT_S, 0.02)
@@ -103,7 +114,8 @@ def outage_round(emu: EmulatorThread, port: int, root: Path, round_no: int
 
 def main() -> None:
     print(f"machine: {machine()}")
-    print(f"outage {OUTAGE_S:.0f} s x {ROUNDS} rounds, {FILES} files")
+    print(f"outage {OUTAGE_S:.0f} s x {ROUNDS} rounds, {FILES} files, "
+          f"{'every connection dropped' if DROP else 'connections refused'}")
     emu = start_emulator(rate_limit=0)
     port = int(emu.url.rsplit(":", 1)[1])
     times: list[float] = []
