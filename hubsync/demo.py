@@ -572,7 +572,7 @@ class Demo:
         for (account, who), counts in sorted(totals.items()):
             self.say(f"{account:<8} as {who}: " + ", ".join(
                 f"{n} {event}" for event, n in sorted(counts.items(), reverse=True)))
-        from hubsync.commands.log import format_entry
+        from hubsync.render import format_entry
 
         self.say(f"the scripted steps, line by line "
                  f"(the first sync's {first_sync_lines} lines are in the log too):")

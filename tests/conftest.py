@@ -8,12 +8,27 @@ Rate limiting is off (``rate_limit=0``) so tests that do not test it are not pac
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from hubsync.emulator import Emulator, EmulatorThread
 from tests.support.keyrings import MemoryKeyring, keyring_backend
+
+# Hypothesis: no per-example deadline. On a cold run (imports, first compile) or a busy
+# shared machine one example can take far over the default 200 ms, which failed
+# tests/core/test_core_ordering.py with DeadlineExceeded; a deadline measures the
+# machine, not the property. "ci" (chosen when CI is set) also derandomizes, so a CI run
+# is reproducible, and prints the blob to reproduce a failure.
+settings.register_profile("dev", deadline=None)
+settings.register_profile(
+    "ci", deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or (
+    "ci" if os.environ.get("CI") else "dev"))
 
 
 def _two_accounts(emulator: Emulator) -> Emulator:

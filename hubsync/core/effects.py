@@ -13,6 +13,13 @@ from hubsync.model import EngineEvent, OutboxEntry, RemoteVersion, SyncedFile
 Key = tuple[str, str]
 """(account, remote path): the key of an outbox entry and of a base row."""
 
+UNKNOWN_CONTENT = ""
+"""The ``sha256`` of a base row whose remote content hubsync does not know: an upload
+landed while the file changed (the bytes read may be neither version), or a request
+ended so that it may or may not have been applied (a 5xx, a timeout). It equals no real
+hash, so the next observation re-sends the file, or deletes it when it is gone: the
+remote holds something hubsync put there, and it must end up equal to the local file."""
+
 
 @dataclass(frozen=True, slots=True)
 class Seen:

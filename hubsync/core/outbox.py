@@ -31,10 +31,14 @@ from typing import Any
 
 from hubsync.core import retry
 from hubsync.core.brake import DeleteLedger, brake_reason
-from hubsync.core.effects import Effects, Policy, Result, Seen, WatchSpec
+from hubsync.core.effects import UNKNOWN_CONTENT, Effects, Policy, Result, Seen, WatchSpec
 from hubsync.core.ordering import PendingItem, dispatchable, upload_rank
 from hubsync.core.paths import to_local, to_remote
 from hubsync.model import OpKind, OutboxEntry, OutboxState, RemoteVersion, SyncedFile
+
+UNCERTAIN = frozenset({retry.Outcome.TRANSIENT, retry.Outcome.UNEXPECTED})
+"""Failures after which the request may have been applied (a 5xx after the write, a
+timeout, a dropped connection): the remote content at that path becomes unknown."""
 
 DISPATCH_WINDOW_PER_SLOT = 20
 """Due entries a batch considers per free slot: the head of an account's queue is where
@@ -141,6 +145,7 @@ class Outbox:
         complete: bool = False,
         root_ok: bool = True,
         remote: Mapping[str, RemoteVersion | None] | None = None,
+        unknown: Iterable[str] = (),
     ) -> Effects:
         """What the tracker saw: ``rel -> Seen`` (a file) or ``rel -> None`` (gone).
 
@@ -148,8 +153,11 @@ class Outbox:
         of the watch that is not in it is gone. ``root_ok`` is False when the watch root is
         missing or holds no file (an unmounted disk): deletes are then held. ``remote`` is
         the remote view (None: unknown); it is taken by remote awareness and ignored today.
+        ``unknown`` are paths (files or folders, ``""`` for the root) that exist but could
+        not be read: nothing at or under them is judged gone, so nothing is deleted.
         """
         del remote  # reserved: the remote view, filled by remote awareness
+        blind = tuple(unknown)
         effects = Effects()
         for account in watch.accounts:
             acc = self._accounts[account]
@@ -158,7 +166,7 @@ class Outbox:
                 # Whatever is synced or owed under the watch and not on disk is gone.
                 for remote_path in [*acc.base, *acc.entries]:
                     rel = to_local(watch.dest, remote_path)
-                    if rel is not None and rel not in seen:
+                    if rel is not None and rel not in seen and not _within(rel, blind):
                         seen[rel] = None
             for rel, local in seen.items():
                 remote_path = to_remote(watch.dest, rel)
@@ -256,10 +264,10 @@ class Outbox:
         approved_pending = sum(self._files_deleted(acc, e) for e in acc.entries.values()
                                if e.op is OpKind.DELETE and e.approved)
         deleting = sum(self._files_deleted(acc, e) for e in batch)
-        total = deleting + approved_pending + acc.ledger.sent_within_window(now)
+        earlier = approved_pending + acc.ledger.sent_within_window(now)
         reason = None if self.policy.allow_deletes else brake_reason(
-            total, len(acc.base), max_deletes=self.policy.max_deletes,
-            root_missing_or_empty=False)
+            deleting, len(acc.base), max_deletes=self.policy.max_deletes,
+            root_missing_or_empty=False, earlier=earlier, window_s=self.policy.brake_window_s)
         if reason is None and not held_before:
             for entry in batch:
                 self._put(acc, replace(entry, approved=True), effects)
@@ -277,6 +285,7 @@ class Outbox:
         acc.ledger.vetted()
         deleting = sum(self._files_deleted(acc, e) for e in batch)
         reason = brake_reason(deleting, len(acc.base), max_deletes=self.policy.max_deletes,
+                              window_s=self.policy.brake_window_s,
                               root_missing_or_empty=root_missing_or_empty)
         self._hold(acc, account, batch, reason, effects)
 
@@ -287,6 +296,7 @@ class Outbox:
         held = self.held_files(account)
         if reason is None:
             reason = brake_reason(held, len(acc.base), max_deletes=self.policy.max_deletes,
+                                  window_s=self.policy.brake_window_s,
                                   root_missing_or_empty=False) or (
                 f"holding {held} deletes: earlier deletes of this account are held")
         watches = sorted({e.watch for e in batch})
@@ -419,7 +429,10 @@ class Outbox:
         assert sent.sha256 is not None
         if result.after is None or result.after.sha256 != sent.sha256:
             # Changed (or gone) during the upload: what arrived is unknown. The tracker
-            # looks again and the newest content is queued; nothing is recorded as synced.
+            # looks again and the newest content is queued; the base says "unknown", so
+            # even a change back to the old synced content is sent (and a file gone
+            # meanwhile is deleted), never left differing from the local tree.
+            self._mark_unknown(acc, sent, now, effects)
             effects.reprobe.append((sent.watch, sent.rel))
             current = acc.entries.get(sent.remote_path)
             if current is not None and current.sha256 == sent.sha256:
@@ -433,6 +446,18 @@ class Outbox:
         acc.pushed += 1
         self._settle_entry(acc, sent, now, effects)
         effects.emit("pushed", **self._fields(sent, result, sent.attempts + 1))
+
+    def _mark_unknown(self, acc: _Account, sent: OutboxEntry, now: float,
+                      effects: Effects) -> None:
+        """The remote at ``sent``'s path holds something hubsync sent, content unknown."""
+        previous = acc.base.get(sent.remote_path)
+        if previous is not None and previous.sha256 == UNKNOWN_CONTENT:
+            return
+        row = SyncedFile(account=sent.account, remote_path=sent.remote_path,
+                         watch=sent.watch, rel=sent.rel, sha256=UNKNOWN_CONTENT,
+                         synced_s=now)
+        acc.base[sent.remote_path] = row
+        effects.synced.append(row)
 
     def _deleted(self, acc: _Account, sent: OutboxEntry, result: Result, now: float,
                  effects: Effects) -> None:
@@ -464,6 +489,10 @@ class Outbox:
     def _failed(self, acc: _Account, sent: OutboxEntry, result: Result, now: float,
                 jitter: float, effects: Effects) -> None:
         attempt = sent.attempts + 1
+        if result.outcome in UNCERTAIN and not sent.folder:
+            # It may have landed: an upload may have stored its bytes, a delete removed
+            # the file. Until an answer says otherwise, the remote content is unknown.
+            self._mark_unknown(acc, sent, now, effects)
         fields = self._fields(sent, result, attempt)
         fields["error"] = result.error
         current = acc.entries.get(sent.remote_path)
@@ -477,9 +506,7 @@ class Outbox:
             decision = retry.Decision(retry.DecisionKind.PARK,
                                       reason=f"gave up after {attempt} attempts")
         if superseded:
-            # A newer want replaced this one while it was in flight: it goes next.
-            if current is not None:
-                self._put(acc, replace(current, due_s=now), effects)
+            self._superseded(acc, sent, current, now, effects)
             return
         assert current is not None
         if decision.kind is retry.DecisionKind.PARK:
@@ -503,6 +530,19 @@ class Outbox:
             return
         effects.emit("retrying", **fields, retry_in_ms=round((at - now) * 1000))
 
+    def _superseded(self, acc: _Account, sent: OutboxEntry, current: OutboxEntry | None,
+                    now: float, effects: Effects) -> None:
+        """A newer want replaced ``sent`` while it failed in flight: it goes next, unless
+        it wants what the base already holds (the failure changed nothing remotely; an
+        uncertain one has made the base UNKNOWN_CONTENT before this)."""
+        if current is None:
+            return
+        if current.op is OpKind.UPLOAD and current.sha256 == self.synced_sha(
+                sent.account, sent.remote_path):
+            self._drop(acc, sent.remote_path, effects)
+            return
+        self._put(acc, replace(current, due_s=now), effects)
+
     def reschedule_all(self, account: str, now: float) -> None:
         """Make every pending entry of ``account`` due now (after an outage ends, or a
         ``flush``): backoff that grew while the server was away must not delay catching up.
@@ -512,6 +552,11 @@ class Outbox:
             if entry.state is OutboxState.PENDING and entry.due_s > now:
                 acc.entries[path] = replace(entry, due_s=now)
         acc.gave_up.clear()
+
+
+def _within(rel: str, folders: tuple[str, ...]) -> bool:
+    """Whether ``rel`` is one of ``folders`` or under one (``""`` is the whole tree)."""
+    return any(f == "" or rel == f or rel.startswith(f + "/") for f in folders)
 
 
 def _note(decision: retry.Decision, result: Result) -> str | None:

@@ -93,7 +93,9 @@ class AccountWorker:
 
     def _sleep_s(self, now: float) -> float | None:
         times = [t for t in (self.engine.outbox.next_wake(self.name, now),) if t is not None]
-        if self.conditions.offline_since is not None:
+        probing = self.engine.outbox.in_flight(self.name) > 0
+        if self.conditions.offline_since is not None and not probing:
+            # The answer to a probe in flight wakes us; only an idle outage waits for time.
             times.append(self.conditions.next_probe_s)
         return max(0.0, min(times) - now) if times else None
 

@@ -98,7 +98,11 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
         # An empty file: HubSpot refuses it; reported, not retried.
         write_files(root, {"templates/empty.html": ""})
         session.wait_for_output("templates/empty.html -> staging")
-        assert run_hubsync(config, emu, "flush").returncode == 0
+        # The barrier: flush returns once nothing is pending (exit 1: two files failed).
+        flushed = run_hubsync(config, emu, "flush")
+        assert flushed.returncode == 1, flushed.stderr
+        assert "2 failed" in flushed.stderr
+        assert "timed out" not in flushed.stderr
         assert uploads_of(emu, "my-theme/templates/bad.html") == 0
         assert requests_of(emu, "upload", "my-theme/templates/bad.html") == 2
         assert requests_of(emu, "upload", "my-theme/templates/empty.html") == 2
