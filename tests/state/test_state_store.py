@@ -387,3 +387,25 @@ def test_later_batch_wins_in_one_apply(store: StateStore) -> None:
     entries, base = store.load()
     assert [(e.rel, e.sha256) for e in entries] == [("a.css", "2")]
     assert sorted((r.rel, r.sha256) for r in base) == [("a.css", "1"), ("b.css", "2")]
+
+
+async def test_the_committer_keeps_decisions_in_order(tmp_path: Path) -> None:
+    """The engine's committer writes a burst of decisions in one apply, in order: an
+    upload settled (row removed) and then changed again (row upserted) stays owed."""
+    from hubsync.engine.commit import Committer
+    from hubsync.testing.clock import FakeClock
+
+    store = await AsyncStateStore.open(tmp_path)
+    try:
+        await store.bind(TARGETS)
+        await store.apply(Effects(upsert=[upload("a.css", "1")]))
+        committer = Committer(store, None, FakeClock(), lambda event: event, None)
+        committer.submit(Effects(remove=[("sandbox", "theme/a.css")],
+                                 synced=[synced("a.css", "1")]))
+        committer.submit(Effects(upsert=[upload("a.css", "2")]))
+        await committer.flush_now()
+        entries, base = await store.load()
+    finally:
+        await store.close()
+    assert [(e.rel, e.sha256) for e in entries] == [("a.css", "2")]
+    assert [(r.rel, r.sha256) for r in base] == [("a.css", "1")]
