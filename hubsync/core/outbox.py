@@ -256,8 +256,7 @@ class Outbox:
         if not batch:
             return effects
         held_before = any(e.state is OutboxState.HELD for e in acc.entries.values())
-        approved_pending = sum(self._files_deleted(acc, e) for e in acc.entries.values()
-                               if e.op is OpKind.DELETE and e.approved)
+        approved_pending = self._approved_files(acc)
         deleting = sum(self._files_deleted(acc, e) for e in batch)
         total = deleting + approved_pending + acc.ledger.sent_within_window(now)
         reason = None if self.policy.allow_deletes else brake_reason(
@@ -270,6 +269,17 @@ class Outbox:
             return effects
         self._hold(acc, account, batch, reason, effects)
         return effects
+
+    def _approved_files(self, acc: _Account) -> int:
+        """Files that approved deletes not yet answered may remove: the ones waiting, and
+        every one in flight, including one whose entry a newer want replaced (it may
+        still delete the file)."""
+        waiting = sum(self._files_deleted(acc, e) for e in acc.entries.values()
+                      if e.op is OpKind.DELETE and e.approved
+                      and e.remote_path not in acc.in_flight)
+        flying = sum(self._files_deleted(acc, e) for e in acc.in_flight.values()
+                     if e.op is OpKind.DELETE)
+        return waiting + flying
 
     def _hold_all_new(self, acc: _Account, account: str, watch: WatchSpec, effects: Effects,
                       *, root_missing_or_empty: bool) -> None:

@@ -213,3 +213,20 @@ def test_the_reason_names_the_window_in_force() -> None:
                                                    root_missing_or_empty=False))
     assert "within 90 seconds" in str(brake_reason(30, 1000, max_deletes=20,
                                                    root_missing_or_empty=False, window_s=90))
+
+
+def test_a_delete_in_flight_counts_even_when_its_file_came_back() -> None:
+    """3 deletes approved and in flight; one file is recreated (its entry becomes an
+    upload) while its delete is still on the wire. A 4th delete must still count all 3
+    in flight: with max_deletes=3 it is held."""
+    box = outbox(Policy(max_deletes=3))
+    synced(box, {f"f{i}.css": "x" for i in range(20)})
+    box.observe(WATCH, dict.fromkeys(["f0.css", "f1.css", "f2.css"]), T0)
+    box.vet_deletes(ACCOUNT, T0 + DEFAULT_SETTLE_S)
+    in_flight = box.next_batch(ACCOUNT, T0 + DEFAULT_SETTLE_S, 10)
+    assert len(in_flight) == 3
+    box.observe(WATCH, {"f1.css": seen("x")}, T0 + 3)
+    box.observe(WATCH, {"f9.css": None}, T0 + 3)
+    fx = box.vet_deletes(ACCOUNT, T0 + 3 + DEFAULT_SETTLE_S)
+    assert box.count(ACCOUNT, OutboxState.HELD) == 1
+    assert [e["deletes"] for e in events(fx, "held")] == [1]
