@@ -19,9 +19,9 @@ from pathlib import Path
 
 from benchlib import machine, make_theme, start_emulator
 
+from hubsync.app import build_engine
 from hubsync.config import Account, Config, Settings, Watch
 from hubsync.emulator import EmulatorThread
-from hubsync.engine import Engine
 
 
 def config_for(emu: EmulatorThread, root: Path, state: Path, rate_limit: int) -> Config:
@@ -41,7 +41,7 @@ def run(files: int, *, latency_ms: float, emulator_limit: int, rate_limit: int) 
         make_theme(root, files, min_bytes=2_000, max_bytes=20_000)
         config = config_for(emu, root, Path(scratch) / "state", rate_limit)
         began = time.monotonic()
-        summary = asyncio.run(Engine(config).push_once())
+        summary = asyncio.run(build_engine(config).push_once())
         elapsed = time.monotonic() - began
     uploads = [r for r in emu.requests if r.endpoint == "upload"]
     first = min(r.ts for r in uploads)

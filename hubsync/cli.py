@@ -18,6 +18,8 @@ from types import ModuleType
 from hubsync import __version__
 from hubsync.errors import EX_FAILURE, EX_USAGE, HubsyncError
 
+EX_SIGPIPE = 128 + 13
+
 # (name, module, one-line summary). Order is the order of `hubsync --help`.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("init", "init", "write a commented starter config"),
@@ -30,11 +32,14 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("pause", "control", "pause pushing to one account or all"),
     ("resume", "control", "resume pushing after `hubsync pause`"),
     ("flush", "control", "push everything pending now and wait for it"),
+    ("reload", "control", "make the running session re-read its config and keys"),
+    ("deletes", "deletes", "show, release or discard deletes held by the safety brake"),
     ("log", "log", "read or follow the attribution sync log"),
-    ("service", "service", "install, remove, or inspect the systemd user service"),
+    ("service", "service", "install, uninstall, or inspect the systemd user service"),
     ("emulator", "emulator", "run the local HubSpot-compatible emulator"),
     ("demo", "demo", "see hubsync sync a sample theme to two emulated accounts"),
     ("doctor", "doctor", "check the whole set-up and say how to fix what is wrong"),
+    ("completion", "completion", "print or install shell completion (bash, zsh, fish)"),
 )
 
 EPILOG = """\
@@ -45,6 +50,8 @@ examples:
   hubsync push                      push every watch once
   hubsync watch                     push as you edit
   hubsync log -f                    follow who pushed what
+  hubsync service install           run it in the background (systemd user service)
+  hubsync completion bash --install shell completion
 
 Run `hubsync COMMAND --help` for the details of a command.
 """
@@ -56,6 +63,19 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 def _command_module(module: str) -> ModuleType:
     return importlib.import_module(f"hubsync.commands.{module}")
+
+
+def _add_loudness(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """``-v/--verbose`` and ``-q/--quiet``, mutually exclusive."""
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-v", "--verbose", action="store_true", default=default,
+        help="also print diagnostics (token refreshes, retries, timings) on stderr",
+    )
+    loudness.add_argument(
+        "-q", "--quiet", action="store_true", default=default,
+        help="print only the summary and problems, not a line per file",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="debug logging, and a traceback on errors"
     )
+    _add_loudness(parser, default=False)
     parser.add_argument("--version", action="version", version=f"hubsync {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, module, summary in COMMANDS:
@@ -89,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=_Formatter,
         )
         mod.configure(command_parser, name)
+        # `hubsync push -q` as well as `hubsync -q push`; SUPPRESS keeps the global value.
+        _add_loudness(command_parser, default=argparse.SUPPRESS)
         command_parser.set_defaults(_module=module)
     return parser
 
@@ -111,6 +134,10 @@ def error_funnel(debug: bool) -> Iterator[list[int]]:
     except KeyboardInterrupt:
         print("hubsync: interrupted", file=sys.stderr)
         box.append(130)
+    except BrokenPipeError:
+        # The reader left before the command finished printing (`| head`): stop quietly,
+        # with the shell's code for "killed by SIGPIPE".
+        box.append(EX_SIGPIPE)
     except Exception as exc:  # the funnel is the one place that catches everything
         if debug:
             traceback.print_exc()
@@ -131,8 +158,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EX_USAGE
     with error_funnel(args.debug) as box:
-        from hubsync import logs
+        import logging
 
-        logs.configure(debug=args.debug)
+        from hubsync import logs
+        from hubsync.console import install_pipe_safe_stdout
+
+        install_pipe_safe_stdout()
+        # The console is for people: diagnostics only at warning and above, unless asked.
+        level = (logging.DEBUG if args.debug else logging.INFO if args.verbose
+                 else logging.ERROR if args.quiet else logging.WARNING)
+        logs.configure(debug=args.debug, level=level)
         box.append(_command_module(args._module).run(args))
     return box[0] if box else EX_FAILURE

@@ -25,7 +25,6 @@ import contextlib
 import os
 import shlex
 import shutil
-import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,10 +38,11 @@ from hubsync.console import Reporter
 from hubsync.core.paths import to_remote
 from hubsync.credentials import env_var_name
 from hubsync.emulator import EmulatedAccount, Emulator, Endpoint
-from hubsync.engine import Engine, EngineEvent
+from hubsync.engine import EngineEvent
 from hubsync.errors import EX_FAILURE, EX_OK, HubsyncError
 from hubsync.journal import LOG_NAME, Entry, iter_entries
 from hubsync.lock import LOCK_NAME, InstanceLock
+from hubsync.service import SessionKind, run_session
 
 DEFAULT_DIR = Path("hubsync-demo")
 MARKER = ".hubsync-demo"
@@ -425,14 +425,19 @@ class Demo:
         try:
             config = write_config(self.workspace, self.emulator.url)
             with keys_in_environment(self.accounts):
-                engine = Engine(config, on_event=self._on_event)
                 self._introduce(theme_note, scripted=scripted)
                 if not scripted:
-                    from hubsync.commands.watch import _watch
-
-                    await _watch(engine, self.reporter)
-                    return EX_OK
-                return await self._scripted(engine, config)
+                    # The same session as `hubsync watch`: `hubsync status`, `pause`
+                    # and `flush` work against the demo too. The caller holds the lock.
+                    code = await run_session(
+                        config.path, kind=SessionKind.WATCH, on_event=self._on_event,
+                        on_stopping=lambda: self.say(
+                            "stopping: finishing pushes in flight (Ctrl-C again to quit now)"),
+                        hold_lock=False)
+                    if code == EX_OK:
+                        self.say("stopped")
+                    return code
+                return await self._scripted(config)
         finally:
             await self.emulator.stop()
 
@@ -456,41 +461,37 @@ class Demo:
 
     # --- scripted ---------------------------------------------------------------------
 
-    async def _scripted(self, engine: Engine, config: Config) -> int:
-        loop = asyncio.get_running_loop()
+    async def _scripted(self, config: Config) -> int:
         stop = asyncio.Event()
         ready = asyncio.Event()
-        engine_task = asyncio.create_task(engine.run(stop, ready=ready.set),
-                                          name="hubsync-demo-engine")
         script = asyncio.create_task(self._play(config, ready), name="hubsync-demo-script")
 
         def interrupted() -> None:
             self.say("stopping: Ctrl-C")
             script.cancel()
 
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, interrupted)
+        session = asyncio.create_task(run_session(
+            config.path, kind=SessionKind.WATCH, on_event=self._on_event, on_ready=ready.set,
+            on_stopping=interrupted, stop=stop, hold_lock=False), name="hubsync-demo-session")
         try:
-            # The engine ending first means it failed: waiting out the script's step
+            # The session ending first means it failed: waiting out the script's step
             # timeouts would only hide that.
-            await asyncio.wait({script, engine_task}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({script, session}, return_when=asyncio.FIRST_COMPLETED)
             if not script.done():
                 script.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await script
-                engine_task.result()
-                raise HubsyncError("the sync engine stopped before the script ended; "
-                                   "run again with --debug to see why")
+                code = session.result()
+                raise HubsyncError(f"the sync session stopped (exit {code}) before the "
+                                   "script ended; run again with --debug to see why")
             if script.cancelled():
                 self.say("stopped before the end of the script: nothing proven")
                 return EX_OK
             return script.result()
         finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
             stop.set()
-            if not engine_task.done():
-                await engine_task
+            if not session.done():
+                await session
 
     async def _play(self, config: Config, ready: asyncio.Event) -> int:
         await ready.wait()
@@ -571,7 +572,7 @@ class Demo:
         for (account, who), counts in sorted(totals.items()):
             self.say(f"{account:<8} as {who}: " + ", ".join(
                 f"{n} {event}" for event, n in sorted(counts.items(), reverse=True)))
-        from hubsync.commands.log import format_entry
+        from hubsync.render import format_entry
 
         self.say(f"the scripted steps, line by line "
                  f"(the first sync's {first_sync_lines} lines are in the log too):")

@@ -18,7 +18,6 @@ import email.utils
 import enum
 import os
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -285,31 +284,17 @@ def check_clock(skews: Sequence[float]) -> Check:
 def check_state_dir(state_dir: Path) -> Check:
     """Whether hubsync can create and write its state folder (tried, not guessed)."""
     from hubsync.lock import lock_holder
+    from hubsync.statedir import state_dir_problem
 
     fix = f"make {state_dir} writable by you, or set settings.state_dir"
-    if state_dir.exists():
-        if not state_dir.is_dir():
-            return Check("state dir", Status.FAIL, f"{state_dir} is not a folder", fix)
-        try:
-            with tempfile.NamedTemporaryFile(dir=state_dir, prefix=".hubsync-doctor-"):
-                pass
-        except OSError as exc:
-            return Check("state dir", Status.FAIL,
-                         f"{state_dir} is not writable ({exc.strerror})", fix)
+    problem = state_dir_problem(state_dir)
+    if problem is not None:
+        return Check("state dir", Status.FAIL, problem, fix)
+    if state_dir.is_dir():
         holder = lock_holder(state_dir)
         running = f"; hubsync is running on it (PID {holder})" if holder else ""
         return Check("state dir", Status.OK, f"{state_dir} is writable{running}")
-    ancestor = state_dir.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        return Check("state dir", Status.FAIL,
-                     f"{state_dir} cannot be created: {ancestor} is not a folder", fix)
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        return Check("state dir", Status.FAIL,
-                     f"{state_dir} cannot be created: {ancestor} is not writable", fix)
-    return Check("state dir", Status.OK,
-                 f"{state_dir} will be created on first use ({ancestor} is writable)")
+    return Check("state dir", Status.OK, f"{state_dir} will be created on first use")
 
 
 def count_folders(root: Path) -> int:
@@ -349,36 +334,36 @@ def check_inotify(watches: Sequence[Watch], limit_file: Path = INOTIFY_LIMIT_FIL
 
 def check_service(config_path: Path | None) -> list[Check]:
     """The optional systemd user unit: installed? running? for this config?"""
-    from hubsync.commands import service
+    from hubsync import systemd
 
-    unit = service.user_unit_dir() / service.UNIT_NAME
+    unit = systemd.user_unit_dir() / systemd.UNIT_NAME
     if not unit.exists():
         return [Check("service", Status.INFO,
                       "not installed (optional); `hubsync service install` keeps hubsync "
                       "running in the background")]
     checks: list[Check] = []
     text = unit.read_text(encoding="utf-8", errors="replace")
-    if config_path is not None and service.installed_exec_start(
+    if config_path is not None and systemd.installed_exec_start(
             config_path.resolve()) not in text:
         checks.append(Check("service", Status.INFO,
                             f"{unit} runs another config or Python than this one",
                             "run `hubsync service install` to point it here"))
-    probe = service.probe_user_systemd()
+    probe = systemd.probe_user_systemd()
     if not probe.reachable:
         return [Check("service", Status.WARN, f"{unit} is installed, but {probe.reason}",
                       "start it where a user systemd runs, or run `hubsync watch`"), *checks]
     try:
         result = subprocess.run(
-            ["systemctl", "--user", "is-active", service.UNIT_NAME],
+            ["systemctl", "--user", "is-active", systemd.UNIT_NAME],
             capture_output=True, text=True, timeout=_SYSTEMCTL_TIMEOUT_S, check=False)
         state = result.stdout.strip() or "unknown"
     except (OSError, subprocess.TimeoutExpired) as exc:
         state = f"unknown ({exc})"
     if state == "active":
-        return [Check("service", Status.OK, f"{service.UNIT_NAME} is installed and running"),
+        return [Check("service", Status.OK, f"{systemd.UNIT_NAME} is installed and running"),
                 *checks]
-    return [Check("service", Status.WARN, f"{service.UNIT_NAME} is installed but {state}",
-                  f"`systemctl --user enable --now {service.UNIT_NAME}`; why it stopped: "
+    return [Check("service", Status.WARN, f"{systemd.UNIT_NAME} is installed but {state}",
+                  f"`systemctl --user enable --now {systemd.UNIT_NAME}`; why it stopped: "
                   "`journalctl --user -u hubsync -n 50`"), *checks]
 
 

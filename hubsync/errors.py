@@ -19,7 +19,9 @@ and re-raised ``from`` the original, so callers decide by class, never by messag
     │   ├── TokenExpired            401 EXPIRED_AUTHENTICATION: refresh once, retry once
     │   ├── Forbidden               401/403 otherwise: the user lacks a permission
     │   └── NotFound                404
-    ├── StateError                  the state database cannot be opened or written
+    ├── StateError                  exit 75: the state database cannot be opened or written
+    │   └── StateDiskFull           the disk of the state directory is full
+    ├── UsageError                  exit 64: an unknown watch or account name
     ├── AlreadyRunning              another hubsync holds the lock for this state dir
     └── ControlError                no daemon answers on the control socket
 
@@ -178,7 +180,23 @@ class NotFound(HubSpotError):
 
 
 class StateError(HubsyncError):
-    """The state database cannot be opened, migrated or written."""
+    """The state database cannot be opened, migrated or written.
+
+    Exit 75 (EX_TEMPFAIL) from every command: it is a condition of the machine (a full
+    disk, a locked or unwritable file) that goes away, not a mistake in the config."""
+
+    exit_code = EX_TEMPFAIL
+
+
+class StateDiskFull(StateError):
+    """The disk holding the state directory is full: nothing more can be recorded, so
+    nothing more is sent until there is room again."""
+
+
+class UsageError(HubsyncError):
+    """A name or argument on the command line that does not exist (exit 64)."""
+
+    exit_code = EX_USAGE
 
 
 class AlreadyRunning(HubsyncError):

@@ -25,7 +25,7 @@ import re
 import sys
 import threading
 from collections.abc import Mapping
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
@@ -239,11 +239,28 @@ def _renderer_chain(resolved: str, stream: TextIO) -> list[Processor]:
             renderer = _journal_renderer
         else:
             isatty = getattr(stream, "isatty", None)
+            # NO_COLOR (no-color.org): structlog's console renderer does not read it.
             renderer = structlog.dev.ConsoleRenderer(
-                colors=bool(isatty and isatty()),
+                colors=bool(isatty and isatty()) and not os.environ.get("NO_COLOR"),
                 exception_formatter=structlog.dev.plain_traceback,
             )
     return [_drop_internals, exceptions, redact, renderer]
+
+
+class _CurrentStderr:
+    """A stream that writes to whatever ``sys.stderr`` is at the moment of writing."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()
 
 
 _SHARED_CHAIN: list[Processor] = [
@@ -261,17 +278,26 @@ def configure(
     debug: bool = False,
     mode: LogMode = "auto",
     stream: TextIO | None = None,
+    level: int | None = None,
 ) -> None:
     """Route structlog and stdlib logging to ``stream`` (stderr) in the shape ``mode`` asks.
 
     ``mode="auto"`` picks the journal format when stderr is the journal, the console
-    format on a TTY, and JSON lines otherwise. Safe to call again: the previous
+    format on a TTY, and JSON lines otherwise. ``level`` is the lowest stdlib level
+    written (default: DEBUG with ``debug``, else INFO; interactive commands pass
+    WARNING so diagnostics stay off the human console). Safe to call again: the previous
     handler is replaced, and loggers cached by structlog keep working because the
     mode lives in the handler's formatter, not in the structlog chain.
     """
-    target = stream if stream is not None else sys.stderr
+    # The default follows sys.stderr as it is at each write, not as it was now: while
+    # rich shows a progress bar it swaps sys.stderr for a proxy that prints each line
+    # above the bar, so diagnostics (-v) never land in the middle of it.
+    # cast: the proxy has every method logging and the renderers use (write, flush,
+    # isatty, fileno), not the whole TextIO interface.
+    target = stream if stream is not None else cast(TextIO, _CurrentStderr())
     resolved = _resolve_mode(mode, target)
-    level = logging.DEBUG if debug else logging.INFO
+    if level is None:
+        level = logging.DEBUG if debug else logging.INFO
 
     structlog.configure(
         processors=[

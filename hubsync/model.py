@@ -218,3 +218,91 @@ class EngineEvent:
 
     event: str
     fields: Mapping[str, Any]
+
+
+# --- what a running session reports (``hubsync status``, the control socket) -------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateStatus:
+    """An account's pacing: the learned limit and how much of the window is used."""
+
+    limit: int
+    window_ms: int
+    budget: int
+    used: int
+    paused_for_ms: int
+    rate_limited: int
+    """429 answers received in this session."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatus:
+    """One account of a running session."""
+
+    name: str
+    portal_id: int
+    auth: str
+    """``AuthState`` value; never "ok" while the account is blocked."""
+    hub_user_id: int | None = None
+    hub_user_email: str | None = None
+    token_expires_at: float | None = None
+    blocked: bool = False
+    """HubSpot refused the key: nothing is sent until it works again."""
+    paused: bool = False
+    offline: bool = False
+    """The last request could not connect; one probe at a time until it answers."""
+    pending: int = 0
+    parked: int = 0
+    held_deletes: int = 0
+    """Files the held deletes would remove."""
+    in_flight: int = 0
+    last_push: float | None = None
+    last_error: str | None = None
+    rate: RateStatus | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__slots__ if name != "rate"}
+        del data["name"]
+        data["held"] = self.blocked  # the name 0.1 used; readers of old clients rely on it
+        data["rate"] = None if self.rate is None else {
+            name: getattr(self.rate, name) for name in self.rate.__slots__}
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class WatchStatus:
+    """One watch of a running session."""
+
+    name: str
+    root: str
+    dest: str
+    accounts: tuple[str, ...]
+    files: int
+    last_reconcile: float | None = None
+    watcher_alive: bool | None = None
+    """None when no watcher runs (``push``, or the root is missing)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"root": self.root, "dest": self.dest, "accounts": list(self.accounts),
+                "files": self.files, "last_reconcile": self.last_reconcile,
+                "watcher_alive": self.watcher_alive}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    """Everything ``hubsync status`` shows of a running session."""
+
+    accounts: tuple[AccountStatus, ...] = ()
+    watches: tuple[WatchStatus, ...] = ()
+    state_error: str | None = None
+    """Why sending is stopped: the state could not be written (a full disk…)."""
+
+    def account(self, name: str) -> AccountStatus | None:
+        return next((a for a in self.accounts if a.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The control socket's JSON shape: ``{"accounts": {name: …}, "watches": {…}}``."""
+        return {"accounts": {a.name: a.to_json() for a in self.accounts},
+                "watches": {w.name: w.to_json() for w in self.watches},
+                "state_error": self.state_error}

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
-from hubsync.auth import KeyLookup
+from hubsync.credentials import KeySource
 from hubsync.model import AccessToken, TokenGrant
 
 __all__ = [
@@ -50,6 +50,10 @@ class RemoteApi(Protocol):
 
     async def exchange_key(self, key: str) -> TokenGrant:
         """Personal access key -> token and identity (``hubspot-api.md`` §1)."""
+        ...
+
+    async def fetch_email(self, token: AccessToken) -> str | None:
+        """The key user's email, best effort (None when HubSpot does not say)."""
         ...
 
     async def upload(
@@ -121,3 +125,7 @@ class SystemClock:
                 await event.wait()
         except TimeoutError:
             return
+
+
+KeyLookup = Callable[[str], Awaitable[tuple[str, KeySource]]]
+"""``await lookup(account)`` -> (key, where it came from); raises ``CredentialError``."""

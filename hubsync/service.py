@@ -40,15 +40,14 @@ from typing import Any
 import structlog
 
 from hubsync import control, notify
+from hubsync.app import build_engine
 from hubsync.config import Config, load_config
 from hubsync.engine import Engine, EngineEvent, EventSink
 from hubsync.errors import (
     EX_OK,
-    EX_TEMPFAIL,
     ConfigError,
     ControlError,
     HubsyncError,
-    StateError,
 )
 from hubsync.lock import InstanceLock
 from hubsync.logs import journal_attached
@@ -81,19 +80,8 @@ class SessionKind(enum.StrEnum):
 
 
 def default_engine(config: Config, watches: Sequence[str], sink: EventSink) -> Engine:
-    """The default ``EngineFactory``: a real ``Engine``."""
-    return Engine(config, watches=watches, on_event=sink)
-
-
-def exit_code_for(error: HubsyncError) -> int:
-    """The process exit status for a session that ``error`` ended.
-
-    A state directory that cannot be written (a home not mounted yet, a full disk) is
-    worth a restart by the service manager, so it is temporary (75), not a failure.
-    """
-    if isinstance(error, StateError):
-        return EX_TEMPFAIL
-    return error.exit_code
+    """The default ``EngineFactory``: an ``Engine`` on the real adapters."""
+    return build_engine(config, watches=watches, on_event=sink)
 
 
 async def run_session(
@@ -105,8 +93,14 @@ async def run_session(
     on_event: EventSink | None = None,
     on_ready: Callable[[], None] | None = None,
     on_stopping: Callable[[], None] | None = None,
+    stop: asyncio.Event | None = None,
+    hold_lock: bool = True,
 ) -> int:
-    """Run one session until SIGTERM/SIGINT; return the exit status.
+    """Run one session until SIGTERM/SIGINT (or ``stop`` is set); return the exit status.
+
+    The one runner of ``watch``, ``daemon`` and both demo modes: signals (a second Ctrl-C
+    quits at once), the instance lock (unless the caller holds it: ``hold_lock=False``),
+    the control socket, SIGHUP reload, and one drain timeout.
 
     ``config_path`` None means ``default_config_path()``, re-read on every SIGHUP.
     ``watches`` limits the session to those watches (default: all, including watches
@@ -119,6 +113,7 @@ async def run_session(
     session = _Session(
         config_path, kind=kind, watches=tuple(watches), engine_factory=engine_factory,
         on_event=on_event, on_ready=on_ready, on_stopping=on_stopping,
+        external_stop=stop, hold_lock=hold_lock,
     )
     try:
         await session.run()
@@ -142,7 +137,9 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 
 
 def _report_failure(error: HubsyncError) -> int:
-    code = exit_code_for(error)
+    # The exit status is the error class's: the same for every command (a StateError,
+    # a full disk or an unmounted home, is 75 so the service manager restarts us).
+    code = error.exit_code
     log.debug("session_failed", exc_info=error)
     notify.status(f"failed: {error}")
     # journald reads "<3>" as priority err, so `journalctl -p warning` shows the reason.
@@ -168,8 +165,12 @@ class _Session:
         on_event: EventSink | None,
         on_ready: Callable[[], None] | None,
         on_stopping: Callable[[], None] | None,
+        external_stop: asyncio.Event | None = None,
+        hold_lock: bool = True,
     ) -> None:
         self._config_path = config_path
+        self._external_stop = external_stop
+        self._hold_lock = hold_lock
         self._kind = kind
         self._selection = watches
         self._factory = engine_factory
@@ -201,7 +202,8 @@ class _Session:
             self._config = await asyncio.to_thread(load_config, self._config_path)
             self._config_path = self._config.path
             state_dir = self._config.settings.state_dir
-            stack.enter_context(InstanceLock(state_dir))
+            if self._hold_lock:
+                stack.enter_context(InstanceLock(state_dir))
             await stack.enter_async_context(
                 control.ControlServer(control.socket_path(state_dir), self._handle)
             )
@@ -213,6 +215,9 @@ class _Session:
                     group.create_task(self._status_loop(), name="status"),
                     group.create_task(self._reloader(), name="reloader"),
                 ]
+                if self._external_stop is not None:
+                    helpers.append(group.create_task(self._stop_when(self._external_stop),
+                                                     name="external-stop"))
                 try:
                     await self._run_engines(first)
                 finally:
@@ -252,6 +257,14 @@ class _Session:
         self._engine_stop.set()
         if self._on_stopping is not None:
             self._on_stopping()
+
+    async def _stop_when(self, event: asyncio.Event) -> None:
+        """The caller (the scripted demo) ends the session by setting ``event``."""
+        await event.wait()
+        if not self._stop.is_set():
+            log.info("stopping", reason="asked by the caller")
+            self._stop.set()
+            self._engine_stop.set()
 
     def _request_reload(self) -> None:
         if self._stop.is_set():
@@ -433,6 +446,11 @@ class _Session:
                 return self._status(engine)
             if command == "flush":
                 return await self._flush(engine, request.get("timeout"))
+            if command == "deletes":
+                return self._deletes(engine, request)
+            if command == "reload":
+                self._request_reload()
+                return self._status(engine)
         except ControlError:
             raise
         except HubsyncError as exc:
@@ -463,6 +481,19 @@ class _Session:
             "watches": [{"name": name, "src": info.get("root"), **info}
                         for name, info in snapshot["watches"].items()],
         }
+
+    def _deletes(self, engine: Engine, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Release or discard the deletes the brake holds, for one account or all."""
+        action = request.get("action")
+        account = _account_param(request)
+        if action == "release":
+            count = engine.release_deletes(account)
+        elif action == "discard":
+            count = engine.discard_deletes(account)
+        else:
+            raise ControlError("'action' must be \"release\" or \"discard\"")
+        self._status_wake.set()
+        return {**self._status(engine), "action": action, "deletes": count}
 
     async def _flush(self, engine: Engine, requested_s: object) -> dict[str, Any]:
         """Push everything pending now; say what is left when done or after ``requested_s``."""
@@ -565,7 +596,6 @@ __all__ = [
     "EngineFactory",
     "SessionKind",
     "default_engine",
-    "exit_code_for",
     "run_session",
     "summarize",
 ]

@@ -1,4 +1,5 @@
-"""Durable state in SQLite: the stat cache, what was last pushed, and the outbox.
+"""Durable state in SQLite, keyed by the remote target: the base, the outbox, the stat
+cache and the last key check of each account.
 
 One file, ``<state_dir>/state.db``, in WAL mode with ``synchronous=NORMAL``: a commit
 costs about 0.02 ms, and a power loss can at worst roll back the last transactions,
@@ -6,128 +7,109 @@ which the startup reconcile re-derives (pitfalls.md section 6). Transactions are
 explicit (``isolation_level=None`` + ``BEGIN IMMEDIATE``) because Python 3.11's
 implicit ones begin late and would let two writers interleave a read and a write.
 
-Tables:
+What hubsync synced and owes is keyed by the **target** (portal id, API base, API), not
+by the account's config name: pointing ``sandbox`` at another portal is a new target with
+nothing synced, so everything is pushed there again (engine-review.md S3). Names map to
+targets only for the running process, by :meth:`StateStore.bind` at start.
 
-- ``stat_cache(watch, rel)``: the lstat key and sha256 of each scanned file, so an
-  unchanged file is not rehashed.
-- ``pushed(account, remote_path)``: the sha256 HubSpot acknowledged last, when, and
-  for which watch file; the truth for "what is remote".
-- ``outbox(account, remote_path)``: work not yet acknowledged. One row per path
-  (UPSERT), so ten saves collapse into one upload of the newest content.
-- ``kv``: small facts such as the last reconcile of a watch.
+Tables (schema 2):
+
+- ``targets(id, portal_id, api_base, api)``: one row per remote identity ever bound.
+- ``synced(target_id, remote_path)``: the base, what hubsync last put at a remote path
+  (:class:`~hubsync.model.SyncedFile`).
+- ``outbox(target_id, remote_path)``: what is owed there, one row per path
+  (:class:`~hubsync.model.OutboxEntry`). The decision core (``core/outbox.py``) is its only
+  writer, through :meth:`StateStore.apply`; this module holds no merge rule.
+- ``stat_cache(root, rel)``: the lstat key and sha256 of each scanned file, keyed by the
+  watch folder's real path (a renamed watch keeps its cache).
+- ``auth_status(account)``: the outcome of the last ``hubsync auth add``/``auth test``.
+- ``legacy_pushed``/``legacy_outbox``: schema-1 rows, keyed by account name, until
+  :meth:`StateStore.bind` learns that name's target and moves them.
 
 ``StateStore`` is synchronous and thread-bound; ``AsyncStateStore`` runs every call on
 one dedicated thread that owns the connection, so the event loop never blocks on disk.
-sqlite3 errors become ``StateError`` here and nowhere else.
+sqlite3 errors become :class:`~hubsync.errors.StateError` (a full disk:
+:class:`~hubsync.errors.StateDiskFull`) in :func:`_translate` and nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
+import errno
 import functools
+import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from hubsync.core.paths import to_local
-from hubsync.errors import StateError
+from hubsync.core.effects import Effects, Key
+from hubsync.errors import ConfigError, StateDiskFull, StateError
 from hubsync.localtree import CachedStat, StatKey
-from hubsync.model import OpKind
+from hubsync.model import (
+    Api,
+    AuthState,
+    Identity,
+    OpKind,
+    OutboxEntry,
+    OutboxState,
+    RemoteVersion,
+    SyncedFile,
+    Target,
+)
 
 __all__ = [
-    "AsyncStateStore", "CachedStat", "Counts", "EnqueueItem", "OutboxItem", "OutboxState",
-    "PushedFile", "StatKey", "StateStore",
+    "BUSY_TIMEOUT_MS", "MIGRATIONS", "SCHEMA_VERSION", "STATE_FILE", "AsyncStateStore",
+    "AuthStatus", "CachedStat", "Counts", "StatKey", "StateStore",
 ]
 
 STATE_FILE = "state.db"
 BUSY_TIMEOUT_MS = 5000
+"""How long a write waits for another process's transaction before failing (SQLite's
+``busy_timeout``): a ``hubsync status`` beside a running session, or two sessions."""
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
-class OutboxState(enum.StrEnum):
-    """Where an outbox row stands."""
-
-    PENDING = "pending"
-    """Waiting to be sent at ``next_attempt_at``."""
-    PARKED = "parked"
-    """HubSpot rejected this content (400); waits until the content changes."""
-    HELD = "held"
-    """A delete held by the safety brake until ``release_holds``."""
-
-
-@dataclass(frozen=True, slots=True)
-class EnqueueItem:
-    """New work for one (account, remote path), as the engine hands it in."""
-
-    account: str
-    remote_path: str
-    watch: str
-    rel: str
-    op: OpKind
-    sha256: str | None = None
-    size: int | None = None
-    folder: bool = False
-    held: bool = False
-    """Insert (or keep) the row held by the safety brake."""
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    """One row of the outbox."""
-
-    account: str
-    remote_path: str
-    watch: str
-    rel: str
-    op: OpKind
-    sha256: str | None
-    size: int | None
-    folder: bool
-    attempts: int
-    next_attempt_at: float
-    state: OutboxState
-    last_error: str | None
-    enqueued_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class PushedFile:
-    """One row of ``pushed``: what HubSpot acknowledged for a remote path."""
-
-    account: str
-    remote_path: str
-    sha256: str
-    size: int | None
-    pushed_at: float
-    watch: str
-    rel: str
-
-
 @dataclass(frozen=True, slots=True)
 class Counts:
-    """Outbox rows of one account by state."""
+    """One account's outbox rows by state, and how many files its base holds."""
 
     pending: int = 0
     parked: int = 0
     held: int = 0
+    synced: int = 0
 
 
-_SCHEMA_V1 = """
-CREATE TABLE kv (
+@dataclass(frozen=True, slots=True)
+class AuthStatus:
+    """The outcome of the last ``auth add``/``auth test`` of an account: never the key.
+
+    ``checked_at_s`` is epoch seconds; ``error`` is the one-line ``HubsyncError`` text
+    (which never holds a key or token, errors.py).
+    """
+
+    state: AuthState
+    checked_at_s: float
+    identity: Identity | None = None
+    error: str | None = None
+
+
+# --- schema --------------------------------------------------------------------------------
+# Each step is a tuple of single statements: executescript() would COMMIT the migration's
+# transaction, and splitting a script on ";" breaks on the first ";" inside a literal.
+
+_SCHEMA_V1: tuple[str, ...] = (
+    """CREATE TABLE kv (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
-) WITHOUT ROWID;
-
-CREATE TABLE stat_cache (
+) WITHOUT ROWID""",
+    """CREATE TABLE stat_cache (
     watch       TEXT NOT NULL,
     rel         TEXT NOT NULL,
     dev         INTEGER NOT NULL,
@@ -138,9 +120,8 @@ CREATE TABLE stat_cache (
     sha256      TEXT NOT NULL,
     recorded_ns INTEGER NOT NULL,
     PRIMARY KEY (watch, rel)
-) WITHOUT ROWID;
-
-CREATE TABLE pushed (
+) WITHOUT ROWID""",
+    """CREATE TABLE pushed (
     account     TEXT NOT NULL,
     remote_path TEXT NOT NULL,
     sha256      TEXT NOT NULL,
@@ -149,9 +130,8 @@ CREATE TABLE pushed (
     watch       TEXT NOT NULL,
     rel         TEXT NOT NULL,
     PRIMARY KEY (account, remote_path)
-) WITHOUT ROWID;
-
-CREATE TABLE outbox (
+) WITHOUT ROWID""",
+    """CREATE TABLE outbox (
     account         TEXT NOT NULL,
     remote_path     TEXT NOT NULL,
     watch           TEXT NOT NULL,
@@ -167,49 +147,275 @@ CREATE TABLE outbox (
     last_error      TEXT,
     enqueued_at     REAL NOT NULL,
     PRIMARY KEY (account, remote_path)
-);
+)""",
+    "CREATE INDEX outbox_due ON outbox (account, state, next_attempt_at)",
+)
 
-CREATE INDEX outbox_due ON outbox (account, state, next_attempt_at);
-"""
+_SCHEMA_V2: tuple[str, ...] = (
+    # Schema-1 rows are keyed by account name; which portal a name meant is known only
+    # from the config at start, so they wait in legacy tables for bind() to move them.
+    "ALTER TABLE pushed RENAME TO legacy_pushed",
+    "ALTER TABLE outbox RENAME TO legacy_outbox",
+    "DROP INDEX outbox_due",
+    "DROP TABLE kv",
+    # Keyed by watch name, and only a cache: each tree is hashed once more after upgrade.
+    "DROP TABLE stat_cache",
+    """CREATE TABLE targets (
+    id        INTEGER PRIMARY KEY,
+    portal_id INTEGER NOT NULL CHECK (portal_id > 0),
+    api_base  TEXT NOT NULL,
+    api       TEXT NOT NULL CHECK (api IN ('filemapper', 'source-code')),
+    UNIQUE (portal_id, api_base, api)
+)""",
+    """CREATE TABLE synced (
+    target_id         INTEGER NOT NULL REFERENCES targets (id),
+    remote_path       TEXT NOT NULL,
+    watch             TEXT NOT NULL,
+    rel               TEXT NOT NULL,
+    sha256            TEXT NOT NULL,
+    size              INTEGER CHECK (size IS NULL OR size >= 0),
+    synced_s          REAL NOT NULL,
+    remote_updated_ms INTEGER,
+    remote_hash       TEXT,
+    remote_writer     INTEGER,
+    PRIMARY KEY (target_id, remote_path)
+) WITHOUT ROWID""",
+    """CREATE TABLE outbox (
+    target_id   INTEGER NOT NULL REFERENCES targets (id),
+    remote_path TEXT NOT NULL,
+    watch       TEXT NOT NULL,
+    rel         TEXT NOT NULL,
+    op          TEXT NOT NULL CHECK (op IN ('upload', 'delete')),
+    sha256      TEXT,
+    size        INTEGER CHECK (size IS NULL OR size >= 0),
+    folder      INTEGER NOT NULL CHECK (folder IN (0, 1)),
+    attempts    INTEGER NOT NULL CHECK (attempts >= 0),
+    due_s       REAL NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'parked', 'held')),
+    last_error  TEXT,
+    enqueued_s  REAL NOT NULL,
+    approved    INTEGER NOT NULL CHECK (approved IN (0, 1)),
+    CHECK (op = 'delete' OR sha256 IS NOT NULL),
+    PRIMARY KEY (target_id, remote_path)
+) WITHOUT ROWID""",
+    """CREATE TABLE stat_cache (
+    root        TEXT NOT NULL,
+    rel         TEXT NOT NULL,
+    dev         INTEGER NOT NULL,
+    ino         INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    ctime_ns    INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    recorded_ns INTEGER NOT NULL,
+    PRIMARY KEY (root, rel)
+) WITHOUT ROWID""",
+    """CREATE TABLE auth_status (
+    account      TEXT PRIMARY KEY,
+    state        TEXT NOT NULL CHECK (state IN ('unknown', 'ok', 'refreshing', 'offline',
+                                                'unauthorized', 'no_key')),
+    checked_at_s REAL NOT NULL,
+    hub_id       INTEGER,
+    user_id      INTEGER,
+    hub_name     TEXT,
+    account_type TEXT,
+    email        TEXT,
+    error        TEXT
+) WITHOUT ROWID""",
+)
 
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2)
 """Schema steps: ``MIGRATIONS[n]`` takes ``PRAGMA user_version`` from n to n + 1.
 Append, never edit: a database on a user's disk is at some earlier step."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# --- statements ----------------------------------------------------------------------------
 
-def _subtree_bounds(path: str) -> tuple[str, str]:
-    """``[lo, hi)`` covering every path strictly under ``path`` ("0" follows "/")."""
-    return (path + "/", path + "0")
+UPSERT_OUTBOX = """
+INSERT INTO outbox (target_id, remote_path, watch, rel, op, sha256, size, folder, attempts,
+                    due_s, state, last_error, enqueued_s, approved)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (target_id, remote_path) DO UPDATE SET
+    watch = excluded.watch, rel = excluded.rel, op = excluded.op, sha256 = excluded.sha256,
+    size = excluded.size, folder = excluded.folder, attempts = excluded.attempts,
+    due_s = excluded.due_s, state = excluded.state, last_error = excluded.last_error,
+    enqueued_s = excluded.enqueued_s, approved = excluded.approved
+"""
+"""Write one outbox row as the core decided it: the row is the core's, whole."""
+
+UPSERT_SYNCED = """
+INSERT INTO synced (target_id, remote_path, watch, rel, sha256, size, synced_s,
+                    remote_updated_ms, remote_hash, remote_writer)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (target_id, remote_path) DO UPDATE SET
+    watch = excluded.watch, rel = excluded.rel, sha256 = excluded.sha256,
+    size = excluded.size, synced_s = excluded.synced_s,
+    remote_updated_ms = excluded.remote_updated_ms, remote_hash = excluded.remote_hash,
+    remote_writer = excluded.remote_writer
+"""
+
+UPSERT_STAT = """
+INSERT INTO stat_cache (root, rel, dev, ino, size, mtime_ns, ctime_ns, sha256, recorded_ns)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (root, rel) DO UPDATE SET
+    dev = excluded.dev, ino = excluded.ino, size = excluded.size,
+    mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, sha256 = excluded.sha256,
+    recorded_ns = excluded.recorded_ns
+"""
+
+UPSERT_AUTH = """
+INSERT INTO auth_status (account, state, checked_at_s, hub_id, user_id, hub_name,
+                         account_type, email, error)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (account) DO UPDATE SET
+    state = excluded.state, checked_at_s = excluded.checked_at_s, hub_id = excluded.hub_id,
+    user_id = excluded.user_id, hub_name = excluded.hub_name,
+    account_type = excluded.account_type, email = excluded.email, error = excluded.error
+"""
+
+MOVE_LEGACY_PUSHED = """
+INSERT INTO synced (target_id, remote_path, watch, rel, sha256, size, synced_s)
+SELECT ?, remote_path, watch, rel, sha256, size, pushed_at FROM legacy_pushed
+WHERE account = ?
+ON CONFLICT (target_id, remote_path) DO NOTHING
+"""
+"""Schema-1 ``pushed`` rows of one name into its target's base; rows the target already
+has (written by schema 2, so newer) are kept."""
+
+MOVE_LEGACY_OUTBOX = """
+INSERT INTO outbox (target_id, remote_path, watch, rel, op, sha256, size, folder, attempts,
+                    due_s, state, last_error, enqueued_s, approved)
+SELECT ?, remote_path, watch, rel, op, sha256, size, folder != 0, attempts,
+       next_attempt_at, state, last_error, enqueued_at, 0 FROM legacy_outbox
+WHERE account = ? AND (op = 'delete' OR sha256 IS NOT NULL)
+ON CONFLICT (target_id, remote_path) DO NOTHING
+"""
+"""Schema-1 outbox rows of one name; a delete is not approved (the brake vets it again)."""
+
+_SELECT_OUTBOX = """
+SELECT target_id, remote_path, watch, rel, op, sha256, size, folder, attempts, due_s, state,
+       last_error, enqueued_s, approved
+FROM outbox ORDER BY enqueued_s, remote_path
+"""
+
+_SELECT_SYNCED = """
+SELECT target_id, remote_path, watch, rel, sha256, size, synced_s, remote_updated_ms,
+       remote_hash, remote_writer
+FROM synced ORDER BY remote_path
+"""
+
+_FULL_BELOW = 1 << 20
+"""Free bytes under which an I/O error of the state database is reported as a full disk."""
+
+_ADVICE: dict[int, str] = {
+    sqlite3.SQLITE_BUSY: "another hubsync process kept the database locked for more than "
+                         f"{BUSY_TIMEOUT_MS // 1000} s; stop it (see `hubsync status`) or "
+                         "try again",
+    sqlite3.SQLITE_LOCKED: "another hubsync process kept the database locked; try again",
+    sqlite3.SQLITE_READONLY: "the database or its folder is read-only; check its "
+                             "permissions and owner",
+    sqlite3.SQLITE_CANTOPEN: "the file cannot be opened; check the folder's permissions",
+    sqlite3.SQLITE_PERM: "access denied; check the file's permissions and owner",
+    sqlite3.SQLITE_CORRUPT: "the file is damaged; move it aside (hubsync rebuilds the state "
+                            "by pushing everything once)",
+    sqlite3.SQLITE_NOTADB: "the file is not a hubsync database; move it aside (hubsync "
+                           "rebuilds the state by pushing everything once)",
+    sqlite3.SQLITE_IOERR: "the disk reported an I/O error; check the disk and free space",
+}
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Whether ``folder``'s disk has under :data:`_FULL_BELOW` bytes free: some writes
+    that hit ENOSPC (growing a file, the WAL index) come back from SQLite as a generic
+    I/O error, not SQLITE_FULL."""
+    try:
+        usage = os.statvfs(folder)
+    except OSError:
+        return False
+    return usage.f_bavail * usage.f_frsize < _FULL_BELOW
+
+
+def _translate(exc: sqlite3.Error, path: Path, doing: str) -> StateError:
+    """The one translation of a sqlite3 error on the database ``path``: what failed, and
+    what to do next. A full disk is :class:`StateDiskFull`."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == sqlite3.SQLITE_FULL or (
+            primary in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN)
+            and _nearly_full(path.parent)):
+        return StateDiskFull(
+            f"disk full: cannot {doing} in the state database {path}; free some space on "
+            f"the disk holding {path.parent}, or set settings.state_dir to another disk")
+    advice = _ADVICE.get(primary or -1, "check free disk space and permissions, or stop "
+                                        "the other hubsync using it")
+    return StateError(f"state database {path}: cannot {doing} ({exc}); {advice}")
+
+
+def _outbox_row(target_id: int, entry: OutboxEntry) -> tuple[object, ...]:
+    return (target_id, entry.remote_path, entry.watch, entry.rel, entry.op.value,
+            entry.sha256, entry.size, int(entry.folder), entry.attempts, entry.due_s,
+            entry.state.value, entry.last_error, entry.enqueued_s, int(entry.approved))
+
+
+def _synced_row(target_id: int, row: SyncedFile) -> tuple[object, ...]:
+    remote = row.remote or RemoteVersion()
+    return (target_id, row.remote_path, row.watch, row.rel, row.sha256, row.size, row.synced_s,
+            remote.updated_at_ms, remote.hash, remote.writer_user_id)
+
+
+def _normalized(target: Target) -> Target:
+    """The target as stored: one spelling per API base (no trailing ``/``, lower-case
+    scheme and host), so ``https://API.hubapi.com/`` is not a second portal to fill."""
+    base = target.api_base.strip().rstrip("/")
+    scheme, sep, rest = base.partition("://")
+    if sep:
+        host, slash, path = rest.partition("/")
+        base = f"{scheme.lower()}://{host.lower()}{slash}{path}"
+    return Target(target.portal_id, base, Api(target.api))
 
 
 class StateStore:
-    """The state database, used from one thread. Open with ``StateStore.open``."""
+    """The state database, used from one thread. Open with :meth:`open`, then
+    :meth:`bind` the configured accounts before :meth:`load`, :meth:`apply` or
+    :meth:`counts`. Every method raises :class:`StateError` (:class:`StateDiskFull` when
+    the disk is full), never ``sqlite3.Error``."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self.path = path
+        """``<state_dir>/state.db``."""
+        self._ids: dict[str, int] = {}
+        """Bound account name -> target id."""
+        self._names: dict[int, str] = {}
+        """Target id -> bound account name."""
 
     # -- lifecycle -------------------------------------------------------------------
 
     @classmethod
     def open(cls, state_dir: Path) -> StateStore:
-        """Open (creating and migrating as needed) ``<state_dir>/state.db``."""
+        """Open (creating and migrating as needed) ``<state_dir>/state.db``.
+
+        Raises StateError if the folder cannot be created, the file is not a database,
+        or it comes from a newer hubsync; StateDiskFull if the disk is full.
+        """
         path = Path(state_dir) / STATE_FILE
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StateDiskFull(
+                    f"disk full: cannot create the state folder {path.parent}; free some "
+                    "space there or set settings.state_dir to another disk") from exc
             raise StateError(
                 f"cannot create the state folder {path.parent}: {exc.strerror}; "
                 "check its permissions or set settings.state_dir"
             ) from exc
         try:
-            connection = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            connection = sqlite3.connect(path, isolation_level=None,
+                                         timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlite3.Error as exc:
-            raise StateError(
-                f"cannot open the state database {path}: {exc}; check its permissions"
-            ) from exc
+            raise _translate(exc, path, "open the database") from exc
         store = cls(connection, path)
         try:
             store._configure()
@@ -220,7 +426,7 @@ class StateStore:
         return store
 
     def close(self) -> None:
-        """Close the connection (checkpointing the WAL)."""
+        """Close the connection (the last one to close checkpoints the WAL)."""
         with self._errors("close"):
             self._db.close()
 
@@ -235,22 +441,22 @@ class StateStore:
         try:
             yield
         except sqlite3.Error as exc:
-            raise StateError(
-                f"state database {self.path}: {doing} failed ({exc}); check free disk space "
-                "and permissions, or stop the other hubsync using it"
-            ) from exc
+            raise _translate(exc, self.path, doing) from exc
 
     @contextlib.contextmanager
     def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: all of it is written, or none of it."""
         with self._errors(doing):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
                 self._db.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT (a full disk) can leave the transaction open.
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
 
     def _configure(self) -> None:
         with self._errors("configure"):
@@ -262,14 +468,18 @@ class StateStore:
                 )
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            # synced and outbox REFERENCES targets: keep SQLite checking it.
             self._db.execute("PRAGMA foreign_keys=ON")
 
     def schema_version(self) -> int:
+        """``PRAGMA user_version``: how many :data:`MIGRATIONS` steps the file has had."""
         with self._errors("read the schema version"):
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
-        with self._transaction("migrate") as db:
+        if self.schema_version() == SCHEMA_VERSION:
+            return  # the common case takes no write lock: a session may be running
+        with self._transaction("migrate the schema") as db:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
                 raise StateError(
@@ -277,361 +487,241 @@ class StateStore:
                     f"this one knows {SCHEMA_VERSION}); upgrade hubsync"
                 )
             for step in range(version, SCHEMA_VERSION):
-                # executescript would COMMIT our transaction: run statement by statement.
-                for statement in MIGRATIONS[step].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                for statement in MIGRATIONS[step]:
+                    db.execute(statement)
                 db.execute(f"PRAGMA user_version={step + 1}")
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database and truncate it (``wal_checkpoint(TRUNCATE)``),
+        so a WAL grown by a busy session does not slow the next start. Call when idle.
+
+        Returns False when a reader in another process kept part of it (harmless: the
+        next checkpoint finishes the work).
+        """
+        with self._errors("checkpoint the write-ahead log"):
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return int(busy) == 0
+
+    # -- accounts and targets --------------------------------------------------------
+
+    def bind(self, targets: Mapping[str, Target]) -> None:
+        """Map each configured account name to its target, for this process.
+
+        Creates missing ``targets`` rows and moves any schema-1 rows of a name to that
+        name's target (once). Replaces the previous binding (a reloaded config). Raises
+        ConfigError when two names share one target: their records would overwrite each
+        other's.
+        """
+        wanted = {name: _normalized(target) for name, target in targets.items()}
+        self._refuse_shared(wanted)
+        ids = self._lookup(wanted)
+        if len(ids) < len(wanted) or self._legacy_names(wanted):
+            with self._transaction("record the accounts' targets") as db:
+                for name, target in wanted.items():
+                    ids[name] = self._target_id(db, target)
+                    self._move_legacy(db, name, ids[name])
+        self._ids = ids
+        self._names = {target_id: name for name, target_id in ids.items()}
+
+    @staticmethod
+    def _refuse_shared(wanted: Mapping[str, Target]) -> None:
+        by_target: dict[Target, list[str]] = {}
+        for name, target in wanted.items():
+            by_target.setdefault(target, []).append(name)
+        shared = [(target, names) for target, names in by_target.items() if len(names) > 1]
+        if shared:
+            target, names = shared[0]
+            listed = " and ".join(repr(n) for n in sorted(names))
+            raise ConfigError(None, (
+                f"accounts {listed} point at the same target, {target}: hubsync records what "
+                "it synced per portal, API base and API, so they would overwrite each "
+                "other's record; keep one of these accounts and use it in every watch"))
+
+    def _lookup(self, wanted: Mapping[str, Target]) -> dict[str, int]:
+        ids: dict[str, int] = {}
+        with self._errors("read the accounts' targets"):
+            for name, target in wanted.items():
+                row = self._db.execute(
+                    "SELECT id FROM targets WHERE portal_id = ? AND api_base = ? AND api = ?",
+                    (target.portal_id, target.api_base, target.api.value)).fetchone()
+                if row is not None:
+                    ids[name] = int(row[0])
+        return ids
+
+    def _legacy_names(self, wanted: Mapping[str, Target]) -> list[str]:
+        with self._errors("read the schema-1 rows"):
+            return [name for name in wanted if self._db.execute(
+                "SELECT EXISTS (SELECT 1 FROM legacy_pushed WHERE account = ?) "
+                "OR EXISTS (SELECT 1 FROM legacy_outbox WHERE account = ?)",
+                (name, name)).fetchone()[0]]
+
+    @staticmethod
+    def _target_id(db: sqlite3.Connection, target: Target) -> int:
+        params = (target.portal_id, target.api_base, target.api.value)
+        db.execute("INSERT INTO targets (portal_id, api_base, api) VALUES (?, ?, ?) "
+                   "ON CONFLICT (portal_id, api_base, api) DO NOTHING", params)
+        row = db.execute("SELECT id FROM targets WHERE portal_id = ? AND api_base = ? "
+                         "AND api = ?", params).fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def _move_legacy(db: sqlite3.Connection, name: str, target_id: int) -> None:
+        db.execute(MOVE_LEGACY_PUSHED, (target_id, name))
+        db.execute(MOVE_LEGACY_OUTBOX, (target_id, name))
+        db.execute("DELETE FROM legacy_pushed WHERE account = ?", (name,))
+        db.execute("DELETE FROM legacy_outbox WHERE account = ?", (name,))
+
+    def _target_of(self, account: str) -> int:
+        try:
+            return self._ids[account]
+        except KeyError:
+            raise StateError(
+                f"state database {self.path}: account {account!r} is not bound to a target; "
+                "this is a bug (bind() every configured account at start)") from None
+
+    # -- the base and the outbox -----------------------------------------------------
+
+    def load(self) -> tuple[list[OutboxEntry], list[SyncedFile]]:
+        """The outbox (oldest first) and the base of every bound account, each row
+        carrying the account name its target is bound to. Rows of unbound targets stay
+        in the file and are not returned."""
+        with self._errors("read the outbox and the synced files"):
+            outbox = self._db.execute(_SELECT_OUTBOX).fetchall()
+            synced = self._db.execute(_SELECT_SYNCED).fetchall()
+        entries = [self._entry(name, row) for row in outbox
+                   if (name := self._names.get(row[0])) is not None]
+        base = [self._synced(name, row) for row in synced
+                if (name := self._names.get(row[0])) is not None]
+        return entries, base
+
+    @staticmethod
+    def _entry(account: str, row: tuple[Any, ...]) -> OutboxEntry:
+        (_, remote_path, watch, rel, op, sha, size, folder, attempts, due_s, state,
+         last_error, enqueued_s, approved) = row
+        return OutboxEntry(
+            account=account, remote_path=remote_path, watch=watch, rel=rel, op=OpKind(op),
+            sha256=sha, size=size, folder=bool(folder), attempts=int(attempts),
+            due_s=float(due_s), state=OutboxState(state), last_error=last_error,
+            enqueued_s=float(enqueued_s), approved=bool(approved))
+
+    @staticmethod
+    def _synced(account: str, row: tuple[Any, ...]) -> SyncedFile:
+        (_, remote_path, watch, rel, sha, size, synced_s, updated_ms, remote_hash,
+         writer) = row
+        known = updated_ms is not None or remote_hash is not None or writer is not None
+        return SyncedFile(
+            account=account, remote_path=remote_path, watch=watch, rel=rel, sha256=sha,
+            size=size, synced_s=float(synced_s),
+            remote=RemoteVersion(updated_ms, remote_hash, writer) if known else None)
+
+    def apply(self, effects: Effects) -> None:
+        """Write the durable part of ``effects`` in one ``BEGIN IMMEDIATE`` transaction:
+        all of it, or (on any error) none of it.
+
+        Order: ``upsert``, ``remove``, ``synced``, ``unsynced``; within a list, later
+        rows win. So a key both upserted and removed ends removed, and one both synced and
+        unsynced ends unsynced: the state then owes or records less, which the start
+        reconcile re-derives from the files, rather than more (a stale delete). Pass
+        effects that are net per key (the core's last word) to be exact.
+
+        Raises StateError if an account is not bound, StateDiskFull on a full disk.
+        """
+        if not effects.durable:
+            return
+        upserts = [_outbox_row(self._target_of(e.account), e) for e in effects.upsert]
+        removes = [self._keyed(key) for key in effects.remove]
+        synced = [_synced_row(self._target_of(r.account), r) for r in effects.synced]
+        unsynced = [self._keyed(key) for key in effects.unsynced]
+        with self._transaction("record the sync") as db:
+            db.executemany(UPSERT_OUTBOX, upserts)
+            db.executemany("DELETE FROM outbox WHERE target_id = ? AND remote_path = ?",
+                           removes)
+            db.executemany(UPSERT_SYNCED, synced)
+            db.executemany("DELETE FROM synced WHERE target_id = ? AND remote_path = ?",
+                           unsynced)
+
+    def _keyed(self, key: Key) -> tuple[int, str]:
+        account, remote_path = key
+        return (self._target_of(account), remote_path)
+
+    def counts(self) -> dict[str, Counts]:
+        """Per bound account name (every one, zeros included): outbox rows by state and
+        files in the base."""
+        with self._errors("count the outbox"):
+            outbox = self._db.execute(
+                "SELECT target_id, SUM(state = 'pending'), SUM(state = 'parked'), "
+                "SUM(state = 'held') FROM outbox GROUP BY target_id").fetchall()
+            synced = dict(self._db.execute(
+                "SELECT target_id, COUNT(*) FROM synced GROUP BY target_id").fetchall())
+        by_id = {int(t): (int(p), int(k), int(h)) for t, p, k, h in outbox}
+        return {
+            name: Counts(*by_id.get(target_id, (0, 0, 0)), int(synced.get(target_id, 0)))
+            for name, target_id in self._ids.items()
+        }
 
     # -- stat cache ------------------------------------------------------------------
 
-    def stat_cache(self, watch: str) -> dict[str, CachedStat]:
-        """Every cached stat of ``watch``, by rel."""
+    def stat_cache(self, root: Path | str) -> dict[str, CachedStat]:
+        """Every cached stat under the watch folder ``root`` (by its real path), by rel."""
         with self._errors("read the stat cache"):
             rows = self._db.execute(
                 "SELECT rel, dev, ino, size, mtime_ns, ctime_ns, sha256, recorded_ns "
-                "FROM stat_cache WHERE watch = ?", (watch,)
+                "FROM stat_cache WHERE root = ?", (os.path.realpath(root),)
             ).fetchall()
         return {
             rel: CachedStat(StatKey(dev, ino, size, mtime_ns, ctime_ns), sha, recorded)
             for rel, dev, ino, size, mtime_ns, ctime_ns, sha, recorded in rows
         }
 
-    def save_stats(self, watch: str, stats: Mapping[str, CachedStat],
+    def save_stats(self, root: Path | str, changed: Mapping[str, CachedStat],
                    removed: Iterable[str] = ()) -> None:
-        """Upsert ``stats`` and drop the ``removed`` rels of ``watch``, in one transaction."""
+        """Upsert ``changed`` and drop the ``removed`` rels under ``root``, in one
+        transaction."""
+        real = os.path.realpath(root)
         with self._transaction("save the stat cache") as db:
-            db.executemany(
-                "DELETE FROM stat_cache WHERE watch = ? AND rel = ?",
-                ((watch, rel) for rel in removed),
-            )
-            db.executemany(
-                "INSERT INTO stat_cache (watch, rel, dev, ino, size, mtime_ns, ctime_ns, "
-                "sha256, recorded_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (watch, rel) DO UPDATE SET dev = excluded.dev, "
-                "ino = excluded.ino, size = excluded.size, mtime_ns = excluded.mtime_ns, "
-                "ctime_ns = excluded.ctime_ns, sha256 = excluded.sha256, "
-                "recorded_ns = excluded.recorded_ns",
-                (
-                    (watch, rel, c.key.dev, c.key.ino, c.key.size, c.key.mtime_ns,
-                     c.key.ctime_ns, c.sha256, c.recorded_ns)
-                    for rel, c in stats.items()
-                ),
-            )
+            db.executemany("DELETE FROM stat_cache WHERE root = ? AND rel = ?",
+                           ((real, rel) for rel in removed))
+            db.executemany(UPSERT_STAT, (
+                (real, rel, c.key.dev, c.key.ino, c.key.size, c.key.mtime_ns,
+                 c.key.ctime_ns, c.sha256, c.recorded_ns)
+                for rel, c in changed.items()))
 
-    def replace_stats(self, watch: str, stats: Mapping[str, CachedStat]) -> None:
-        """Make the cache of ``watch`` exactly ``stats`` (after a full scan)."""
-        with self._transaction("replace the stat cache") as db:
-            db.execute("DELETE FROM stat_cache WHERE watch = ?", (watch,))
-            db.executemany(
-                "INSERT INTO stat_cache (watch, rel, dev, ino, size, mtime_ns, ctime_ns, "
-                "sha256, recorded_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (watch, rel, c.key.dev, c.key.ino, c.key.size, c.key.mtime_ns,
-                     c.key.ctime_ns, c.sha256, c.recorded_ns)
-                    for rel, c in stats.items()
-                ),
-            )
+    # -- auth status -----------------------------------------------------------------
 
-    # -- pushed ----------------------------------------------------------------------
+    def record_auth(self, account: str, status: AuthStatus | None) -> None:
+        """Remember the last key check of ``account`` (None: forget it)."""
+        with self._transaction("record the key check") as db:
+            if status is None:
+                db.execute("DELETE FROM auth_status WHERE account = ?", (account,))
+                return
+            who = status.identity
+            db.execute(UPSERT_AUTH, (
+                account, status.state.value, status.checked_at_s,
+                who.hub_id if who else None, who.user_id if who else None,
+                who.hub_name if who else None, who.account_type if who else None,
+                who.email if who else None, status.error))
 
-    def pushed(self, account: str, dest: str) -> dict[str, str]:
-        """rel -> sha256 last pushed to ``account`` for the files under ``dest``."""
-        with self._errors("read pushed files"):
-            prefix = dest.strip("/")
-            if prefix:
-                lo, hi = _subtree_bounds(prefix)
-                rows = self._db.execute(
-                    "SELECT remote_path, sha256 FROM pushed WHERE account = ? AND "
-                    "(remote_path = ? OR (remote_path >= ? AND remote_path < ?))",
-                    (account, prefix, lo, hi),
-                ).fetchall()
-            else:
-                rows = self._db.execute(
-                    "SELECT remote_path, sha256 FROM pushed WHERE account = ?", (account,)
-                ).fetchall()
-        result: dict[str, str] = {}
-        for remote_path, sha in rows:
-            rel = to_local(prefix, remote_path)
-            if rel:
-                result[rel] = sha
-        return result
-
-    def pushed_file(self, account: str, remote_path: str) -> PushedFile | None:
-        """The ``pushed`` row of one remote path, if any."""
-        with self._errors("read a pushed file"):
-            row = self._db.execute(
-                "SELECT account, remote_path, sha256, size, pushed_at, watch, rel "
-                "FROM pushed WHERE account = ? AND remote_path = ?", (account, remote_path)
-            ).fetchone()
-        return PushedFile(*row) if row is not None else None
-
-    # -- outbox ----------------------------------------------------------------------
-
-    def enqueue(self, items: Iterable[EnqueueItem], *, now: float | None = None) -> int:
-        """UPSERT work by (account, remote_path); returns how many rows changed.
-
-        New content (another op or sha256) resets attempts, un-parks and makes the row
-        due now; the same content again keeps its attempts and schedule. An upload of
-        exactly what was last pushed cancels the row instead: the remote already has it.
-        """
-        at = time.time() if now is None else now
-        changed = 0
-        with self._transaction("enqueue") as db:
-            for item in items:
-                if item.op is OpKind.UPLOAD and item.sha256 is not None:
-                    row = db.execute(
-                        "SELECT sha256 FROM pushed WHERE account = ? AND remote_path = ?",
-                        (item.account, item.remote_path),
-                    ).fetchone()
-                    if row is not None and row[0] == item.sha256:
-                        changed += db.execute(
-                            "DELETE FROM outbox WHERE account = ? AND remote_path = ?",
-                            (item.account, item.remote_path),
-                        ).rowcount
-                        continue
-                state = OutboxState.HELD if item.held else OutboxState.PENDING
-                changed += db.execute(
-                    "INSERT INTO outbox (account, remote_path, watch, rel, op, sha256, size, "
-                    "folder, attempts, next_attempt_at, state, last_error, enqueued_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, NULL, ?) "
-                    "ON CONFLICT (account, remote_path) DO UPDATE SET "
-                    # Every right-hand side sees the old row, so "same" compares old
-                    # and new content even though op and sha256 are assigned here too.
-                    "op = excluded.op, sha256 = excluded.sha256, "
-                    "watch = excluded.watch, rel = excluded.rel, size = excluded.size, "
-                    "folder = excluded.folder, "
-                    "attempts = CASE WHEN same THEN attempts ELSE 0 END, "
-                    "next_attempt_at = CASE WHEN same THEN next_attempt_at "
-                    "  ELSE excluded.next_attempt_at END, "
-                    "state = CASE WHEN excluded.state = 'held' THEN 'held' "
-                    "  WHEN same THEN state ELSE 'pending' END, "
-                    "last_error = CASE WHEN same THEN last_error ELSE NULL END, "
-                    "enqueued_at = CASE WHEN same THEN enqueued_at ELSE excluded.enqueued_at END"
-                    .replace("same", "(op = excluded.op AND sha256 IS excluded.sha256)"),
-                    (item.account, item.remote_path, item.watch, item.rel, item.op.value,
-                     item.sha256, item.size, int(item.folder), at, state.value, at),
-                ).rowcount
-        return changed
-
-    def cancel(self, account: str, remote_path: str) -> bool:
-        """Drop the outbox row of a path (e.g. its content went back to what was pushed)."""
-        with self._transaction("cancel") as db:
-            return db.execute(
-                "DELETE FROM outbox WHERE account = ? AND remote_path = ?",
-                (account, remote_path),
-            ).rowcount > 0
-
-    _SELECT_OUTBOX = (
-        "SELECT account, remote_path, watch, rel, op, sha256, size, folder, attempts, "
-        "next_attempt_at, state, last_error, enqueued_at FROM outbox"
-    )
-
-    @staticmethod
-    def _outbox_item(row: tuple[Any, ...]) -> OutboxItem:
-        (account, remote_path, watch, rel, op, sha, size, folder, attempts, next_at,
-         state, last_error, enqueued_at) = row
-        return OutboxItem(
-            account=str(account), remote_path=str(remote_path), watch=str(watch),
-            rel=str(rel), op=OpKind(op), sha256=None if sha is None else str(sha),
-            size=None if size is None else int(size),
-            folder=bool(folder), attempts=int(attempts),
-            next_attempt_at=float(next_at),
-            state=OutboxState(state),
-            last_error=None if last_error is None else str(last_error),
-            enqueued_at=float(enqueued_at),
-        )
-
-    def pending(self, account: str, now: float | None = None) -> list[OutboxItem]:
-        """Pending rows of ``account`` (only those due at ``now`` if given), oldest first."""
-        sql = self._SELECT_OUTBOX + " WHERE account = ? AND state = 'pending'"
-        params: tuple[object, ...] = (account,)
-        if now is not None:
-            sql += " AND next_attempt_at <= ?"
-            params += (now,)
-        sql += " ORDER BY enqueued_at, remote_path"
-        with self._errors("read the outbox"):
-            rows = self._db.execute(sql, params).fetchall()
-        return [self._outbox_item(row) for row in rows]
-
-    def outbox(self, account: str | None = None,
-               state: OutboxState | None = None) -> list[OutboxItem]:
-        """Every outbox row, optionally of one account and/or state (for status/dry runs)."""
-        sql = self._SELECT_OUTBOX + " WHERE 1 = 1"
-        params: tuple[object, ...] = ()
-        if account is not None:
-            sql += " AND account = ?"
-            params += (account,)
-        if state is not None:
-            sql += " AND state = ?"
-            params += (state.value,)
-        sql += " ORDER BY account, enqueued_at, remote_path"
-        with self._errors("read the outbox"):
-            rows = self._db.execute(sql, params).fetchall()
-        return [self._outbox_item(row) for row in rows]
-
-    def next_due(self, account: str) -> float | None:
-        """The earliest ``next_attempt_at`` among pending rows of ``account``."""
-        with self._errors("read the outbox"):
-            row = self._db.execute(
-                "SELECT MIN(next_attempt_at) FROM outbox WHERE account = ? AND state = 'pending'",
-                (account,),
-            ).fetchone()
-        return None if row is None or row[0] is None else float(row[0])
-
-    def complete(
-        self,
-        account: str,
-        remote_path: str,
-        op: OpKind,
-        sha256: str | None,
-        now: float | None = None,
-        *,
-        size: int | None = None,
-        watch: str | None = None,
-        rel: str | None = None,
-    ) -> bool:
-        """HubSpot acknowledged ``op`` on ``remote_path``: record it, in one transaction.
-
-        An upload upserts ``pushed`` with ``sha256``; a delete removes the ``pushed``
-        rows at and under the path (a folder delete is recursive), and the pending
-        file deletes under it it made redundant. The outbox row is removed only if it
-        still holds this op and sha256, i.e. the content pushed is still the content
-        pending; returns whether it was. ``size``/``watch``/``rel`` default to the
-        outbox row's (then the old pushed row's).
-        """
-        at = time.time() if now is None else now
-        with self._transaction("record a completed push") as db:
-            row = db.execute(
-                "SELECT op, sha256, size, watch, rel FROM outbox "
-                "WHERE account = ? AND remote_path = ?", (account, remote_path)
-            ).fetchone()
-            lo, hi = _subtree_bounds(remote_path)
-            if op is OpKind.UPLOAD:
-                if sha256 is None:
-                    raise StateError("an upload completes with a sha256; this is a bug")
-                old = db.execute(
-                    "SELECT size, watch, rel FROM pushed WHERE account = ? AND remote_path = ?",
-                    (account, remote_path),
-                ).fetchone()
-                same_row = row is not None and row[0] == op.value and row[1] == sha256
-                fallback = row if row is not None else (None, None, None, None, None)
-                old = old if old is not None else (None, "", "")
-                db.execute(
-                    "INSERT INTO pushed (account, remote_path, sha256, size, pushed_at, "
-                    "watch, rel) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (account, remote_path) DO UPDATE SET "
-                    "sha256 = excluded.sha256, size = excluded.size, "
-                    "pushed_at = excluded.pushed_at, watch = excluded.watch, rel = excluded.rel",
-                    (
-                        account, remote_path, sha256,
-                        size if size is not None else (fallback[2] if same_row else old[0]),
-                        at,
-                        watch if watch is not None else (fallback[3] or old[1]),
-                        rel if rel is not None else (fallback[4] or old[2]),
-                    ),
-                )
-            else:
-                db.execute(
-                    "DELETE FROM pushed WHERE account = ? AND (remote_path = ? OR "
-                    "(remote_path >= ? AND remote_path < ?))",
-                    (account, remote_path, lo, hi),
-                )
-                db.execute(
-                    "DELETE FROM outbox WHERE account = ? AND op = 'delete' AND "
-                    "remote_path >= ? AND remote_path < ?",
-                    (account, lo, hi),
-                )
-            removed = db.execute(
-                "DELETE FROM outbox WHERE account = ? AND remote_path = ? AND op = ? "
-                "AND sha256 IS ?",
-                (account, remote_path, op.value, sha256),
-            ).rowcount
-        return removed > 0
-
-    def reschedule(self, account: str, remote_path: str, sha256: str | None, attempts: int,
-                   next_attempt_at: float, error: str | None) -> bool:
-        """Record a failed attempt of this content and when to try again.
-
-        Does nothing (returns False) when the row changed meanwhile: new content has
-        already reset the schedule.
-        """
-        with self._transaction("reschedule") as db:
-            return db.execute(
-                "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? "
-                "WHERE account = ? AND remote_path = ? AND sha256 IS ? AND state = 'pending'",
-                (attempts, next_attempt_at, error, account, remote_path, sha256),
-            ).rowcount > 0
-
-    def park(self, account: str, remote_path: str, sha256: str | None, error: str) -> bool:
-        """Stop retrying this content (HubSpot rejected it) until the file changes."""
-        with self._transaction("park") as db:
-            return db.execute(
-                "UPDATE outbox SET state = 'parked', last_error = ?, "
-                "attempts = attempts + 1 "
-                "WHERE account = ? AND remote_path = ? AND sha256 IS ?",
-                (error, account, remote_path, sha256),
-            ).rowcount > 0
-
-    def hold(self, account: str, remote_paths: Iterable[str], reason: str) -> int:
-        """Hold these rows (the safety brake); returns how many were held."""
-        with self._transaction("hold") as db:
-            return sum(
-                db.execute(
-                    "UPDATE outbox SET state = 'held', last_error = ? "
-                    "WHERE account = ? AND remote_path = ?",
-                    (reason, account, path),
-                ).rowcount
-                for path in remote_paths
-            )
-
-    def release_holds(self, account: str | None = None, *, now: float | None = None) -> int:
-        """Make held rows (of one account, or all) pending and due now; returns how many."""
-        at = time.time() if now is None else now
-        with self._transaction("release held deletes") as db:
-            if account is None:
-                cursor = db.execute(
-                    "UPDATE outbox SET state = 'pending', next_attempt_at = ?, "
-                    "last_error = NULL WHERE state = 'held'", (at,)
-                )
-            else:
-                cursor = db.execute(
-                    "UPDATE outbox SET state = 'pending', next_attempt_at = ?, "
-                    "last_error = NULL WHERE state = 'held' AND account = ?", (at, account)
-                )
-            return cursor.rowcount
-
-    def counts(self) -> dict[str, Counts]:
-        """Outbox rows per account by state; accounts with no rows are absent."""
-        with self._errors("count the outbox"):
+    def auth_statuses(self) -> dict[str, AuthStatus]:
+        """The last key check of every account that had one, by account name."""
+        with self._errors("read the key checks"):
             rows = self._db.execute(
-                "SELECT account, "
-                "SUM(state = 'pending'), SUM(state = 'parked'), SUM(state = 'held') "
-                "FROM outbox GROUP BY account"
-            ).fetchall()
-        return {account: Counts(int(p), int(k), int(h)) for account, p, k, h in rows}
-
-    # -- key/value -------------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        with self._errors("read a setting"):
-            row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._transaction("write a setting") as db:
-            db.execute(
-                "INSERT INTO kv (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+                "SELECT account, state, checked_at_s, hub_id, user_id, hub_name, "
+                "account_type, email, error FROM auth_status ORDER BY account").fetchall()
+        statuses: dict[str, AuthStatus] = {}
+        for account, state, checked, hub_id, user_id, hub_name, kind, email, error in rows:
+            identity = None if hub_id is None or user_id is None else Identity(
+                hub_id=int(hub_id), user_id=int(user_id), hub_name=hub_name or "",
+                account_type=kind or "", email=email)
+            statuses[account] = AuthStatus(AuthState(state), float(checked), identity, error)
+        return statuses
 
 
 class AsyncStateStore:
-    """``StateStore`` for asyncio: every call runs on one dedicated thread.
+    """:class:`StateStore` for asyncio: every call runs on one dedicated thread.
 
-    The connection is created, used and closed on that thread only (sqlite3
-    connections are thread-bound), and calls run one at a time in submission order.
+    The connection is created, used and closed on that thread only (sqlite3 connections
+    are thread-bound), and calls run one at a time in submission order. :meth:`run` runs
+    any ``StateStore`` method; the named coroutines are the ones the engine uses.
     """
 
     def __init__(self, store: StateStore, executor: ThreadPoolExecutor,
@@ -643,6 +733,7 @@ class AsyncStateStore:
 
     @classmethod
     async def open(cls, state_dir: Path) -> AsyncStateStore:
+        """:meth:`StateStore.open` on a new dedicated thread."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubsync-state")
         loop = asyncio.get_running_loop()
         try:
@@ -657,16 +748,17 @@ class AsyncStateStore:
     def path(self) -> Path:
         return self._store.path
 
-    async def _call(self, function: Callable[_P, _T], *args: _P.args,
-                    **kwargs: _P.kwargs) -> _T:
+    async def run(self, function: Callable[Concatenate[StateStore, _P], _T],
+                  *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """``function(store, *args, **kwargs)`` on the store's thread, e.g.
+        ``await store.run(StateStore.auth_statuses)``."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._executor, functools.partial(function, *args, **kwargs)
-        )
+            self._executor, functools.partial(function, self._store, *args, **kwargs))
 
     async def close(self) -> None:
         try:
-            await self._call(self._store.close)
+            await self.run(StateStore.close)
         finally:
             self._executor.shutdown(wait=True)
 
@@ -676,77 +768,30 @@ class AsyncStateStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def schema_version(self) -> int:
-        return await self._call(self._store.schema_version)
+    async def bind(self, targets: Mapping[str, Target]) -> None:
+        await self.run(StateStore.bind, dict(targets))
 
-    async def stat_cache(self, watch: str) -> dict[str, CachedStat]:
-        return await self._call(self._store.stat_cache, watch)
+    async def load(self) -> tuple[list[OutboxEntry], list[SyncedFile]]:
+        return await self.run(StateStore.load)
 
-    async def save_stats(self, watch: str, stats: Mapping[str, CachedStat],
-                         removed: Iterable[str] = ()) -> None:
-        await self._call(self._store.save_stats, watch, stats, list(removed))
-
-    async def replace_stats(self, watch: str, stats: Mapping[str, CachedStat]) -> None:
-        await self._call(self._store.replace_stats, watch, stats)
-
-    async def pushed(self, account: str, dest: str) -> dict[str, str]:
-        return await self._call(self._store.pushed, account, dest)
-
-    async def pushed_file(self, account: str, remote_path: str) -> PushedFile | None:
-        return await self._call(self._store.pushed_file, account, remote_path)
-
-    async def enqueue(self, items: Iterable[EnqueueItem], *, now: float | None = None) -> int:
-        return await self._call(self._store.enqueue, list(items), now=now)
-
-    async def cancel(self, account: str, remote_path: str) -> bool:
-        return await self._call(self._store.cancel, account, remote_path)
-
-    async def pending(self, account: str, now: float | None = None) -> list[OutboxItem]:
-        return await self._call(self._store.pending, account, now)
-
-    async def outbox(self, account: str | None = None,
-                     state: OutboxState | None = None) -> list[OutboxItem]:
-        return await self._call(self._store.outbox, account, state)
-
-    async def next_due(self, account: str) -> float | None:
-        return await self._call(self._store.next_due, account)
-
-    async def complete(
-        self,
-        account: str,
-        remote_path: str,
-        op: OpKind,
-        sha256: str | None,
-        now: float | None = None,
-        *,
-        size: int | None = None,
-        watch: str | None = None,
-        rel: str | None = None,
-    ) -> bool:
-        return await self._call(self._store.complete, account, remote_path, op, sha256, now,
-                                size=size, watch=watch, rel=rel)
-
-    async def reschedule(self, account: str, remote_path: str, sha256: str | None,
-                         attempts: int, next_attempt_at: float, error: str | None) -> bool:
-        return await self._call(self._store.reschedule, account, remote_path, sha256,
-                                attempts, next_attempt_at, error)
-
-    async def park(self, account: str, remote_path: str, sha256: str | None,
-                   error: str) -> bool:
-        return await self._call(self._store.park, account, remote_path, sha256, error)
-
-    async def hold(self, account: str, remote_paths: Iterable[str], reason: str) -> int:
-        return await self._call(self._store.hold, account, list(remote_paths), reason)
-
-    async def release_holds(self, account: str | None = None, *,
-                            now: float | None = None) -> int:
-        return await self._call(self._store.release_holds, account, now=now)
+    async def apply(self, effects: Effects) -> None:
+        # A copy of the four lists: the caller may go on filling its Effects meanwhile.
+        await self.run(StateStore.apply, Effects(
+            upsert=list(effects.upsert), remove=list(effects.remove),
+            synced=list(effects.synced), unsynced=list(effects.unsynced)))
 
     async def counts(self) -> dict[str, Counts]:
-        return await self._call(self._store.counts)
+        return await self.run(StateStore.counts)
 
-    async def get_meta(self, key: str) -> str | None:
-        return await self._call(self._store.get_meta, key)
+    async def stat_cache(self, root: Path | str) -> dict[str, CachedStat]:
+        return await self.run(StateStore.stat_cache, root)
 
-    async def set_meta(self, key: str, value: str) -> None:
-        await self._call(self._store.set_meta, key, value)
+    async def save_stats(self, root: Path | str, changed: Mapping[str, CachedStat],
+                         removed: Iterable[str] = ()) -> None:
+        await self.run(StateStore.save_stats, root, dict(changed), list(removed))
+
+    async def record_auth(self, account: str, status: AuthStatus | None) -> None:
+        await self.run(StateStore.record_auth, account, status)
+
+    async def checkpoint(self) -> bool:
+        return await self.run(StateStore.checkpoint)

@@ -1,25 +1,24 @@
-"""Pause, resume, or flush the running daemon or watch session.
+"""Pause, resume, flush or reload the running daemon or watch session.
 
 pause [ACCOUNT]    stop starting pushes to ACCOUNT (default: every account); pushes in
                    flight finish, changes keep queueing and are kept in the state
 resume [ACCOUNT]   undo pause
 flush              push everything pending now and wait; exit 1 if anything is still
                    pending or failed afterwards (or after --timeout seconds)
+reload             re-read the config and the keys (SIGHUP, as `systemctl --user reload`)
 
-They talk to the hubsync that uses the config's state directory over its control
-socket; with nothing running they fail with exit 1.
-
-examples:
-  hubsync pause sandbox        hold pushes to the sandbox account
-  hubsync resume               resume every account
-  hubsync flush --timeout 30   push everything now, wait up to 30 s
+They talk to the hubsync that uses the config's state directory; with nothing running
+they fail with exit 1. An account name the config does not know is a usage error
+(exit 64).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from hubsync.errors import EX_FAILURE, EX_OK
@@ -28,8 +27,38 @@ FLUSH_DEFAULT_TIMEOUT_S = 60.0
 # The reply may come this long after the flush's own deadline (status build, socket).
 _REPLY_MARGIN_S = 10.0
 
+_HELP: Mapping[str, tuple[str, str]] = {
+    "pause": (
+        "Stop starting pushes to ACCOUNT (default: every account) in the running session.\n"
+        "Pushes in flight finish; changes keep queueing and are kept in the state, so\n"
+        "`hubsync resume` pushes them. A pause lasts until resume or the session ends.",
+        "  hubsync pause sandbox        hold pushes to the sandbox account\n"
+        "  hubsync pause --json         pause every account, print the accounts as JSON"),
+    "resume": (
+        "Resume pushing to ACCOUNT (default: every account) after `hubsync pause`;\n"
+        "what queued meanwhile is pushed at once.",
+        "  hubsync resume sandbox\n"
+        "  hubsync resume               resume every account"),
+    "flush": (
+        "Push everything pending now and wait for it. Exit 0 when nothing is pending\n"
+        "or failed afterwards; else 1, with what is left per account on stderr.",
+        "  hubsync flush --timeout 30   push everything now, wait up to 30 s\n"
+        "  hubsync flush --json | jq '.accounts[] | {name, pending}'"),
+    "reload": (
+        "Make the running session re-read its config and keys now (it gets SIGHUP, as\n"
+        "from `systemctl --user reload hubsync`). Use it after editing the config or\n"
+        "rotating a key; `hubsync auth add` does it by itself.",
+        "  hubsync reload\n"
+        "  hubsync --config ~/work.toml reload"),
+}
+
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
+    if name not in _HELP:  # pragma: no cover - cli.COMMANDS maps only these names here
+        raise ValueError(f"hubsync.commands.control does not serve {name!r}")
+    description, examples = _HELP[name]
+    parser.description = description
+    parser.epilog = f"examples:\n{examples}"
     if name in ("pause", "resume"):
         parser.add_argument("account", nargs="?", metavar="ACCOUNT",
                             help=f"the account to {name} (default: all)")
@@ -37,30 +66,74 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         parser.add_argument("--timeout", type=float, default=FLUSH_DEFAULT_TIMEOUT_S,
                             metavar="S", help="give up waiting after S seconds (default: "
                             f"{FLUSH_DEFAULT_TIMEOUT_S:g})")
-    else:  # pragma: no cover - cli.COMMANDS maps only these three names here
-        raise ValueError(f"hubsync.commands.control does not serve {name!r}")
+    if name != "reload":
+        parser.add_argument("--json", action="store_true",
+                            help="print the session's answer as one JSON object")
+
+
+def _state_dir(args: argparse.Namespace) -> tuple[Path, Path, list[str]]:
+    """The config path, its state dir and its account names (empty if unreadable)."""
+    from hubsync.commands import config_path
+    from hubsync.config import load_config
+    from hubsync.session_client import lenient_state_dir
+
+    path = config_path(args)
+    state_dir, problem = lenient_state_dir(path)
+    if problem is not None or not path.exists():
+        return path, state_dir, []
+    config = load_config(path)
+    return path, config.settings.state_dir, list(config.accounts)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hubsync.commands.status import ask_running, config_of
+    from hubsync.commands import check_names
+    from hubsync.errors import HubsyncError
+    from hubsync.session_client import ask_running
 
-    config = config_of(args)
+    path, state_dir, accounts = _state_dir(args)
+    if args.command == "reload":
+        return _reload(state_dir, path)
     if args.command == "flush":
         if args.timeout <= 0:
-            from hubsync.errors import HubsyncError
-
             raise HubsyncError("--timeout must be a positive number of seconds")
-        result = ask_running(config, "flush", wait_s=args.timeout + _REPLY_MARGIN_S,
-                             timeout=args.timeout)
+        result = ask_running(state_dir, "flush", config_path=path,
+                             wait_s=args.timeout + _REPLY_MARGIN_S, timeout=args.timeout)
+        if args.json:
+            print(json.dumps(result, default=str))
+            return EX_OK if not _flush_problems(result) else EX_FAILURE
         return _report_flush(result)
-    result = ask_running(config, args.command, account=args.account)
+    if args.account is not None and accounts:
+        check_names("account", [args.account], accounts)
+    result = ask_running(state_dir, args.command, config_path=path, account=args.account)
+    if args.json:
+        print(json.dumps(result, default=str))
+        return EX_OK
     paused = [a["name"] for a in result.get("accounts", []) if a.get("paused")]
-    print(f"paused: {', '.join(paused)}" if paused else "no account is paused")
+    which = args.account or "every account"
+    done = "paused" if args.command == "pause" else "resumed"
+    print(f"{done} {which}; " + (f"paused now: {', '.join(paused)}" if paused
+                                 else "no account is paused now"))
     return EX_OK
 
 
-def _report_flush(result: Mapping[str, Any]) -> int:
-    """Print what is left per account; 0 only when nothing is pending or failed."""
+def _reload(state_dir: Path, path: Path) -> int:
+    from hubsync.errors import ControlError
+    from hubsync.session_client import holder, reload_running
+
+    signalled = reload_running(state_dir)
+    if signalled is None:
+        held_by = holder(state_dir)
+        if held_by is not None:
+            raise ControlError(f"{held_by.describe()} holds {state_dir}; a push reads the "
+                               "config and keys when it starts, so there is nothing to reload")
+        raise ControlError(f"no hubsync is running for {path}; nothing to reload")
+    print(f"asked {signalled.describe()} to re-read the config and keys "
+          "(`hubsync status` shows the result)")
+    return EX_OK
+
+
+def _flush_problems(result: Mapping[str, Any]) -> list[str]:
+    """One line per account with work left, first a timeout line; empty when all done."""
     problems = []
     for account in result.get("accounts", []):
         left = {key: int(account.get(key) or 0)
@@ -79,6 +152,12 @@ def _report_flush(result: Mapping[str, Any]) -> int:
                             + (f" ({'; '.join(why)})" if why else ""))
     if result.get("timed_out"):
         problems.insert(0, "flush timed out before everything was pushed")
+    return problems
+
+
+def _report_flush(result: Mapping[str, Any]) -> int:
+    """Print what is left per account; 0 only when nothing is pending or failed."""
+    problems = _flush_problems(result)
     if not problems:
         print("flushed: nothing pending")
         return EX_OK

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     # No TTY decoration even when started by hand: what a service manager would see.
     logs.configure(debug=args.debug, mode="journal" if logs.journal_attached(sys.stderr)
                    else "json")
-    config_path = Path(args.config).expanduser() if args.config else None
-    return asyncio.run(run_session(config_path, kind=SessionKind.DAEMON, on_event=_log_event))
+    from hubsync.commands import config_path
+
+    return asyncio.run(run_session(config_path(args), kind=SessionKind.DAEMON,
+                                   on_event=_log_event))
 
 
 def _log_event(event: EngineEvent) -> None:

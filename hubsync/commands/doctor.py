@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import sys
-from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -31,11 +30,10 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hubsync.config import default_config_path
+    from hubsync.commands import config_path
     from hubsync.doctor import diagnose
 
-    config_path = Path(args.config).expanduser() if args.config else default_config_path()
-    report = asyncio.run(diagnose(config_path))
+    report = asyncio.run(diagnose(config_path(args)))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:

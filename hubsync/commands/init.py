@@ -32,9 +32,10 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hubsync.config import config_from_bytes, default_config_path, write_atomically
+    from hubsync.commands import config_path
+    from hubsync.config import config_from_bytes, write_atomically
 
-    path = Path(args.config).expanduser() if args.config else default_config_path()
+    path = config_path(args)
     if args.dest is not None and args.src is None:
         raise HubsyncError("--dest needs --src: say which local folder goes to that remote folder")
     if path.exists() and not args.force:

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import re
 import sys
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from hubsync import journal
 
 DEFAULT_LINES = 20
 
@@ -79,110 +81,11 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         help="read this log file instead of <state_dir>/sync.log")
 
 
-def sync_log_path(config_arg: str | None) -> Path:
-    """``<state_dir>/sync.log`` for the config ``--config`` names (or the default one).
-
-    With no config file yet, the default state dir: ``hubsync log`` should work (and
-    say there is nothing) before the first ``hubsync init``.
-    """
-    from hubsync.config import Settings, default_config_path, load_config
-    from hubsync.journal import LOG_NAME
-
-    config_path = Path(config_arg).expanduser() if config_arg else default_config_path()
-    if not config_path.exists():
-        return Settings().state_dir / LOG_NAME
-    return load_config(config_path).settings.state_dir / LOG_NAME
-
-
-# --- rendering -------------------------------------------------------------------------
-
-_GREEN, _RED, _YELLOW, _CYAN, _DIM, _BOLD, _RESET = (
-    "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[36m", "\x1b[2m", "\x1b[1m", "\x1b[0m",
-)
-_STYLE: dict[str, tuple[str, str]] = {
-    "pushed": ("↑", _GREEN),
-    "deleted": ("✗", _GREEN),
-    "reconciled": ("≡", _CYAN),
-    "auth_ok": ("✓", _CYAN),
-    "session_started": ("▶", _DIM),
-    "session_stopped": ("■", _DIM),
-    "retrying": ("↻", _YELLOW),
-    "skipped": ("·", _DIM),
-    "held": ("‖", _YELLOW),
-    "failed": ("!", _RED),
-    "auth_failed": ("!", _RED),
-    "conflict": ("≠", _RED),
-}
-# Shown in fixed columns, or deliberately left to --json.
-_COLUMN_FIELDS = frozenset({
-    "ts", "event", "account", "hub_user_email", "hub_user_id", "path", "remote_path",
-    "local_user", "host", "portal_id", "sha256", "mode", "watch", "bytes", "duration_ms",
-    "status", "attempt", "retry_in_ms", "error", "correlation_id",
-})
-
-
-def _size(count: Any) -> str:
-    if not isinstance(count, int):
-        return str(count)
-    if count < 1024:
-        return f"{count} B"
-    if count < 1024 * 1024:
-        return f"{count / 1024:.1f} KB"
-    return f"{count / 1024 / 1024:.1f} MB"
-
-
-def _when(ts: Any) -> str:
-    from hubsync.journal import parse_timestamp
-
-    moment = parse_timestamp(str(ts))
-    if moment is None:
-        return str(ts)
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def format_entry(entry: dict[str, Any], *, color: bool = False) -> str:
-    """One compact human line for a sync log entry (local time)."""
-    event = str(entry.get("event", "?"))
-    symbol, style = _STYLE.get(event, ("-", ""))
-    who = entry.get("hub_user_email") or (
-        f"user {entry['hub_user_id']}" if entry.get("hub_user_id") is not None else ""
-    )
-    parts = [_when(entry.get("ts")), symbol, f"{event:<15}"]
-    if entry.get("account"):
-        parts.append(str(entry["account"]))
-    if who:
-        parts.append(str(who))
-    if entry.get("path") or entry.get("remote_path"):
-        parts.append(str(entry.get("path") or entry.get("remote_path")))
-    details: list[str] = []
-    if "bytes" in entry:
-        details.append(_size(entry["bytes"]))
-    if "duration_ms" in entry:
-        details.append(f"{entry['duration_ms']} ms")
-    if isinstance(entry.get("attempt"), int) and entry["attempt"] > 1:
-        details.append(f"attempt {entry['attempt']}")
-    if "status" in entry:
-        details.append(f"HTTP {entry['status']}")
-    if "retry_in_ms" in entry:
-        details.append(f"retry in {entry['retry_in_ms']} ms")
-    details.extend(f"{k}={v}" for k, v in entry.items() if k not in _COLUMN_FIELDS)
-    if entry.get("error"):
-        error = str(entry["error"])
-        if entry.get("correlation_id"):
-            error += f" (correlationId {entry['correlation_id']})"
-        details.append(error)
-    line = "  ".join(parts)
-    if details:
-        line += "  " + ", ".join(details)
-    if color and style:
-        head, _, rest = line.partition(symbol)
-        return f"{_DIM}{head}{_RESET}{style}{_BOLD}{symbol}{_RESET}{style}{rest}{_RESET}"
-    return line
-
-
 def render(entry: dict[str, Any], *, as_json: bool, color: bool) -> str:
     """The output line for one entry: the exact JSON line (``--json``) or the human one."""
     import json
+
+    from hubsync.render import format_entry
 
     if as_json:
         # Same separators and key order as the writer, so a line comes out byte for byte.
@@ -190,22 +93,43 @@ def render(entry: dict[str, Any], *, as_json: bool, color: bool) -> str:
     return format_entry(entry, color=color)
 
 
-def _use_color(stream: TextIO) -> bool:
-    return stream.isatty() and not os.environ.get("NO_COLOR")
-
-
 def _emit(lines: Iterable[str], stream: TextIO) -> None:
+    from hubsync.console import stdout_gone
+
     for line in lines:
         stream.write(line + "\n")
         stream.flush()
+        if stdout_gone():
+            # `hubsync log -f | head`: the reader left; stop instead of following forever.
+            return
 
 
-def run(args: argparse.Namespace) -> int:
+def _known_accounts(config_file: Path, log_path: Path) -> set[str]:
+    """Accounts the config names, and every account the log mentions (removed ones too)."""
     from hubsync import journal
+    from hubsync.config import load_config
+    from hubsync.errors import HubsyncError
 
-    log_path: Path = args.file if args.file is not None else sync_log_path(args.config)
+    known: set[str] = set()
+    with contextlib.suppress(HubsyncError, OSError):
+        known.update(load_config(config_file).accounts)
+    with contextlib.suppress(OSError):
+        known.update(str(e["account"]) for e in journal.iter_entries(log_path)
+                     if e.get("account"))
+    return known
+
+
+def _filters(args: argparse.Namespace, log_path: Path) -> journal.LogFilter:
+    """The filters the options ask for; an unknown --event or --account is a usage error."""
+    from hubsync import journal
+    from hubsync.commands import check_names, config_path
+
     events = frozenset(e.strip() for group in args.event for e in group.split(",") if e.strip())
-    filters = journal.LogFilter(
+    check_names("event", sorted(events), (e.value for e in journal.Event), option="--event")
+    if args.account:
+        check_names("account", args.account, _known_accounts(config_path(args), log_path),
+                    option="--account")
+    return journal.LogFilter(
         accounts=frozenset(args.account),
         user=args.user,
         path_glob=args.path_glob,
@@ -213,8 +137,28 @@ def run(args: argparse.Namespace) -> int:
         since=args.since,
         failed_only=args.failed,
     )
+
+
+def _log_path(args: argparse.Namespace) -> Path:
+    from hubsync.commands import config_path
+    from hubsync.render import sync_log_path
+
+    if args.file is not None:
+        return Path(args.file)
+    path, warning = sync_log_path(config_path(args))
+    if warning:
+        print(f"hubsync: warning: {warning}", file=sys.stderr)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    from hubsync import journal
+    from hubsync.render import use_color
+
+    log_path = _log_path(args)
+    filters = _filters(args, log_path)
     out = sys.stdout
-    color = not args.json and _use_color(out)
+    color = not args.json and use_color(out)
     if args.lines is not None:
         count = args.lines
     else:
@@ -228,27 +172,20 @@ def run(args: argparse.Namespace) -> int:
         boundary: int | None = log_path.stat().st_size
     except FileNotFoundError:
         boundary = None
-    try:
-        if count == 0:
-            entries: Iterable[dict[str, Any]] = journal.iter_entries(
-                log_path, filters=filters, end=boundary
+    if count == 0:
+        entries: Iterable[dict[str, Any]] = journal.iter_entries(
+            log_path, filters=filters, end=boundary
+        )
+    else:
+        entries = journal.tail(log_path, count, filters, end=boundary)
+    _emit((render(e, as_json=args.json, color=color) for e in entries), out)
+    if args.follow:
+        stop = threading.Event()
+        try:
+            followed = journal.follow(
+                log_path, filters, stop, from_start=boundary is None, start_offset=boundary
             )
-        else:
-            entries = journal.tail(log_path, count, filters, end=boundary)
-        _emit((render(e, as_json=args.json, color=color) for e in entries), out)
-        if args.follow:
-            stop = threading.Event()
-            try:
-                followed = journal.follow(
-                    log_path, filters, stop, from_start=boundary is None, start_offset=boundary
-                )
-                _emit((render(e, as_json=args.json, color=color) for e in followed), out)
-            except KeyboardInterrupt:
-                stop.set()
-    except BrokenPipeError:
-        # `hubsync log | head`: the reader left. Point stdout at /dev/null so the
-        # interpreter's final flush does not raise again.
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            _emit((render(e, as_json=args.json, color=color) for e in followed), out)
+        except KeyboardInterrupt:
+            stop.set()
     return 0

@@ -4,96 +4,87 @@ Reconciles each watch (walks the folder, compares it with what was last pushed t
 account), pushes everything pending, waits for it, and prints a summary. Exits 0 only
 if every file reached every account; otherwise 1, with the failures listed. Files left
 out by the rules (ignored, an extension HubSpot does not accept, a symlink leaving the
-watch folder) are reported, not failures. Deletes that trip the safety brake (more
-than settings.max_deletes files, more than a quarter of the tree, or an empty or
-missing watch folder) are held until you run with --allow-deletes.
+watch folder, a name HubSpot cannot hold: see docs/operations.md) are reported, not
+failures. Deletes that trip the safety brake (more than settings.max_deletes files,
+more than a quarter of the tree, or an empty or missing watch folder) are held until
+you run with --allow-deletes.
+
+After a push it prints where to look: each account's Design Manager and, for a theme
+(a folder with theme.json), its theme preview link. An unknown watch or account name is
+a usage error (exit 64); a config with nothing to sync exits 78. --json prints the
+summary (or, with --dry-run, the plan) as one JSON object.
 
 examples:
   hubsync push                       push every watch to all its accounts
   hubsync push theme                 push only the watch named "theme"
+  hubsync push --account sandbox     push to the sandbox account only
+  hubsync push --mode draft          write HubSpot's draft buffer instead of publishing
   hubsync push --dry-run             show what would be uploaded and deleted
   hubsync push --allow-deletes       let deletes held by the safety brake through
+  hubsync -q push --json | jq .ok
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hubsync.errors import EX_FAILURE, EX_OK
 
-if TYPE_CHECKING:
-    from hubsync.engine import Summary
-
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("watches", nargs="*", metavar="WATCH",
-                        help="names of the watches to push (default: all)")
+    from hubsync.commands import add_selection_options
+
+    add_selection_options(parser, "push")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan per account and change nothing")
     parser.add_argument("--allow-deletes", action="store_true",
                         help="release deletes held by the safety brake")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary (or the --dry-run plan) as one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
+    from hubsync import render
+    from hubsync.app import build_engine
+    from hubsync.commands import config_path, select
     from hubsync.config import load_config
     from hubsync.console import Reporter
-    from hubsync.engine import Engine
     from hubsync.lock import InstanceLock
 
-    config = load_config(Path(args.config).expanduser() if args.config else None)
-    with Reporter(progress=sys.stdout.isatty() and not args.dry_run) as reporter:
-        engine = Engine(config, watches=args.watches, dry_run=args.dry_run,
-                        allow_deletes=args.allow_deletes, on_event=reporter)
+    full = load_config(config_path(args))
+    config = select(full, args)
+    quiet = args.quiet or args.json
+    with Reporter(progress=sys.stdout.isatty() and not args.dry_run and not quiet,
+                  quiet=quiet) as reporter:
+        engine = build_engine(config, watches=args.watches, accounts=args.accounts,
+                              dry_run=args.dry_run, allow_deletes=args.allow_deletes,
+                              on_event=reporter)
         if args.dry_run:
             summary = asyncio.run(engine.push_once())
         else:
-            config.settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # The lock creates the state dir, or says why it cannot (statedir).
             with InstanceLock(config.settings.state_dir):
                 summary = asyncio.run(engine.push_once())
     if args.dry_run:
-        _print_plan(summary)
+        if args.json:
+            print(json.dumps(render.plan_json(summary), ensure_ascii=False))
+        else:
+            for line in render.plan_lines(summary):
+                print(line)
         return EX_OK
-    _print_summary(summary)
+    if args.json:
+        print(json.dumps(render.summary_json(summary), ensure_ascii=False))
+        return EX_OK if summary.ok else EX_FAILURE
+    text = render.summary_lines(summary)
+    for line in text.out:
+        print(line)
+    for line in text.err:
+        print(line, file=sys.stderr)
+    if not args.quiet:
+        for line in render.links(config, watches=args.watches or None,
+                                 accounts=args.accounts or None):
+            print(line)
     return EX_OK if summary.ok else EX_FAILURE
-
-
-def _print_plan(summary: Summary) -> None:
-    for (watch, account), plan in summary.plans.items():
-        print(f"{watch} -> {account}: {len(plan.uploads)} to upload, "
-              f"{len(plan.deletes)} to delete, {plan.unchanged} unchanged")
-        for rel in plan.uploads:
-            print(f"  upload  {rel}")
-        for delete in plan.deletes:
-            print(f"  delete  {delete.rel}{'/ (folder)' if delete.folder else ''}")
-        for delete in plan.held_deletes:
-            print(f"  held    {delete.rel}{'/ (folder)' if delete.folder else ''}")
-        if plan.hold_reason:
-            print(f"  {plan.hold_reason}")
-    for watch, rel, reason in summary.skipped:
-        print(f"skipped {watch}:{rel}: {reason}")
-
-
-def _print_summary(summary: Summary) -> None:
-    for account in sorted(summary.pushed):
-        print(f"{account}: {summary.pushed[account]} pushed, "
-              f"{summary.deleted.get(account, 0)} deleted")
-    if summary.skipped:
-        print(f"{len(summary.skipped)} files left out by the rules (see the lines above)")
-    for reason in summary.held_reasons:
-        print(f"held: {reason}")
-    if summary.failures:
-        print(f"{len(summary.failures)} failed:", file=sys.stderr)
-        for failure in summary.failures:
-            first, *rest = failure.error.splitlines() or [""]
-            print(f"  {failure.account}: {failure.path}: {first}", file=sys.stderr)
-            for line in rest:
-                print(f"      {line.removeprefix('- ')}", file=sys.stderr)
-    if summary.left_pending:
-        print(f"{summary.left_pending} changes still pending; run `hubsync push` again",
-              file=sys.stderr)
-    if summary.ok:
-        print("everything is in sync")

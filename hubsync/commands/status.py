@@ -25,12 +25,14 @@ import json
 import sys
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubsync.errors import EX_OK
 
 if TYPE_CHECKING:
     from hubsync.config import Config
+    from hubsync.model import Target
 
 RECENT_LOG_ENTRIES = 2000
 """How far back (in sync log lines) a stopped hubsync's last push and errors are looked for."""
@@ -42,13 +44,16 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hubsync.commands import config_path
     from hubsync.errors import ControlError
+    from hubsync.session_client import ask_running
 
-    config = config_of(args)
+    path = config_path(args)
+    config, state_dir = _config_or_state_dir(path)
     try:
-        report = normalize(ask_running(config, "status"))
+        report = normalize(ask_running(state_dir, "status", config_path=path))
     except ControlError as exc:
-        report = stopped_status(config, note=str(exc))
+        report = stopped_status(config, note=str(exc), state_dir=state_dir, config_path=path)
     if args.json:
         print(json.dumps(report, default=str))
     elif sys.stdout.isatty():
@@ -58,36 +63,27 @@ def run(args: argparse.Namespace) -> int:
     return EX_OK
 
 
-def config_of(args: argparse.Namespace) -> Config:
-    """The config named by the global --config (default: the default path)."""
-    from pathlib import Path
+def _config_or_state_dir(path: Path) -> tuple[Config | None, Path]:
+    """The config, or None with a warning on stderr when it is invalid; its state dir.
 
-    from hubsync.config import load_config
-
-    return load_config(Path(args.config).expanduser() if args.config else None)
-
-
-def ask_running(config: Config, command: str, *, wait_s: float = 5.0, **params: Any) -> Any:
-    """Send ``command`` to the hubsync running on ``config``'s state dir; its result.
-
-    Raises ControlError with what to do next when nothing answers: nothing running, or
-    a process (a ``hubsync push``) holding the state without a control socket.
+    A config typo must not lock the user out of `status` exactly when they need it: the
+    state dir is then read leniently from the broken file (or is the default).
     """
-    from hubsync import control
-    from hubsync.errors import ControlError
-    from hubsync.lock import lock_holder
+    from hubsync.config import load_config
+    from hubsync.errors import ConfigError
+    from hubsync.session_client import lenient_state_dir
 
-    state_dir = config.settings.state_dir
-    if not control.socket_path(state_dir).exists():
-        holder = lock_holder(state_dir)
-        if holder is not None:
-            raise ControlError(
-                f"hubsync PID {holder} holds {state_dir} but takes no commands (a "
-                "`hubsync push`?); wait for it to finish")
-        raise ControlError(
-            f"no hubsync is running for {config.path}; start one with `hubsync watch` "
-            "or `hubsync service install`")
-    return control.call(state_dir, command, wait_s=wait_s, **params)
+    state_dir, problem = lenient_state_dir(path)
+    if problem is None and path.exists():
+        try:
+            config = load_config(path)
+            return config, config.settings.state_dir
+        except ConfigError as exc:
+            problem = exc
+    reason = str(problem).splitlines()[0] if problem else f"{path} does not exist"
+    print(f"hubsync: warning: the config is not usable ({reason}); showing what "
+          f"{state_dir} holds (`hubsync check` lists the problems)", file=sys.stderr)
+    return None, state_dir
 
 
 def normalize(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,23 +103,50 @@ def normalize(result: Mapping[str, Any]) -> dict[str, Any]:
     return report
 
 
-def stopped_status(config: Config, *, note: str | None = None) -> dict[str, Any]:
-    """What the state database and the sync log say when no session answers."""
+def config_targets(config: Config) -> dict[str, Target]:
+    """Each configured account's remote target, by account name: what the state is keyed
+    by (portal id, API base URL, API from ``transport``)."""
+    from hubsync.model import Api, Target
+
+    return {name: Target(account.portal_id, account.base_url, Api(account.transport))
+            for name, account in config.accounts.items()}
+
+
+def stopped_status(config: Config | None, *, note: str | None = None,
+                   state_dir: Path | None = None,
+                   config_path: Path | None = None) -> dict[str, Any]:
+    """What the state database and the sync log say when no session answers.
+
+    ``config`` None (an invalid config): ``state_dir`` must be given, and the accounts
+    and watches are the ones the sync log names (the state's rows are keyed by remote
+    target, which only a valid config maps to names).
+    """
     from hubsync.journal import LOG_NAME, tail
     from hubsync.lock import lock_holder
     from hubsync.state import STATE_FILE, StateStore
 
-    state_dir = config.settings.state_dir
+    if config is not None:
+        state_dir = config.settings.state_dir
+        config_path = config.path
+    if state_dir is None:
+        raise ValueError("stopped_status needs a config or a state_dir")
+    recent = tail(state_dir / LOG_NAME, RECENT_LOG_ENTRIES)
+    watch_names = ([w.name for w in config.watches] if config is not None else
+                   sorted({str(e["watch"]) for e in recent if e.get("watch")}))
     counts: dict[str, Any] = {}
     files: dict[str, int] = {}
     # Never create a database just to say nothing is in it; close it at once either way.
-    if (state_dir / STATE_FILE).is_file():
+    if config is not None and (state_dir / STATE_FILE).is_file():
         with StateStore.open(state_dir) as store:
+            # The accounts a session binds (those some watch uses), so that status and
+            # the session agree on every name's target and on what is refused.
+            used = {name for watch in config.watches for name in watch.accounts}
+            store.bind({name: target for name, target in config_targets(config).items()
+                        if name in used})
             counts = store.counts()
-            files = {w.name: len(store.stat_cache(w.name)) for w in config.watches}
-    recent = tail(state_dir / LOG_NAME, RECENT_LOG_ENTRIES)
+            files = {w.name: len(store.stat_cache(w.src)) for w in config.watches}
     accounts = []
-    for name, account in config.accounts.items():
+    for name, portal_id in _account_portals(config, counts, recent).items():
         mine = [e for e in recent if e.get("account") == name]
         who = next((e for e in reversed(mine) if e.get("hub_user_id") is not None), {})
         pushes = [e for e in mine if e.get("event") in ("pushed", "deleted")]
@@ -131,7 +154,7 @@ def stopped_status(config: Config, *, note: str | None = None) -> dict[str, Any]
         row_counts = counts.get(name)
         accounts.append({
             "name": name,
-            "portal_id": account.portal_id,
+            "portal_id": portal_id,
             "hub_user_id": who.get("hub_user_id"),
             "hub_user_email": who.get("hub_user_email"),
             "auth": "unknown",
@@ -143,15 +166,18 @@ def stopped_status(config: Config, *, note: str | None = None) -> dict[str, Any]
             "last_error": last_event.get("error"),
         })
     watches = []
-    for watch in config.watches:
+    configured = {w.name: w for w in config.watches} if config is not None else {}
+    for name in watch_names:
+        watch = configured.get(name)
         reconciles = [e for e in recent
-                      if e.get("event") == "reconciled" and e.get("watch") == watch.name]
+                      if e.get("event") == "reconciled" and e.get("watch") == name]
         watches.append({
-            "name": watch.name,
-            "src": str(watch.src),
-            "dest": watch.dest,
-            "accounts": list(watch.accounts),
-            "files": files.get(watch.name, 0),
+            "name": name,
+            "src": str(watch.src) if watch else None,
+            "dest": watch.dest if watch else None,
+            "accounts": list(watch.accounts) if watch else sorted(
+                {str(e["account"]) for e in reconciles if e.get("account")}),
+            "files": files.get(name, 0),
             "last_reconcile": reconciles[-1].get("ts") if reconciles else None,
         })
     return {
@@ -159,11 +185,25 @@ def stopped_status(config: Config, *, note: str | None = None) -> dict[str, Any]
         "pid": None,
         "holder_pid": lock_holder(state_dir),
         "note": note,
-        "config": str(config.path),
+        "config": str(config_path),
         "state_dir": str(state_dir),
         "accounts": accounts,
         "watches": watches,
     }
+
+
+def _account_portals(config: Config | None, counts: Mapping[str, Any],
+                     recent: list[dict[str, Any]]) -> dict[str, int | None]:
+    """Account name -> portal id: from the config, else from the state and the log."""
+    if config is not None:
+        return {name: account.portal_id for name, account in config.accounts.items()}
+    found: dict[str, int | None] = dict.fromkeys(sorted(counts))
+    for entry in recent:
+        if entry.get("account"):
+            portal = entry.get("portal_id")
+            known = found.get(str(entry["account"]))
+            found[str(entry["account"])] = portal if isinstance(portal, int) else known
+    return found
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -192,7 +232,8 @@ def _headline(report: Mapping[str, Any]) -> str:
                 f"{report.get('config')}\n{report.get('summary') or ''}").rstrip()
     holder = report.get("holder_pid")
     if holder:
-        return f"not answering: PID {holder} holds {report.get('state_dir')} (a `hubsync push`?)"
+        # The note names the holder (read from /proc by hubsync.session_client).
+        return f"not answering: {report.get('note') or f'PID {holder} holds the state'}"
     return f"not running (state in {report.get('state_dir')})"
 
 

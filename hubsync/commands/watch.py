@@ -8,9 +8,15 @@ written to the sync log (`hubsync log -f`) with who pushed it.
 Ctrl-C stops gracefully (exit 0): pushes in flight finish (bounded wait), and pending
 work stays in the state for next time. A second Ctrl-C exits at once.
 
+The header names where to look: each account's Design Manager and, for a theme, its
+theme preview link. An unknown watch or account name is a usage error (exit 64); a
+config with nothing to sync exits 78 instead of idling.
+
 examples:
   hubsync watch                      watch every configured folder
   hubsync watch theme                watch only the watch named "theme"
+  hubsync watch --account sandbox    push to the sandbox account only
+  hubsync watch --mode draft         write HubSpot's draft buffer instead of publishing
   hubsync watch --dry-run            show what the first reconcile would push, then exit
 """
 
@@ -18,71 +24,57 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from hubsync.errors import EX_OK
 
-if TYPE_CHECKING:
-    from hubsync.console import Reporter
-    from hubsync.engine import Engine
-
-SECOND_INTERRUPT_EXIT = 130
-
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("watches", nargs="*", metavar="WATCH",
-                        help="names of the watches to run (default: all)")
+    from hubsync.commands import add_selection_options
+
+    add_selection_options(parser, "watch")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan per account and change nothing")
 
 
 def run(args: argparse.Namespace) -> int:
-    from hubsync.commands.push import _print_plan
-    from hubsync.config import load_config
+    from hubsync import render
+    from hubsync.app import build_engine
+    from hubsync.commands import config_path, select
+    from hubsync.config import Config, load_config
     from hubsync.console import Reporter
-    from hubsync.engine import Engine
+    from hubsync.engine import Engine, EventSink
     from hubsync.service import SessionKind, run_session
 
-    config_path = Path(args.config).expanduser() if args.config else None
-    reporter = Reporter()
+    path = config_path(args)
+    # Checked now, before a session starts: a typo or an empty config is an error at
+    # once, not an idle "watching" line.
+    config = select(load_config(path), args)
+    reporter = Reporter(quiet=args.quiet)
     if args.dry_run:
-        engine = Engine(load_config(config_path), watches=args.watches, dry_run=True,
-                        on_event=reporter)
-        _print_plan(asyncio.run(engine.push_once()))
+        engine = build_engine(config, watches=args.watches, accounts=args.accounts,
+                              dry_run=True, on_event=reporter)
+        for line in render.plan_lines(asyncio.run(engine.push_once())):
+            print(line)
         return EX_OK
-    # The daemon's session: the instance lock, the control socket (`hubsync status`,
+
+    def narrowed_engine(fresh: Config, watches: Sequence[str], sink: EventSink) -> Engine:
+        # Applied to every config the session loads, a SIGHUP reload included.
+        return build_engine(select(fresh, args), watches=watches, accounts=args.accounts,
+                            on_event=sink)
+
+    for line in render.links(config, watches=args.watches or None,
+                             accounts=args.accounts or None):
+        reporter.say(line)
+    # The one session runner: the instance lock, the control socket (`hubsync status`,
     # pause, resume, flush), SIGHUP reload, and a graceful first Ctrl-C.
     code = asyncio.run(run_session(
-        config_path, kind=SessionKind.WATCH, watches=args.watches, on_event=reporter,
+        path, kind=SessionKind.WATCH, watches=args.watches, on_event=reporter,
+        engine_factory=narrowed_engine,
         on_stopping=lambda: reporter.say(
-            "stopping: finishing pushes in flight (Ctrl-C again to quit now)"),
+            "stopping: finishing pushes in flight (Ctrl-C again to quit now)",
+            important=True),
     ))
     if code == EX_OK:
         reporter.say("stopped")
     return code
-
-
-async def _watch(engine: Engine, reporter: Reporter) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-
-    def interrupted() -> None:
-        if stop.is_set():
-            # The user means it: no drain, no cleanup; the state is crash-safe.
-            sys.stdout.flush()
-            os._exit(SECOND_INTERRUPT_EXIT)
-        reporter.say("stopping: finishing pushes in flight (Ctrl-C again to quit now)")
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, interrupted)
-    try:
-        await engine.run(stop)
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-    reporter.say("stopped")

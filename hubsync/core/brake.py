@@ -38,21 +38,23 @@ RELEASE_ADVICE = (
 )
 
 
-def brake_reason(deleting: int, synced_total: int, *, max_deletes: int,
-                 root_missing_or_empty: bool, window_s: float = DEFAULT_WINDOW_S) -> str | None:
-    """Why deleting ``deleting`` of ``synced_total`` synced files must be held, or None.
-
-    ``window_s`` is the window the count covers (``Policy.brake_window_s``), named in the
-    reason so that the user is told the limit that applied.
-    """
+def brake_reason(batch: int, synced_total: int, *, max_deletes: int,
+                 root_missing_or_empty: bool, earlier: int = 0,
+                 window_s: float = DEFAULT_WINDOW_S) -> str | None:
+    """Why a batch deleting ``batch`` of ``synced_total`` synced files must be held, or
+    None. ``earlier`` counts the deletes approved or sent within ``window_s`` before it
+    (``Policy.brake_window_s``, named in the reason): they count towards ``max_deletes``,
+    not towards the quarter (a quarter of what is left would shrink with every delete)."""
+    total = batch + earlier
     if root_missing_or_empty:
-        return (f"holding {deleting} deletes: the watch folder is missing or empty "
+        return (f"holding {batch} deletes: the watch folder is missing or empty "
                 f"(unmounted disk or aborted checkout?); {RELEASE_ADVICE}")
-    if deleting > max_deletes:
-        return (f"holding {deleting} deletes: more than {max_deletes} files within "
-                f"{_span(window_s)}; {RELEASE_ADVICE}")
-    if deleting >= FRACTION_RULE_MIN_FILES and deleting * 4 > synced_total:
-        return (f"holding {deleting} deletes: more than a quarter of the {synced_total} "
+    if total > max_deletes:
+        before = f" ({earlier} deleted or approved before them)" if earlier else ""
+        return (f"holding {batch} deletes: more than {max_deletes} files within "
+                f"{_span(window_s)}{before}; {RELEASE_ADVICE}")
+    if batch >= FRACTION_RULE_MIN_FILES and batch * 4 > synced_total:
+        return (f"holding {batch} deletes: more than a quarter of the {synced_total} "
                 f"files synced; {RELEASE_ADVICE}")
     return None
 

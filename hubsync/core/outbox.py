@@ -145,6 +145,7 @@ class Outbox:
         complete: bool = False,
         root_ok: bool = True,
         remote: Mapping[str, RemoteVersion | None] | None = None,
+        unknown: Iterable[str] = (),
     ) -> Effects:
         """What the tracker saw: ``rel -> Seen`` (a file) or ``rel -> None`` (gone).
 
@@ -152,16 +153,20 @@ class Outbox:
         of the watch that is not in it is gone. ``root_ok`` is False when the watch root is
         missing or holds no file (an unmounted disk): deletes are then held. ``remote`` is
         the remote view (None: unknown); it is taken by remote awareness and ignored today.
+        ``unknown`` are paths (files or folders, ``""`` for the root) that exist but could
+        not be read: nothing at or under them is judged gone, so nothing is deleted.
         """
         del remote  # reserved: the remote view, filled by remote awareness
+        blind = tuple(unknown)
         effects = Effects()
         for account in watch.accounts:
             acc = self._accounts[account]
             seen: dict[str, Seen | None] = dict(files)
             if complete:
-                for remote_path in acc.base:
+                # Whatever is synced or owed under the watch and not on disk is gone.
+                for remote_path in [*acc.base, *acc.entries]:
                     rel = to_local(watch.dest, remote_path)
-                    if rel is not None and rel not in seen:
+                    if rel is not None and rel not in seen and not _within(rel, blind):
                         seen[rel] = None
             for rel, local in seen.items():
                 remote_path = to_remote(watch.dest, rel)
@@ -258,11 +263,10 @@ class Outbox:
         held_before = any(e.state is OutboxState.HELD for e in acc.entries.values())
         approved_pending = self._approved_files(acc)
         deleting = sum(self._files_deleted(acc, e) for e in batch)
-        total = deleting + approved_pending + acc.ledger.sent_within_window(now)
+        earlier = approved_pending + acc.ledger.sent_within_window(now)
         reason = None if self.policy.allow_deletes else brake_reason(
-            total, len(acc.base), max_deletes=self.policy.max_deletes,
-            window_s=self.policy.brake_window_s,
-            root_missing_or_empty=False)
+            deleting, len(acc.base), max_deletes=self.policy.max_deletes,
+            root_missing_or_empty=False, earlier=earlier, window_s=self.policy.brake_window_s)
         if reason is None and not held_before:
             for entry in batch:
                 self._put(acc, replace(entry, approved=True), effects)
@@ -396,6 +400,11 @@ class Outbox:
 
     # --- outcomes ------------------------------------------------------------------------
 
+    def unsent(self, sent: OutboxEntry) -> None:
+        """``sent`` was not sent after all (cancelled, or the file vanished before it
+        was read): it is no longer in flight, and nothing else changes."""
+        self._accounts[sent.account].in_flight.pop(sent.remote_path, None)
+
     def on_result(self, sent: OutboxEntry, result: Result, now: float, *,
                   jitter: float) -> Effects:
         """What follows from the answer to ``sent`` (which must be in flight)."""
@@ -513,12 +522,12 @@ class Outbox:
         if decision.kind is retry.DecisionKind.PARK:
             self._put(acc, replace(current, state=OutboxState.PARKED, attempts=attempt,
                                    last_error=result.error), effects)
-            effects.emit("failed", **fields, reason=decision.reason)
+            effects.emit("failed", **fields, note=_note(decision, result))
             return
         if decision.kind is retry.DecisionKind.HOLD_ACCOUNT:
             self._put(acc, replace(current, due_s=now, last_error=result.error), effects)
             effects.block.append((sent.account, result.error or decision.reason))
-            effects.emit("failed", **fields, reason=decision.reason)
+            effects.emit("failed", **fields)
             return
         at = decision.at if decision.at is not None else now
         self._put(acc, replace(current, attempts=attempt, due_s=at,
@@ -526,11 +535,10 @@ class Outbox:
         limit = self.policy.give_up_after
         if limit is not None and attempt >= limit:
             acc.gave_up.add(sent.remote_path)
-            effects.emit("failed", **fields, reason=f"gave up after {attempt} attempts",
-                         note="still pending for the next run")
+            effects.emit("failed", **fields,
+                         note=f"gave up after {attempt} attempts; still pending for the next run")
             return
-        effects.emit("retrying", **fields, retry_in_ms=round((at - now) * 1000),
-                     reason=decision.reason)
+        effects.emit("retrying", **fields, retry_in_ms=round((at - now) * 1000))
 
     def _superseded(self, acc: _Account, sent: OutboxEntry, current: OutboxEntry | None,
                     now: float, effects: Effects) -> None:
@@ -554,6 +562,18 @@ class Outbox:
             if entry.state is OutboxState.PENDING and entry.due_s > now:
                 acc.entries[path] = replace(entry, due_s=now)
         acc.gave_up.clear()
+
+
+def _within(rel: str, folders: tuple[str, ...]) -> bool:
+    """Whether ``rel`` is one of ``folders`` or under one (``""`` is the whole tree)."""
+    return any(f == "" or rel == f or rel.startswith(f + "/") for f in folders)
+
+
+def _note(decision: retry.Decision, result: Result) -> str | None:
+    """A parked entry's note: only when it is not the usual HubSpot refusal."""
+    if result.outcome is retry.Outcome.VALIDATION:
+        return None
+    return f"{decision.reason}; retried when the file changes"
 
 
 class _Waiting(AbstractSet[str]):

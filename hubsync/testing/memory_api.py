@@ -316,6 +316,11 @@ class MemoryApi:
         self._record("exchange", "POST", None, token, 200, user)
         return TokenGrant(token=token, identity=user.identity)
 
+    async def fetch_email(self, token: AccessToken) -> str | None:
+        """The email of the token's user, as registered (None for an unknown token)."""
+        held = self._world.tokens.get(token.value)
+        return held.user.identity.email if held is not None else None
+
     async def upload(self, token: AccessToken, remote_path: str, local_file: Path, *,
                      publish: bool) -> ApiResult:
         """Store the bytes of ``local_file`` at ``remote_path`` (see the module docstring)."""

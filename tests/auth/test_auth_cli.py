@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from hubsync.emulator import Emulator, EmulatorThread
-from hubsync.errors import EX_CONFIG, EX_TEMPFAIL
+from hubsync.errors import EX_CONFIG, EX_TEMPFAIL, EX_USAGE
 from tests.support.keyrings import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -119,10 +119,11 @@ def test_add_list_test_rotate_remove(cli: Cli) -> None:
     failed = cli("auth", "test", "sandbox")
     assert failed.returncode == 1
     assert "revoked" in failed.stdout
-    assert "hubsync auth add sandbox --portal 111" in failed.stdout
+    assert "then run `hubsync auth add sandbox`" in failed.stdout
     assert json.loads(cli("auth", "list", "--json").stdout)[0]["state"] == "unauthorized"
 
-    rotated = cli.add("sandbox", 111, new_key)
+    # The advice as printed: no --portal, no --api-base (both come from the config).
+    rotated = cli("auth", "add", "sandbox", "--key-stdin", stdin=new_key + "\n")
     assert rotated.returncode == 0, rotated.stderr
     assert "rotated the key" in rotated.stdout
     assert cli("auth", "test", "sandbox").returncode == 0
@@ -152,7 +153,9 @@ def test_add_refuses_key_of_another_portal(cli: Cli) -> None:
     assert result.returncode == EX_CONFIG
     assert "belongs to portal 222" in result.stderr
     assert not cli.config.exists()
-    assert "no key for 'sandbox'" in cli("auth", "remove", "sandbox").stdout
+    removed = cli("auth", "remove", "sandbox")
+    assert removed.returncode == EX_USAGE
+    assert "'sandbox': no account of that name" in removed.stderr
     cli.assert_no_secrets(key)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 import pytest
 import structlog
@@ -31,6 +32,12 @@ def state_of(tm: TokenManager) -> AuthState:
     return tm.state
 
 
+def hs(tm: TokenManager) -> HubSpotClient:
+    """The manager's client as the HubSpot client it is (the manager only needs the port)."""
+    assert isinstance(tm.client, HubSpotClient)
+    return tm.client
+
+
 def manager(emu: Emulator, account: Account, **kwargs: object) -> TokenManager:
     return TokenManager(account, HubSpotClient(emu.url, account.portal_id),
                         key_lookup=emulator_keys(emu), **kwargs)  # type: ignore[arg-type]
@@ -40,7 +47,7 @@ async def test_first_token_and_identity(make_emulator: EmulatorFactory) -> None:
     """The first token() exchanges once and records who the key is, email included."""
     emu = await make_emulator()
     tm = manager(emu, SANDBOX)
-    async with tm.client:
+    async with hs(tm):
         assert state_of(tm) is AuthState.UNKNOWN
         token = await tm.token()
         assert await tm.token() is token
@@ -58,13 +65,13 @@ async def test_concurrent_callers_share_one_exchange(make_emulator: EmulatorFact
     """Many callers at once, and again after every token expired: one exchange each time."""
     emu = await make_emulator()
     tm = manager(emu, SANDBOX)
-    async with tm.client:
+    async with hs(tm):
         tokens = await asyncio.gather(*(tm.token() for _ in range(25)))
         assert len({t.value for t in tokens}) == 1
         assert exchanges(emu) == 1
         emu.expire_all_tokens()
         results = await asyncio.gather(
-            *(tm.call(lambda t: tm.client.meta(t, "")) for _ in range(25)))
+            *(tm.call(lambda t: hs(tm).meta(t, "")) for _ in range(25)))
     assert len(results) == 25
     assert exchanges(emu) == 2
 
@@ -79,12 +86,12 @@ async def test_token_expiring_every_two_seconds_never_fails_a_request(
 
     async def worker(worker_id: int) -> None:
         for _ in range(25):
-            meta = await tm.call(lambda t: tm.client.meta(t, ""))
+            meta = await tm.call(lambda t: hs(tm).meta(t, ""))
             assert isinstance(meta, dict)
             done.append(worker_id)
             await asyncio.sleep(0.2)
 
-    async with tm.client:
+    async with hs(tm):
         await asyncio.gather(*(worker(i) for i in range(8)))
     assert len(done) == 200
     failed = [r for r in emu.requests if r.endpoint is Endpoint.META and r.status != 200]
@@ -99,18 +106,18 @@ async def test_revoked_key_holds_one_account_only(make_emulator: EmulatorFactory
     """A revoked key makes that account unauthorized; the other goes on; rotation heals it."""
     emu = await make_emulator()
     sandbox, staging = manager(emu, SANDBOX), manager(emu, STAGING)
-    async with sandbox.client, staging.client:
+    async with hs(sandbox), hs(staging):
         await sandbox.token()
         await staging.token()
         emu.revoke_key(emu.accounts["sandbox"].key)
         emu.expire_all_tokens()
 
         with pytest.raises(KeyRejected) as caught:
-            await sandbox.call(lambda t: sandbox.client.meta(t, ""))
+            await sandbox.call(lambda t: hs(sandbox).meta(t, ""))
         assert "hubsync auth add sandbox --portal 111" in str(caught.value)
         assert "revoked" in str(caught.value)
         assert state_of(sandbox) is AuthState.UNAUTHORIZED
-        assert await staging.call(lambda t: staging.client.meta(t, "")) is not None
+        assert await staging.call(lambda t: hs(staging).meta(t, "")) is not None
         assert state_of(staging) is AuthState.OK
 
         # Held: no new exchange is attempted with the refused key, however often asked.
@@ -123,7 +130,7 @@ async def test_revoked_key_holds_one_account_only(make_emulator: EmulatorFactory
 
         emu.rotate_key("sandbox")
         assert await sandbox.recheck() is AuthState.OK
-        assert await sandbox.call(lambda t: sandbox.client.meta(t, "")) is not None
+        assert await sandbox.call(lambda t: hs(sandbox).meta(t, "")) is not None
     assert sandbox.last_error is None
 
 
@@ -132,7 +139,7 @@ async def test_portal_mismatch_is_held(make_emulator: EmulatorFactory) -> None:
     emu = await make_emulator()
     wrong = Account(name="sandbox", portal_id=999)
     tm = manager(emu, wrong)
-    async with tm.client:
+    async with hs(tm):
         with pytest.raises(PortalMismatch, match="belongs to portal 111"):
             await tm.token()
     assert state_of(tm) is AuthState.UNAUTHORIZED
@@ -143,7 +150,7 @@ async def test_network_errors_are_offline_not_rejection(make_emulator: EmulatorF
     emu = await make_emulator()
     offset = [0.0]
     tm = manager(emu, SANDBOX, clock=lambda: time.time() + offset[0], jitter=lambda: 0.0)
-    async with tm.client:
+    async with hs(tm):
         first = await tm.token()
         emu.set_faults(error_rate=1.0)
         offset[0] = 1800 - 200  # inside the refresh window, token still valid
@@ -172,7 +179,7 @@ async def test_no_key_then_key_appears(make_emulator: EmulatorFactory) -> None:
         return available[account], KeySource.KEYRING
 
     tm = TokenManager(SANDBOX, HubSpotClient(emu.url, 111), key_lookup=lookup)
-    async with tm.client:
+    async with hs(tm):
         with pytest.raises(KeyNotFound):
             await tm.token()
         assert state_of(tm) is AuthState.NO_KEY
@@ -188,7 +195,7 @@ async def test_cancelled_caller_does_not_cancel_shared_exchange(
     emu = await make_emulator()
     emu.set_faults(latency_ms=200)
     tm = manager(emu, SANDBOX)
-    async with tm.client:
+    async with hs(tm):
         doomed = asyncio.create_task(tm.token())
         survivor = asyncio.create_task(tm.token())
         await asyncio.sleep(0.05)
@@ -209,14 +216,14 @@ async def test_manager_never_logs_secrets(
     seen_tokens: list[str] = []
     tm = manager(emu, SANDBOX)
     with structlog.testing.capture_logs() as events:
-        async with tm.client:
+        async with hs(tm):
             seen_tokens.append((await tm.token()).value)
             await asyncio.sleep(0.9)
             seen_tokens.append((await tm.token()).value)
             emu.revoke_key(key)
             emu.expire_all_tokens()
             with pytest.raises(KeyRejected) as caught:
-                await tm.call(lambda t: tm.client.meta(t, ""))
+                await tm.call(lambda t: hs(tm).meta(t, ""))
     names = [e["event"] for e in events]
     assert names[:2] == ["auth_ok", "token_refreshed"]
     assert "auth_failed" in names
@@ -226,3 +233,51 @@ async def test_manager_never_logs_secrets(
     assert key not in everything.replace(repr(tm._key), "")  # the manager's own field
     for value in seen_tokens:
         assert value not in repr(events) + caplog.text + str(caught.value)
+
+
+async def test_token_is_checked_when_sent_not_when_fetched(
+        make_emulator: EmulatorFactory, tmp_path: Path) -> None:
+    """A send that waits (a barrier here; a pacer, a full pool or SIGSTOP in life) past the
+    token's expiry after call() handed it over never sends it: the stale token is caught
+    when the request is built, refreshed once, and the emulator never sees an expired one."""
+    emu = await make_emulator(token_ttl_s=2.0)
+    tm = manager(emu, SANDBOX)
+    page = tmp_path / "page.html"
+    page.write_text("<p>hi</p>")
+    waited: list[float] = []
+
+    async def send(token: AccessToken) -> object:
+        if not waited:
+            # The first attempt stalls until its token is past expiry by our clock.
+            await asyncio.sleep(max(0.0, token.expires_at + 0.2 - time.time()))
+            waited.append(time.time())
+        return await hs(tm).upload(token, "theme/page.html", page, publish=True)
+
+    async with hs(tm):
+        await tm.call(send)
+    assert waited, "the first attempt really waited past expiry"
+    uploads = [r.status for r in emu.requests if r.endpoint is Endpoint.UPLOAD]
+    assert uploads == [200]  # one upload, sent once, with a fresh token
+    assert all(r.status != 401 for r in emu.requests)
+    assert exchanges(emu) == 2
+    assert emu.files(111)["theme/page.html"].content == b"<p>hi</p>"
+
+
+async def test_checked_token_is_redacted_and_keeps_its_expiry(
+        make_emulator: EmulatorFactory) -> None:
+    """The token handed to a send prints no secret and reports the real expiry."""
+    emu = await make_emulator()
+    tm = manager(emu, SANDBOX)
+    seen: list[AccessToken] = []
+
+    async def send(token: AccessToken) -> None:
+        seen.append(token)
+
+    async with hs(tm):
+        await tm.call(send)
+        raw = await tm.token()
+    (token,) = seen
+    assert raw.value not in repr(token)
+    assert raw.value not in str(token)
+    assert token.expires_at == raw.expires_at
+    assert token.value == raw.value

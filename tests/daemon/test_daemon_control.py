@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -76,27 +75,26 @@ def test_status_pause_resume_flush_against_a_running_daemon(
         assert "2/2 accounts ok" in out
 
         code, out, err = hubsync("pause", "sandbox")
-        assert (code, out.strip()) == (0, "paused: sandbox"), err
+        assert (code, out.strip()) == (0, "paused sandbox; paused now: sandbox"), err
         write_files(root, {"templates/new.html": "<p>new</p>"})
         wait_until(lambda: "templates/new.html" in remote_tree(emu, 222, "my-theme"),
                    what="staging still pushing")
-        time.sleep(0.3)
-        assert "templates/new.html" not in remote_tree(emu, 111, "my-theme")
-
+        # The flush is the barrier: it waits a second and says the paused file is pending.
         code, out, err = hubsync("flush", "--timeout", "1")
         assert code == 1
         assert "sandbox: 1 pending (paused)" in err
         assert "flush timed out" in err
+        assert "templates/new.html" not in remote_tree(emu, 111, "my-theme")
 
         code, out, err = hubsync("resume", "sandbox")
-        assert (code, out.strip()) == (0, "no account is paused"), err
+        assert (code, out.strip()) == (0, "resumed sandbox; no account is paused now"), err
         code, out, err = hubsync("flush", "--timeout", "20")
         assert (code, out.strip()) == (0, "flushed: nothing pending"), err
         assert "templates/new.html" in remote_tree(emu, 111, "my-theme")
 
-        code, out, err = hubsync("pause", "nosuch")
-        assert code == 1
-        assert "no account named 'nosuch'" in err
+        code, out, err = hubsync("pause", "sandbx")
+        assert code == 64
+        assert "'sandbx': no account of that name; did you mean 'sandbox'?" in err
         assert proc.stop() == 0
     outputs.append(proc.output())
     assert not any(account.key in text for text in outputs

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from hubsync.emulator import EmulatorThread
-from hubsync.state import StateStore
 from tests.daemon.daemon_helpers import (
     NotifySocket,
     daemon,
@@ -132,24 +131,22 @@ def test_sigterm_mid_push_keeps_the_rest_pending_for_the_next_start(
         assert time.monotonic() - began < 15
     pushed_before = len(remote_tree(emu, 111, "my-theme"))
     assert 1 <= pushed_before < 40
-    with StateStore.open(state) as store:
-        pending = store.counts()["sandbox"].pending
-    assert pending == 40 - pushed_before
 
     stopped = run_hubsync(config, env, "status", "--json")
     assert stopped.returncode == 0, stopped.stderr
     report = json.loads(stopped.stdout)
     assert report["running"] is False
     assert report["pid"] is None
-    assert [a["pending"] for a in report["accounts"] if a["name"] == "sandbox"] == [pending]
+    assert [a["pending"] for a in report["accounts"] if a["name"] == "sandbox"] == [
+        40 - pushed_before]
 
     emu.set_faults(latency_ms=0)
     with daemon(config, env, tmp_path / "out2.txt", notify) as proc:
         wait_until(lambda: remote_tree(emu, 111, "my-theme") == local_tree(root),
                    what="the rest pushed on the next start")
         assert proc.stop() == 0
-    with StateStore.open(state) as store:
-        assert "sandbox" not in store.counts()
+    report = json.loads(run_hubsync(config, env, "status", "--json").stdout)
+    assert [a["pending"] for a in report["accounts"] if a["name"] == "sandbox"] == [0]
 
 
 def test_sighup_keeps_an_invalid_config_and_applies_a_valid_one(
@@ -203,16 +200,18 @@ def test_sighup_keeps_an_invalid_config_and_applies_a_valid_one(
     assert "config_reload_failed" in proc.output()
 
 
-def test_unusable_state_dir_exits_75(
+def test_state_dir_under_a_file_exits_78(
     tmp_path: Path, env: dict[str, str], notify: NotifySocket
 ) -> None:
-    """A state directory that cannot be created is a temporary failure (75: the service
-    manager may retry), reported with what to check, before READY=1."""
+    """A state directory that can never be created (a file is in the way) is a config
+    problem (78: the service manager does not restart-loop), reported with the key and
+    what to change, before READY=1."""
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     config = tmp_path / "config.toml"
     config.write_text(f'[settings]\nstate_dir = "{blocker / "state"}"\n')
     with daemon(config, env, tmp_path / "out.txt", notify) as proc:
-        assert proc.process.wait(30) == 75
-    assert "state directory" in proc.output()
+        assert proc.process.wait(30) == 78
+    assert "settings.state_dir" in proc.output()
+    assert "is not a folder" in proc.output()
     assert "READY=1" not in notify.lines()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hubsync.app import real_adapters
 from hubsync.config import Config
 from hubsync.credentials import env_var_name
 from hubsync.emulator import Emulator
@@ -61,7 +62,8 @@ async def test_watchdog_pings_stop_while_a_watcher_thread_is_dead(
     engines: list[_WatcherDies] = []
 
     def factory(config: Config, watches: Sequence[str], sink: EventSink) -> Engine:
-        engines.append(_WatcherDies(config, watches=watches, on_event=sink))
+        engines.append(_WatcherDies(config, adapters=real_adapters(), watches=watches,
+                                    on_event=sink))
         return engines[-1]
 
     session = asyncio.create_task(run_session(config, kind=SessionKind.DAEMON,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from hubsync.commands.service import SystemdProbe
 from hubsync.credentials import env_var_name
 from hubsync.doctor import Report, Status, diagnose
 from hubsync.emulator import Emulator, EmulatorThread
+from hubsync.systemd import SystemdProbe
 from tests.doctor.conftest import ConfigWriter
 from tests.support.keyrings import REPO_ROOT
 from tests.support.processes import HUBSYNC
@@ -318,7 +318,7 @@ async def test_installed_service_without_systemd_warns(
     unit.parent.mkdir(parents=True)
     unit.write_text("[Service]\nExecStart=/usr/bin/env hubsync daemon\n")
     # What this container really is; pinned so a developer's own systemd cannot change it.
-    monkeypatch.setattr("hubsync.commands.service.probe_user_systemd",
+    monkeypatch.setattr("hubsync.systemd.probe_user_systemd",
                         lambda: SystemdProbe(False, "PID 1 is not systemd"))
     report = await diagnose(config)
     lines = only(report, "service")

@@ -15,6 +15,7 @@ from hubsync.emulator import EmulatorThread
 from tests.e2e.e2e_helpers import (
     DEST,
     requests_of,
+    run_hubsync,
     uploads_of,
     watch_session,
     write_config,
@@ -108,7 +109,8 @@ def test_each_editor_save_is_one_upload_of_the_final_content_and_no_delete(
         assert all(b"v2" in content for content in final.values())
         wait_until(lambda: all(remote_tree(emu, 111, DEST).get(name) == final[name]
                                for name in SAVES), what=f"final content of {sorted(SAVES)}")
-        time.sleep(0.6)
+        # `flush` returns once nothing is pending: a late second upload is counted below.
+        assert run_hubsync(config, emu, "flush").returncode == 0
         for name in SAVES:
             assert uploads_of(emu, f"my-theme/{name}") == 1, name
             assert requests_of(emu, "delete", f"my-theme/{name}") == 0, name

@@ -57,7 +57,8 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
         wait_until(lambda: remote_tree(emu, 111, DEST).get("css/rapid.css") == b"/* save 49 */"
                    and remote_tree(emu, 222, DEST).get("css/rapid.css") == b"/* save 49 */",
                    what="rapid saves")
-        time.sleep(0.5)
+        # `flush` returns once nothing is pending: a second upload would be counted here.
+        assert run_hubsync(config, emu, "flush").returncode == 0
         assert uploads_of(emu, "my-theme/css/rapid.css", 111) == 1
         assert uploads_of(emu, "my-theme/css/rapid.css", 222) == 1
 
@@ -75,7 +76,8 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
         (root / "css" / "rapid.css").unlink()
         wait_until(lambda: "css/rapid.css" not in remote_tree(emu, 222, DEST), what="delete")
 
-        # Delete a folder of three files: one folder delete request per account.
+        # Delete a folder of three files: one delete per synced file and account (a folder
+        # delete would also remove whatever a teammate put in that folder).
         write_files(root, {f"images/i{i}.svg": f"<svg>{i}</svg>" for i in range(3)})
         wait_until(lambda: len([p for p in remote_tree(emu, 111, DEST) if p.startswith("images/")])
                    == 3, what="images")
@@ -83,7 +85,9 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
         wait_until(lambda: not [p for p in remote_tree(emu, 111, DEST) if p.startswith("images/")]
                    and not [p for p in remote_tree(emu, 222, DEST) if p.startswith("images/")],
                    what="folder delete")
-        assert requests_of(emu, "delete", "my-theme/images") == 2
+        assert requests_of(emu, "delete", "my-theme/images") == 0
+        for i in range(3):
+            assert requests_of(emu, "delete", f"my-theme/images/i{i}.svg") == 2
 
         # Ignored: .hsignore, editor temp files, unsupported extensions.
         write_files(root, {"drafts/wip.html": "x", "css/x.css~": "x", "notes.psd": "x",
@@ -94,7 +98,11 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
         # An empty file: HubSpot refuses it; reported, not retried.
         write_files(root, {"templates/empty.html": ""})
         session.wait_for_output("templates/empty.html -> staging")
-        time.sleep(1.0)
+        # The barrier: flush returns once nothing is pending (exit 1: two files failed).
+        flushed = run_hubsync(config, emu, "flush")
+        assert flushed.returncode == 1, flushed.stderr
+        assert "2 failed" in flushed.stderr
+        assert "timed out" not in flushed.stderr
         assert uploads_of(emu, "my-theme/templates/bad.html") == 0
         assert requests_of(emu, "upload", "my-theme/templates/bad.html") == 2
         assert requests_of(emu, "upload", "my-theme/templates/empty.html") == 2

@@ -6,9 +6,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from hubsync.app import build_engine
 from hubsync.config import Config
 from hubsync.emulator import Emulator
-from hubsync.engine import Engine, EngineEvent
+from hubsync.engine import EngineEvent
 from tests.engine.engine_helpers import write_theme
 
 MakeConfig = Callable[..., Config]
@@ -38,7 +39,7 @@ async def test_first_push_uploads_everything_to_both_accounts(
     write_theme(tmp_path / "theme", THEME)
     config = make_config()
     events: list[EngineEvent] = []
-    summary = await Engine(config, on_event=events.append).push_once()
+    summary = await build_engine(config, on_event=events.append).push_once()
     assert summary.ok, summary
     pushable = {k: v for k, v in THEME.items() if k not in ("notes.psd", ".hidden.css")}
     for portal in (111, 222):
@@ -67,7 +68,7 @@ async def test_meta_json_is_acknowledged_before_other_module_files(
 ) -> None:
     """In the emulator's request log, every module file upload comes after its meta.json."""
     write_theme(tmp_path / "theme", THEME)
-    await Engine(make_config(accounts=("sandbox",))).push_once()
+    await build_engine(make_config(accounts=("sandbox",))).push_once()
     uploads = [r.remote_path or "" for r in emulator.requests
                if r.endpoint == "upload"]
     meta = next(i for i, p in enumerate(uploads) if p.endswith("hero.module/meta.json"))
@@ -81,13 +82,13 @@ async def test_restart_with_nothing_changed_uploads_nothing(
 ) -> None:
     """A second push with no change sends no upload; an edit sends exactly that file."""
     write_theme(tmp_path / "theme", THEME)
-    await Engine(make_config()).push_once()
+    await build_engine(make_config()).push_once()
     emulator.clear_requests()
-    summary = await Engine(make_config()).push_once()
+    summary = await build_engine(make_config()).push_once()
     assert summary.ok
     assert not [r for r in emulator.requests if r.endpoint == "upload"]
     (tmp_path / "theme" / "css" / "main.css").write_text("body { color: blue }")
-    summary = await Engine(make_config()).push_once()
+    summary = await build_engine(make_config()).push_once()
     assert summary.pushed == {"sandbox": 1, "staging": 1}
     assert emulator.files(111)["my-theme/css/main.css"].content == b"body { color: blue }"
 
@@ -98,12 +99,13 @@ async def test_invalid_template_fails_with_line_numbers_and_is_not_retried(
     """A HubL error is reported with its line and parked: a second push does not resend it."""
     write_theme(tmp_path / "theme", {"templates/bad.html": "ok\n{{ broken\n"})
     events: list[EngineEvent] = []
-    summary = await Engine(make_config(accounts=("sandbox",)), on_event=events.append).push_once()
+    summary = await build_engine(make_config(accounts=("sandbox",)),
+                                 on_event=events.append).push_once()
     assert not summary.ok
     assert summary.failures
     assert "line 2" in summary.failures[0].error
     emulator.clear_requests()
-    summary = await Engine(make_config(accounts=("sandbox",))).push_once()
+    summary = await build_engine(make_config(accounts=("sandbox",))).push_once()
     assert not [r for r in emulator.requests if r.endpoint == "upload"]
 
 
@@ -113,18 +115,19 @@ async def test_safety_brake_holds_mass_deletes_until_allowed(
     """Deleting 30 files holds the deletes (uploads go on); --allow-deletes lets them through."""
     root = tmp_path / "theme"
     write_theme(root, {f"css/f{i}.css": f"a{i}" for i in range(30)} | {"keep.css": "k"})
-    await Engine(make_config(accounts=("sandbox",))).push_once()
+    await build_engine(make_config(accounts=("sandbox",))).push_once()
     for i in range(30):
         (root / "css" / f"f{i}.css").unlink()
     (root / "keep.css").write_text("k2")
-    summary = await Engine(make_config(accounts=("sandbox",))).push_once()
+    summary = await build_engine(make_config(accounts=("sandbox",))).push_once()
     assert not summary.ok
-    assert summary.held_deletes["sandbox"] == 1  # one folder delete covering 30 files
+    # One delete per synced file: a folder delete would also remove what others put there.
+    assert summary.held_deletes["sandbox"] == 30
     assert summary.held_reasons
     files = emulator.files(111)
     assert "my-theme/css/f0.css" in files
     assert files["my-theme/keep.css"].content == b"k2"
-    summary = await Engine(make_config(accounts=("sandbox",)), allow_deletes=True).push_once()
+    summary = await build_engine(make_config(accounts=("sandbox",)), allow_deletes=True).push_once()
     assert summary.ok, summary
     assert set(emulator.files(111)) == {"my-theme/keep.css"}
 
@@ -143,7 +146,7 @@ async def test_429_storm_pauses_the_account_and_resumes_paced(
 
     storms: list[int] = []
     config = make_config(accounts=("sandbox",))
-    summary = await Engine(config, on_event=storm_on_first_push).push_once()
+    summary = await build_engine(config, on_event=storm_on_first_push).push_once()
     assert summary.ok, summary
     assert len(emulator.files(111)) == 20
     retrying = [line for line in sync_log(config.settings.state_dir)
@@ -162,7 +165,7 @@ async def test_learned_rate_limit_keeps_requests_under_the_emulator_limit(
     or two) against the dozens an unpaced client gets."""
     emulator.set_rate_limit(10, 1000)
     write_theme(tmp_path / "theme", {f"css/r{i}.css": f"r{i}" for i in range(40)})
-    summary = await Engine(make_config(accounts=("sandbox",))).push_once()
+    summary = await build_engine(make_config(accounts=("sandbox",))).push_once()
     assert summary.ok, summary
     assert len(emulator.files(111)) == 40
     too_many = [r for r in emulator.requests if r.status == 429]
@@ -175,7 +178,7 @@ async def test_dry_run_plans_per_account_and_changes_nothing(
     """--dry-run returns each account's plan and sends nothing, writes no sync log."""
     write_theme(tmp_path / "theme", THEME)
     config = make_config()
-    summary = await Engine(config, dry_run=True).push_once()
+    summary = await build_engine(config, dry_run=True).push_once()
     assert set(summary.plans) == {("theme", "sandbox"), ("theme", "staging")}
     assert len(summary.plans[("theme", "sandbox")].uploads) == 6
     assert summary.plans[("theme", "sandbox")].uploads[0].endswith("meta.json")

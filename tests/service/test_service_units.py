@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hubsync.commands import service
+from hubsync import systemd as service
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "systemd" / "hubsync.service"
@@ -129,6 +129,9 @@ def test_service_install_writes_a_unit_that_verifies(
         assert "systemctl --user daemon-reload" in installed.stdout
         assert "systemctl --user enable --now hubsync.service" in installed.stdout
     assert "loginctl enable-linger" in installed.stdout or Path("/var/lib/systemd/linger").is_dir()
+    if "loginctl enable-linger" in installed.stdout:
+        # As the docs write it, for whoever pastes it: never a bare uid.
+        assert 'loginctl enable-linger "$USER"' in installed.stdout
 
     status = _hubsync(home, "--config", str(config), "service", "status")
     assert status.returncode == 0, status.stderr

@@ -1,209 +1,248 @@
-"""The SQLite state: durability, UPSERT collapse, complete-only-if-unchanged, crashes."""
+"""The SQLite state, schema 2: bind, load, apply, counts, the stat cache, key checks and
+the WAL checkpoint, on real database files in tmp_path."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
-import subprocess
-import sys
-import textwrap
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from hubsync.errors import StateError
-from hubsync.model import OpKind
+from hubsync.core.effects import Effects
+from hubsync.errors import EX_TEMPFAIL, ConfigError, StateDiskFull, StateError
+from hubsync.model import (
+    Api,
+    AuthState,
+    Identity,
+    OpKind,
+    OutboxEntry,
+    OutboxState,
+    RemoteVersion,
+    SyncedFile,
+    Target,
+)
 from hubsync.state import (
     SCHEMA_VERSION,
+    STATE_FILE,
     AsyncStateStore,
+    AuthStatus,
     CachedStat,
     Counts,
-    EnqueueItem,
-    OutboxState,
     StateStore,
     StatKey,
 )
 
-UP, DEL = OpKind.UPLOAD, OpKind.DELETE
+SANDBOX = Target(111, "https://api.hubapi.com")
+STAGING = Target(222, "https://api.hubapi.com")
+TARGETS = {"sandbox": SANDBOX, "staging": STAGING}
 
 
-def up(path: str, sha: str, account: str = "sandbox", size: int = 1) -> EnqueueItem:
-    return EnqueueItem(account, f"theme/{path}", "main", path, UP, sha, size)
+def upload(path: str, sha: str, account: str = "sandbox", **more: object) -> OutboxEntry:
+    return OutboxEntry(account, f"theme/{path}", "main", path, OpKind.UPLOAD, sha, 3,
+                       enqueued_s=1.0, due_s=1.0, **more)  # type: ignore[arg-type]
 
 
-def rm(path: str, account: str = "sandbox", *, folder: bool = False,
-       held: bool = False) -> EnqueueItem:
-    return EnqueueItem(account, f"theme/{path}", "main", path, DEL, folder=folder, held=held)
+def delete(path: str, account: str = "sandbox", **more: object) -> OutboxEntry:
+    return OutboxEntry(account, f"theme/{path}", "main", path, OpKind.DELETE,
+                       enqueued_s=2.0, due_s=2.0, **more)  # type: ignore[arg-type]
+
+
+def synced(path: str, sha: str, account: str = "sandbox",
+           remote: RemoteVersion | None = None) -> SyncedFile:
+    return SyncedFile(account, f"theme/{path}", "main", path, sha, 3, 5.0, remote)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[StateStore]:
     opened = StateStore.open(tmp_path / "state")
+    opened.bind(TARGETS)
     yield opened
     opened.close()
 
 
-def test_open_creates_a_wal_database(tmp_path: Path) -> None:
-    """state.db is created in WAL mode with the current schema version."""
+def raw(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path / STATE_FILE, isolation_level=None)
+
+
+def test_open_creates_a_wal_database_with_foreign_keys(tmp_path: Path) -> None:
+    """state.db is created in WAL mode at the current schema, and its REFERENCES are
+    enforced: a base row for a target that does not exist is refused."""
     with StateStore.open(tmp_path / "s") as opened:
-        assert opened.schema_version() == SCHEMA_VERSION
-    db = sqlite3.connect(tmp_path / "s" / "state.db")
+        assert opened.schema_version() == SCHEMA_VERSION == 2
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            opened._db.execute(
+                "INSERT INTO synced (target_id, remote_path, watch, rel, sha256, synced_s) "
+                "VALUES (99, 'x', 'w', 'x', 'a', 0)")
+    db = raw(tmp_path / "s")
     try:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"targets", "synced", "outbox", "stat_cache", "auth_status"} <= tables
+        assert "kv" not in tables
     finally:
         db.close()
 
 
-def test_durable_across_close_and_open(tmp_path: Path) -> None:
-    """Outbox, pushed, stat cache and key/value survive a close and reopen."""
+def test_apply_then_load_round_trips_every_field(tmp_path: Path) -> None:
+    """Every field of an outbox row and a base row (remote version included) survives a
+    close and reopen, and rows come back under the account name bound to their target."""
+    entries = [
+        upload("a.css", "1", attempts=2, state=OutboxState.PARKED, last_error="HubL: line 3"),
+        delete("gone", folder=True, approved=True, state=OutboxState.HELD),
+        upload("b.css", "2", account="staging"),
+    ]
+    base = [synced("c.css", "3", remote=RemoteVersion(1700000000123, "h", 9001)),
+            synced("d.css", "4", account="staging")]
     with StateStore.open(tmp_path) as first:
-        first.enqueue([up("a.css", "1")], now=5)
-        first.enqueue([up("b.css", "2")], now=5)
-        first.complete("sandbox", "theme/b.css", UP, "2", now=6)
-        first.save_stats("main", {"a.css": CachedStat(StatKey(1, 2, 3, 4, 5), "1", 9)})
-        first.set_meta("last_reconcile:main", "2026-01-01T00:00:00Z")
+        first.bind(TARGETS)
+        first.apply(Effects(upsert=entries, synced=base))
     with StateStore.open(tmp_path) as second:
-        assert [i.rel for i in second.pending("sandbox")] == ["a.css"]
-        assert second.pushed("sandbox", "theme") == {"b.css": "2"}
-        assert second.stat_cache("main")["a.css"].key == StatKey(1, 2, 3, 4, 5)
-        assert second.get_meta("last_reconcile:main") == "2026-01-01T00:00:00Z"
-        assert second.get_meta("missing") is None
+        second.bind(TARGETS)
+        loaded, loaded_base = second.load()
+    assert sorted(loaded, key=lambda e: e.key) == sorted(entries, key=lambda e: e.key)
+    assert sorted(loaded_base, key=lambda r: (r.account, r.remote_path)) == base
 
 
-def test_ten_saves_collapse_into_one(store: StateStore) -> None:
-    """UPSERT by (account, remote path): the newest content is the only row."""
-    for i in range(10):
-        store.enqueue([up("a.css", f"sha{i}")], now=float(i))
-    items = store.pending("sandbox")
-    assert len(items) == 1
-    assert items[0].sha256 == "sha9"
-    assert items[0].enqueued_at == 9.0
-
-
-def test_same_content_keeps_schedule_new_content_resets(store: StateStore) -> None:
-    """Re-enqueueing the same content keeps attempts; new content resets and un-parks."""
-    store.enqueue([up("a.css", "1")], now=0)
-    assert store.reschedule("sandbox", "theme/a.css", "1", 3, 100.0, "HTTP 502")
-    store.enqueue([up("a.css", "1")], now=1)
-    (item,) = store.pending("sandbox")
-    assert (item.attempts, item.next_attempt_at, item.last_error) == (3, 100.0, "HTTP 502")
-    assert store.park("sandbox", "theme/a.css", "1", "line 3: unknown tag")
-    store.enqueue([up("a.css", "1")], now=2)
-    assert store.pending("sandbox") == []
-    assert store.counts() == {"sandbox": Counts(pending=0, parked=1)}
-    store.enqueue([up("a.css", "2")], now=3)
-    (fresh,) = store.pending("sandbox")
-    assert (fresh.attempts, fresh.next_attempt_at, fresh.state, fresh.last_error) == (
-        0, 3.0, OutboxState.PENDING, None)
-
-
-def test_op_change_replaces_the_row(store: StateStore) -> None:
-    """A delete after an upload of the same path replaces it (the newest intent wins)."""
-    store.enqueue([up("a.css", "1")], now=0)
-    store.enqueue([rm("a.css")], now=1)
-    (item,) = store.pending("sandbox")
-    assert item.op is DEL
-    assert item.sha256 is None
-
-
-def test_enqueue_of_pushed_content_cancels(store: StateStore) -> None:
-    """Content reverted to what was pushed needs no upload: the pending row is dropped."""
-    store.enqueue([up("a.css", "1")], now=0)
-    store.complete("sandbox", "theme/a.css", UP, "1", now=1)
-    store.enqueue([up("a.css", "2")], now=2)
-    store.enqueue([up("a.css", "1")], now=3)
-    assert store.pending("sandbox") == []
-
-
-def test_complete_only_if_unchanged(store: StateStore) -> None:
-    """pushed records what HubSpot stored; the outbox row goes only if it still
-    holds that content."""
-    store.enqueue([up("a.css", "old")], now=0)
-    store.enqueue([up("a.css", "new")], now=1)  # saved again while "old" was in flight
-    assert not store.complete("sandbox", "theme/a.css", UP, "old", now=2)
-    assert store.pushed("sandbox", "theme") == {"a.css": "old"}
-    assert [i.sha256 for i in store.pending("sandbox")] == ["new"]
-    assert store.complete("sandbox", "theme/a.css", UP, "new", now=3)
-    assert store.pending("sandbox") == []
-    pushed = store.pushed_file("sandbox", "theme/a.css")
-    assert pushed is not None
-    assert (pushed.sha256, pushed.pushed_at, pushed.watch, pushed.rel, pushed.size) == (
-        "new", 3.0, "main", "a.css", 1)
-
-
-def test_folder_delete_removes_the_subtree_only(store: StateStore) -> None:
-    """A folder delete drops pushed rows at and under it, not a sibling with its prefix."""
-    for rel in ("old/a.css", "old/sub/b.css", "older/c.css", "old.css"):
-        store.enqueue([up(rel, "1")], now=0)
-        store.complete("sandbox", f"theme/{rel}", UP, "1", now=1)
-    store.enqueue([rm("old/a.css"), rm("old", folder=True)], now=2)
-    assert store.complete("sandbox", "theme/old", DEL, None, now=3)
-    assert store.pushed("sandbox", "theme") == {"older/c.css": "1", "old.css": "1"}
-    assert store.pending("sandbox") == []  # the file delete under it was made redundant
+def test_apply_upsert_replaces_remove_and_unsynced_delete(store: StateStore) -> None:
+    """An upsert of a key replaces its row whole (newest wins); remove and unsynced drop
+    exactly their keys; a key both upserted and removed in one apply ends removed."""
+    store.apply(Effects(upsert=[upload("a.css", "1"), upload("b.css", "1")],
+                        synced=[synced("x.css", "9"), synced("y.css", "9")]))
+    store.apply(Effects(upsert=[upload("a.css", "2", attempts=1), upload("c.css", "5")],
+                        remove=[("sandbox", "theme/b.css"), ("sandbox", "theme/c.css")],
+                        unsynced=[("sandbox", "theme/x.css")]))
+    entries, base = store.load()
+    assert [(e.rel, e.sha256, e.attempts) for e in entries] == [("a.css", "2", 1)]
+    assert [r.rel for r in base] == ["y.css"]
 
 
 def test_accounts_are_separate(store: StateStore) -> None:
-    """Rows of one account never show up for another."""
-    store.enqueue([up("a.css", "1", "sandbox"), up("a.css", "2", "staging")], now=0)
-    store.complete("staging", "theme/a.css", UP, "2", now=1)
-    assert store.pushed("sandbox", "theme") == {}
-    assert store.pushed("staging", "theme") == {"a.css": "2"}
-    assert [i.sha256 for i in store.pending("sandbox")] == ["1"]
-    assert store.counts() == {"sandbox": Counts(pending=1)}
+    """The same remote path in two accounts is two rows; removing one keeps the other."""
+    store.apply(Effects(upsert=[upload("a.css", "1"), upload("a.css", "1", "staging")]))
+    store.apply(Effects(remove=[("staging", "theme/a.css")]))
+    entries, _ = store.load()
+    assert [e.key for e in entries] == [("sandbox", "theme/a.css")]
 
 
-def test_pushed_is_scoped_to_dest(store: StateStore) -> None:
-    """pushed(account, dest) maps only paths under dest back to watch-relative paths."""
-    for remote in ("theme/a.css", "theme2/b.css", "theme"):
-        store.complete("sandbox", remote, UP, "x", now=0, watch="w", rel="r")
-    assert store.pushed("sandbox", "theme") == {"a.css": "x"}
-    assert store.pushed("sandbox", "/theme2/") == {"b.css": "x"}
+def test_apply_is_atomic(store: StateStore) -> None:
+    """A statement failing late in an apply (a base row with a negative size, refused by
+    its CHECK) leaves nothing of that apply written, and the error is a StateError."""
+    store.apply(Effects(upsert=[upload("kept.css", "1")]))
+    bad = SyncedFile("sandbox", "theme/bad.css", "main", "bad.css", "9", -1, 1.0)
+    with pytest.raises(StateError, match="CHECK constraint") as caught:
+        store.apply(Effects(upsert=[upload("new.css", "2")],
+                            remove=[("sandbox", "theme/kept.css")],
+                            synced=[synced("ok.css", "3"), bad]))
+    assert not isinstance(caught.value, StateDiskFull)
+    entries, base = store.load()
+    assert [e.rel for e in entries] == ["kept.css"]
+    assert base == []
+    store.apply(Effects(upsert=[upload("after.css", "4")]))  # the connection still works
+    assert len(store.load()[0]) == 2
 
 
-def test_pending_due_and_next_due(store: StateStore) -> None:
-    """pending(now) returns only due rows, oldest first; next_due is the earliest time."""
-    store.enqueue([up("b.css", "1")], now=1)
-    store.enqueue([up("a.css", "1")], now=2)
-    store.reschedule("sandbox", "theme/b.css", "1", 1, 50.0, "timeout")
-    assert [i.rel for i in store.pending("sandbox", now=10)] == ["a.css"]
-    assert [i.rel for i in store.pending("sandbox")] == ["b.css", "a.css"]
-    assert store.next_due("sandbox") == 2.0
-    assert store.next_due("nobody") is None
+def test_an_upload_needs_content(store: StateStore) -> None:
+    """The table refuses an upload row without a sha256 (the CHECK), as a StateError."""
+    with pytest.raises(StateError):
+        store.apply(Effects(upsert=[OutboxEntry("sandbox", "theme/a", "main", "a",
+                                                OpKind.UPLOAD)]))
+    assert store.load() == ([], [])
 
 
-def test_reschedule_ignores_stale_content(store: StateStore) -> None:
-    """A failure report for content that was replaced meanwhile changes nothing."""
-    store.enqueue([up("a.css", "1")], now=0)
-    store.enqueue([up("a.css", "2")], now=1)
-    assert not store.reschedule("sandbox", "theme/a.css", "1", 4, 99.0, "502")
-    assert not store.park("sandbox", "theme/a.css", "1", "bad")
-    (item,) = store.pending("sandbox")
-    assert (item.attempts, item.state) == (0, OutboxState.PENDING)
+def test_unbound_account_is_an_error_before_writing(store: StateStore) -> None:
+    """Effects naming an account that was not bound raise StateError and write nothing."""
+    with pytest.raises(StateError, match="'nope' is not bound"):
+        store.apply(Effects(upsert=[upload("a.css", "1"), upload("b.css", "1", "nope")]))
+    assert store.load() == ([], [])
 
 
-def test_hold_and_release(store: StateStore) -> None:
-    """Held deletes are not pending until released; held can be set at enqueue time."""
-    store.enqueue([rm("a.css"), rm("b.css", held=True), up("c.css", "1")], now=0)
-    assert store.hold("sandbox", ["theme/a.css"], "brake: 30 deletes") == 1
-    assert [i.rel for i in store.pending("sandbox")] == ["c.css"]
-    assert store.counts()["sandbox"] == Counts(pending=1, held=2)
-    held = store.outbox("sandbox", OutboxState.HELD)
-    assert {i.last_error for i in held} == {None, "brake: 30 deletes"}
-    assert store.release_holds("sandbox", now=5) == 2
-    assert {i.rel for i in store.pending("sandbox", now=5)} == {"a.css", "b.css", "c.css"}
+def test_two_names_for_one_target_are_refused(tmp_path: Path) -> None:
+    """Two accounts on the same portal, API base and API: bind says which, and that
+    spelling the base differently (case, trailing slash) is the same target."""
+    with StateStore.open(tmp_path) as opened:
+        with pytest.raises(ConfigError, match=re.escape(
+                "'a' and 'b' point at the same target, portal 111 at https://api.hubapi.com")):
+            opened.bind({"a": SANDBOX, "b": Target(111, "HTTPS://API.hubapi.com/"),
+                         "c": STAGING})
+        opened.bind({"a": SANDBOX, "b": Target(111, SANDBOX.api_base, Api.SOURCE_CODE)})
+        assert set(opened.counts()) == {"a", "b"}
 
 
-def test_stat_cache_save_remove_replace(store: StateStore) -> None:
-    """save_stats upserts and removes; replace_stats makes the cache exactly the scan."""
+def test_rebinding_maps_names_anew(store: StateStore) -> None:
+    """A reload binds again: a renamed account keeps its target's rows; a re-pointed one
+    sees nothing; pointing it back brings its rows back (the portal still has them)."""
+    store.apply(Effects(upsert=[upload("a.css", "1")], synced=[synced("b.css", "2")]))
+    store.bind({"renamed": SANDBOX})
+    entries, base = store.load()
+    assert [(e.account, e.rel) for e in entries] == [("renamed", "a.css")]
+    assert [(r.account, r.rel) for r in base] == [("renamed", "b.css")]
+    store.bind({"sandbox": Target(333, SANDBOX.api_base)})
+    assert store.load() == ([], [])
+    assert store.counts() == {"sandbox": Counts()}
+    store.bind({"sandbox": Target(111, SANDBOX.api_base + "/")})
+    assert len(store.load()[1]) == 1
+
+
+def test_counts_per_bound_account(store: StateStore) -> None:
+    """counts() gives every bound account, zeros included: pending, parked, held, synced."""
+    store.apply(Effects(
+        upsert=[upload("a.css", "1"), upload("b.css", "1", state=OutboxState.PARKED),
+                delete("c", state=OutboxState.HELD), delete("d", state=OutboxState.HELD)],
+        synced=[synced("x.css", "1"), synced("y.css", "1"), synced("z.css", "1", "staging")]))
+    assert store.counts() == {"sandbox": Counts(pending=1, parked=1, held=2, synced=2),
+                              "staging": Counts(synced=1)}
+
+
+def test_stat_cache_is_keyed_by_the_real_path(tmp_path: Path, store: StateStore) -> None:
+    """save_stats upserts and removes; the cache is found again through a symlink to the
+    same folder (a renamed watch, another spelling), and other roots are separate."""
+    root = tmp_path / "theme"
+    root.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(root)
     entry = CachedStat(StatKey(1, 2, 3, 4, 5), "abc", 6)
-    store.save_stats("main", {"a.css": entry, "b.css": entry})
-    store.save_stats("main", {"a.css": CachedStat(entry.key, "def", 7)}, removed=["b.css"])
-    assert store.stat_cache("main") == {"a.css": CachedStat(entry.key, "def", 7)}
-    store.replace_stats("main", {"c.css": entry})
-    assert store.stat_cache("main") == {"c.css": entry}
-    assert store.stat_cache("other") == {}
+    store.save_stats(root, {"a.css": entry, "b.css": entry})
+    store.save_stats(str(link), {"a.css": CachedStat(entry.key, "def", 7)}, removed=["b.css"])
+    assert store.stat_cache(root) == {"a.css": CachedStat(entry.key, "def", 7)}
+    assert store.stat_cache(f"{root}/") == store.stat_cache(root)
+    assert store.stat_cache(tmp_path / "other") == {}
+
+
+def test_auth_status_round_trip(tmp_path: Path) -> None:
+    """A key check is kept across reopen, with or without an identity, and can be
+    forgotten; no database is needed for the other accounts."""
+    who = Identity(hub_id=111, user_id=9001, hub_name="Sandbox", account_type="STANDARD",
+                   email="jane@example.com")
+    with StateStore.open(tmp_path) as first:
+        first.record_auth("sandbox", AuthStatus(AuthState.OK, 10.5, who))
+        first.record_auth("staging", AuthStatus(AuthState.UNAUTHORIZED, 11.0, None,
+                                                "HubSpot refused the key"))
+        first.record_auth("gone", AuthStatus(AuthState.OK, 1.0))
+        first.record_auth("gone", None)
+    with StateStore.open(tmp_path) as second:
+        assert second.auth_statuses() == {
+            "sandbox": AuthStatus(AuthState.OK, 10.5, who),
+            "staging": AuthStatus(AuthState.UNAUTHORIZED, 11.0, None,
+                                  "HubSpot refused the key"),
+        }
+
+
+def test_checkpoint_truncates_the_wal(store: StateStore) -> None:
+    """After many writes the WAL holds pages; checkpoint() empties it and the data stays."""
+    wal = store.path.with_name(STATE_FILE + "-wal")
+    for i in range(50):
+        store.apply(Effects(synced=[synced(f"f{i}.css", "x" * 64)]))
+    assert wal.stat().st_size > 0
+    assert store.checkpoint() is True
+    assert wal.stat().st_size == 0
+    assert store.counts()["sandbox"].synced == 50
 
 
 def test_unusable_state_dir_is_a_state_error(tmp_path: Path) -> None:
@@ -217,84 +256,62 @@ def test_unusable_state_dir_is_a_state_error(tmp_path: Path) -> None:
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     """A database from a newer hubsync is not touched."""
     StateStore.open(tmp_path).close()
-    db = sqlite3.connect(tmp_path / "state.db")
+    db = raw(tmp_path)
     db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
-    db.commit()
     db.close()
     with pytest.raises(StateError, match="newer hubsync"):
         StateStore.open(tmp_path)
 
 
 def test_sqlite_errors_become_state_errors(tmp_path: Path) -> None:
-    """A corrupt file surfaces as StateError (one seam for sqlite3 errors)."""
-    (tmp_path / "state.db").write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StateError, match="state database"):
+    """A file that is not a database surfaces as StateError saying what to do, with the
+    temporary-failure exit code (one seam for sqlite3 errors)."""
+    (tmp_path / STATE_FILE).write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateError, match="not a hubsync database; move it aside") as caught:
         StateStore.open(tmp_path)
+    assert caught.value.exit_code == EX_TEMPFAIL == StateDiskFull.exit_code
 
 
 def test_reader_sees_committed_state_during_a_write(tmp_path: Path) -> None:
     """With WAL a second connection reads the last committed state while a writer is
     mid-transaction, and sees the new state once it commits."""
     with StateStore.open(tmp_path) as writer, StateStore.open(tmp_path) as reader:
-        writer.enqueue([up("a.css", "1")], now=0)
-        raw = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+        writer.bind(TARGETS)
+        reader.bind(TARGETS)
+        writer.apply(Effects(upsert=[upload("a.css", "1")]))
+        db = raw(tmp_path)
         try:
-            raw.execute("BEGIN IMMEDIATE")
-            raw.execute("DELETE FROM outbox")
-            assert [i.rel for i in reader.pending("sandbox")] == ["a.css"]
-            raw.execute("COMMIT")
-        finally:
-            raw.close()
-        assert reader.pending("sandbox") == []
-
-
-def test_killed_mid_transaction_leaves_last_commit(tmp_path: Path) -> None:
-    """SIGKILL of a process mid-transaction loses only that transaction."""
-    with StateStore.open(tmp_path) as store:
-        store.enqueue([up("kept.css", "1")], now=0)
-    script = textwrap.dedent("""
-        import sys, time
-        from pathlib import Path
-        from hubsync.state import StateStore
-        store = StateStore.open(Path(sys.argv[1]))
-        with store._transaction("test") as db:
+            db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM outbox")
-            for i in range(100):
-                db.execute("INSERT INTO outbox (account, remote_path, watch, rel, op, "
-                           "next_attempt_at, enqueued_at) VALUES ('sandbox', ?, 'w', ?, "
-                           "'delete', 0, 0)", (f"theme/x{i}", f"x{i}"))
-            print("mid-transaction", flush=True)
-            time.sleep(60)
-    """)
-    with subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE,
-                          text=True) as child:
-        try:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "mid-transaction"
+            assert [e.rel for e in reader.load()[0]] == ["a.css"]
+            db.execute("COMMIT")
         finally:
-            child.kill()
-    with StateStore.open(tmp_path) as reopened:
-        assert [i.rel for i in reopened.pending("sandbox")] == ["kept.css"]
-        reopened.enqueue([up("after.css", "2")], now=1)
-        assert len(reopened.pending("sandbox")) == 2
+            db.close()
+        assert reader.load()[0] == []
 
 
 async def test_async_store_runs_on_one_thread(tmp_path: Path) -> None:
     """Every call runs on one dedicated thread (sqlite3 would refuse another), concurrent
-    calls included, and the loop thread never touches the connection."""
+    calls included, in submission order; the loop thread never touches the connection."""
     store = await AsyncStateStore.open(tmp_path)
     try:
         assert store.thread_id != threading.get_ident()
-        await asyncio.gather(*(store.enqueue([up(f"f{i}.css", str(i))], now=i)
+        await store.bind(TARGETS)
+        await asyncio.gather(*(store.apply(Effects(upsert=[upload(f"f{i}.css", str(i))]))
                                for i in range(50)))
-        results = await asyncio.gather(
-            *(store.complete("sandbox", f"theme/f{i}.css", UP, str(i), now=100)
-              for i in range(50)))
-        assert all(results)
-        assert await store.pending("sandbox") == []
-        assert len(await store.pushed("sandbox", "theme")) == 50
-        await store.set_meta("k", "v")
-        assert await store.get_meta("k") == "v"
+        await asyncio.gather(*(store.apply(Effects(
+            remove=[("sandbox", f"theme/f{i}.css")], synced=[synced(f"f{i}.css", str(i))]))
+            for i in range(50)))
+        assert (await store.counts())["sandbox"] == Counts(synced=50)
+        entries, base = await store.load()
+        assert entries == []
+        assert len(base) == 50
+        await store.save_stats(tmp_path, {"a": CachedStat(StatKey(1, 2, 3, 4, 5), "s", 6)})
+        assert list(await store.stat_cache(tmp_path)) == ["a"]
+        await store.record_auth("sandbox", AuthStatus(AuthState.OK, 1.0))
+        assert list(await store.run(StateStore.auth_statuses)) == ["sandbox"]
+        assert await store.checkpoint() is True
+        assert await store.run(lambda _store: threading.get_ident()) == store.thread_id
         names = {t.name for t in threading.enumerate() if t.ident == store.thread_id}
         assert len(names) == 1
         assert next(iter(names)).startswith("hubsync-state")
@@ -309,3 +326,48 @@ async def test_async_store_translates_errors(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StateError):
         await AsyncStateStore.open(blocker)
+
+
+_ACCOUNTS = st.sampled_from(["sandbox", "staging"])
+_PATHS = st.sampled_from([f"theme/{name}" for name in ("a.css", "b.js", "m.module/meta.json",
+                                                        "x", "x/y.html")])
+_ENTRIES = st.builds(
+    lambda account, path, sha, state, attempts, approved: OutboxEntry(
+        account, path, "main", path.removeprefix("theme/"),
+        OpKind.UPLOAD if sha else OpKind.DELETE, sha or None, 1 if sha else None,
+        state=state, attempts=attempts, approved=approved, due_s=float(attempts)),
+    _ACCOUNTS, _PATHS, st.sampled_from(["", "1", "2"]), st.sampled_from(list(OutboxState)),
+    st.integers(0, 5), st.booleans())
+_BASE = st.builds(
+    lambda account, path, sha, when: SyncedFile(account, path, "main",
+                                                path.removeprefix("theme/"), sha, 1, when),
+    _ACCOUNTS, _PATHS, st.sampled_from(["1", "2"]), st.floats(0, 1e10))
+_KEYS = st.tuples(_ACCOUNTS, _PATHS)
+_EFFECTS = st.builds(Effects, upsert=st.lists(_ENTRIES, max_size=4),
+                     remove=st.lists(_KEYS, max_size=3), synced=st.lists(_BASE, max_size=4),
+                     unsynced=st.lists(_KEYS, max_size=3))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_EFFECTS, max_size=6))
+def test_load_is_every_apply_in_order(batches: list[Effects]) -> None:
+    """Whatever the sequence of applies, load() returns exactly what applying them in
+    order to two dicts gives: upserts replace whole rows, then removes, then synced rows,
+    then unsynced; nothing is lost, duplicated or mixed between accounts."""
+    outbox: dict[tuple[str, str], OutboxEntry] = {}
+    base: dict[tuple[str, str], SyncedFile] = {}
+    with tempfile.TemporaryDirectory() as folder, StateStore.open(Path(folder)) as store:
+        store.bind(TARGETS)
+        for effects in batches:
+            store.apply(effects)
+            outbox.update((e.key, e) for e in effects.upsert)
+            for key in effects.remove:
+                outbox.pop(key, None)
+            base.update(((r.account, r.remote_path), r) for r in effects.synced)
+            for key in effects.unsynced:
+                base.pop(key, None)
+        entries, rows = store.load()
+    assert {e.key: e for e in entries} == outbox
+    assert len(entries) == len(outbox)
+    assert {(r.account, r.remote_path): r for r in rows} == base
+    assert len(rows) == len(base)

@@ -1,0 +1,62 @@
+"""The composition root: the one place that builds hubsync's real adapters.
+
+HubSpot clients, token managers, pacers, the state store, the sync log and watchers are
+constructed here and nowhere else (``tests/core/test_layers.py`` checks), so a test or
+the demo swaps any of them by passing other :class:`~hubsync.engine.Adapters` (see
+:mod:`hubsync.testing`) without touching the engine.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from hubsync.auth import TokenManager
+from hubsync.config import Account, Config, Settings
+from hubsync.engine import Adapters, Engine
+from hubsync.hubspot import HubSpotClient
+from hubsync.journal import Journal
+from hubsync.ports import RemoteApi, SystemClock
+from hubsync.ratelimit import Pacer
+from hubsync.state import AsyncStateStore
+from hubsync.watcher import Watcher
+
+
+def _pacer(settings: Settings) -> Pacer:
+    return Pacer(settings.rate_limit, settings.rate_window_ms / 1000)
+
+
+def _client(account: Account, settings: Settings, pacer: Pacer) -> RemoteApi:
+    return HubSpotClient(account.base_url, account.portal_id,
+                         max_connections=settings.concurrency, on_rate_limit=pacer.learn,
+                         transport=account.transport)
+
+
+def _tokens(account: Account, api: RemoteApi) -> TokenManager:
+    return TokenManager(account, api)
+
+
+def real_adapters() -> Adapters:
+    """The adapters of a real session: HubSpot over HTTP, SQLite, watchdog, wall time."""
+    return Adapters(
+        clock=SystemClock(),
+        open_state=AsyncStateStore.open,
+        open_journal=Journal,
+        make_pacer=_pacer,
+        make_api=_client,
+        make_tokens=_tokens,
+        make_watcher=Watcher,
+        jitter=random.random,
+    )
+
+
+def build_engine(config: Config, *, watches: Sequence[str] = (), accounts: Sequence[str] = (),
+                 adapters: Adapters | None = None, **options: Any) -> Engine:
+    """An :class:`Engine` for ``config`` on the real adapters (or ``adapters``).
+
+    ``options`` are the engine's keyword options (``dry_run``, ``allow_deletes``,
+    ``on_event``…). Raises UsageError for an unknown watch or account name.
+    """
+    return Engine(config, adapters=adapters or real_adapters(), watches=watches,
+                  accounts=accounts, **options)

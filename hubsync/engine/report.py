@@ -1,0 +1,115 @@
+"""What a session reports: the ``push`` summary, dry-run plans, and the typed status.
+
+Everything here is read from the decision core and the workers; nothing decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from hubsync.core.ordering import upload_rank
+from hubsync.core.outbox import Outbox
+from hubsync.core.plan import Delete, Plan
+from hubsync.model import (
+    AccountStatus,
+    OpKind,
+    OutboxState,
+    RateStatus,
+    SessionStatus,
+    WatchStatus,
+)
+
+if TYPE_CHECKING:
+    from hubsync.engine.tracker import WatchTracker
+    from hubsync.engine.worker import AccountWorker
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One file that did not reach one account in a ``push``."""
+
+    watch: str
+    account: str
+    path: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The outcome of ``push_once``; ``ok`` means every file reached every account."""
+
+    pushed: Mapping[str, int]
+    deleted: Mapping[str, int]
+    unchanged: int
+    failures: tuple[Failure, ...]
+    skipped: tuple[tuple[str, str, str], ...]
+    """(watch, path, reason) of files left out by the rules: reported, not failures."""
+    held_deletes: Mapping[str, int]
+    """account -> files its held deletes would remove."""
+    held_reasons: tuple[str, ...]
+    left_pending: int
+    plans: Mapping[tuple[str, str], Plan] = field(default_factory=dict)
+    """(watch, account) -> plan; what ``--dry-run`` prints."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.left_pending and not any(
+            self.held_deletes.values())
+
+
+def plan_of(outbox: Outbox, watch: str, account: str, *, unchanged: int,
+            hold_reason: str | None) -> Plan:
+    """The outbox entries of one (watch, account) as a plan (for ``--dry-run``)."""
+    entries = [e for e in outbox.entries(account) if e.watch == watch]
+    uploads = sorted((e.rel for e in entries if e.op is OpKind.UPLOAD
+                      and e.state is OutboxState.PENDING), key=upload_rank)
+    deletes = tuple(Delete(e.rel, e.folder) for e in entries
+                    if e.op is OpKind.DELETE and e.state is OutboxState.PENDING)
+    held = tuple(Delete(e.rel, e.folder) for e in entries if e.state is OutboxState.HELD)
+    return Plan(uploads=tuple(uploads), deletes=deletes, unchanged=unchanged,
+                held_deletes=held, hold_reason=hold_reason if held else None,
+                deleted_files=len(deletes) + len(held))
+
+
+def account_status(worker: AccountWorker, outbox: Outbox) -> AccountStatus:
+    name = worker.name
+    tokens = worker.tokens
+    identity = tokens.identity
+    conditions = worker.conditions
+    pace = worker.pacer.snapshot()
+    auth = str(tokens.state)
+    if conditions.blocked and auth == "ok":
+        auth = "unauthorized"
+    return AccountStatus(
+        name=name, portal_id=worker.account.portal_id, auth=auth,
+        hub_user_id=identity.user_id if identity else None,
+        hub_user_email=identity.email if identity else None,
+        token_expires_at=tokens.token_expires_at, blocked=conditions.blocked is not None,
+        paused=conditions.paused, offline=conditions.offline_since is not None,
+        pending=outbox.count(name, OutboxState.PENDING),
+        parked=outbox.count(name, OutboxState.PARKED),
+        held_deletes=outbox.held_files(name), in_flight=outbox.in_flight(name),
+        last_push=conditions.last_push_s,
+        last_error=conditions.blocked or conditions.last_error or tokens.last_error,
+        rate=RateStatus(pace.limit, pace.window_ms, pace.budget, pace.used,
+                        pace.paused_for_ms, pace.rate_limited),
+    )
+
+
+def watch_status(tracker: WatchTracker) -> WatchStatus:
+    watch = tracker.watch
+    return WatchStatus(name=watch.name, root=str(tracker.root), dest=watch.dest,
+                       accounts=tuple(watch.accounts), files=len(tracker.local),
+                       last_reconcile=tracker.last_reconcile_s,
+                       watcher_alive=tracker.watcher_alive())
+
+
+def session_status(workers: Mapping[str, AccountWorker], trackers: Mapping[str, WatchTracker],
+                   outbox: Outbox, state_error: str | None) -> SessionStatus:
+    return SessionStatus(
+        accounts=tuple(account_status(w, outbox) for w in workers.values()),
+        watches=tuple(watch_status(t) for t in trackers.values()),
+        state_error=state_error,
+    )

@@ -1,0 +1,206 @@
+"""One :class:`AccountWorker` per account: the outbox's next batch -> pacer -> token ->
+HubSpot -> the outcome back to the decision core.
+
+The worker decides nothing about files: :class:`~hubsync.core.outbox.Outbox` says what to
+send and what follows from each answer. The worker owns the account's live conditions,
+which are not durable: paused by the user, blocked (HubSpot refused the key), offline
+(cannot connect: one probe request at a time until the server answers, then everything
+due goes at once, so an outage does not leave per-file backoff behind it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from hubsync.auth import TokenManager
+from hubsync.config import Account
+from hubsync.core import retry
+from hubsync.core.effects import Result, Seen
+from hubsync.errors import HubSpotError, HubsyncError, RateLimited
+from hubsync.model import AccessToken, Mode, OpKind, OutboxEntry
+from hubsync.ports import ApiAnswer, RemoteApi
+from hubsync.ratelimit import Pacer
+
+if TYPE_CHECKING:
+    from hubsync.engine.session import Engine
+
+log = structlog.get_logger("hubsync.engine")
+
+OFFLINE_PROBE_S = 1.0
+"""While an account cannot connect, one request is tried this often (seconds)."""
+
+
+@dataclass(slots=True)
+class Conditions:
+    """An account's live conditions (not durable)."""
+
+    paused: bool = False
+    blocked: str | None = None
+    """Why HubSpot refused the key; nothing is sent until it works again."""
+    offline_since: float | None = None
+    """Epoch seconds of the first connection failure of the current outage."""
+    next_probe_s: float = 0.0
+    last_push_s: float | None = None
+    last_error: str | None = None
+
+
+class AccountWorker:
+    """Sends one account's outbox. ``run`` until the engine stops."""
+
+    def __init__(self, engine: Engine, account: Account, api: RemoteApi,
+                 tokens: TokenManager, pacer: Pacer, concurrency: int) -> None:
+        self.engine = engine
+        self.account = account
+        self.name = account.name
+        self.api = api
+        self.tokens = tokens
+        self.pacer = pacer
+        self.concurrency = concurrency
+        self.conditions = Conditions()
+        self.wake = asyncio.Event()
+        self._requests: set[asyncio.Task[None]] = set()
+
+    # --- the loop ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, group: asyncio.TaskGroup) -> None:
+        engine = self.engine
+        while not stop.is_set():
+            self.wake.clear()
+            now = engine.clock.time()
+            engine.commit(engine.outbox.vet_deletes(self.name, now))
+            for entry in engine.outbox.next_batch(self.name, now, self._free(now)):
+                task = group.create_task(self._request(entry), name=f"push-{entry.remote_path}")
+                self._requests.add(task)
+                task.add_done_callback(self._requests.discard)
+            await engine.clock.wait(self.wake, self._sleep_s(now))
+
+    def _free(self, now: float) -> int:
+        """How many requests may start now."""
+        conditions = self.conditions
+        if conditions.paused or conditions.blocked or self.engine.sending_stopped:
+            return 0
+        in_flight = self.engine.outbox.in_flight(self.name)
+        if conditions.offline_since is not None:
+            # One probe at a time while the server is away.
+            return 1 if in_flight == 0 and now >= conditions.next_probe_s else 0
+        return self.concurrency - in_flight
+
+    def _sleep_s(self, now: float) -> float | None:
+        times = [t for t in (self.engine.outbox.next_wake(self.name, now),) if t is not None]
+        probing = self.engine.outbox.in_flight(self.name) > 0
+        if self.conditions.offline_since is not None and not probing:
+            # The answer to a probe in flight wakes us; only an idle outage waits for time.
+            times.append(self.conditions.next_probe_s)
+        return max(0.0, min(times) - now) if times else None
+
+    async def drain(self, timeout_s: float) -> int:
+        """Wait for requests in flight at most ``timeout_s``; cancel the rest, say how many."""
+        if not self._requests:
+            return 0
+        _done, still = await asyncio.wait(set(self._requests), timeout=timeout_s)
+        for task in still:
+            task.cancel()
+        return len(still)
+
+    # --- one request ---------------------------------------------------------------------
+
+    async def _request(self, entry: OutboxEntry) -> None:
+        engine = self.engine
+        began = time.monotonic()
+        try:
+            result = await self._send(entry, began)
+        except FileNotFoundError:
+            # Gone between hash and read: the tracker looks again and the core decides.
+            engine.unsent(entry)
+            return
+        except asyncio.CancelledError:
+            engine.unsent(entry)
+            raise
+        except Exception as exc:
+            # A bug or a library refusing our input must not take the account down: it is
+            # an attempt like any other, with a bounded number of tries (core.outbox).
+            log.exception("push_crashed", account=self.name, path=entry.rel)
+            result = Result(retry.Outcome.UNEXPECTED, error=f"{type(exc).__name__}: {exc}",
+                            fields=self._fields(entry, began))
+        finally:
+            self.wake.set()
+        self._note(result)
+        engine.finish(entry, result)
+
+    async def _send(self, entry: OutboxEntry, began: float) -> Result:
+        engine = self.engine
+        tracker = engine.tracker(entry.watch)
+        error: HubsyncError | None = None
+        answer: ApiAnswer | None = None
+        try:
+            await self.pacer.acquire()
+            began = time.monotonic()
+            answer = await self.tokens.call(self._call_for(entry, tracker.watch.mode))
+        except HubsyncError as exc:  # HubSpot's answer, or the key refused or missing
+            error = exc
+        fields = self._fields(entry, began)
+        if error is not None:
+            return self._failure(error, fields)
+        after: Seen | None = None
+        if entry.op is OpKind.UPLOAD:
+            after = await tracker.look(entry.rel)
+        assert answer is not None
+        return Result(retry.Outcome.OK, status=answer.status,
+                      correlation_id=answer.correlation_id, after=after, fields=fields)
+
+    def _call_for(self, entry: OutboxEntry, mode: Mode) -> Callable[[AccessToken], Any]:
+        root = self.engine.tracker(entry.watch).root
+        if entry.op is OpKind.UPLOAD:
+            local_file = root / entry.rel
+
+            async def upload(token: AccessToken) -> ApiAnswer:
+                return await self.api.upload(token, entry.remote_path, local_file,
+                                             publish=mode is Mode.PUBLISH)
+            return upload
+
+        async def delete(token: AccessToken) -> ApiAnswer:
+            return await self.api.delete(token, entry.remote_path)
+        return delete
+
+    def _failure(self, error: HubsyncError, fields: dict[str, Any]) -> Result:
+        retry_after = error.retry_after if isinstance(error, RateLimited) else None
+        if isinstance(error, RateLimited):
+            # The whole account waits; the entry's own retry time says the same.
+            retry_after = self.pacer.rate_limited(retry_after)
+        status = getattr(error, "status", None)
+        message = error.describe() if isinstance(error, HubSpotError) else str(error)
+        return Result(retry.outcome_of(error), error=message, status=status,
+                      correlation_id=getattr(error, "correlation_id", None),
+                      retry_after_s=retry_after, fields=fields)
+
+    def _fields(self, entry: OutboxEntry, began: float) -> dict[str, Any]:
+        mode = self.engine.tracker(entry.watch).watch.mode
+        return {"mode": str(mode), "duration_ms": round((time.monotonic() - began) * 1000)}
+
+    def _note(self, result: Result) -> None:
+        """Keep the account's live conditions up to date with one answer."""
+        conditions = self.conditions
+        now = self.engine.clock.time()
+        cannot_connect = result.outcome is retry.Outcome.TRANSIENT and result.status is None
+        if cannot_connect:
+            if conditions.offline_since is None:
+                conditions.offline_since = now
+                log.warning("account_offline", account=self.name, error=result.error)
+            conditions.next_probe_s = now + OFFLINE_PROBE_S
+        elif conditions.offline_since is not None:
+            log.info("account_online", account=self.name,
+                     offline_s=round(now - conditions.offline_since, 1))
+            conditions.offline_since = None
+            # Backoff that grew while the server was away must not delay catching up.
+            self.engine.outbox.reschedule_all(self.name, now)
+        if result.outcome is retry.Outcome.OK:
+            conditions.last_push_s = now
+            conditions.last_error = None
+        elif result.error:
+            conditions.last_error = result.error.splitlines()[0]

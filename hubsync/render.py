@@ -1,0 +1,313 @@
+"""Presentation shared by the commands, the demo and the live console: text, never I/O.
+
+- ``SYMBOLS``: one symbol per event, the same in the live console and in ``hubsync log``;
+- ``format_entry``: one aligned line for a sync log entry;
+- ``plan_lines`` / ``summary_lines``: what ``push --dry-run`` and ``push`` print;
+- ``links``: where to look in HubSpot after a push (theme preview, Design Manager);
+- ``use_color``: the one rule for colour (a terminal, and no ``NO_COLOR``).
+
+Every function returns strings; the caller decides the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from hubsync.config import Config
+    from hubsync.engine import Summary
+
+# One meaning per symbol everywhere: ✗ is a failure, − a delete.
+SYMBOLS: Mapping[str, str] = {
+    "pushed": "↑",
+    "deleted": "−",
+    "reconciled": "=",
+    "auth_ok": "✓",
+    "session_started": "▶",
+    "session_stopped": "■",
+    "retrying": "…",
+    "skipped": "·",
+    "held": "‖",
+    "failed": "✗",
+    "auth_failed": "✗",
+    "conflict": "≠",
+}
+
+_GREEN, _RED, _YELLOW, _CYAN, _DIM, _BOLD, _RESET = (
+    "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[36m", "\x1b[2m", "\x1b[1m", "\x1b[0m",
+)
+_STYLE: Mapping[str, str] = {
+    "pushed": _GREEN, "deleted": _GREEN, "reconciled": _CYAN, "auth_ok": _CYAN,
+    "session_started": _DIM, "session_stopped": _DIM, "retrying": _YELLOW,
+    "skipped": _DIM, "held": _YELLOW, "failed": _RED, "auth_failed": _RED, "conflict": _RED,
+}
+# Shown in fixed columns, or deliberately left to --json.
+_COLUMN_FIELDS = frozenset({
+    "ts", "event", "account", "hub_user_email", "hub_user_id", "path", "remote_path",
+    "local_user", "host", "portal_id", "sha256", "mode", "watch", "bytes", "duration_ms",
+    "status", "attempt", "retry_in_ms", "error", "reason", "correlation_id",
+})
+# Column widths of a log line; longer values push the rest right rather than being cut.
+_EVENT_WIDTH = 15
+_ACCOUNT_WIDTH = 16
+_WHO_WIDTH = 22
+
+
+def use_color(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (no-color.org)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
+
+
+def size_text(count: Any) -> str:
+    """``512 B``, ``1.5 KB``, ``2.0 MB`` (binary units); other values as text."""
+    if not isinstance(count, int) or isinstance(count, bool):
+        return str(count)
+    if count < 1024:
+        return f"{count} B"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} KB"
+    return f"{count / 1024 / 1024:.1f} MB"
+
+
+def _when(ts: Any) -> str:
+    from hubsync.journal import parse_timestamp
+
+    moment = parse_timestamp(str(ts))
+    if moment is None:
+        return str(ts)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _plain(value: Any) -> str:
+    """A field value as a person reads it: strings as they are, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _details(entry: Mapping[str, Any]) -> list[str]:
+    details: list[str] = []
+    if "bytes" in entry:
+        details.append(size_text(entry["bytes"]))
+    if "duration_ms" in entry:
+        details.append(f"{entry['duration_ms']} ms")
+    if isinstance(entry.get("attempt"), int) and entry["attempt"] > 1:
+        details.append(f"attempt {entry['attempt']}")
+    if "status" in entry:
+        details.append(f"HTTP {entry['status']}")
+    if "retry_in_ms" in entry:
+        details.append(f"retry in {entry['retry_in_ms']} ms")
+    details.extend(f"{k}={_plain(v)}" for k, v in entry.items() if k not in _COLUMN_FIELDS)
+    for key in ("reason", "error"):
+        if entry.get(key):
+            text = _plain(entry[key])
+            if key == "error" and entry.get("correlation_id"):
+                text += f" (correlationId {entry['correlation_id']})"
+            details.append(text)
+    return details
+
+
+def format_entry(entry: Mapping[str, Any], *, color: bool = False) -> str:
+    """One human line for a sync log entry, in local time, columns aligned.
+
+    ``time  symbol event  account  user  path  details``; ``color`` adds ANSI colours.
+    Values that are not strings are shown as JSON, never as Python reprs.
+    """
+    event = str(entry.get("event", "?"))
+    symbol = SYMBOLS.get(event, "-")
+    who = entry.get("hub_user_email") or (
+        f"user {entry['hub_user_id']}" if entry.get("hub_user_id") is not None else "")
+    path = entry.get("path") or entry.get("remote_path") or ""
+    parts = [_when(entry.get("ts")), symbol, event.ljust(_EVENT_WIDTH),
+             str(entry.get("account") or "-").ljust(_ACCOUNT_WIDTH),
+             str(who or "-").ljust(_WHO_WIDTH), str(path)]
+    line = "  ".join(parts).rstrip()
+    details = _details(entry)
+    if details:
+        line += "  " + ", ".join(details)
+    style = _STYLE.get(event, "")
+    if color and style:
+        head, _, rest = line.partition(symbol)
+        return f"{_DIM}{head}{_RESET}{style}{_BOLD}{symbol}{_RESET}{style}{rest}{_RESET}"
+    return line
+
+
+def sync_log_path(config_path: Path) -> tuple[Path, str | None]:
+    """``<state_dir>/sync.log`` of the config at ``config_path``, and a warning or None.
+
+    Works from a broken config too (the warning says why the config is not valid, the
+    state dir is read leniently), and before the first ``hubsync init`` (the default
+    state dir).
+    """
+    from hubsync.journal import LOG_NAME
+    from hubsync.session_client import lenient_state_dir
+
+    state_dir, problem = lenient_state_dir(config_path)
+    warning = None
+    if problem is not None:
+        warning = (f"the config is not valid, reading {state_dir} anyway "
+                   f"(run `hubsync check` for the details): {str(problem).splitlines()[0]}")
+    return state_dir / LOG_NAME, warning
+
+
+# --- push --------------------------------------------------------------------------------
+
+
+def _delete_text(rel: str, folder: bool) -> str:
+    return f"{rel}/ (folder)" if folder else rel
+
+
+def plan_lines(summary: Summary) -> list[str]:
+    """What ``push --dry-run`` prints: per (watch, account) the counts, then each path."""
+    out: list[str] = []
+    for (watch, account), plan in summary.plans.items():
+        out.append(f"{watch} -> {account}: {len(plan.uploads)} to upload, "
+                   f"{len(plan.deletes)} to delete, {plan.unchanged} unchanged")
+        out.extend(f"  upload  {rel}" for rel in plan.uploads)
+        out.extend(f"  delete  {_delete_text(d.rel, d.folder)}" for d in plan.deletes)
+        out.extend(f"  held    {_delete_text(d.rel, d.folder)}" for d in plan.held_deletes)
+        if plan.hold_reason:
+            out.append(f"  {plan.hold_reason}")
+    out.extend(f"skipped {watch}:{rel}: {reason}" for watch, rel, reason in summary.skipped)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryText:
+    """The lines of a push summary: ``out`` for stdout, ``err`` for stderr."""
+
+    out: list[str]
+    err: list[str]
+
+
+def summary_lines(summary: Summary) -> SummaryText:
+    """What ``push`` prints at the end: per-account counts, holds, failures, pending."""
+    out: list[str] = [
+        f"{account}: {summary.pushed[account]} pushed, "
+        f"{summary.deleted.get(account, 0)} deleted" for account in sorted(summary.pushed)]
+    if summary.skipped:
+        out.append(f"{len(summary.skipped)} files left out by the rules:")
+        out.extend(f"  {watch}:{rel}: {reason}" for watch, rel, reason in summary.skipped)
+    out.extend(f"held: {reason}" for reason in summary.held_reasons)
+    err: list[str] = []
+    if summary.failures:
+        err.append(f"{len(summary.failures)} failed:")
+        for failure in summary.failures:
+            first, *rest = failure.error.splitlines() or [""]
+            err.append(f"  {failure.account}: {failure.path}: {first}")
+            err.extend(f"      {line.removeprefix('- ')}" for line in rest)
+    if summary.left_pending:
+        err.append(f"{summary.left_pending} changes still pending; run `hubsync push` again")
+    if summary.ok:
+        out.append("everything is in sync")
+    return SummaryText(out, err)
+
+
+def summary_json(summary: Summary) -> dict[str, Any]:
+    """``push --json``: one object with the counts, failures, skips and holds.
+
+    ``{"ok": bool, "accounts": {NAME: {"pushed": int, "deleted": int, "held_deletes": int}},
+    "unchanged": int, "failures": [{"account", "path", "error"}], "skipped": [{"watch",
+    "path", "reason"}], "held": [str], "left_pending": int}``
+    """
+    names = sorted(set(summary.pushed) | set(summary.deleted) | set(summary.held_deletes))
+    return {
+        "ok": summary.ok,
+        "accounts": {name: {"pushed": summary.pushed.get(name, 0),
+                            "deleted": summary.deleted.get(name, 0),
+                            "held_deletes": summary.held_deletes.get(name, 0)}
+                     for name in names},
+        "unchanged": summary.unchanged,
+        "failures": [{"account": f.account, "path": f.path, "error": f.error}
+                     for f in summary.failures],
+        "skipped": [{"watch": w, "path": rel, "reason": reason}
+                    for w, rel, reason in summary.skipped],
+        "held": list(summary.held_reasons),
+        "left_pending": summary.left_pending,
+    }
+
+
+def plan_json(summary: Summary) -> dict[str, Any]:
+    """``push --dry-run --json``: ``{"plans": [{"watch", "account", "upload": [path],
+    "delete": [path], "held": [path], "unchanged": int, "hold_reason"}], "skipped": [...]}``;
+    a folder delete's path ends in ``/``."""
+    plans = []
+    for (watch, account), plan in summary.plans.items():
+        plans.append({
+            "watch": watch, "account": account, "upload": list(plan.uploads),
+            "delete": [d.rel + ("/" if d.folder else "") for d in plan.deletes],
+            "held": [d.rel + ("/" if d.folder else "") for d in plan.held_deletes],
+            "unchanged": plan.unchanged, "hold_reason": plan.hold_reason,
+        })
+    return {"plans": plans, "skipped": [{"watch": w, "path": rel, "reason": reason}
+                                        for w, rel, reason in summary.skipped]}
+
+
+# --- links into HubSpot ------------------------------------------------------------------
+
+
+def website_origin(env: str) -> str:
+    """HubSpot's app origin for an environment: ``https://app.hubspot.com``, or
+    ``https://app.hubspotqa.com`` for ``qa``.
+
+    Source: HubSpot's CLI, ``getHubSpotWebsiteOrigin`` in HubSpot/hubspot-cli (used by
+    ``hs open`` and the VS Code extension's "open Design Manager" command).
+    """
+    return "https://app.hubspotqa.com" if env == "qa" else "https://app.hubspot.com"
+
+
+def theme_preview_url(env: str, portal_id: int, theme: str) -> str:
+    """The theme previewer of ``theme`` (the Design Manager folder holding theme.json).
+
+    Shape from HubSpot/hubspot-cli ``packages/cli-lib/lib/files.js``
+    (``getThemePreviewUrl``): ``{origin}/theme-previewer/{accountId}/edit/{theme}``,
+    the theme name URL-encoded.
+    """
+    return f"{website_origin(env)}/theme-previewer/{portal_id}/edit/{quote(theme, safe='')}"
+
+
+def design_manager_url(env: str, portal_id: int) -> str:
+    """The account's Design Manager: ``{origin}/design-manager/{accountId}``.
+
+    Shape from HubSpot/hubspot-cli ``lib/links`` (``hs open design-manager``).
+    """
+    return f"{website_origin(env)}/design-manager/{portal_id}"
+
+
+def links(config: Config, *, watches: Iterable[str] | None = None,
+          accounts: Iterable[str] | None = None) -> list[str]:
+    """Lines saying where to look in HubSpot after a push, per (watch, account).
+
+    ``watches`` and ``accounts`` limit them to those names (default: all).
+
+    The theme preview link only for a watch whose folder holds a ``theme.json`` (a
+    theme); the Design Manager link always, with the remote folder to open. An account
+    with a custom ``api_base`` (an emulator) gets no links: there is no HubSpot app.
+    """
+    wanted = set(accounts) if accounts is not None else None
+    chosen = set(watches) if watches is not None else None
+    out: list[str] = []
+    for watch in config.watches:
+        if chosen is not None and watch.name not in chosen:
+            continue
+        is_theme = (watch.src / "theme.json").is_file()
+        for name in watch.accounts:
+            account = config.accounts.get(name)
+            if account is None or (wanted is not None and name not in wanted):
+                continue
+            if account.api_base is not None:
+                continue
+            env = str(account.env)
+            out.append(f"{name}: Design Manager {design_manager_url(env, account.portal_id)} "
+                       f"(folder {watch.dest})")
+            if is_theme:
+                out.append(f"{name}: theme preview "
+                           f"{theme_preview_url(env, account.portal_id, watch.dest)}")
+    return out

@@ -1,0 +1,86 @@
+"""The console is for people: human lines only, diagnostics with -v, -q for the summary,
+and NO_COLOR honoured on a terminal, structlog's renderer included.
+
+Where the behaviour depends on a terminal, the command runs on a pseudo terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hubsync.emulator import EmulatorThread
+from tests.support.processes import HUBSYNC
+from tests.ux.ux_helpers import make_project, run_in_pty
+
+pytestmark = pytest.mark.slow
+
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+"""An ANSI colour/style sequence (cursor movement of a progress bar is not colour)."""
+
+
+def test_push_off_a_terminal_writes_no_diagnostics(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """A successful `push` into a pipe leaves stderr empty (no JSON `auth_ok` lines);
+    with -v the diagnostics come back, as JSON lines on stderr."""
+    project = make_project(tmp_path, emulator_thread, accounts=("sandbox",))
+    quiet = project.run("push")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    assert "✓ sandbox: portal 111 as jane@example.com" in quiet.stdout
+
+    (project.root / "css" / "f0000.css").write_text("/* changed */")
+    verbose = project.run("push", "-v")
+    assert verbose.returncode == 0
+    assert '"event": "auth_ok"' in verbose.stderr
+
+
+def test_push_on_a_terminal_shows_only_the_human_lines(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """On a TTY, `push` prints the human line for the key exchange once, and no structlog
+    console line (`[info ] auth_ok`) between them; `-v` adds it, on its own line above
+    the progress bar."""
+    project = make_project(tmp_path, emulator_thread, accounts=("sandbox",))
+    argv = [*HUBSYNC, "--config", str(project.config), "push"]
+    code, out = run_in_pty(argv, project.env())
+    assert code == 0, out
+    assert "✓ sandbox: portal 111 as jane@example.com" in out
+    assert "auth_ok" not in out
+    assert "[info" not in out
+
+    (project.root / "css" / "f0000.css").write_text("/* changed */")
+    code, out = run_in_pty([*argv, "-v"], project.env())
+    assert code == 0, out
+    assert "auth_ok" in out
+    # ... printed above the progress bar, never glued to it ("0/02026-...auth_ok").
+    segments = re.split(r"[\r\n]+", out)
+    assert not any("━" in part and "auth_ok" in part for part in segments)
+
+
+def test_no_color_is_honoured_by_every_renderer_on_a_terminal(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """`-v push` on a TTY: colour sequences without NO_COLOR (rich's bar and structlog's
+    console renderer), none at all with NO_COLOR=1."""
+    project = make_project(tmp_path, emulator_thread, accounts=("sandbox",))
+    argv = [*HUBSYNC, "--config", str(project.config), "-v", "push"]
+    code, coloured = run_in_pty(argv, project.env())
+    assert code == 0, coloured
+    assert SGR.search(coloured), "the test would prove nothing without colour here"
+
+    (project.root / "css" / "f0000.css").write_text("/* changed */")
+    code, plain = run_in_pty(argv, project.env(NO_COLOR="1"))
+    assert code == 0, plain
+    assert "auth_ok" in plain
+    assert SGR.findall(plain) == []
+
+
+def test_quiet_push_prints_the_summary_alone(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """`push -q` prints no line per file, only the per-account summary."""
+    project = make_project(tmp_path, emulator_thread, accounts=("sandbox",))
+    result = project.run("push", "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["sandbox: 4 pushed, 0 deleted",
+                                          "everything is in sync"]
