@@ -183,6 +183,8 @@ class Outbox:
         current = acc.entries.get(remote_path)
         synced = acc.base.get(remote_path)
         in_flight = remote_path in acc.in_flight
+        if current is not None and current.op is OpKind.DELETE and not in_flight:
+            self._withdraw_delete(acc, current, now)
         if synced is not None and synced.sha256 == local.sha256 and not in_flight:
             # Nothing is owed: the content went back to what is remote (or never left).
             if current is not None:
@@ -273,6 +275,13 @@ class Outbox:
             return effects
         self._hold(acc, account, batch, reason, effects)
         return effects
+
+    def _withdraw_delete(self, acc: _Account, entry: OutboxEntry, now: float) -> None:
+        """The file of a queued delete is back. If the delete was sent before and its
+        answer left open whether it deleted, the brake counts it as sent: it was counted
+        while approved and waiting, and must not vanish from the window."""
+        if entry.approved and entry.attempts > 0:
+            acc.ledger.record_sent(now, self._files_deleted(acc, entry))
 
     def _approved_files(self, acc: _Account) -> int:
         """Files that approved deletes not yet answered may remove: the ones waiting, and
@@ -516,6 +525,9 @@ class Outbox:
             decision = retry.Decision(retry.DecisionKind.PARK,
                                       reason=f"gave up after {attempt} attempts")
         if superseded:
+            if sent.op is OpKind.DELETE and result.outcome in UNCERTAIN:
+                # No retry follows, yet it may have deleted: the brake counts it.
+                acc.ledger.record_sent(now, self._files_deleted(acc, sent))
             self._superseded(acc, sent, current, now, effects)
             return
         assert current is not None
