@@ -45,7 +45,12 @@ DEFAULT_RATE_WINDOW_MS = 10_000
 
 TRANSPORTS = ("filemapper", "source-code")
 """``accounts.NAME.transport``: the CMS filemapper API (what ``hs`` uses), or the public
-CMS Source Code v3 API."""
+CMS Source Code API."""
+
+DEFAULT_SOURCE_CODE_VERSION = "2026-03"
+"""``accounts.NAME.source_code_version``: the dated Source Code API version, or ``"v3"`` for
+the previous ``/cms/v3/source-code`` family (hubspot-api.md §4). Kept equal to
+``hubsync.hubspot.SOURCE_CODE_VERSION`` (a test checks)."""
 
 
 _BOM = "\ufeff"
@@ -105,6 +110,8 @@ class Account:
     env: Env = Env.PROD
     api_base: str | None = None
     transport: str = "filemapper"
+    source_code_version: str = DEFAULT_SOURCE_CODE_VERSION
+    """Used when ``transport = "source-code"``: ``YYYY-MM`` or ``"v3"``."""
 
     @property
     def base_url(self) -> str:
@@ -423,6 +430,14 @@ def _transport_rule(value: str) -> str:
     return value
 
 
+def _source_code_version_rule(value: str) -> str:
+    if value == "v3" or re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", value):
+        return value
+    raise _Invalid(f"{_show(value)} is not a Source Code API version: use a dated one like "
+                   f'"{DEFAULT_SOURCE_CODE_VERSION}" (the default) or "v3" for the previous '
+                   "/cms/v3/source-code family")
+
+
 def _existing_dir(value: Path) -> Path:
     if not value.exists():
         raise _Invalid(f"folder {str(value)!r} does not exist")
@@ -473,6 +488,7 @@ _FIELD_RULES: dict[tuple[type, str], _Rule] = {
     (Account, "portal_id"): _positive_id,
     (Account, "api_base"): _check_api_base,
     (Account, "transport"): _transport_rule,
+    (Account, "source_code_version"): _source_code_version_rule,
     (Watch, "name"): _name_rule,
     (Watch, "src"): _existing_dir,
     (Watch, "dest"): _check_dest,

@@ -301,8 +301,9 @@ class Engine:
             journal = adapters.open_journal(settings.state_dir / LOG_NAME)
             stack.callback(journal.close)
         self._store = store if not self.dry_run else None
+        # A dry run tells nobody anything as it goes: the plan it returns is its answer.
         self._committer = Committer(self._store, journal, self.clock, self._decorate,
-                                    self._on_event)
+                                    None if self.dry_run else self._on_event)
         self._committer.give_up_on_fault = self._once
         self._committer.on_recovered = self._wake_all
         for name in needed:
