@@ -29,6 +29,7 @@ from hubsync.core.effects import Seen, WatchSpec
 from hubsync.core.ignore import IgnoreRules
 from hubsync.core.paths import is_under
 from hubsync.core.plan import LocalFile
+from hubsync.errors import StateError
 from hubsync.localtree import CachedStat, Gone, Skipped, Unreadable
 from hubsync.ports import Clock, TreeWatcher, WatcherFactory
 from hubsync.state import AsyncStateStore
@@ -270,7 +271,12 @@ class WatchTracker:
 
     async def _save_stats(self, changed: dict[str, CachedStat], removed: list[str]) -> None:
         if (changed or removed) and self._store is not None:
-            await self._store.save_stats(self.root, changed, removed)
+            try:
+                await self._store.save_stats(self.root, changed, removed)
+            except StateError as exc:
+                # Only a cache: what is not saved is hashed again at the next start. The
+                # outbox's own writes report the condition (and stop sending).
+                log.warning("stat_cache_not_saved", watch=self.watch.name, error=str(exc))
 
     def _clock_ns(self) -> int:
         return int(self._clock.time() * 1_000_000_000)
