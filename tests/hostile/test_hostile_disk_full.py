@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -41,14 +42,16 @@ def small_disk(where: Path, size: str = "2m") -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Fill ``disk`` to the last byte; the filler file, to delete for room again."""
     filler = disk / "filler"
-    with filler.open("wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * 65536)
-                out.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
+    with filler.open("wb") as out, pytest.raises(OSError) as full:
+        _write_forever(out)
+    assert full.value.errno == errno.ENOSPC
     return filler
+
+
+def _write_forever(out: BinaryIO) -> None:
+    while True:
+        out.write(b"\0" * 65536)
+        out.flush()
 
 
 def test_push_on_a_full_disk_stops_and_exits_75_saying_disk_full(
@@ -99,7 +102,8 @@ def test_watch_pauses_on_a_full_disk_says_so_and_resumes_with_room(
 
             def state_error() -> str | None:
                 status = json.loads(run_hubsync(config, emu, "status", "--json").stdout)
-                return status.get("state_error")
+                error = status.get("state_error")
+                return str(error) if error is not None else None
 
             wait_until(lambda: "disk full" in (state_error() or ""), timeout=30,
                        what="status showing the disk full")
