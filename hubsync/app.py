@@ -30,7 +30,8 @@ def _pacer(settings: Settings) -> Pacer:
 def _client(account: Account, settings: Settings, pacer: Pacer) -> RemoteApi:
     return HubSpotClient(account.base_url, account.portal_id,
                          max_connections=settings.concurrency, on_rate_limit=pacer.learn,
-                         transport=account.transport)
+                         transport=account.transport,
+                         source_code_version=account.source_code_version)
 
 
 def _tokens(account: Account, api: RemoteApi) -> TokenManager:

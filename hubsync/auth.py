@@ -6,6 +6,9 @@ time and real I/O: it looks the key up (``hubsync.credentials``), exchanges it
 
 - ``token()`` gives a valid token; concurrent callers share one in-flight exchange.
 - ``call(fn)`` runs ``fn(token)``; on ``TokenExpired`` it refreshes once, retries once.
+  The token ``fn`` gets is checked again when its value is read to build the request
+  (after any wait inside ``fn``: a pacer, a full connection pool, a SIGSTOP), so an
+  expired token is never sent; a stale one raises ``TokenExpired`` there instead.
 - A refused key (401/403) or a key for another portal holds the account
   (``UNAUTHORIZED``) without touching other accounts; ``recheck()`` re-reads the key,
   and a new one brings the account back.
@@ -21,7 +24,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import structlog
 
@@ -46,6 +49,11 @@ from hubsync.ports import KeyLookup, RemoteApi
 
 T = TypeVar("T")
 EMAIL_LOOKUP_TIMEOUT_S = 5.0
+SEND_MARGIN_S = 1.0
+"""A token that expires within this many seconds (local clock) is not sent: the request
+must still find it valid when HubSpot reads it. For short-lived tokens the margin is a
+tenth of the lifetime instead, inside the fifth before expiry when ``core.tokens``
+refreshes anyway, so the check only bites after a wait."""
 
 log = structlog.get_logger("hubsync.auth")
 
@@ -149,13 +157,31 @@ class TokenManager:
                 return self._token
 
     async def call(self, fn: Callable[[AccessToken], Awaitable[T]]) -> T:
-        """``fn(token)``; after TokenExpired, one refresh and one retry."""
+        """``fn(token)``; after TokenExpired, one refresh and one retry.
+
+        ``fn`` gets a token whose ``value`` is checked for freshness when it is read
+        (``SEND_MARGIN_S``), so however long ``fn`` waits before building its request,
+        it never sends an expired token: it raises ``TokenExpired`` instead, which is
+        answered here like HubSpot's own 401 (refresh once, retry once). Raises what
+        ``token()`` and ``fn`` raise, and ``TokenExpired`` when the retry too is stale.
+        """
         token = await self.token()
         try:
-            return await fn(token)
+            return await fn(self._checked(token))
         except TokenExpired:
             self._expire(token)
-        return await fn(await self.token())
+        token = await self.token()
+        return await fn(self._checked(token))
+
+    def _checked(self, token: AccessToken) -> AccessToken:
+        received = self._machine.issued_at
+        lifetime = token.expires_at - received if received is not None else 0.0
+        if lifetime <= 0:
+            # Expired on arrival by our clock (far ahead of HubSpot's): it cannot judge
+            # this token, so HubSpot's 401 will (see token()).
+            return token
+        margin = min(SEND_MARGIN_S, lifetime / 10)
+        return cast(AccessToken, _SendTimeToken(token, self._clock, margin))
 
     def _expire(self, token: AccessToken) -> None:
         # Many requests fail with the same dead token at once: only the first one to report
@@ -319,6 +345,42 @@ class TokenManager:
         with contextlib.suppress(HubsyncError):
             await self.token()
         return self.state
+
+
+class _SendTimeToken:
+    """An ``AccessToken`` stand-in whose ``value`` is only given while it is fresh.
+
+    The client reads ``value`` when it builds the request's ``Authorization`` header, the
+    last moment before the bytes go out that hubsync controls.
+    """
+
+    __slots__ = ("_clock", "_margin", "_token")
+
+    def __init__(self, token: AccessToken, clock: Callable[[], float], margin: float) -> None:
+        self._token = token
+        self._clock = clock
+        self._margin = margin
+
+    @property
+    def value(self) -> str:
+        left = self._token.expires_at - self._clock()
+        if left <= self._margin:
+            raise TokenExpired(
+                "the access token expired while the request waited to be sent "
+                f"({-left:.1f} s ago); refreshing it" if left < 0 else
+                f"the access token expires in {left:.1f} s, too soon to send; refreshing it",
+                status=None, category="EXPIRED_AUTHENTICATION",
+            )
+        return self._token.value
+
+    @property
+    def expires_at(self) -> float:
+        return self._token.expires_at
+
+    def __repr__(self) -> str:
+        return "AccessToken(<redacted>)"
+
+    __str__ = __repr__
 
 
 def _hubspot_message(exc: KeyRejected) -> str:

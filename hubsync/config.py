@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hubsync.core.keynames import env_var_name
+from hubsync.core.paths import display_path, name_problem
 from hubsync.core.urls import api_base_problem
 from hubsync.errors import ConfigError
 from hubsync.model import Env, Mode
@@ -44,7 +45,22 @@ DEFAULT_RATE_WINDOW_MS = 10_000
 
 TRANSPORTS = ("filemapper", "source-code")
 """``accounts.NAME.transport``: the CMS filemapper API (what ``hs`` uses), or the public
-CMS Source Code v3 API."""
+CMS Source Code API."""
+
+DEFAULT_SOURCE_CODE_VERSION = "2026-03"
+"""``accounts.NAME.source_code_version``: the dated Source Code API version, or ``"v3"`` for
+the previous ``/cms/v3/source-code`` family (hubspot-api.md §4). Kept equal to
+``hubsync.hubspot.SOURCE_CODE_VERSION`` (a test checks)."""
+
+
+_BOM = "\ufeff"
+
+MAX_PORTAL_ID = 2**31 - 1
+"""The largest portal (Hub) ID: HubSpot's account-info API types ``portalId`` as
+``integer<int32>`` (developers.hubspot.com/docs/api-reference/latest/account/
+account-information/get-account-details), so IDs have at most 10 digits."""
+_TOO_BIG_ID = (f"must be at most {MAX_PORTAL_ID}: HubSpot portal/Hub IDs are 32-bit "
+               "(copy the ID `hs accounts list` or HubSpot's account menu shows)")
 
 
 def xdg_dir(variable: str, fallback: str) -> Path:
@@ -94,6 +110,8 @@ class Account:
     env: Env = Env.PROD
     api_base: str | None = None
     transport: str = "filemapper"
+    source_code_version: str = DEFAULT_SOURCE_CODE_VERSION
+    """Used when ``transport = "source-code"``: ``YYYY-MM`` or ``"v3"``."""
 
     @property
     def base_url(self) -> str:
@@ -186,6 +204,9 @@ def config_from_bytes(raw: bytes, path: Path) -> Config:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(path, f"not UTF-8 text (byte {exc.start})") from None
+    # Windows editors (Notepad) start UTF-8 files with a byte-order mark, which TOML does
+    # not allow; it carries no meaning here, so it is dropped rather than refused.
+    text = text.removeprefix(_BOM)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -206,38 +227,8 @@ def _validate(data: dict[str, Any], path: Path) -> Config:
     if "settings" in data:
         structured = _structure(Settings, data["settings"], "settings", base_dir, problems)
         settings = structured or settings
-
-    accounts: dict[str, Account] = {}
-    account_names: list[str] = []
-    raw_accounts = data.get("accounts", {})
-    if not isinstance(raw_accounts, dict):
-        problems.append(f"accounts: expected a table of [accounts.NAME] tables, got "
-                        f"{_kind(raw_accounts)}")
-        raw_accounts = {}
-    for name, table in raw_accounts.items():
-        where = _dotted("accounts", name)
-        account_names.append(name)
-        if not NAME_PATTERN.fullmatch(name):
-            problems.append(f"{where}: account names are letters, digits, '-' and '_' "
-                            "(at most 64, starting with a letter or digit)")
-            continue
-        account = _structure(Account, table, where, base_dir, problems, fixed={"name": name})
-        if account is not None:
-            accounts[name] = account
-
-    watches: list[tuple[int, Watch]] = []
-    raw_watches = data.get("watch", [])
-    if isinstance(raw_watches, dict):
-        problems.append("watch: expected [[watch]] (an array of tables), got a single [watch] "
-                        "table; write it as [[watch]]")
-        raw_watches = []
-    elif not isinstance(raw_watches, list):
-        problems.append(f"watch: expected [[watch]] tables, got {_kind(raw_watches)}")
-        raw_watches = []
-    for index, table in enumerate(raw_watches):
-        watch = _structure(Watch, table, f"watch[{index}]", base_dir, problems)
-        if watch is not None:
-            watches.append((index, watch))
+    accounts, account_names = _validate_accounts(data.get("accounts", {}), base_dir, problems)
+    raw_watches, watches = _validate_watches(data.get("watch", []), base_dir, problems)
 
     _check_watches(raw_watches, account_names, problems)
     if problems:
@@ -248,6 +239,46 @@ def _validate(data: dict[str, Any], path: Path) -> Config:
         accounts=types.MappingProxyType(accounts),
         watches=tuple(watch for _, watch in watches),
     )
+
+
+def _validate_accounts(raw_accounts: object, base_dir: Path, problems: list[str]
+                       ) -> tuple[dict[str, Account], list[str]]:
+    """The valid ``[accounts.NAME]`` tables, and every name given (valid or not)."""
+    accounts: dict[str, Account] = {}
+    account_names: list[str] = []
+    if not isinstance(raw_accounts, dict):
+        problems.append(f"accounts: expected a table of [accounts.NAME] tables, got "
+                        f"{_kind(raw_accounts)}")
+        return accounts, account_names
+    for name, table in raw_accounts.items():
+        where = _dotted("accounts", name)
+        account_names.append(name)
+        if not NAME_PATTERN.fullmatch(name):
+            problems.append(f"{where}: account names are letters, digits, '-' and '_' "
+                            "(at most 64, starting with a letter or digit)")
+            continue
+        account = _structure(Account, table, where, base_dir, problems, fixed={"name": name})
+        if account is not None:
+            accounts[name] = account
+    return accounts, account_names
+
+
+def _validate_watches(raw_watches: object, base_dir: Path, problems: list[str]
+                      ) -> tuple[list[Any], list[tuple[int, Watch]]]:
+    """The ``[[watch]]`` tables as given (for the cross checks) and the valid ones."""
+    if isinstance(raw_watches, dict):
+        problems.append("watch: expected [[watch]] (an array of tables), got a single [watch] "
+                        "table; write it as [[watch]]")
+        return [], []
+    if not isinstance(raw_watches, list):
+        problems.append(f"watch: expected [[watch]] tables, got {_kind(raw_watches)}")
+        return [], []
+    watches: list[tuple[int, Watch]] = []
+    for index, table in enumerate(raw_watches):
+        watch = _structure(Watch, table, f"watch[{index}]", base_dir, problems)
+        if watch is not None:
+            watches.append((index, watch))
+    return raw_watches, watches
 
 
 def _structure(
@@ -303,46 +334,60 @@ def _coerce(value: object, hint: Any, where: str, base_dir: Path, problems: list
         (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
         origin = typing.get_origin(hint)
     if origin is tuple:
-        if not isinstance(value, list):
-            raise _Invalid(f"expected an array, got {_kind(value)}")
-        (item_hint, _) = typing.get_args(hint)
-        items: list[object] = []
-        for index, item in enumerate(value):
-            try:
-                items.append(_coerce(item, item_hint, f"{where}[{index}]", base_dir, problems))
-            except _Invalid as exc:
-                problems.append(f"{where}[{index}]: {exc}")
-        if len(items) < len(value):
-            raise _Skip
-        return tuple(items)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise _Invalid(f"expected true or false, got {_kind(value)}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"expected an integer, got {_kind(value)}")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise _Invalid(f"expected a string, got {_kind(value)}")
+        return _coerce_tuple(value, hint, where, base_dir, problems)
+    if hint in _SCALARS:
+        expected, accepts = _SCALARS[hint]
+        if not accepts(value):
+            raise _Invalid(f"expected {expected}, got {_kind(value)}")
         return value
     if hint is Path:
-        if not isinstance(value, str):
-            raise _Invalid(f"expected a path (a string), got {_kind(value)}")
-        if not value.strip():
-            raise _Invalid("must not be empty")
-        expanded = Path(value).expanduser()
-        return expanded if expanded.is_absolute() else base_dir / expanded
+        return _coerce_path(value, base_dir)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        allowed = [member.value for member in hint]
-        if not isinstance(value, str):
-            raise _Invalid(f"expected one of {_quoted(allowed)}, got {_kind(value)}")
-        if value not in allowed:
-            raise _Invalid(f"{_show(value)} is not one of {_quoted(allowed)}"
-                           f"{_did_you_mean(value, allowed)}")
-        return hint(value)
+        return _coerce_enum(value, hint)
     raise TypeError(f"the config validator has no rule for {hint!r} at {where}")
+
+
+_SCALARS: dict[object, tuple[str, Callable[[object], bool]]] = {
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    # bool is an int subclass in Python, but `true` is not a number in TOML.
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    str: ("a string", lambda v: isinstance(v, str)),
+}
+
+
+def _coerce_tuple(value: object, hint: Any, where: str, base_dir: Path,
+                  problems: list[str]) -> tuple[object, ...]:
+    if not isinstance(value, list):
+        raise _Invalid(f"expected an array, got {_kind(value)}")
+    (item_hint, _) = typing.get_args(hint)
+    items: list[object] = []
+    for index, item in enumerate(value):
+        try:
+            items.append(_coerce(item, item_hint, f"{where}[{index}]", base_dir, problems))
+        except _Invalid as exc:
+            problems.append(f"{where}[{index}]: {exc}")
+    if len(items) < len(value):
+        raise _Skip
+    return tuple(items)
+
+
+def _coerce_path(value: object, base_dir: Path) -> Path:
+    if not isinstance(value, str):
+        raise _Invalid(f"expected a path (a string), got {_kind(value)}")
+    if not value.strip():
+        raise _Invalid("must not be empty")
+    expanded = Path(value).expanduser()
+    return expanded if expanded.is_absolute() else base_dir / expanded
+
+
+def _coerce_enum(value: object, hint: type[enum.Enum]) -> enum.Enum:
+    allowed = [member.value for member in hint]
+    if not isinstance(value, str):
+        raise _Invalid(f"expected one of {_quoted(allowed)}, got {_kind(value)}")
+    if value not in allowed:
+        raise _Invalid(f"{_show(value)} is not one of {_quoted(allowed)}"
+                       f"{_did_you_mean(value, allowed)}")
+    return hint(value)
 
 
 class _Skip(_Invalid):
@@ -373,6 +418,8 @@ def _name_rule(value: str) -> str:
 def _positive_id(value: int) -> int:
     if value <= 0:
         raise _Invalid("must be a positive integer (the portal/Hub ID of the account)")
+    if value > MAX_PORTAL_ID:
+        raise _Invalid(_TOO_BIG_ID)
     return value
 
 
@@ -381,6 +428,14 @@ def _transport_rule(value: str) -> str:
         raise _Invalid(f"{_show(value)} is not one of {_quoted(TRANSPORTS)}"
                        f"{_did_you_mean(value, TRANSPORTS)}")
     return value
+
+
+def _source_code_version_rule(value: str) -> str:
+    if value == "v3" or re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", value):
+        return value
+    raise _Invalid(f"{_show(value)} is not a Source Code API version: use a dated one like "
+                   f'"{DEFAULT_SOURCE_CODE_VERSION}" (the default) or "v3" for the previous '
+                   "/cms/v3/source-code family")
 
 
 def _existing_dir(value: Path) -> Path:
@@ -409,6 +464,11 @@ def _check_dest(dest: str) -> str:
         raise _Invalid("must be a folder path like 'my-theme' or 'themes/my-theme'")
     if ".." in segments:
         raise _Invalid("must not contain '..'")
+    # The same rules as every local name (docs/operations.md, "Names hubsync will not
+    # push"): dest is the first part of each remote path.
+    problem = name_problem(trimmed)
+    if problem is not None:
+        raise _Invalid(f"{problem.split(';')[0]} ({display_path(trimmed)})")
     return trimmed
 
 
@@ -428,6 +488,7 @@ _FIELD_RULES: dict[tuple[type, str], _Rule] = {
     (Account, "portal_id"): _positive_id,
     (Account, "api_base"): _check_api_base,
     (Account, "transport"): _transport_rule,
+    (Account, "source_code_version"): _source_code_version_rule,
     (Watch, "name"): _name_rule,
     (Watch, "src"): _existing_dir,
     (Watch, "dest"): _check_dest,
@@ -458,36 +519,51 @@ def _check_watches(raw_watches: list[Any], account_names: list[str], problems: l
             # An invalid dest is reported by its field rule; it has no target to compare.
             with contextlib.suppress(_Invalid):
                 dest = _check_dest(table["dest"])
-        accounts = table.get("accounts")
-        seen: set[str] = set()
-        for position, account in enumerate(accounts if isinstance(accounts, list) else []):
-            where = f"watch[{index}].accounts[{position}]"
-            if not isinstance(account, str):
-                continue
-            if account in seen:
-                problems.append(f"{where}: account {_show(account)} is listed twice")
-                continue
-            seen.add(account)
-            if account not in account_names:
-                hint = _did_you_mean(account, account_names)
-                if not account_names:
-                    hint = " (there are no [accounts.NAME] tables; run `hubsync auth add`)"
-                problems.append(f"{where}: unknown account {_show(account)}{hint}")
-                continue
-            if dest is None:
-                continue
-            for other_dest, other, other_name in targets.get(account, []):
-                if other_dest == dest:
-                    clash = "is also the target of"
-                elif dest.startswith(other_dest + "/") or other_dest.startswith(dest + "/"):
-                    clash = f"overlaps {other_dest!r}, the target of"
-                else:
-                    continue
-                problems.append(f"watch[{index}].dest: {dest!r} in account {account!r} "
-                                f"{clash} watch[{other}] ({other_name}); two watches would "
-                                "overwrite each other's files")
-            label = _show(name) if isinstance(name, str) else "unnamed"
-            targets.setdefault(account, []).append((dest, index, label))
+        label = _show(name) if isinstance(name, str) else "unnamed"
+        for account in _watch_accounts(index, table.get("accounts"), account_names, problems):
+            if dest is not None:
+                problems.extend(_clashes(index, dest, account, targets.get(account, [])))
+                targets.setdefault(account, []).append((dest, index, label))
+
+
+def _watch_accounts(index: int, accounts: object, account_names: list[str],
+                    problems: list[str]) -> list[str]:
+    """The known accounts one watch lists, each once; a problem for each other entry."""
+    found: list[str] = []
+    seen: set[str] = set()
+    for position, account in enumerate(accounts if isinstance(accounts, list) else []):
+        where = f"watch[{index}].accounts[{position}]"
+        if not isinstance(account, str):
+            continue
+        if account in seen:
+            problems.append(f"{where}: account {_show(account)} is listed twice")
+            continue
+        seen.add(account)
+        if account not in account_names:
+            hint = _did_you_mean(account, account_names)
+            if not account_names:
+                hint = " (there are no [accounts.NAME] tables; run `hubsync auth add`)"
+            problems.append(f"{where}: unknown account {_show(account)}{hint}")
+        else:
+            found.append(account)
+    return found
+
+
+def _clashes(index: int, dest: str, account: str,
+             earlier: list[tuple[str, int, str]]) -> list[str]:
+    """A problem for each earlier watch whose target in ``account`` is or overlaps ``dest``."""
+    problems: list[str] = []
+    for other_dest, other, other_name in earlier:
+        if other_dest == dest:
+            clash = "is also the target of"
+        elif dest.startswith(other_dest + "/") or other_dest.startswith(dest + "/"):
+            clash = f"overlaps {other_dest!r}, the target of"
+        else:
+            continue
+        problems.append(f"watch[{index}].dest: {dest!r} in account {account!r} "
+                        f"{clash} watch[{other}] ({other_name}); two watches would "
+                        "overwrite each other's files")
+    return problems
 
 
 def _looks_secret(key: str) -> bool:
@@ -597,6 +673,26 @@ with `hubsync auth add NAME --portal ID`.
 """
 
 
+def _account_problems(where: str, name: str, portal_id: int,
+                      api_base: str | None) -> list[str]:
+    """What is wrong with an account ``upsert_account`` is asked to write, each problem
+    starting with its dotted key; empty when nothing is."""
+    problems: list[str] = []
+    if not NAME_PATTERN.fullmatch(name):
+        problems.append(f"{where}: account names are letters, digits, '-' and '_' "
+                        "(at most 64, starting with a letter or digit)")
+    if isinstance(portal_id, bool) or not isinstance(portal_id, int) or portal_id <= 0:
+        problems.append(f"{where}.portal_id: must be a positive integer")
+    elif portal_id > MAX_PORTAL_ID:
+        problems.append(f"{where}.portal_id: {_TOO_BIG_ID}")
+    if api_base is not None:
+        try:
+            _check_api_base(api_base)
+        except _Invalid as exc:
+            problems.append(f"{where}.api_base: {exc}")
+    return problems
+
+
 def upsert_account(
     path: Path, name: str, *, portal_id: int, env: Env, api_base: str | None
 ) -> None:
@@ -609,17 +705,7 @@ def upsert_account(
     import tomlkit
 
     where = _dotted("accounts", name)
-    problems: list[str] = []
-    if not NAME_PATTERN.fullmatch(name):
-        problems.append(f"{where}: account names are letters, digits, '-' and '_' "
-                        "(at most 64, starting with a letter or digit)")
-    if isinstance(portal_id, bool) or not isinstance(portal_id, int) or portal_id <= 0:
-        problems.append(f"{where}.portal_id: must be a positive integer")
-    if api_base is not None:
-        try:
-            _check_api_base(api_base)
-        except _Invalid as exc:
-            problems.append(f"{where}.api_base: {exc}")
+    problems = _account_problems(where, name, portal_id, api_base)
     if problems:
         raise ConfigError(path, problems)
 
@@ -728,7 +814,7 @@ def _read_document(path: Path) -> Any:
     import tomlkit.exceptions
 
     try:
-        return tomlkit.parse(path.read_text(encoding="utf-8"))
+        return tomlkit.parse(path.read_text(encoding="utf-8").removeprefix(_BOM))
     except tomlkit.exceptions.ParseError as exc:
         raise ConfigError(path, f"invalid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -19,12 +19,23 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from hubsync.errors import ControlError
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
-# A request line is tiny; anything longer is not one of ours.
-_MAX_LINE = 64 * 1024
+log = structlog.get_logger("hubsync.control")
+
+MAX_REQUEST_BYTES = 64 * 1024
+"""The longest request line (bytes, newline included) the server reads; a longer one gets
+an error reply. Real requests are under 200 bytes; the cap bounds the memory any local
+client can make the daemon hold."""
+_MAX_LINE = MAX_REQUEST_BYTES
+
+REQUEST_TIMEOUT_S = 5.0
+"""How long a connected client may take to send its request line before the server
+answers with an error and hangs up, so idle connections cannot pile up."""
 
 
 def runtime_dir() -> Path:
@@ -63,8 +74,18 @@ class ControlServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        # A socket left by a killed process is stale: the instance lock (taken before
-        # this) guarantees no live hubsync owns it.
+        """Listen on ``path``; ControlError when another live process answers there.
+
+        A socket left by a killed process is stale and replaced. The instance lock (taken
+        before this) already guarantees no live hubsync uses this state directory; the
+        connect test also keeps a second state directory whose name hashes alike, or a
+        lock bypassed by hand, from stealing a running session's socket.
+        """
+        if await _answers(self.path):
+            raise ControlError(
+                f"another process is serving {self.path}; is a hubsync already running "
+                "for this state directory?"
+            )
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         old_umask = os.umask(0o177)
@@ -92,23 +113,55 @@ class ControlServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            line = await reader.readline()
-            try:
-                request = json.loads(line)
-                if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
-                    raise ValueError("a request is a JSON object with a string 'cmd'")
-                result = await self._handler(request)
-                reply: dict[str, Any] = {"ok": True, "result": result}
-            except (ValueError, KeyError, ControlError) as exc:
-                reply = {"ok": False, "error": str(exc)}
-            writer.write(json.dumps(reply, default=str).encode() + b"\n")
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+            line = await _read_request(reader)
+            if line is not None:
+                reply = await self._answer(line) if isinstance(line, bytes) else line
+                writer.write(json.dumps(reply, default=str).encode() + b"\n")
+                await writer.drain()
+        except ConnectionError:
             pass  # the client went away; nothing to answer
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+
+    async def _answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
+                raise ValueError("a request is a JSON object with a string 'cmd'")
+            return {"ok": True, "result": await self._handler(request)}
+        except (ValueError, KeyError, ControlError) as exc:
+            return {"ok": False, "error": str(exc)}
+        except Exception as exc:  # one bad request must not kill the server
+            log.exception("control_request_failed", error=type(exc).__name__)
+            return {"ok": False, "error": f"internal error: {type(exc).__name__}"}
+
+
+async def _read_request(reader: asyncio.StreamReader) -> bytes | dict[str, Any] | None:
+    """The request line; an error reply when it is too slow or too long; None at EOF."""
+    try:
+        return await asyncio.wait_for(reader.readuntil(b"\n"), REQUEST_TIMEOUT_S)
+    except TimeoutError:
+        return {"ok": False, "error": f"no request within {REQUEST_TIMEOUT_S:g} s"}
+    except asyncio.LimitOverrunError:
+        return {"ok": False,
+                "error": f"request longer than {MAX_REQUEST_BYTES // 1024} KiB"}
+    except asyncio.IncompleteReadError as exc:
+        # The client closed its side without a newline: answer what it sent, if anything.
+        return exc.partial or None
+
+
+async def _answers(path: Path) -> bool:
+    """Whether a live process accepts connections on the Unix socket ``path``."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 2.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 async def request(path: Path, cmd: str, *, wait_s: float = 10.0, **params: Any) -> Any:

@@ -18,7 +18,6 @@ import email.utils
 import enum
 import os
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -285,31 +284,17 @@ def check_clock(skews: Sequence[float]) -> Check:
 def check_state_dir(state_dir: Path) -> Check:
     """Whether hubsync can create and write its state folder (tried, not guessed)."""
     from hubsync.lock import lock_holder
+    from hubsync.statedir import state_dir_problem
 
     fix = f"make {state_dir} writable by you, or set settings.state_dir"
-    if state_dir.exists():
-        if not state_dir.is_dir():
-            return Check("state dir", Status.FAIL, f"{state_dir} is not a folder", fix)
-        try:
-            with tempfile.NamedTemporaryFile(dir=state_dir, prefix=".hubsync-doctor-"):
-                pass
-        except OSError as exc:
-            return Check("state dir", Status.FAIL,
-                         f"{state_dir} is not writable ({exc.strerror})", fix)
+    problem = state_dir_problem(state_dir)
+    if problem is not None:
+        return Check("state dir", Status.FAIL, problem, fix)
+    if state_dir.is_dir():
         holder = lock_holder(state_dir)
         running = f"; hubsync is running on it (PID {holder})" if holder else ""
         return Check("state dir", Status.OK, f"{state_dir} is writable{running}")
-    ancestor = state_dir.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        return Check("state dir", Status.FAIL,
-                     f"{state_dir} cannot be created: {ancestor} is not a folder", fix)
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        return Check("state dir", Status.FAIL,
-                     f"{state_dir} cannot be created: {ancestor} is not writable", fix)
-    return Check("state dir", Status.OK,
-                 f"{state_dir} will be created on first use ({ancestor} is writable)")
+    return Check("state dir", Status.OK, f"{state_dir} will be created on first use")
 
 
 def count_folders(root: Path) -> int:

@@ -3,10 +3,13 @@
 One :class:`HubSpotClient` per account: its own connection pool (at most
 ``max_connections``, as HubSpot's CLI), created lazily inside the running loop.
 It speaks the wire contract of ``hubspot-api.md``: the key exchange, the best-effort
-email lookup, and the file calls (upload/delete/meta/download) over one of two
+email lookup, and the file calls (upload/delete/meta/metadata/download) over one of two
 transports chosen per account: ``"filemapper"`` (the Design Manager API the ``hs`` CLI
-uses, the default) or ``"source-code"`` (the public CMS Source Code API v3, which adds
-``validate``).
+uses, the default) or ``"source-code"`` (the public CMS Source Code API, which adds
+``validate`` and archive ``extract``; dated ``/cms/source-code/2026-03/`` by default,
+``source_code_version="v3"`` for the ``/cms/v3/source-code/`` family). Uploads are
+multipart bodies byte for byte as ``hs`` sends them (one part ``file``, the filename in
+raw UTF-8).
 
 Every response, success or error, has its ``X-HubSpot-RateLimit-*`` headers parsed and
 handed to ``on_rate_limit``. Failures are raised as the ``hubsync.errors`` class their
@@ -22,9 +25,10 @@ import email.utils
 import io
 import json
 import mimetypes
+import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -47,11 +51,14 @@ from hubsync.errors import (
     TransientError,
     ValidationFailed,
 )
-from hubsync.model import AccessToken, Identity, RateLimitInfo, TokenGrant
+from hubsync.model import AccessToken, Identity, RateLimitInfo, RemoteMeta, TokenGrant
 
 USER_AGENT = f"hubsync/{__version__} (python aiohttp/{aiohttp.__version__})"
 FILEMAPPER = "/content/filemapper/v1"
-SOURCE_CODE = "/cms/v3/source-code"
+SOURCE_CODE_VERSION = "2026-03"
+"""The dated Source Code API version used by default (hubspot-api.md §4)."""
+SOURCE_CODE_V3 = "v3"
+"""The previous, numbered family: ``/cms/v3/source-code/...``."""
 TRANSPORT_FILEMAPPER = "filemapper"
 TRANSPORT_SOURCE_CODE = "source-code"
 TRANSPORTS = (TRANSPORT_FILEMAPPER, TRANSPORT_SOURCE_CODE)
@@ -72,6 +79,29 @@ class ApiResult:
     duration_ms: float
     correlation_id: str | None
     rate_limit: RateLimitInfo
+    meta: RemoteMeta | None = None
+    """What the answer said about the file written (the Source Code API answers its
+    metadata; filemapper answers are not relied on, so None there)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractStatus:
+    """One archive extraction task, as ``extract/async/tasks/{id}/status`` reports it."""
+
+    task_id: str
+    status: str
+    """``PENDING``, ``PROCESSING``, ``COMPLETE`` or ``CANCELED`` (HubSpot's words)."""
+    requested_at: str | None = None
+    """ISO 8601, as HubSpot sends it."""
+    started_at: str | None = None
+    completed_at: str | None = None
+    errors: tuple[ErrorDetail, ...] = ()
+    """Why entries were refused (a CANCELED task); ``line`` when HubSpot gave one."""
+
+    @property
+    def done(self) -> bool:
+        """The task will not change any more (COMPLETE or CANCELED)."""
+        return self.status in ("COMPLETE", "CANCELED")
 
 
 def check_base_url(url: str) -> str:
@@ -249,10 +279,16 @@ class HubSpotClient:
         upload_read_timeout_s: float = 60.0,
         on_rate_limit: Callable[[RateLimitInfo], None] | None = None,
         transport: str = TRANSPORT_FILEMAPPER,
+        source_code_version: str = SOURCE_CODE_VERSION,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+        problem = source_code_version_problem(source_code_version)
+        if problem is not None:
+            raise ValueError(f"source_code_version: {problem}")
         self.transport = transport
+        self.source_code_base = source_code_base(source_code_version)
+        """``/cms/source-code/{version}`` or ``/cms/v3/source-code``."""
         self.base_url = check_base_url(base_url)
         self.portal_id = portal_id
         self.on_rate_limit = on_rate_limit
@@ -409,7 +445,8 @@ class HubSpotClient:
 
     def _v3_url(self, operation: str, remote_path: str, *, publish: bool) -> URL:
         environment = "published" if publish else "draft"
-        return self._url(f"{SOURCE_CODE}/{environment}/{operation}/{_per_segment(remote_path)}")
+        return self._url(
+            f"{self.source_code_base}/{environment}/{operation}/{_per_segment(remote_path)}")
 
     async def _send_file(
         self, method: str, url: URL, token: AccessToken, local_file: Path,
@@ -417,18 +454,15 @@ class HubSpotClient:
     ) -> _Response:
         """A multipart request with ONE part ``file`` holding ``local_file``.
 
-        The bytes are read once, up front, and a new FormData is built per call (a
-        FormData is single-use). Streaming the open file instead announces a
+        The bytes are read once, up front, and a new multipart body is built per call (a
+        body is single-use). Streaming the open file instead announces a
         Content-Length from the size at the start; an editor truncating the file during
         the upload then leaves the server waiting for bytes that never come, until the
         read timeout. Theme files are small, so holding one in memory is cheap; the
         engine re-hashes after the upload to catch a change made meanwhile.
         """
-        content_type = mimetypes.guess_type(local_file.name)[0] or "application/octet-stream"
         content = await asyncio.to_thread(local_file.read_bytes)
-        form = aiohttp.FormData()
-        form.add_field("file", io.BytesIO(content), filename=local_file.name,
-                       content_type=content_type)
+        form = multipart_file(local_file.name, content)
         return await self._send(
             method, url, token=token, params=params, data=form,
             timeout=self._upload_timeout, what=what,
@@ -448,7 +482,8 @@ class HubSpotClient:
                 "PUT", self._v3_url("content", remote_path, publish=publish), token,
                 local_file, self._params(), f"upload {remote_path}",
             )
-            return response.result()
+            meta = remote_meta(_json_object(response.body), remote_path, source_code=True)
+            return replace(response.result(), meta=meta)
         url = self._url(f"{FILEMAPPER}/upload/{quote(remote_path, safe='')}")
         params = self._params({"buffer": "false" if publish else "true", "environmentId": "1"})
         response = await self._send_file("POST", url, token, local_file, params,
@@ -491,6 +526,66 @@ class HubSpotClient:
         )
         return dict(_json_object(response.body))
 
+    async def metadata(
+        self, token: AccessToken, remote_path: str, *, publish: bool = True
+    ) -> RemoteMeta | None:
+        """What the remote holds at ``remote_path`` (file or folder), or None when nothing.
+
+        One request against the rate limit. Filemapper: ``meta/`` of what is live
+        (``hash`` None); source-code: ``metadata/`` of ``published`` or ``draft``. Raises
+        as every call does (Forbidden, RateLimited, TransientError, ...) except on 404.
+        """
+        try:
+            payload = await self.meta(token, remote_path, publish=publish)
+        except NotFound:
+            return None
+        return remote_meta(payload, remote_path, source_code=self._source_code)
+
+    async def extract(self, token: AccessToken, archive_remote_path: str) -> str:
+        """Ask HubSpot to unpack a ``.zip`` already stored at ``archive_remote_path``; returns
+        the task id to poll with ``extract_status``. Source-code transport only
+        (ConfigError before sending otherwise). One request, however big the archive.
+        """
+        self._require_source_code("archive extraction")
+        url = self._url(f"{self.source_code_base}/extract/async")
+        response = await self._send("POST", url, token=token, params=self._params(),
+                                    json={"path": archive_remote_path},
+                                    what=f"extract {archive_remote_path}")
+        task_id = _json_object(response.body).get("id")
+        if not isinstance(task_id, str) or not task_id:
+            raise HubSpotError(f"extract {archive_remote_path}: the answer has no task id")
+        return task_id
+
+    async def extract_status(self, token: AccessToken, task_id: str) -> ExtractStatus:
+        """The state of an extraction task (NotFound for an unknown id)."""
+        self._require_source_code("archive extraction")
+        url = self._url(f"{self.source_code_base}/extract/async/tasks/"
+                        f"{quote(task_id, safe='')}/status")
+        response = await self._send("GET", url, token=token, params=self._params(),
+                                    what=f"extract status {task_id}")
+        payload = _json_object(response.body)
+
+        def text(key: str) -> str | None:
+            value = payload.get(key)
+            return str(value) if value is not None else None
+
+        return ExtractStatus(
+            task_id=task_id,
+            status=text("status") or "UNKNOWN",
+            requested_at=text("requestedAt"),
+            started_at=text("startedAt"),
+            completed_at=text("completedAt"),
+            errors=_details(payload, ()),
+        )
+
+    def _require_source_code(self, what: str) -> None:
+        if not self._source_code:
+            raise ConfigError(
+                None,
+                f'transport: {what} needs transport = "{TRANSPORT_SOURCE_CODE}" for this '
+                "account (it uses the filemapper API, which has no such call)",
+            )
+
     async def download(
         self, token: AccessToken, remote_path: str, *, publish: bool = True
     ) -> bytes:
@@ -513,17 +608,77 @@ class HubSpotClient:
         Only the source-code transport has this call; on a filemapper account it raises
         ConfigError before sending anything.
         """
-        if not self._source_code:
-            raise ConfigError(
-                None,
-                f'transport: validation needs transport = "{TRANSPORT_SOURCE_CODE}" '
-                "for this account (it uses the filemapper API, which has no validate call)",
-            )
+        self._require_source_code("validation")
         response = await self._send_file(
             "POST", self._v3_url("validate", remote_path, publish=publish), token,
             local_file, self._params(), f"validate {remote_path}",
         )
         return response.result()
+
+
+def remote_meta(payload: Mapping[str, Any], remote_path: str, *, source_code: bool
+                ) -> RemoteMeta | None:
+    """A metadata answer (filemapper ``meta/``, Source Code ``metadata/`` or upload) as
+    RemoteMeta; None when it has no ``folder`` flag (not metadata at all)."""
+    folder = payload.get("folder")
+    if not isinstance(folder, bool):
+        return None
+
+    def integer(key: str) -> int | None:
+        value = payload.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    children = payload.get("children")
+    digest = payload.get("hash")
+    return RemoteMeta(
+        path=remote_path.strip("/"),
+        folder=folder,
+        created_at_ms=integer("createdAt"),
+        updated_at_ms=integer("updatedAt"),
+        hash=str(digest) if source_code and isinstance(digest, str) and digest else None,
+        children=tuple(str(c) for c in children) if folder and isinstance(children, list)
+        else (),
+        writer_user_id=integer("updatedById"),
+    )
+
+
+def source_code_version_problem(version: str) -> str | None:
+    """Why ``version`` cannot name a Source Code API version (``YYYY-MM`` or ``v3``), or None."""
+    if version == SOURCE_CODE_V3 or re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", version):
+        return None
+    return (f"{version!r} is not a Source Code API version: use a dated one like "
+            f'"{SOURCE_CODE_VERSION}" (the default) or "{SOURCE_CODE_V3}" for the previous family')
+
+
+def source_code_base(version: str) -> str:
+    """The path prefix of the Source Code API ``version`` (checked by the caller)."""
+    if version == SOURCE_CODE_V3:
+        return "/cms/v3/source-code"
+    return f"/cms/source-code/{version}"
+
+
+def form_data_filename(name: str) -> str:
+    """``name`` as the ``hs`` CLI writes it in a part's ``filename="..."`` parameter.
+
+    Raw UTF-8, with only CR, LF and ``"`` escaped as ``%0D``, ``%0A``, ``%22`` (the
+    ``form-data`` package behind ``hs``'s axios). aiohttp's default percent-encodes every
+    non-ASCII byte instead, so HubSpot would store ``caf%C3%A9.css`` for ``café.css``.
+    """
+    return name.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
+
+
+def multipart_file(name: str, content: bytes) -> aiohttp.MultipartWriter:
+    """A ``multipart/form-data`` body of ONE part ``file`` holding ``content``, byte for byte
+    what ``hs`` sends for a file called ``name`` (content type from its extension)."""
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    writer = aiohttp.MultipartWriter("form-data")
+    # A file-like part: every aiohttp version serializes it without warnings.
+    part = aiohttp.payload.BytesIOPayload(io.BytesIO(content), content_type=content_type)
+    part.headers[aiohttp.hdrs.CONTENT_DISPOSITION] = (
+        f'form-data; name="file"; filename="{form_data_filename(name)}"'
+    )
+    writer.append_payload(part)
+    return writer
 
 
 def _per_segment(remote_path: str) -> str:
@@ -563,14 +718,20 @@ def _grant_from(payload: Mapping[str, Any], *, skew_s: float = 0.0) -> TokenGran
 
 
 __all__ = [
+    "SOURCE_CODE_V3",
+    "SOURCE_CODE_VERSION",
     "TRANSPORTS",
     "TRANSPORT_FILEMAPPER",
     "TRANSPORT_SOURCE_CODE",
     "USER_AGENT",
     "ApiResult",
+    "ExtractStatus",
     "HubSpotClient",
     "check_base_url",
     "error_for_response",
     "parse_rate_limit",
     "parse_retry_after",
+    "remote_meta",
+    "source_code_base",
+    "source_code_version_problem",
 ]

@@ -22,12 +22,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from hubsync.core.paths import display_path
 from hubsync.logs import is_secret_name, redact_text
 
 LOG_NAME = "sync.log"
@@ -180,7 +181,7 @@ class Journal:
         line = (
             json.dumps(self.record(event, fields), ensure_ascii=False, separators=(",", ":"))
             + "\n"
-        ).encode()
+        ).encode(errors="backslashreplace")  # never raise: _clean escaped what it could
         with self._lock:
             stream = self._open()
             if self._size and self._size + len(line) > self.max_bytes:
@@ -203,9 +204,23 @@ class Journal:
         self.close()
 
 
+def _text(value: str) -> str:
+    """``value`` with secrets masked, escaped when it cannot be written as UTF-8.
+
+    A path from ``os.scandir`` may hold surrogate escapes (a name that is not UTF-8);
+    such a string is written as ``core.paths.display_path`` renders it.
+    """
+    text = redact_text(value)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return display_path(text)
+    return text
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return redact_text(value)
+        return _text(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Path):
@@ -213,10 +228,11 @@ def _clean(value: Any) -> Any:
     if isinstance(value, bool | int | float) or value is None:
         return value
     if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items() if not is_secret_name(str(k))}
+        return {_text(str(k)): _clean(v) for k, v in value.items()
+                if not is_secret_name(str(k))}
     if isinstance(value, list | tuple | set | frozenset):
         return [_clean(v) for v in value]
-    return redact_text(str(value))
+    return _text(str(value))
 
 
 # --- reading -------------------------------------------------------------------------
@@ -410,53 +426,61 @@ def follow(
     with ``tail -F``, a file that is rotated away twice within one poll is missed.
     """
     stop = stop if stop is not None else threading.Event()
-    handle: BinaryIO | None = None
-    pending = b""
-
-    def open_current(at_end: bool, offset: int | None = None) -> BinaryIO | None:
-        try:
-            opened = path.open("rb")
-        except FileNotFoundError:
-            return None
-        if offset is not None:
-            # A file shorter than the offset was rotated since: read it all.
-            opened.seek(offset if os.fstat(opened.fileno()).st_size >= offset else 0)
-        elif at_end:
-            opened.seek(0, os.SEEK_END)
-        return opened
-
-    def drain(source: BinaryIO) -> Iterable[Entry]:
-        nonlocal pending
-        data = source.read()
-        if not data:
-            return []
-        lines = (pending + data).split(b"\n")
-        pending = lines.pop()  # an incomplete last line waits for its newline
-        return [e for raw in lines if (e := _parse_line(raw)) is not None and filters.matches(e)]
-
-    handle = open_current(at_end=not from_start, offset=start_offset)
+    reader = _LineReader(filters)
+    handle = _open_at(path, at_end=not from_start, offset=start_offset)
     try:
         while not stop.is_set():
             if handle is None:
-                handle = open_current(at_end=False)
+                handle = _open_at(path, at_end=False)
                 if handle is None:
                     stop.wait(poll_interval)
                     continue
-            batch = list(drain(handle))
+            batch = reader.drain(handle)
             if batch:
                 yield from batch
                 continue
             if _replaced(path, handle):
                 # The writer rotated (rename) or truncated: finish the old file first.
-                yield from drain(handle)
+                yield from reader.drain(handle)
                 handle.close()
-                pending = b""
-                handle = open_current(at_end=False)
+                reader.pending = b""
+                handle = _open_at(path, at_end=False)
                 continue
             stop.wait(poll_interval)
     finally:
         if handle is not None:
             handle.close()
+
+
+def _open_at(path: Path, *, at_end: bool, offset: int | None = None) -> BinaryIO | None:
+    """``path`` opened for ``follow`` at ``offset``, its end, or its start; None if absent."""
+    try:
+        opened = path.open("rb")
+    except FileNotFoundError:
+        return None
+    if offset is not None:
+        # A file shorter than the offset was rotated since: read it all.
+        opened.seek(offset if os.fstat(opened.fileno()).st_size >= offset else 0)
+    elif at_end:
+        opened.seek(0, os.SEEK_END)
+    return opened
+
+
+class _LineReader:
+    """Whole lines from a growing file; an incomplete last line waits for its newline."""
+
+    def __init__(self, filters: LogFilter) -> None:
+        self.filters = filters
+        self.pending = b""
+
+    def drain(self, source: BinaryIO) -> list[Entry]:
+        data = source.read()
+        if not data:
+            return []
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
+        return [e for raw in lines
+                if (e := _parse_line(raw)) is not None and self.filters.matches(e)]
 
 
 def _replaced(path: Path, handle: BinaryIO) -> bool:

@@ -15,15 +15,16 @@ racy-git rule). Both block on disk: the engine calls them in a thread.
 from __future__ import annotations
 
 import enum
+import errno
 import hashlib
 import os
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hubsync.core.ignore import IgnoreRules
-from hubsync.core.paths import is_allowed, normalize_rel
+from hubsync.core.paths import NameRule, display_path, is_allowed, name_problem, normalize_rel
 from hubsync.core.plan import LocalFile
 
 HSIGNORE = ".hsignore"
@@ -45,7 +46,15 @@ class SkipReason(enum.StrEnum):
     NOT_REGULAR = "not a regular file"
     """A FIFO, socket or device."""
     UNREADABLE = "cannot be read"
-    """Permission denied or another read error."""
+    """Permission denied or another read error: the prefix of an ``Unreadable`` reason.
+
+    Not a rule: an unreadable path is reported as ``Unreadable``, a failure to retry."""
+    NAME_NOT_UTF8 = NameRule.NOT_UTF8.value
+    """See ``core.paths.NameRule``: the name rules, checked after the ignore rules."""
+    NAME_CONTROL = NameRule.CONTROL.value
+    NAME_PERCENT = NameRule.PERCENT.value
+    NAME_BACKSLASH = NameRule.BACKSLASH.value
+    NAME_TOO_LONG = NameRule.TOO_LONG.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +91,32 @@ class CachedStat:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A path left out of the push, and why (shown once, never silently dropped)."""
+    """A path left out of the push by a rule, and why (shown once, never silently dropped).
+
+    ``rel`` is ``core.paths.display_path`` of the path: safe to print or store even when
+    the name is not UTF-8 or holds a newline, and the path itself for ordinary names.
+    """
 
     rel: str
     reason: str
     folder: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable(Skipped):
+    """A path that exists but could not be read (permission denied, I/O error): a failure.
+
+    Not left out by a rule: it should be retried when it changes. ``reason`` is
+    ``"cannot be read: <strerror>"``; ``folder`` is True when a whole folder could not be
+    listed (``rel == ""`` is the watch root itself). A subclass of ``Skipped`` so that a
+    caller matching only ``Skipped`` keeps treating it as "not pushed"; match
+    ``Unreadable`` first to tell them apart.
+    """
+
+
+def _unreadable(rel: str, exc: OSError, *, folder: bool = False) -> Unreadable:
+    return Unreadable(display_path(rel), f"{SkipReason.UNREADABLE}: {exc.strerror or exc}",
+                      folder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,18 +138,30 @@ class ScanResult:
     """False when the root is missing, not a folder, or holds no pushable file."""
     hashed: int = 0
     """How many files were read and hashed (the rest came from the cache)."""
+    unreadable: list[Unreadable] = field(default_factory=list)
+    """Paths that exist but could not be read: failures, never among ``skipped``."""
 
 
 def load_rules(root: Path, extra: Sequence[str] = ()) -> IgnoreRules:
-    """Ignore rules for a watch: defaults, ``<root>/.hsignore`` if present, ``extra``."""
+    """Ignore rules for a watch: defaults, ``<root>/.hsignore`` if present, ``extra``.
+
+    An unreadable ``.hsignore`` falls back to the defaults; ``read_rules`` says so.
+    """
+    return read_rules(root, extra)[0]
+
+
+def read_rules(root: Path, extra: Sequence[str] = ()) -> tuple[IgnoreRules, Unreadable | None]:
+    """``load_rules``, and ``Unreadable(".hsignore", ...)`` when that file exists but
+    cannot be read: the rules then lack the user's patterns, so pushing that watch could
+    send files the user meant to keep out; a caller should hold it and retry."""
     try:
         text: str | None = (root / HSIGNORE).read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         text = None
-    except OSError:
-        # An unreadable .hsignore must not stop the watch; the defaults still apply.
-        text = None
-    return IgnoreRules.build(text, extra)
+    except OSError as exc:
+        # The defaults still apply; the caller decides whether to go on without the file.
+        return IgnoreRules.build(None, extra), _unreadable(HSIGNORE, exc)
+    return IgnoreRules.build(text, extra), None
 
 
 def hash_file(path: str | os.PathLike[str]) -> str:
@@ -158,18 +200,28 @@ class _Walker:
         self.result = ScanResult(files={}, skipped=[], stats={}, root_ok=False)
 
     def skip(self, rel: str, reason: str, *, folder: bool = False) -> None:
-        self.result.skipped.append(Skipped(rel, reason, folder))
+        self.result.skipped.append(Skipped(display_path(rel), reason, folder))
+
+    def unreadable(self, rel: str, exc: OSError, *, folder: bool = False) -> None:
+        self.result.unreadable.append(_unreadable(rel, exc, folder=folder))
+
+    def left_out(self, rel: str, *, is_dir: bool) -> bool:
+        """Skip ``rel`` if an ignore rule, then a name rule, leaves it out."""
+        reason = self.rules.reason(rel, is_dir=is_dir) or name_problem(rel)
+        if reason is None:
+            return False
+        # One line for a folder, not one per file inside it.
+        self.skip(rel, reason, folder=is_dir)
+        return True
 
     def walk(self, directory: str, prefix: str, ancestors: frozenset[tuple[int, int]]) -> None:
         try:
             with os.scandir(directory) as entries:
                 listing = list(entries)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as exc:
-            if prefix:
-                self.skip(prefix.rstrip("/"), f"{SkipReason.UNREADABLE}: {exc.strerror}",
-                          folder=True)
+            self.unreadable(prefix.rstrip("/"), exc, folder=True)
             return
         for entry in listing:
             self.visit(entry, prefix + entry.name, ancestors)
@@ -187,29 +239,27 @@ class _Walker:
         if is_dir:
             self.visit_dir(entry.path, rel, ancestors, entry)
             return
-        reason = self.rules.reason(rel)
-        if reason is not None:
-            self.skip(rel, reason)
+        if self.left_out(rel, is_dir=False):
             return
         try:
             st = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             return
         except OSError as exc:
-            self.skip(rel, f"{SkipReason.UNREADABLE}: {exc.strerror}")
+            self.unreadable(rel, exc)
             return
         self.visit_file(entry.path, rel, st)
 
     def visit_dir(self, path: str, rel: str, ancestors: frozenset[tuple[int, int]],
                   entry: os.DirEntry[str] | None = None) -> None:
-        reason = self.rules.reason(rel, is_dir=True)
-        if reason is not None:
-            # One line for the folder, not one per file inside it.
-            self.skip(rel, reason, folder=True)
+        if self.left_out(rel, is_dir=True):
             return
         try:
             st = entry.stat(follow_symlinks=False) if entry is not None else os.stat(path)
-        except OSError:
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self.unreadable(rel, exc, folder=True)
             return
         identity = (st.st_dev, st.st_ino)
         if identity in ancestors:
@@ -229,14 +279,15 @@ class _Walker:
             self.skip(rel, self.rules.reason(rel) or SkipReason.BROKEN_SYMLINK)
             return
         except OSError as exc:
-            self.skip(rel, f"{SkipReason.UNREADABLE}: {exc.strerror}")
+            if exc.errno == errno.ELOOP:
+                self.skip(rel, self.rules.reason(rel) or SkipReason.SYMLINK_LOOP)
+            elif not self.left_out(rel, is_dir=False):
+                self.unreadable(rel, exc)
             return
         if stat.S_ISDIR(st.st_mode):
             self.visit_dir(path, rel, ancestors)
             return
-        reason = self.rules.reason(rel)
-        if reason is not None:
-            self.skip(rel, reason)
+        if self.left_out(rel, is_dir=False):
             return
         self.visit_file(path, rel, st)
 
@@ -251,7 +302,7 @@ class _Walker:
             found = _fresh_or_cached(path, rel, StatKey.of(st), self.cache.get(rel),
                                      self.now_ns)
         except OSError as exc:
-            self.skip(rel, f"{SkipReason.UNREADABLE}: {exc.strerror}")
+            self.unreadable(rel, exc)
             return
         if found is None:
             return
@@ -271,60 +322,79 @@ def scan(root: Path, rules: IgnoreRules, cache: Mapping[str, CachedStat], *,
     walker = _Walker(root, rules, cache, now_ns)
     try:
         root_stat = os.stat(walker.root)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
+        return walker.result
+    except OSError as exc:
+        walker.unreadable("", exc, folder=True)
         return walker.result
     if not stat.S_ISDIR(root_stat.st_mode):
         return walker.result
     walker.walk(walker.root, "", frozenset({(root_stat.st_dev, root_stat.st_ino)}))
     walker.result.root_ok = bool(walker.result.files)
     walker.result.skipped.sort(key=lambda skipped: skipped.rel)
+    walker.result.unreadable.sort(key=lambda unreadable: unreadable.rel)
     return walker.result
+
+
+def _stat_inside(path: str, real_root: str) -> os.stat_result | SkipReason | None:
+    """What ``path`` is after following a symlink that stays inside the root.
+
+    None when it is not there, a ``SkipReason`` when a symlink rule leaves it out;
+    OSError when it exists but cannot be looked at.
+    """
+    # Folders above the file may themselves be symlinks: judge where the path really is.
+    if not _inside(os.path.realpath(os.path.dirname(path)), real_root):
+        return SkipReason.SYMLINK_OUTSIDE
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISLNK(st.st_mode):
+            return st
+        if not _inside(os.path.realpath(path), real_root):
+            return SkipReason.SYMLINK_OUTSIDE
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return SkipReason.SYMLINK_LOOP
+        raise
 
 
 def probe_with_stat(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat | None, *,
                     now_ns: int) -> tuple[LocalFile | Gone | Skipped, CachedStat | None]:
-    """``probe``, plus the cache entry to save (None when there is nothing to cache)."""
+    """``probe``, plus the cache entry to save (None when there is nothing to cache).
+
+    The outcome is ``Unreadable`` (a ``Skipped`` subclass) when the path exists but
+    cannot be read; ``Skipped`` when an ignore rule, a name rule (``core.paths``), the
+    extension or a symlink rule leaves it out. ValueError when ``rel`` is the root or
+    leaves it.
+    """
     rel = normalize_rel(rel)
     if not rel:
         raise ValueError("probe takes a path inside the watch root, not the root")
-    reason = rules.reason(rel)
+    reason = rules.reason(rel) or name_problem(rel)
     if reason is not None:
-        return Skipped(rel, reason), None
+        return Skipped(display_path(rel), reason), None
     root_path = os.fspath(root)
-    real_root = os.path.realpath(root_path)
     path = os.path.join(root_path, *rel.split("/"))
-    # Folders above the file may themselves be symlinks: judge where the path really is.
-    real_parent = os.path.realpath(os.path.dirname(path))
-    if not _inside(real_parent, real_root):
-        return Skipped(rel, SkipReason.SYMLINK_OUTSIDE), None
     try:
-        lst = os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return Gone(rel), None
+        st = _stat_inside(path, os.path.realpath(root_path))
     except OSError as exc:
-        return Skipped(rel, f"{SkipReason.UNREADABLE}: {exc.strerror}"), None
-    st = lst
-    if stat.S_ISLNK(lst.st_mode):
-        if not _inside(os.path.realpath(path), real_root):
-            return Skipped(rel, SkipReason.SYMLINK_OUTSIDE), None
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return Gone(rel), None
-        except OSError as exc:
-            return Skipped(rel, f"{SkipReason.UNREADABLE}: {exc.strerror}"), None
-    if stat.S_ISDIR(st.st_mode):
+        return _unreadable(rel, exc), None
+    if st is None or (not isinstance(st, SkipReason) and stat.S_ISDIR(st.st_mode)):
         # A folder is not a file: the file that was here is gone (the engine rescans
         # the folder's contents from its own events or the next reconcile).
         return Gone(rel), None
+    if isinstance(st, SkipReason):
+        return Skipped(display_path(rel), st), None
     if not stat.S_ISREG(st.st_mode):
-        return Skipped(rel, SkipReason.NOT_REGULAR), None
+        return Skipped(display_path(rel), SkipReason.NOT_REGULAR), None
     if not is_allowed(rel):
-        return Skipped(rel, SkipReason.EXTENSION), None
+        return Skipped(display_path(rel), SkipReason.EXTENSION), None
     try:
         found = _fresh_or_cached(path, rel, StatKey.of(st), cached, now_ns)
     except OSError as exc:
-        return Skipped(rel, f"{SkipReason.UNREADABLE}: {exc.strerror}"), None
+        return _unreadable(rel, exc), None
     if found is None:
         return Gone(rel), None
     entry, _ = found
@@ -333,5 +403,6 @@ def probe_with_stat(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat
 
 def probe(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat | None, *,
           now_ns: int) -> LocalFile | Gone | Skipped:
-    """Look at one settled path: a file with its hash, gone, or left out and why."""
+    """Look at one settled path: a file with its hash, gone, left out and why, or
+    ``Unreadable`` (see ``probe_with_stat``)."""
     return probe_with_stat(root, rel, rules, cached, now_ns=now_ns)[0]

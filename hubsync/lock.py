@@ -1,10 +1,14 @@
-"""One hubsync per state directory: an ``flock`` on ``<state_dir>/hubsync.lock``.
+"""One hubsync per state directory: an ``flock`` on the state directory itself.
 
 Two engines on one state database would push the same files twice and fight over the
 outbox, so ``watch``, ``push`` and ``daemon`` all take this lock first. The lock is
-held by the open file description, so the kernel releases it when the process dies,
-however it dies: a stale lock file after a crash is harmless. The file holds the
-holder's PID so the refusal can name it.
+held by an open file description of the folder, so the kernel releases it when the
+process dies, however it dies. It is on the folder, not on a file in it, because a file
+can be unlinked away: ``rm hubsync.lock`` while a daemon runs would let a second one
+lock a fresh file and take over the control socket. A folder that holds the state
+database cannot be removed while in use, and a new one at the same path is a new state.
+``<state_dir>/hubsync.lock`` still holds the holder's PID (so a refusal can name it)
+and is flocked too, so versions that locked only that file also see each other.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from pathlib import Path
 from types import TracebackType
 
 from hubsync.errors import AlreadyRunning, StateError
+from hubsync.statedir import ensure_state_dir
+
+PROC_LOCKS = Path("/proc/locks")
 
 LOCK_NAME = "hubsync.lock"
 
@@ -37,28 +44,52 @@ def _read_pid(path: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def lock_holder(state_dir: Path) -> int | None:
-    """The PID of the hubsync holding ``state_dir``'s lock, or ``None`` if none runs.
-
-    Reads the PID without touching the lock, so asking never makes a starting daemon
-    fail. A PID left behind by a crash counts only while such a process exists.
-    """
-    pid = _read_pid(lock_path(state_dir))
-    if pid is None:
-        return None
+def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return None
+        return False
     except PermissionError:
-        return pid  # it exists, as another user
-    return pid
+        return True  # it exists, as another user
+    return True
+
+
+def _flock_holder(path: Path, locks: Path = PROC_LOCKS) -> int | None:
+    """The PID that ``/proc/locks`` says holds an flock on ``path``; None if none (or no
+    ``/proc``). Finds the holder even when its PID file was deleted."""
+    try:
+        st = path.stat()
+        table = locks.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters have "->" after "1:".
+    target = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == target:
+            return int(fields[4]) if fields[4].isdigit() else None
+    return None
+
+
+def lock_holder(state_dir: Path) -> int | None:
+    """The PID of the hubsync holding ``state_dir``'s lock, or ``None`` if none runs.
+
+    Reads the PID file without touching the lock, so asking never makes a starting
+    daemon fail. A PID left behind by a crash counts only while such a process exists;
+    with no PID file (deleted by hand) the kernel's lock table names the holder.
+    """
+    pid = _read_pid(lock_path(state_dir))
+    if pid is not None and _alive(pid):
+        return pid
+    return _flock_holder(state_dir)
 
 
 class InstanceLock:
-    """Hold ``<state_dir>/hubsync.lock`` for the life of the ``with`` block.
+    """Hold the lock on ``state_dir`` for the life of the ``with`` block.
 
-    Raises ``AlreadyRunning`` at once (never waits) when another process, or another
+    Creates ``state_dir`` first (``statedir.ensure_state_dir``: ``ConfigError`` when it
+    is a file or not writable, ``StateError`` for a read-only or full disk). Raises
+    ``AlreadyRunning`` at once (never waits) when another process, or another
     ``InstanceLock`` in this process, holds it.
     """
 
@@ -66,6 +97,7 @@ class InstanceLock:
         self.state_dir = state_dir
         self.path = lock_path(state_dir)
         self._fd: int | None = None
+        self._pid_fd: int | None = None
 
     @property
     def held(self) -> bool:
@@ -74,36 +106,54 @@ class InstanceLock:
     def acquire(self) -> None:
         if self._fd is not None:
             return
+        ensure_state_dir(self.state_dir)
+        # O_CLOEXEC: a child we spawn (systemctl, an editor) must not inherit, and so
+        # keep holding, the lock after we exit.
+        dir_fd = self._open(self.state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # O_CLOEXEC: a child we spawn (systemctl, an editor) must not inherit, and so
-            # keep holding, the lock after we exit.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._lock(dir_fd, self.state_dir)
+            pid_fd = self._open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+        except BaseException:
+            os.close(dir_fd)
+            raise
+        try:
+            self._lock(pid_fd, self.path)
+            os.ftruncate(pid_fd, 0)
+            os.write(pid_fd, f"{os.getpid()}\n".encode())
+        except BaseException:
+            os.close(pid_fd)
+            os.close(dir_fd)
+            raise
+        self._fd, self._pid_fd = dir_fd, pid_fd
+
+    def _open(self, path: Path, flags: int) -> int:
+        try:
+            return os.open(path, flags, 0o600)
         except OSError as exc:
             raise StateError(
-                f"cannot create the lock file {self.path}: {exc.strerror}; "
-                "check that the state directory is writable"
+                f"cannot open {path}: {exc.strerror}; check that the state directory "
+                "is writable"
             ) from exc
+
+    def _lock(self, fd: int, what: Path) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(fd)
-            raise AlreadyRunning(_read_pid(self.path), self.path) from None
+            raise AlreadyRunning(lock_holder(self.state_dir), self.path) from None
         except OSError as exc:
-            os.close(fd)
-            raise StateError(f"cannot lock {self.path}: {exc.strerror}") from exc
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
+            raise StateError(f"cannot lock {what}: {exc.strerror}") from exc
 
     def release(self) -> None:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
-        # Empty the file but never unlink it: a process that opened it just before an
-        # unlink would lock an orphaned inode while a third process locks a new file.
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
+        pid_fd, self._pid_fd = self._pid_fd, None
+        if pid_fd is not None:
+            # Empty the file but never unlink it: a process that opened it just before
+            # an unlink would lock an orphaned inode while a third locks a new file.
+            with contextlib.suppress(OSError):
+                os.ftruncate(pid_fd, 0)
+            os.close(pid_fd)
         os.close(fd)  # closing the last descriptor releases the flock
 
     def __enter__(self) -> InstanceLock:

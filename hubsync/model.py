@@ -306,3 +306,24 @@ class SessionStatus:
         return {"accounts": {a.name: a.to_json() for a in self.accounts},
                 "watches": {w.name: w.to_json() for w in self.watches},
                 "state_error": self.state_error}
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteMeta:
+    """What HubSpot says about one remote file or folder (filemapper ``meta/``, Source Code
+    API ``metadata/``, or the Source Code API's upload answer); hubspot-api.md §3-4."""
+
+    path: str
+    """The remote path, no leading ``/``."""
+    folder: bool
+    created_at_ms: int | None
+    """Epoch ms; None when the answer has none."""
+    updated_at_ms: int | None
+    """Epoch ms; None when the answer has none."""
+    hash: str | None = None
+    """The Source Code API's opaque content hash; compare only with an earlier one from the
+    same API. None on filemapper, which has none."""
+    children: tuple[str, ...] = ()
+    """Names (not paths) of a folder's children; () for files."""
+    writer_user_id: int | None = None
+    """The HubSpot user who last wrote it, when the answer says (undocumented: optional)."""

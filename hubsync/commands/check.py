@@ -2,6 +2,7 @@
 
 Prints "config OK: N accounts, M watches" and what is still missing before anything
 can sync, and exits 0; or lists every problem, one per line, on stderr and exits 78.
+It also checks that settings.state_dir is a folder you can write, or can be created.
 
 --json prints one object either way:
   {"ok": bool, "config": PATH, "accounts": [NAME], "watches": [NAME],
@@ -17,8 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hubsync.errors import EX_OK
+
+if TYPE_CHECKING:
+    from hubsync.config import Config
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -31,11 +38,13 @@ def run(args: argparse.Namespace) -> int:
     from hubsync.commands import config_path
     from hubsync.config import load_config, sync_readiness
     from hubsync.errors import ConfigError
+    from hubsync.statedir import state_dir_problem
 
     path = config_path(args)
     if args.json:
         try:
             config = load_config(path)
+            _check_state_dir(config, state_dir_problem)
         except ConfigError as exc:
             print(json.dumps({"ok": False, "config": str(path), "accounts": [],
                               "watches": [], "notes": [], "problems": exc.problems}))
@@ -47,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         return EX_OK
     # A ConfigError goes to the CLI's error funnel: all problems, exit 78.
     config = load_config(path)
+    _check_state_dir(config, state_dir_problem)
     accounts = len(config.accounts)
     watches = len(config.watches)
     print(
@@ -56,3 +66,13 @@ def run(args: argparse.Namespace) -> int:
     for note in sync_readiness(config):
         print(f"note: {note}")
     return EX_OK
+
+
+def _check_state_dir(config: Config, problem_of: Callable[[Path], str | None]) -> None:
+    """A state_dir that is a file or unwritable is as fatal as a bad key: ConfigError."""
+    from hubsync.errors import ConfigError
+
+    problem = problem_of(config.settings.state_dir)
+    if problem is not None:
+        raise ConfigError(config.path, f"settings.state_dir: {problem}; set it to a folder "
+                                       "you can write")

@@ -10,6 +10,15 @@ config:
     account sandbox portal=111 user=9001 email=jane@example.com key=CiR...
     api_base = "http://127.0.0.1:40123"
 
+With `--tls` it serves https with a throwaway CA made at start and prints the CA's
+path (`ca = ...`), for HubSpot's `hs` CLI, which only speaks https:
+
+    $ hubsync emulator --tls
+    ...
+    api_base = "https://127.0.0.1:40123"
+    ca = "/tmp/hubsync-emulator-tls-x1y2/ca.pem"
+    $ NODE_EXTRA_CA_CERTS=/tmp/.../ca.pem HUBAPI_DOMAIN_OVERRIDE=127.0.0.1:40123/api.hubapi hs ...
+
 Inspect what was pushed at http://127.0.0.1:PORT/_emulator/files/111 and change
 faults at run time with `PUT /_emulator/faults` (see hubsync.emulator).
 """
@@ -78,6 +87,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         help="loopback address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0,
                         help="port to listen on (default: a free one, printed at start)")
+    parser.add_argument("--tls", action="store_true",
+                        help="serve https with a throwaway CA made at start; its path is "
+                             "printed (trust it with NODE_EXTRA_CA_CERTS or SSL_CERT_FILE)")
     parser.add_argument("--data", type=Path, metavar="DIR",
                         help="mirror the remote trees to DIR/<portal>/<env>/ (and load them)")
     parser.add_argument("--account", type=parse_account, action="append", default=[],
@@ -122,6 +134,7 @@ async def _serve(args: argparse.Namespace) -> int:
         drop_rate=args.drop_rate,
         storm_seconds=args.storm_seconds,
         retry_after=args.storm_retry_after,
+        tls=args.tls,
     )
     specs: list[AccountSpec] = args.account or [parse_account(DEMO_ACCOUNT)]
     for spec in specs:
@@ -141,6 +154,8 @@ async def _serve(args: argparse.Namespace) -> int:
                       f"user={account.user_id} email={account.email} key={account.key}",
                       flush=True)
             print(f'api_base = "{emulator.url}"', flush=True)
+            if emulator.ca_path is not None:
+                print(f'ca = "{emulator.ca_path}"', flush=True)
             await stop.wait()
         finally:
             await emulator.stop()

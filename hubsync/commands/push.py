@@ -4,9 +4,10 @@ Reconciles each watch (walks the folder, compares it with what was last pushed t
 account), pushes everything pending, waits for it, and prints a summary. Exits 0 only
 if every file reached every account; otherwise 1, with the failures listed. Files left
 out by the rules (ignored, an extension HubSpot does not accept, a symlink leaving the
-watch folder) are reported, not failures. Deletes that trip the safety brake (more
-than settings.max_deletes files, more than a quarter of the tree, or an empty or
-missing watch folder) are held until you run with --allow-deletes.
+watch folder, a name HubSpot cannot hold: see docs/operations.md) are reported, not
+failures. Deletes that trip the safety brake (more than settings.max_deletes files,
+more than a quarter of the tree, or an empty or missing watch folder) are held until
+you run with --allow-deletes.
 
 After a push it prints where to look: each account's Design Manager and, for a theme
 (a folder with theme.json), its theme preview link. An unknown watch or account name is
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         if args.dry_run:
             summary = asyncio.run(engine.push_once())
         else:
-            config.settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # The lock creates the state dir, or says why it cannot (statedir).
             with InstanceLock(config.settings.state_dir):
                 summary = asyncio.run(engine.push_once())
     if args.dry_run:

@@ -50,9 +50,9 @@ def brake_reason(batch: int, synced_total: int, *, max_deletes: int,
         return (f"holding {batch} deletes: the watch folder is missing or empty "
                 f"(unmounted disk or aborted checkout?); {RELEASE_ADVICE}")
     if total > max_deletes:
-        within = f" ({earlier} of them already sent)" if earlier else ""
-        return (f"holding {batch} deletes: {total} files deleted within "
-                f"{_span(window_s)} is more than {max_deletes}{within}; {RELEASE_ADVICE}")
+        before = f" ({earlier} deleted or approved before them)" if earlier else ""
+        return (f"holding {batch} deletes: more than {max_deletes} files within "
+                f"{_span(window_s)}{before}; {RELEASE_ADVICE}")
     if batch >= FRACTION_RULE_MIN_FILES and batch * 4 > synced_total:
         return (f"holding {batch} deletes: more than a quarter of the {synced_total} "
                 f"files synced; {RELEASE_ADVICE}")

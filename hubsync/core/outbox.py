@@ -145,6 +145,7 @@ class Outbox:
         complete: bool = False,
         root_ok: bool = True,
         remote: Mapping[str, RemoteVersion | None] | None = None,
+        unknown: Iterable[str] = (),
     ) -> Effects:
         """What the tracker saw: ``rel -> Seen`` (a file) or ``rel -> None`` (gone).
 
@@ -152,8 +153,11 @@ class Outbox:
         of the watch that is not in it is gone. ``root_ok`` is False when the watch root is
         missing or holds no file (an unmounted disk): deletes are then held. ``remote`` is
         the remote view (None: unknown); it is taken by remote awareness and ignored today.
+        ``unknown`` are paths (files or folders, ``""`` for the root) that exist but could
+        not be read: nothing at or under them is judged gone, so nothing is deleted.
         """
         del remote  # reserved: the remote view, filled by remote awareness
+        blind = tuple(unknown)
         effects = Effects()
         for account in watch.accounts:
             acc = self._accounts[account]
@@ -162,7 +166,7 @@ class Outbox:
                 # Whatever is synced or owed under the watch and not on disk is gone.
                 for remote_path in [*acc.base, *acc.entries]:
                     rel = to_local(watch.dest, remote_path)
-                    if rel is not None and rel not in seen:
+                    if rel is not None and rel not in seen and not _within(rel, blind):
                         seen[rel] = None
             for rel, local in seen.items():
                 remote_path = to_remote(watch.dest, rel)
@@ -548,6 +552,11 @@ class Outbox:
             if entry.state is OutboxState.PENDING and entry.due_s > now:
                 acc.entries[path] = replace(entry, due_s=now)
         acc.gave_up.clear()
+
+
+def _within(rel: str, folders: tuple[str, ...]) -> bool:
+    """Whether ``rel`` is one of ``folders`` or under one (``""`` is the whole tree)."""
+    return any(f == "" or rel == f or rel.startswith(f + "/") for f in folders)
 
 
 def _note(decision: retry.Decision, result: Result) -> str | None:

@@ -8,7 +8,9 @@ takes it URL-encoded as one segment, which ``hubsync.hubspot`` does, not this mo
 
 from __future__ import annotations
 
+import enum
 import posixpath
+import re
 
 ALLOWED_EXTENSIONS: frozenset[str] = frozenset(
     {
@@ -56,6 +58,118 @@ def extension(rel: str) -> str:
 def is_allowed(rel: str) -> bool:
     """Whether HubSpot accepts a file with this name (case-insensitive extension)."""
     return extension(rel) in ALLOWED_EXTENSIONS
+
+
+MAX_NAME_BYTES = 255
+"""The longest file or folder name (UTF-8 bytes) hubsync pushes.
+
+ext4, APFS and NTFS all stop at 255, so a longer name could never be fetched back onto a
+developer's disk (``hs fetch``) even where a server took it.
+"""
+
+MAX_REL_BYTES = 1000
+"""The longest path under a watch root (UTF-8 bytes, ``/`` included) hubsync pushes.
+
+The path travels percent-encoded in one URL segment (up to 3 characters per byte), next
+to the watch's ``dest`` and the query; 1,000 bytes keeps the request line well inside the
+8 KiB that HTTP servers and proxies commonly accept, and no theme nests deeper.
+"""
+
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_LINE_BREAKS = frozenset("\u2028\u2029")
+# Bidirectional and invisible formatting marks: legal in a name and pushed, but escaped
+# on display so a name cannot make a console line read as something it is not.
+_INVISIBLE = frozenset(
+    "\u061c\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2066\u2067\u2068\u2069\ufeff"
+)
+
+
+class NameRule(enum.StrEnum):
+    """Why a name the operating system allows is not one hubsync sends to HubSpot.
+
+    One rule per kind, checked in this order, for every folder and file name under a
+    watch root (docs/operations.md, "Names hubsync will not push").
+    """
+
+    NOT_UTF8 = "name is not valid UTF-8; rename it"
+    """Bytes that are not UTF-8 (an archive from another system): HubSpot paths are text.
+    Python hands such names over with surrogate escapes (PEP 383)."""
+    CONTROL = "name contains a control character (newline, tab, ...); rename it"
+    """U+0000-U+001F, U+007F-U+009F, U+2028, U+2029: a multipart header cannot carry a
+    newline, and a name with one cannot be shown on one line."""
+    PERCENT = "name contains a %XX sequence that a server could decode; rename it"
+    """``%2F`` would reach HubSpot as ``/`` (a different folder) after one URL decoding;
+    every ``%`` followed by two hex digits is refused, which covers ``%252F`` too."""
+    BACKSLASH = "name contains a backslash, a folder separator for HubSpot's CLI; rename it"
+    """The ``hs`` CLI and Windows read ``\\`` as a separator: the file would land elsewhere."""
+    TOO_LONG = (f"name is longer than {MAX_NAME_BYTES} bytes or path longer than "
+                f"{MAX_REL_BYTES} bytes; shorten it")
+    """See ``MAX_NAME_BYTES`` and ``MAX_REL_BYTES``."""
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def _is_control(ch: str) -> bool:
+    code = ord(ch)
+    return code < 0x20 or 0x7F <= code <= 0x9F or ch in _LINE_BREAKS
+
+
+def name_problem(rel: str) -> NameRule | None:
+    """The first ``NameRule`` that ``rel`` (a path under a watch root) breaks, or None.
+
+    Every ``/``-separated segment is checked, so a folder's name disqualifies all that it
+    holds. Pure: looks at the string only (``os.walk``/``os.scandir`` give undecodable
+    bytes as lone surrogates U+DC80-U+DCFF, which this recognises).
+    """
+    if _has_surrogate(rel):
+        return NameRule.NOT_UTF8
+    if any(_is_control(ch) for ch in rel):
+        return NameRule.CONTROL
+    if _PERCENT_ESCAPE.search(rel):
+        return NameRule.PERCENT
+    if "\\" in rel:
+        return NameRule.BACKSLASH
+    if len(rel.encode()) > MAX_REL_BYTES or any(
+        len(part.encode()) > MAX_NAME_BYTES for part in rel.split("/")
+    ):
+        return NameRule.TOO_LONG
+    return None
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # the original undecodable byte
+    if ch == "\\":
+        return "\\\\"
+    if ch in "\n\r\t":
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch]
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def display_path(rel: str) -> str:
+    """``rel`` made safe to print on a console or put in JSON/UTF-8, on one line.
+
+    Undecodable bytes (surrogate escapes) become ``\\xNN`` (NN >= 80); control characters
+    ``\\n``, ``\\r``, ``\\t``, ``\\xNN`` (NN < 80) or ``\\uNNNN``; other lone surrogates
+    and bidirectional/invisible marks ``\\uNNNN``; a backslash ``\\\\``, so that two names
+    never render alike. Any other text, including non-ASCII letters, is unchanged:
+    ``display_path(r) == r`` for every name hubsync pushes that has
+    no invisible mark. Pure; never raises.
+    """
+    if rel.isascii() and rel.isprintable() and "\\" not in rel:
+        return rel
+    return "".join(
+        _escape(ch)
+        if ("\ud800" <= ch <= "\udfff" or _is_control(ch) or ch == "\\" or ch in _INVISIBLE)
+        else ch
+        for ch in rel
+    )
 
 
 def normalize_rel(rel: str) -> str:

@@ -1,9 +1,17 @@
 """A HubSpot-compatible server on loopback, for hubsync's tests, demo and benchmarks.
 
-It answers the requests of ``docs``/``hubspot-api.md`` (the key exchange, the token
-lookup, the Design Manager "filemapper" API and the public CMS Source Code API v3) the
-way HubSpot does, and adds fault injection and an inspection API. It imports nothing
-from hubsync's client side.
+It answers the requests of ``hubspot-api.md`` (the key exchange, the token lookup, the
+Design Manager "filemapper" API, the public CMS Source Code API in its dated
+``/cms/source-code/2026-03/`` and numbered ``/cms/v3/source-code/`` families, and the
+calls HubSpot's ``hs`` CLI makes around its commands) the way HubSpot does, closely
+enough that ``hs`` 8.14.0 itself runs against it (``tests/conformance``), and adds fault
+injection and an inspection API. It imports nothing from hubsync's client side.
+
+Modules: ``base`` (state, Python API, plumbing), ``auth``, ``files`` (strict multipart,
+store, delete, stream), ``filemapper``, ``source_code``, ``extract`` (archive
+extraction tasks), ``extras`` (firealarm, usage, account probes), ``control`` (the
+``/_emulator/`` API), ``server`` (socket, TLS, routing, faults), ``tls``, ``store``,
+``validate``, ``records``, ``thread``.
 
     from hubsync.emulator import Emulator
     async with Emulator(rate_limit=0) as emu:
@@ -11,6 +19,21 @@ from hubsync's client side.
                                email="jane@example.com")
         ...  # point a client at emu.url with acct.key
         emu.files(111)["marketing-theme/templates/home.html"].user_id  # 9001
+
+With ``tls=True`` (``hubsync emulator --tls``) it serves https with a throwaway CA made
+at start (``trustme``); ``ca_path`` is its PEM (``NODE_EXTRA_CA_CERTS`` for ``hs``,
+``SSL_CERT_FILE`` for Python), removed at stop. Every path may start with
+``/api.hubapi.com`` or ``/api.hubapiqa.com``: what ``hs`` sends under
+``HUBAPI_DOMAIN_OVERRIDE=127.0.0.1:PORT/api.hubapi`` (hs-on-loopback.md).
+
+Strict where HubSpot is strict (issue 12), each with a raw-HTTP test: an upload body
+must be multipart with exactly one part, named ``file`` (two ``file`` parts, or any
+other part, or a body cut short -> 400); filemapper uploads need ``buffer``;
+``environmentId`` is 1 or 2 (``hs --staging``; both stored in the same tree, the
+request log keeps it) on every filemapper call; a path still holding a percent escape
+after one decoding (``%252F``) -> 400; ``Retry-After`` is whole seconds; every answer,
+errors included, has ``X-HubSpot-Correlation-Id``. ``stream``'s Content-Disposition
+``creation-date``/``modification-date`` are epoch ms (``hs`` parseInt's them).
 
 Answers where HubSpot's exact behaviour is not documented (chosen to be realistic and
 to make client bugs visible):
@@ -40,7 +63,17 @@ to make client bugs visible):
   ``buffer=true`` writes the draft only, ``buffer=false`` (the default) writes the
   published tree and the draft. ``meta``/``stream`` read the published tree unless
   ``buffer=true``. Delete removes from both, 204; 404 when neither has the path.
-- Source Code API v3 (``/cms/v3/source-code/{draft|published}/{operation}/{path}``,
+- The writer: file metadata (filemapper ``meta``, Source Code ``metadata`` and upload
+  answers) carries ``updatedById``, the user id of the last writer (HubSpot documents
+  no such field; its Design Manager shows the writer, so clients treat it as optional).
+  ``edit_as``/``delete_as`` (control: ``PUT|DELETE /_emulator/files/{portal}/{path}``)
+  change files as another user in the Design Manager would.
+- Archive extraction (``extract/async``): see ``hubsync.emulator.extract``; faults with
+  ``set_extract_faults`` (control: ``GET|PUT /_emulator/extract-faults``).
+- The ``hs`` extras (firealarm, usage events, account-type probes): see
+  ``hubsync.emulator.extras``.
+- Source Code API (``/cms/source-code/2026-03/`` or ``/cms/v3/source-code/``, then
+  ``{draft|published}/{operation}/{path}``; another dated version -> 404,
   path raw with ``/``, each segment percent-decoded): the SAME store as filemapper, so a
   file written through one API is read through the other; ``draft``/``published`` are
   the store's two environments. Assumed, not confirmed against HubSpot:
@@ -52,6 +85,7 @@ to make client bugs visible):
   updatedAt}`` plus ``children`` for folders and ``hash`` (sha256 hex) for files, never
   ``archivedAt`` (nothing is archived); metadata of the root (empty path) lists the top
   folders. ``GET content`` answers a file's bytes as ``stream`` does (404 for folders).
+  ``.zip`` files are accepted here (archives for ``extract``), not on filemapper.
   ``POST validate`` runs the upload checks (extension, empty file, HubL, JSON) without
   storing: 200 with an empty body, or the same 400 as an upload. An environment other
   than ``draft``/``published`` -> 400; an unknown operation -> 404; a method the
@@ -70,7 +104,9 @@ to make client bugs visible):
 Control API (loopback clients only, no auth), under ``/_emulator/``: ``GET /`` (summary),
 ``GET|POST accounts`` (POST returns the new key), ``GET files/{portal}?environment=``,
 ``GET content/{portal}/{env}/{path}``, ``GET|DELETE requests`` (``?since=N``),
+``PUT|DELETE files/{portal}/{path}`` (``?user_id=``: a change by another user),
 ``GET|PUT|DELETE faults`` (PUT replaces all settings, as ``set_faults`` does),
+``GET|PUT extract-faults``,
 ``POST revoke`` (``{"key"}`` or ``{"account"}``), ``POST rotate`` (``{"account"}``),
 ``POST expire-tokens``, ``GET|PUT rate-limit`` (``{"limit", "window_ms"}``).
 
@@ -78,14 +114,9 @@ With ``data_dir`` the trees are mirrored at ``<data_dir>/<portal>/<env>/<path>``
 loaded from there at construction (writer unknown: ``user_id`` 0).
 """
 
-from hubsync.emulator.server import (
-    EmulatedAccount,
-    Emulator,
-    Endpoint,
-    Faults,
-    RequestRecord,
-    is_loopback,
-)
+from hubsync.emulator.base import is_loopback
+from hubsync.emulator.records import EmulatedAccount, Endpoint, Faults, RequestRecord
+from hubsync.emulator.server import Emulator
 from hubsync.emulator.store import Environment, StoredFile
 from hubsync.emulator.thread import EmulatorThread
 

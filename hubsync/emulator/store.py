@@ -60,6 +60,8 @@ class Node:
     children: tuple[str, ...]
     created_at_ms: int
     updated_at_ms: int
+    writer_user_id: int | None = None
+    """The last writer of a file (None for folders, and for files loaded from a mirror)."""
 
 
 def normalize_path(raw: str) -> str | None:
@@ -121,7 +123,8 @@ class RemoteTree:
         name = path.rsplit("/", 1)[-1]
         stored = self.files.get(path)
         if stored is not None:
-            return Node(name, path, False, (), stored.created_at_ms, stored.updated_at_ms)
+            return Node(name, path, False, (), stored.created_at_ms, stored.updated_at_ms,
+                        stored.user_id or None)
         if path and path not in self.folders:
             return None
         prefix = f"{path}/" if path else ""

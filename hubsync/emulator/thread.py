@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -87,8 +88,13 @@ class EmulatorThread:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running server."""
+        """``http://127.0.0.1:PORT`` (``https://`` with ``tls``) of the running server."""
         return self.emulator.url
+
+    @property
+    def ca_path(self) -> Path | None:
+        """See ``Emulator.ca_path``."""
+        return self.emulator.ca_path
 
     def add_account(
         self,
@@ -165,3 +171,20 @@ class EmulatorThread:
     def set_rate_limit(self, limit: int, window_ms: int = 10_000) -> None:
         """See ``Emulator.set_rate_limit``."""
         self.emulator.set_rate_limit(limit, window_ms)
+
+    def edit_as(self, portal_id: int, path: str, content: bytes, *, user_id: int,
+                publish: bool = True) -> StoredFile:
+        """See ``Emulator.edit_as``."""
+        return self.emulator.edit_as(portal_id, path, content, user_id=user_id,
+                                     publish=publish)
+
+    def delete_as(self, portal_id: int, path: str) -> bool:
+        """See ``Emulator.delete_as``."""
+        return self.emulator.delete_as(portal_id, path)
+
+    def set_extract_faults(self, refuse_status: int | None = None,
+                           reject_entries: tuple[str, ...] = (), never_complete: bool = False,
+                           delay_ms: float = 300.0) -> None:
+        """See ``Emulator.set_extract_faults``."""
+        self.emulator.set_extract_faults(refuse_status, reject_entries, never_complete,
+                                         delay_ms)

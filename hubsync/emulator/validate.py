@@ -46,9 +46,15 @@ def extension(path: str) -> str:
     return PurePosixPath(path).suffix.lower().lstrip(".")
 
 
-def check_upload(path: str, content: bytes) -> Problem | None:
-    """The reason HubSpot would refuse ``content`` at ``path``, or ``None`` to store it."""
+def check_upload(path: str, content: bytes, *, archive_ok: bool = False) -> Problem | None:
+    """The reason HubSpot would refuse ``content`` at ``path``, or ``None`` to store it.
+
+    ``archive_ok`` (the Source Code API, whose extract call unpacks a stored archive)
+    also accepts ``.zip`` files; the filemapper API, like ``hs``, does not.
+    """
     ext = extension(path)
+    if ext == "zip" and archive_ok:
+        return None if content else Problem(EMPTY_FILE_MESSAGE)
     if ext not in ALLOWED_EXTENSIONS:
         shown = f".{ext}" if ext else "(none)"
         return Problem(f"Unsupported file type {shown} for {path}: allowed extensions are "

@@ -301,8 +301,9 @@ class Engine:
             journal = adapters.open_journal(settings.state_dir / LOG_NAME)
             stack.callback(journal.close)
         self._store = store if not self.dry_run else None
+        # A dry run tells nobody anything as it goes: the plan it returns is its answer.
         self._committer = Committer(self._store, journal, self.clock, self._decorate,
-                                    self._on_event)
+                                    None if self.dry_run else self._on_event)
         self._committer.give_up_on_fault = self._once
         self._committer.on_recovered = self._wake_all
         for name in needed:
@@ -375,12 +376,18 @@ class Engine:
                    duration_ms=round((self.clock.monotonic() - began) * 1000))
 
     def _observe_now(self, tracker: WatchTracker, observed: Observed) -> None:
+        name = tracker.watch.name
         for item in tracker.new_skips(observed.skipped):
-            self._skipped.append((tracker.watch.name, item.rel, item.reason))
-            self._emit(Event.SKIPPED, watch=tracker.watch.name, path=item.rel,
-                       reason=item.reason)
-        self.commit(self.outbox.observe(tracker.spec, observed.files, self.clock.time(),
-                                        complete=observed.complete, root_ok=observed.root_ok))
+            self._skipped.append((name, item.rel, item.reason))
+            self._emit(Event.SKIPPED, watch=name, path=item.rel, reason=item.reason)
+        for item in tracker.new_skips(observed.unreadable):
+            # A failure, not a rule: said once per account, retried when it changes.
+            for account in tracker.spec.accounts:
+                self._emit(Event.FAILED, watch=name, account=account, path=item.rel,
+                           error=item.reason, note="retried when it can be read")
+        self.commit(self.outbox.observe(
+            tracker.spec, observed.files, self.clock.time(), complete=observed.complete,
+            root_ok=observed.root_ok, unknown=[u.rel for u in observed.unreadable]))
 
     async def _observe(self, tracker: WatchTracker, observed: Observed | None) -> None:
         if observed is not None:
@@ -454,6 +461,7 @@ class Engine:
                 next_root_check = now + ROOT_CHECK_S
                 for tracker in self._trackers.values():
                     await tracker.check_root()
+                    tracker.readable_again()
             for tracker in self._trackers.values():
                 if tracker.reconcile_wanted:
                     await self._reconcile(tracker)
@@ -539,6 +547,10 @@ class Engine:
                                 for e in pending)
             else:
                 left += len(pending) - len(self.outbox.gave_up(name))
+        for tracker in self._trackers.values():
+            failures.extend(Failure(tracker.watch.name, account, item.rel, item.reason)
+                            for item in tracker.unreadable.values()
+                            for account in tracker.spec.accounts)
         totals = {name: self.outbox.totals(name) for name in self._workers}
         return Summary(
             pushed={n: t[0] for n, t in totals.items()},

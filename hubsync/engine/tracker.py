@@ -29,7 +29,7 @@ from hubsync.core.effects import Seen, WatchSpec
 from hubsync.core.ignore import IgnoreRules
 from hubsync.core.paths import is_under
 from hubsync.core.plan import LocalFile
-from hubsync.localtree import CachedStat, Gone, Skipped
+from hubsync.localtree import CachedStat, Gone, Skipped, Unreadable
 from hubsync.ports import Clock, TreeWatcher, WatcherFactory
 from hubsync.state import AsyncStateStore
 
@@ -50,6 +50,9 @@ class Observed:
     root_ok: bool = True
     """False when the root is missing or holds no pushable file."""
     hashed: int = 0
+    unreadable: list[Unreadable] = field(default_factory=list)
+    """Paths that exist but could not be read: failures, and nothing under them is
+    judged gone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,8 @@ class WatchTracker:
         self.reconcile_wanted = True
         self.last_reconcile_s: float | None = None
         self.reported_skips: set[tuple[str, str]] = set()
+        self.unreadable: dict[str, Unreadable] = {}
+        """What could not be read at the last look, by path: retried when it changes."""
 
     # --- watching ------------------------------------------------------------------------
 
@@ -151,8 +156,13 @@ class WatchTracker:
         # Marks older than the walk are answered by it.
         for rel in self._coalescer.settled(float("inf")):
             self._dirty_dirs.discard(rel)
-        self.rules = await asyncio.to_thread(localtree.load_rules, self.root,
-                                             self.watch.ignore)
+        self.rules, rules_problem = await asyncio.to_thread(
+            localtree.read_rules, self.root, self.watch.ignore)
+        if rules_problem is not None:
+            # Without the user's .hsignore, files meant to stay out would be pushed: hold
+            # the whole watch until it can be read.
+            self.unreadable = {rules_problem.rel: rules_problem}
+            return Observed({}, unreadable=[rules_problem])
         if not self.stats and self._store is not None:
             self.stats = await self._store.stat_cache(self.root)
         result = await asyncio.to_thread(localtree.scan, self.root, self.rules, self.stats,
@@ -163,9 +173,11 @@ class WatchTracker:
         self.stats = dict(result.stats)
         await self._save_stats(changed, removed)
         self.last_reconcile_s = self._clock.time()
+        self.unreadable = {u.rel: u for u in result.unreadable}
         files: Observation = dict(self.local)
         return Observed(files, list(result.skipped), complete=True,
-                        root_ok=result.root_ok, hashed=result.hashed)
+                        root_ok=result.root_ok or bool(result.unreadable),
+                        hashed=result.hashed, unreadable=list(result.unreadable))
 
     async def settle(self, *, force: bool, known: Iterable[str]) -> Observed | None:
         """Probe the paths whose quiet period is over (all dirty ones with ``force``).
@@ -192,6 +204,11 @@ class WatchTracker:
         changed: dict[str, CachedStat] = {}
         removed: list[str] = []
         for rel, outcome, entry in results:
+            if isinstance(outcome, Unreadable):
+                self.unreadable[outcome.rel] = outcome
+                observed.unreadable.append(outcome)
+                continue
+            self.unreadable.pop(rel, None)
             if isinstance(outcome, LocalFile):
                 seen = Seen(outcome.sha256, outcome.size)
                 self.local[rel] = seen
@@ -227,6 +244,20 @@ class WatchTracker:
             self.stats[rel] = entry
         return Seen(outcome.sha256, outcome.size) if isinstance(
             outcome, LocalFile) else None
+
+    def readable_again(self) -> list[Unreadable]:
+        """The unreadable paths that can be read now (a ``chmod`` emits no event the
+        watcher keeps); each is marked dirty, so the next settle pushes it."""
+        again = [u for u in self.unreadable.values()
+                 if os.access(self.root / u.rel, os.R_OK | (os.X_OK if u.folder else 0))]
+        for item in again:
+            del self.unreadable[item.rel]
+            self.reported_skips.discard((item.rel, item.reason))
+            if item.rel in ("", localtree.HSIGNORE):
+                self.reconcile_wanted = True
+            else:
+                self.mark(item.rel, item.folder)
+        return again
 
     def new_skips(self, skipped: Iterable[Skipped]) -> list[Skipped]:
         """The skips not reported before in this session (each is said once)."""

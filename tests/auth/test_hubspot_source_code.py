@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -9,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hubsync import config
+from hubsync import config, hubspot
 from hubsync.emulator import Emulator, Endpoint
 from hubsync.errors import (
     ConfigError,
@@ -66,14 +69,24 @@ def test_unknown_transport_is_refused_at_construction() -> None:
     assert HubSpotClient("https://api.hubapi.com", 111).transport == "filemapper"
 
 
-async def test_v3_requests_on_the_wire(
-    recorder: tuple[TestServer, web.Application], tmp_path: Path
+@pytest.mark.parametrize(("version", "prefix"), [
+    (None, "/cms/source-code/2026-03"),
+    ("2026-03", "/cms/source-code/2026-03"),
+    ("v3", "/cms/v3/source-code"),
+])
+async def test_source_code_requests_on_the_wire(
+    recorder: tuple[TestServer, web.Application], tmp_path: Path, version: str | None,
+    prefix: str,
 ) -> None:
-    """PUT/DELETE/GET/POST under /cms/v3/source-code/{env}/, path raw with encoded segments."""
+    """PUT/DELETE/GET/POST under {prefix}/{env}/, path raw with encoded segments: the dated
+    family by default, the v3 family when the version setting says ``v3``."""
     server, app = recorder
     local = tmp_path / "a.css"
     local.write_text("body{}")
-    async with HubSpotClient(str(server.make_url("")), 111, transport="source-code") as client:
+    base = str(server.make_url(""))
+    client = HubSpotClient(base, 111, transport="source-code") if version is None else \
+        HubSpotClient(base, 111, transport="source-code", source_code_version=version)
+    async with client:
         await client.upload(TOKEN, "my theme/css/a.css", local, publish=False)
         await client.upload(TOKEN, "my theme/css/a.css", local, publish=True)
         await client.delete(TOKEN, "my theme/css/a.css")
@@ -82,7 +95,6 @@ async def test_v3_requests_on_the_wire(
         await client.download(TOKEN, "my theme/css/a.css", publish=False)
         await client.validate(TOKEN, "my theme/css/a.css", local)
     requests = [(method, path) for method, path, _, _ in app[SEEN]]
-    prefix = "/cms/v3/source-code"
     assert requests == [
         ("PUT", f"{prefix}/draft/content/my%20theme/css/a.css?portalId=111"),
         ("PUT", f"{prefix}/published/content/my%20theme/css/a.css?portalId=111"),
@@ -265,3 +277,181 @@ async def test_filemapper_requests_are_unchanged(
         "/content/filemapper/v1/meta/t?portalId=111",
         "/content/filemapper/v1/stream/t%2Fa.css?portalId=111",
     ]
+
+
+@pytest.mark.parametrize("version", ["2026-3", "2026-13", "v4", "latest", ""])
+def test_bad_source_code_version_is_refused(version: str) -> None:
+    """A version that is neither YYYY-MM nor v3 is a ValueError at construction, and the
+    config file refuses the same value with its key named."""
+    with pytest.raises(ValueError, match="not a Source Code API version"):
+        HubSpotClient("https://api.hubapi.com", 111, source_code_version=version)
+    assert hubspot.source_code_version_problem(version) is not None
+
+
+def test_source_code_version_default_matches_the_config(tmp_path: Path) -> None:
+    """Client and config default to the same dated version and accept the same values."""
+    assert config.DEFAULT_SOURCE_CODE_VERSION == hubspot.SOURCE_CODE_VERSION
+    path = tmp_path / "config.toml"
+    path.write_text('[accounts.a]\nportal_id = 1\ntransport = "source-code"\n'
+                    '[accounts.b]\nportal_id = 2\nsource_code_version = "v3"\n')
+    loaded = config.load_config(path)
+    assert loaded.accounts["a"].source_code_version == "2026-03"
+    assert loaded.accounts["b"].source_code_version == "v3"
+    path.write_text('[accounts.a]\nportal_id = 1\nsource_code_version = "2026-13"\n')
+    with pytest.raises(ConfigError, match=r"accounts\.a\.source_code_version: '2026-13'"):
+        config.load_config(path)
+
+
+@pytest.mark.parametrize("version", ["2026-03", "v3"])
+async def test_round_trip_on_both_families(
+    make_emulator: EmulatorFactory, tmp_path: Path, version: str
+) -> None:
+    """Both path families upload, read back and delete against the emulator."""
+    emu = await make_emulator()
+    local = tmp_path / "a.css"
+    local.write_text("a{}")
+    async with HubSpotClient(emu.url, 111, transport="source-code",
+                             source_code_version=version) as client:
+        token = (await client.exchange_key(emu.accounts["sandbox"].key)).token
+        await client.upload(token, "t/a.css", local, publish=True)
+        assert await client.download(token, "t/a.css") == b"a{}"
+        await client.delete(token, "t/a.css")
+    assert emu.files(111) == {}
+
+
+@pytest.mark.parametrize("transport", ["filemapper", "source-code"])
+async def test_multipart_filename_is_raw_utf8_like_hs(
+    make_emulator: EmulatorFactory, tmp_path: Path, transport: str
+) -> None:
+    """The ``file`` part of ``café crème.css`` carries ``filename="café crème.css"`` in raw
+    UTF-8 bytes, as ``hs`` sends it (not aiohttp's percent-encoding), on both APIs; a
+    ``"`` in a name is escaped as ``%22``, as ``hs``'s form-data does."""
+    emu = await make_emulator()
+    names = ["café crème.css", 'say "hi".css']
+    async with HubSpotClient(emu.url, 111, transport=transport) as client:
+        token = (await client.exchange_key(emu.accounts["sandbox"].key)).token
+        for name in names:
+            local = tmp_path / name
+            local.write_text("a{}")
+            await client.upload(token, f"t/{name}", local, publish=True)
+    uploads = [r for r in emu.requests if r.endpoint in (Endpoint.UPLOAD, Endpoint.V3_UPLOAD)]
+    raw = [(r.file_disposition or "").encode("utf-8", "surrogateescape") for r in uploads]
+    assert raw == [
+        'form-data; name="file"; filename="café crème.css"'.encode(),
+        b'form-data; name="file"; filename="say %22hi%22.css"',
+    ]
+    assert sorted(emu.files(111)) == ["t/café crème.css", 't/say "hi".css']
+
+
+@pytest.mark.parametrize("transport", ["filemapper", "source-code"])
+async def test_metadata_of_files_folders_and_nothing(
+    make_emulator: EmulatorFactory, tmp_path: Path, transport: str
+) -> None:
+    """``metadata()``: a file's times and last writer (hash only from the Source Code
+    API), a folder's children, None for a missing path; an edit by another user in the
+    Design Manager shows as a new writer, a later time and (source-code) a new hash."""
+    emu = await make_emulator()
+    local = tmp_path / "a.css"
+    local.write_text("a{}")
+    async with HubSpotClient(emu.url, 111, transport=transport) as client:
+        token = (await client.exchange_key(emu.accounts["sandbox"].key)).token
+        await client.upload(token, "t/css/a.css", local, publish=True)
+        mine = await client.metadata(token, "t/css/a.css")
+        assert mine is not None
+        stored = emu.files(111)["t/css/a.css"]
+        assert (mine.path, mine.folder, mine.children) == ("t/css/a.css", False, ())
+        assert (mine.created_at_ms, mine.updated_at_ms) == (stored.created_at_ms,
+                                                            stored.updated_at_ms)
+        assert mine.writer_user_id == 9001
+        assert (mine.hash is not None) == (transport == "source-code")
+        folder = await client.metadata(token, "t")
+        assert folder is not None
+        assert (folder.folder, folder.children) == (True, ("css",))
+        assert await client.metadata(token, "t/none.css") is None
+        emu.edit_as(111, "t/css/a.css", b"theirs{}", user_id=4242)
+        theirs = await client.metadata(token, "t/css/a.css")
+        assert theirs is not None
+        assert theirs.writer_user_id == 4242
+        assert theirs.created_at_ms == mine.created_at_ms
+        assert theirs.updated_at_ms is not None
+        assert mine.updated_at_ms is not None
+        assert theirs.updated_at_ms >= mine.updated_at_ms
+        if transport == "source-code":
+            assert theirs.hash != mine.hash
+        assert await client.download(token, "t/css/a.css") == b"theirs{}"
+        emu.delete_as(111, "t/css")
+        assert await client.metadata(token, "t/css/a.css") is None
+
+
+@pytest.mark.parametrize("transport", ["filemapper", "source-code"])
+async def test_upload_result_carries_meta_on_source_code_only(
+    make_emulator: EmulatorFactory, tmp_path: Path, transport: str
+) -> None:
+    """The Source Code API's upload answer is metadata: ``ApiResult.meta`` holds it (with the
+    hash a later ``metadata()`` repeats); on filemapper the answer is not relied on."""
+    emu = await make_emulator()
+    local = tmp_path / "a.css"
+    local.write_text("a{}")
+    async with HubSpotClient(emu.url, 111, transport=transport) as client:
+        token = (await client.exchange_key(emu.accounts["sandbox"].key)).token
+        result = await client.upload(token, "t/a.css", local, publish=True)
+        if transport == "filemapper":
+            assert result.meta is None
+            return
+        assert result.meta is not None
+        later = await client.metadata(token, "t/a.css")
+        assert later is not None
+        assert result.meta.hash == later.hash
+        assert result.meta.writer_user_id == 9001
+        assert result.meta.updated_at_ms == emu.files(111)["t/a.css"].updated_at_ms
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("version", ["2026-03", "v3"])
+async def test_extract_and_status_via_the_client(
+    make_emulator: EmulatorFactory, tmp_path: Path, version: str
+) -> None:
+    """``extract()`` returns a task id; ``extract_status()`` goes to COMPLETE and the files
+    are next to the archive; a refused entry makes a CANCELED status with its message."""
+    emu = await make_emulator()
+    emu.set_extract_faults(delay_ms=20)
+    good, bad = tmp_path / "good.zip", tmp_path / "bad.zip"
+    good.write_bytes(_zip({"css/a.css": b"a{}"}))
+    bad.write_bytes(_zip({"x.html": b"<p>{{ x </p>"}))
+    async with HubSpotClient(emu.url, 111, transport="source-code",
+                             source_code_version=version) as client:
+        token = (await client.exchange_key(emu.accounts["sandbox"].key)).token
+        for archive in (good, bad):
+            await client.upload(token, f"t/{archive.name}", archive, publish=True)
+        statuses = []
+        for name in ("good.zip", "bad.zip"):
+            task_id = await client.extract(token, f"t/{name}")
+            status = await client.extract_status(token, task_id)
+            while not status.done:
+                await asyncio.sleep(0.01)
+                status = await client.extract_status(token, task_id)
+            statuses.append(status)
+        with pytest.raises(NotFound):
+            await client.extract_status(token, "no-such-task")
+    assert [s.status for s in statuses] == ["COMPLETE", "CANCELED"]
+    assert statuses[0].requested_at is not None
+    assert statuses[0].completed_at is not None
+    assert emu.files(111)["t/css/a.css"].content == b"a{}"
+    assert [error.message for error in statuses[1].errors] == ["Template contains errors"]
+
+
+async def test_extract_needs_the_source_code_transport(tmp_path: Path) -> None:
+    """On a filemapper client ``extract`` and ``extract_status`` are ConfigErrors naming the
+    setting, before anything is sent (no server is listening)."""
+    async with HubSpotClient("http://127.0.0.1:9", 111) as client:
+        with pytest.raises(ConfigError, match='transport = "source-code"'):
+            await client.extract(TOKEN, "t/a.zip")
+        with pytest.raises(ConfigError, match='transport = "source-code"'):
+            await client.extract_status(TOKEN, "id")

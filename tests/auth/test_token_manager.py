@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 import pytest
 import structlog
@@ -232,3 +233,51 @@ async def test_manager_never_logs_secrets(
     assert key not in everything.replace(repr(tm._key), "")  # the manager's own field
     for value in seen_tokens:
         assert value not in repr(events) + caplog.text + str(caught.value)
+
+
+async def test_token_is_checked_when_sent_not_when_fetched(
+        make_emulator: EmulatorFactory, tmp_path: Path) -> None:
+    """A send that waits (a barrier here; a pacer, a full pool or SIGSTOP in life) past the
+    token's expiry after call() handed it over never sends it: the stale token is caught
+    when the request is built, refreshed once, and the emulator never sees an expired one."""
+    emu = await make_emulator(token_ttl_s=2.0)
+    tm = manager(emu, SANDBOX)
+    page = tmp_path / "page.html"
+    page.write_text("<p>hi</p>")
+    waited: list[float] = []
+
+    async def send(token: AccessToken) -> object:
+        if not waited:
+            # The first attempt stalls until its token is past expiry by our clock.
+            await asyncio.sleep(max(0.0, token.expires_at + 0.2 - time.time()))
+            waited.append(time.time())
+        return await hs(tm).upload(token, "theme/page.html", page, publish=True)
+
+    async with hs(tm):
+        await tm.call(send)
+    assert waited, "the first attempt really waited past expiry"
+    uploads = [r.status for r in emu.requests if r.endpoint is Endpoint.UPLOAD]
+    assert uploads == [200]  # one upload, sent once, with a fresh token
+    assert all(r.status != 401 for r in emu.requests)
+    assert exchanges(emu) == 2
+    assert emu.files(111)["theme/page.html"].content == b"<p>hi</p>"
+
+
+async def test_checked_token_is_redacted_and_keeps_its_expiry(
+        make_emulator: EmulatorFactory) -> None:
+    """The token handed to a send prints no secret and reports the real expiry."""
+    emu = await make_emulator()
+    tm = manager(emu, SANDBOX)
+    seen: list[AccessToken] = []
+
+    async def send(token: AccessToken) -> None:
+        seen.append(token)
+
+    async with hs(tm):
+        await tm.call(send)
+        raw = await tm.token()
+    (token,) = seen
+    assert raw.value not in repr(token)
+    assert raw.value not in str(token)
+    assert token.expires_at == raw.expires_at
+    assert token.value == raw.value

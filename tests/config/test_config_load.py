@@ -357,3 +357,82 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     assert set(config.accounts) == {"sandbox", "staging"}
     assert config.watches[0].src == tmp_path / "theme"
     assert config.settings.max_deletes == 20
+
+
+# --- edge cases: a byte-order mark, portal IDs beyond what HubSpot issues -------------------
+
+
+def test_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    """A config saved by an editor that writes a UTF-8 BOM loads like the same text without."""
+    text = '[accounts.sandbox]\nportal_id = 123\n\n[settings]\ndebounce_ms = 300\n'
+    plain = load_config(write(tmp_path, text))
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    with_bom = load_config(path)
+    assert with_bom.accounts == plain.accounts
+    assert with_bom.settings.debounce_ms == 300
+
+
+def test_byte_order_mark_keeps_error_positions(tmp_path: Path) -> None:
+    """A TOML error after a BOM still names the file, its line and column."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf[accounts.sandbox]\nportal_id = = 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: invalid TOML")
+    assert "line 2" in str(caught.value)
+
+
+@pytest.mark.parametrize("portal_id", ["12345678901234567890123", "2147483648"])
+def test_portal_id_beyond_32_bits_names_file_and_key(tmp_path: Path, portal_id: str) -> None:
+    """A portal ID HubSpot cannot have (over 2**31 - 1) is refused, naming file and key."""
+    path = write(tmp_path, f"[accounts.sandbox]\nportal_id = {portal_id}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: accounts.sandbox.portal_id: must be at most 2147483647")
+
+
+def test_largest_portal_id_is_accepted(tmp_path: Path) -> None:
+    """2**31 - 1, the largest int32 HubSpot's account API can return, is a valid portal ID."""
+    config = load_config(write(tmp_path, "[accounts.sandbox]\nportal_id = 2147483647\n"))
+    assert config.accounts["sandbox"].portal_id == 2**31 - 1
+
+
+def test_upsert_account_refuses_a_portal_id_beyond_32_bits(tmp_path: Path) -> None:
+    """`auth add --portal` writes no portal ID that load_config would then refuse."""
+    from hubsync.config import upsert_account
+
+    path = tmp_path / "config.toml"
+    with pytest.raises(ConfigError) as caught:
+        upsert_account(path, "sandbox", portal_id=2**31, env=Env.PROD, api_base=None)
+    assert "accounts.sandbox.portal_id: must be at most 2147483647" in str(caught.value)
+    assert not path.exists()
+
+
+def test_upsert_account_keeps_a_file_that_starts_with_a_bom(tmp_path: Path) -> None:
+    """Adding an account to a BOM-prefixed config works and keeps what was there."""
+    from hubsync.config import upsert_account
+
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\xef\xbb\xbf# mine\n[accounts.sandbox]\nportal_id = 1\n")
+    upsert_account(path, "staging", portal_id=2, env=Env.PROD, api_base=None)
+    config = load_config(path)
+    assert {name: a.portal_id for name, a in config.accounts.items()} == {
+        "sandbox": 1, "staging": 2}
+    assert "# mine" in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("dest", "said"),
+    [
+        ("themes/x%2Fy", "watch[0].dest: name contains a %XX sequence"),
+        ("themes/a\\u0009b", "watch[0].dest: name contains a control character"),
+        ("d" * 256, "watch[0].dest: name is longer than 255 bytes"),
+    ],
+)
+def test_dest_follows_the_name_rules(tmp_path: Path, dest: str, said: str) -> None:
+    """A watch's dest obeys the same name rules as local paths: it starts every remote path."""
+    problems = problems_of(tmp_path, f'[[watch]]\nname = "a"\nsrc = "theme"\n'
+                                     f'dest = "{dest}"\naccounts = []\n')
+    assert any(problem.startswith(said) for problem in problems), problems

@@ -162,7 +162,11 @@ async def test_empty_file_is_refused(remote: RemoteSide, tmp_path: Path) -> None
 @pytest.mark.parametrize("name", ["theme/tool.py", "theme/archive.zip", "theme/Makefile"])
 async def test_unsupported_extension_is_refused(
         remote: RemoteSide, tmp_path: Path, name: str) -> None:
-    """A file type HubSpot does not take -> ValidationFailed 400; nothing stored."""
+    """A file type HubSpot does not take -> ValidationFailed 400; nothing stored. (The
+    Source Code API takes ``.zip`` archives, for its extract call: checked in
+    tests/auth/test_hubspot_source_code.py.)"""
+    if remote.name == "emulator-source-code" and name.endswith(".zip"):
+        pytest.skip("the Source Code API stores .zip archives (to extract them)")
     token = await token_of(remote)
     with pytest.raises(ValidationFailed) as caught:
         await remote.api.upload(token, name, write(tmp_path, "f.bin", b"data"), publish=True)

@@ -161,3 +161,89 @@ def test_ancestors_and_is_under() -> None:
 def test_content_type(rel: str, mime: str) -> None:
     """The multipart part's content type follows the extension."""
     assert content_type(rel) == mime
+
+
+# --- names HubSpot may not take, and showing any name safely ------------------------------
+
+from hubsync.core.paths import (  # noqa: E402 - grouped with the tests that use them
+    MAX_NAME_BYTES,
+    MAX_REL_BYTES,
+    NameRule,
+    display_path,
+    name_problem,
+)
+
+
+@pytest.mark.parametrize(
+    ("rel", "rule"),
+    [
+        ("css/bad\udcff.css", NameRule.NOT_UTF8),
+        ("bad\udcff/ok.css", NameRule.NOT_UTF8),
+        ("a\nb.css", NameRule.CONTROL),
+        ("tab\t.css", NameRule.CONTROL),
+        ("esc\x1b[31m.css", NameRule.CONTROL),
+        ("del\x7f.css", NameRule.CONTROL),
+        ("c1\x85.css", NameRule.CONTROL),
+        ("ls\u2028.css", NameRule.CONTROL),
+        ("x%2Fy.css", NameRule.PERCENT),
+        ("x%2fy.css", NameRule.PERCENT),
+        ("x%252Fy.css", NameRule.PERCENT),
+        ("dir%5C/a.css", NameRule.PERCENT),
+        ("back\\slash.css", NameRule.BACKSLASH),
+        ("n" * (MAX_NAME_BYTES + 1), NameRule.TOO_LONG),
+        ("é" * 128 + ".css", NameRule.TOO_LONG),  # 256 bytes in UTF-8, 132 characters
+        ("/".join(["d" * 200] * 5) + "/x.css", NameRule.TOO_LONG),
+    ],
+)
+def test_name_problem_names_each_rule(rel: str, rule: NameRule) -> None:
+    """Each kind of name the OS allows and HubSpot may not is refused by its own rule."""
+    assert name_problem(rel) is rule
+
+
+@pytest.mark.parametrize(
+    "rel",
+    ["css/main.css", "100%.css", "50% off.css", "é/ü.css", "trail .css", "a b/c d.html",
+     "n" * MAX_NAME_BYTES, "/".join(["d" * 99] * 9) + "/x.css", "x\u202e.css"],
+)
+def test_name_problem_accepts_ordinary_names(rel: str) -> None:
+    """Spaces, non-ASCII letters, a lone % and names at the bounds are pushed."""
+    assert len(rel.encode()) <= MAX_REL_BYTES
+    assert name_problem(rel) is None
+
+
+@pytest.mark.parametrize(
+    ("rel", "shown"),
+    [
+        ("css/main.css", "css/main.css"),
+        ("é/ü.css", "é/ü.css"),
+        ("bad\udcff.css", "bad\\xff.css"),
+        ("a\nb.css", "a\\nb.css"),
+        ("tab\t.css", "tab\\t.css"),
+        ("esc\x1b.css", "esc\\x1b.css"),
+        ("c1\x85.css", "c1\\u0085.css"),
+        ("back\\slash.css", "back\\\\slash.css"),
+        ("rtl\u202eexe.css", "rtl\\u202eexe.css"),
+    ],
+)
+def test_display_path_escapes_what_a_console_cannot_show(rel: str, shown: str) -> None:
+    """Undecodable bytes, controls, invisible marks and backslashes are escaped; text is not."""
+    assert display_path(rel) == shown
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=()), max_size=40))
+def test_display_path_is_printable_utf8_and_one_line(rel: str) -> None:
+    """Any string, surrogates included, renders as UTF-8 on one line without controls."""
+    shown = display_path(rel)
+    shown.encode("utf-8")
+    assert "\n" not in shown
+    assert "\r" not in shown
+    assert name_problem(shown) in (None, NameRule.BACKSLASH, NameRule.PERCENT,
+                                   NameRule.TOO_LONG)
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=()), max_size=12),
+       st.text(alphabet=st.characters(exclude_categories=()), max_size=12))
+def test_display_path_never_renders_two_names_alike(a: str, b: str) -> None:
+    """Two different names never look the same once rendered."""
+    if a != b:
+        assert display_path(a) != display_path(b)

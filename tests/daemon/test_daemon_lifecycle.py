@@ -200,16 +200,18 @@ def test_sighup_keeps_an_invalid_config_and_applies_a_valid_one(
     assert "config_reload_failed" in proc.output()
 
 
-def test_unusable_state_dir_exits_75(
+def test_state_dir_under_a_file_exits_78(
     tmp_path: Path, env: dict[str, str], notify: NotifySocket
 ) -> None:
-    """A state directory that cannot be created is a temporary failure (75: the service
-    manager may retry), reported with what to check, before READY=1."""
+    """A state directory that can never be created (a file is in the way) is a config
+    problem (78: the service manager does not restart-loop), reported with the key and
+    what to change, before READY=1."""
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     config = tmp_path / "config.toml"
     config.write_text(f'[settings]\nstate_dir = "{blocker / "state"}"\n')
     with daemon(config, env, tmp_path / "out.txt", notify) as proc:
-        assert proc.process.wait(30) == 75
-    assert "state directory" in proc.output()
+        assert proc.process.wait(30) == 78
+    assert "settings.state_dir" in proc.output()
+    assert "is not a folder" in proc.output()
     assert "READY=1" not in notify.lines()

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 FILEMAPPER = "/content/filemapper/v1"
 
@@ -110,6 +111,11 @@ class Wire:
             query += f"&buffer={'true' if buffer else 'false'}"
         return await self._send("GET", f"{FILEMAPPER}/stream/{encoded(path)}{query}",
                                 headers=self._auth(token))
+
+    async def raw_url(self, method: str, url: URL, **kwargs: Any) -> Reply:
+        """A request to exactly ``url`` (built with ``encoded=True``: sent as written)."""
+        async with self.session.request(method, url, **kwargs) as response:
+            return Reply(response.status, dict(response.headers), await response.read())
 
     async def raw(self, method: str, url: str, **kwargs: Any) -> Reply:
         """Any request relative to the base URL (control API, malformed calls)."""

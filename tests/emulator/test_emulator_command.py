@@ -91,3 +91,34 @@ def test_command_help_explains_each_fault_flag() -> None:
     assert "$ hubsync emulator --account" in result.stdout
     for flag in ("--latency-ms", "--error-rate", "--drop-rate", "--storm-seconds"):
         assert f"{flag} " in result.stdout
+
+
+@pytest.mark.slow
+def test_command_tls_prints_the_ca_and_serves_https() -> None:
+    """``--tls``: api_base is https, a ``ca = "..."`` line names a PEM file, and a client
+    trusting only that CA completes a key exchange over https; SIGTERM -> 0."""
+    import ssl
+
+    process = start("--tls", "--account", "sandbox:111:9001")
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().rstrip("\n") for _ in range(3)]
+        account = LINE.match(lines[0])
+        assert account is not None
+        api = re.fullmatch(r'api_base = "(https://127\.0\.0\.1:\d+)"', lines[1])
+        ca = re.fullmatch(r'ca = "(.+)"', lines[2])
+        assert api is not None
+        assert ca is not None
+        context = ssl.create_default_context(cafile=ca.group(1))
+        request = urllib.request.Request(  # noqa: S310 - loopback URL printed by the emulator
+            api.group(1) + "/api.hubapi.com/localdevauth/v1/auth/refresh",
+            data=json.dumps({"encodedOAuthRefreshToken": account.group(5)}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:  # noqa: S310
+            assert json.loads(response.read())["hubId"] == 111
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert not Path(ca.group(1)).exists()

@@ -94,6 +94,7 @@ async def test_put_published_stores_both_and_answers_metadata(
         "id": HOME, "name": "home.html", "folder": False,
         "createdAt": stored.created_at_ms, "updatedAt": stored.updated_at_ms,
         "hash": hashlib.sha256(content).hexdigest(),
+        "updatedById": 9001,
     }
     assert emulator.files(111, "draft")[HOME].content == content
     assert (stored.content, stored.user_id) == (content, 9001)

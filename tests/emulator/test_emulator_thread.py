@@ -71,3 +71,22 @@ def test_non_loopback_host_is_refused() -> None:
     """The emulator never listens beyond loopback."""
     with pytest.raises(ValueError, match="loopback"), EmulatorThread(Emulator(), host="0.0.0.0"):
         pass
+
+
+def test_thread_edits_as_another_user_and_sets_extract_faults() -> None:
+    """From the caller's thread: ``edit_as`` stores as that user (published and draft, or
+    the draft only), ``delete_as`` removes, ``set_extract_faults`` replaces the faults."""
+    with EmulatorThread(Emulator(rate_limit=0)) as emu:
+        stored = emu.edit_as(111, "t/a.css", b"a{}", user_id=4242)
+        assert (stored.user_id, stored.content) == (4242, b"a{}")
+        emu.edit_as(111, "t/a.css", b"draft{}", user_id=7, publish=False)
+        assert emu.files(111)["t/a.css"].content == b"a{}"
+        assert emu.files(111, "draft")["t/a.css"].content == b"draft{}"
+        assert emu.delete_as(111, "t")
+        assert not emu.delete_as(111, "t")
+        assert emu.files(111) == {}
+        emu.set_extract_faults(refuse_status=404, never_complete=True)
+        assert (emu.emulator.extract_faults.refuse_status,
+                emu.emulator.extract_faults.never_complete) == (404, True)
+        with pytest.raises(ValueError, match="403, 404"):
+            emu.set_extract_faults(refuse_status=500)

@@ -426,3 +426,18 @@ def test_log_follow_command_across_rotation(tmp_path: Path) -> None:
         reader.join(10)
         proc.stdout.close()
     assert code == 0
+
+
+def test_write_never_raises_on_names_that_are_not_utf8(tmp_path: Path) -> None:
+    """A path with surrogate escapes or a newline is written escaped, one valid JSON line."""
+    log = tmp_path / "sync.log"
+    with journal.Journal(log) as j:
+        j.write("skipped", watch="theme", path="css/bad\udcff.css",
+                error="cannot read /t/bad\udcff.css", extra={"k\udcfe": ["a\udcfd"]})
+        j.write("skipped", watch="theme", path="a\nb.css")
+    first, second = _lines(log)
+    assert first["path"] == "css/bad\\xff.css"
+    assert first["error"] == "cannot read /t/bad\\xff.css"
+    assert first["extra"] == {"k\\xfe": ["a\\xfd"]}
+    assert second["path"] == "a\nb.css"  # JSON escapes it; the line stays one line
+    assert len(log.read_bytes().splitlines()) == 2

@@ -89,7 +89,7 @@ def test_auth_list_reads_the_old_json_file_then_the_database(tmp_path: Path) -> 
     done = hubsync(config, tmp_path, "auth", "list", "--json")
     assert done.returncode == 0, done.stderr
     (row,) = json.loads(done.stdout)
-    # ISO 8601 UTC like every other time hubsync prints (1700000000.5 epoch seconds).
+    # `auth list --json` shows times in ISO 8601, as every other command does.
     assert (row["state"], row["checked_at"]) == ("ok", "2023-11-14T22:13:20.500Z")
     assert row["identity"] == LEGACY_IDENTITY
     assert not (state / STATE_FILE).exists()

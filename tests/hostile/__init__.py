@@ -1,0 +1,1 @@
+"""Hostile-world tests: odd names, locks, control socket, state dir, as real processes."""

@@ -1,0 +1,115 @@
+"""Unreadable files and folders are failures, never rules, and never deletes: `push` exits
+non-zero naming them, a synced file that turns unreadable stays remote, and `watch`
+pushes a folder the moment it becomes readable."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from hubsync.emulator import EmulatorThread
+from tests.e2e.e2e_helpers import DEST, write_config
+from tests.support.processes import (
+    keys_env,
+    remote_tree,
+    wait_until,
+    write_files,
+)
+from tests.support.unprivileged import as_unprivileged, open_up, shared_folder
+
+pytestmark = pytest.mark.slow
+
+
+def _push(config: Path, emu: EmulatorThread) -> subprocess.CompletedProcess[str]:
+    argv = as_unprivileged([sys.executable, "-m", "hubsync", "--config", str(config), "push"])
+    return subprocess.run(argv, env=keys_env(emu), capture_output=True, text=True,
+                          timeout=90, check=False)
+
+
+def _events(state: Path, event: str) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in (state / "sync.log").read_text().splitlines()]
+    return [line for line in lines if line["event"] == event]
+
+
+def test_push_fails_on_unreadable_paths_and_never_deletes_them(
+    emulator_thread: EmulatorThread,
+) -> None:
+    """First push with a chmod-000 file and folder: the rest is pushed, exit 1, both named
+    as failures (not "left out by the rules"). Then a synced file and a synced folder turn
+    unreadable: the next push deletes neither remotely, and still exits 1."""
+    emu = emulator_thread
+    with shared_folder() as shared:
+        root, state = shared / "theme", shared / "state"
+        write_files(root, {"ok.css": "ok", "secret.css": "s", "locked/inner.css": "i",
+                           "later/a.css": "a", "later/b.css": "b", "plain.css": "p"})
+        config = write_config(shared / "config.toml", emu, root, state,
+                              accounts=("sandbox",))
+        open_up(shared)
+        (root / "secret.css").chmod(0)
+        (root / "locked").chmod(0)
+
+        first = _push(config, emu)
+        assert first.returncode == 1, first.stdout + first.stderr
+        assert "secret.css" in first.stderr
+        assert "locked" in first.stderr
+        assert "cannot be read" in first.stderr
+        assert "left out by the rules" not in first.stdout
+        assert set(remote_tree(emu, 111, DEST)) == {"ok.css", "later/a.css", "later/b.css",
+                                                     "plain.css"}
+        failed = {str(line["path"]) for line in _events(state, "failed")}
+        assert {"secret.css", "locked"} <= failed
+
+        (root / "plain.css").chmod(0)
+        (root / "later").chmod(0)
+        second = _push(config, emu)
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert not [r for r in emu.requests if r.endpoint == "delete"]
+        assert {"plain.css", "later/a.css", "later/b.css"} <= set(remote_tree(emu, 111, DEST))
+
+
+def test_watch_pushes_a_folder_once_it_becomes_readable(
+    emulator_thread: EmulatorThread,
+) -> None:
+    """A folder unreadable when `watch` starts is reported, and its files arrive within
+    seconds of `chmod` making it readable (no event, no restart, no 5-minute rescan)."""
+    emu = emulator_thread
+    with shared_folder() as shared:
+        root, state = shared / "theme", shared / "state"
+        write_files(root, {"ok.css": "ok", "locked/inner.css": "inner"})
+        config = write_config(shared / "config.toml", emu, root, state,
+                              accounts=("sandbox",))
+        open_up(shared)
+        (root / "locked").chmod(0)
+        argv = as_unprivileged([sys.executable, "-m", "hubsync", "--config", str(config),
+                                "watch"])
+        with _watch(argv, emu, shared / "out.txt") as proc:
+            wait_until(lambda: "ok.css" in remote_tree(emu, 111, DEST), what="first push")
+            wait_until(lambda: "cannot be read" in (shared / "out.txt").read_text(),
+                       what="the unreadable folder reported")
+            (root / "locked").chmod(0o777)
+            wait_until(lambda: remote_tree(emu, 111, DEST).get("locked/inner.css")
+                       == b"inner", timeout=15, what="the folder pushed once readable")
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 0
+
+
+@contextmanager
+def _watch(argv: list[str], emu: EmulatorThread, out: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``argv`` (prefixed by setpriv as root) as a process writing to ``out``; killed at
+    the end if it still runs."""
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(argv, env=keys_env(emu), stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
