@@ -26,7 +26,7 @@ from hubsync.engine.report import (
 from hubsync.engine.selection import select_watches, target_of
 from hubsync.engine.tracker import WatchTracker
 from hubsync.engine.worker import AccountWorker
-from hubsync.errors import UsageError
+from hubsync.errors import HubsyncError, UsageError
 from hubsync.journal import LOG_NAME, Event, Journal
 from hubsync.model import (
     EngineEvent,
@@ -225,6 +225,16 @@ class Engine:
 
     async def _session(self, stop: asyncio.Event, *, ready: Callable[[], None] | None,
                        watch: bool) -> None:
+        """One session; what went wrong is raised as itself, not as a TaskGroup's group."""
+        try:
+            await self._session_in_group(stop, ready=ready, watch=watch)
+        except BaseExceptionGroup as group:
+            leaves = _leaves(group)
+            ours = next((e for e in leaves if isinstance(e, HubsyncError)), leaves[0])
+            raise ours from group
+
+    async def _session_in_group(self, stop: asyncio.Event, *,
+                                ready: Callable[[], None] | None, watch: bool) -> None:
         started = self.clock.monotonic()
         mode = "watch" if watch else ("dry-run" if self.dry_run else "push")
         async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as group:
@@ -391,3 +401,10 @@ class Engine:
         return replace(event, fields=fields)
 
 
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
