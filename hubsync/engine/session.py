@@ -23,7 +23,7 @@ from hubsync.engine.report import (
     build_summary,
     session_status,
 )
-from hubsync.engine.selection import select_watches, target_of
+from hubsync.engine.selection import select_watches
 from hubsync.engine.tracker import WatchTracker
 from hubsync.engine.worker import AccountWorker
 from hubsync.errors import HubsyncError, UsageError
@@ -276,7 +276,7 @@ class Engine:
         if not self.dry_run or state_file.exists():
             store = await adapters.open_state(settings.state_dir)
             stack.push_async_callback(store.close)
-            await store.bind({name: target_of(self.config.accounts[name]) for name in needed})
+            await store.bind({name: self.config.accounts[name].target for name in needed})
             entries, base = await store.load()
             self.outbox.load(entries, base)
         if not self.dry_run:
