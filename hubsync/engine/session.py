@@ -97,6 +97,8 @@ class Engine:
         """Set once the stop was asked for: nothing new is started."""
         self._idle = asyncio.Event()
         self.hold_reasons: list[str] = []
+        self._stop = asyncio.Event()
+        self._interrupted = False
 
     # --- public surface --------------------------------------------------------------------
 
@@ -105,6 +107,7 @@ class Engine:
 
         Raises StateError when the state cannot be opened, UsageError for bad names.
         """
+        self._stop = stop
         await self._session(stop, ready=ready, watch=True)
 
     async def push_once(self) -> Summary:
@@ -114,10 +117,18 @@ class Engine:
         written: nothing is sent that could not be recorded.
         """
         self._once = True
-        await self._session(asyncio.Event(), ready=None, watch=False)
+        await self._session(self._stop, ready=None, watch=False)
         return build_summary(self.outbox, self._workers, self.local.trackers,
                              unchanged=self.local.unchanged, skipped=self.local.skipped,
-                             hold_reasons=self.hold_reasons, plans=self.local.plans)
+                             hold_reasons=self.hold_reasons, plans=self.local.plans,
+                             interrupted=self._interrupted)
+
+    def stop(self) -> None:
+        """End the session as soon as requests in flight are done (a first Ctrl-C):
+        what is left stays pending in the state, and ``push_once``'s summary says so."""
+        if not self._stop.is_set():
+            self._interrupted = self._once
+            self._stop.set()
 
     def status(self) -> SessionStatus:
         fault = self._committer.fault if self._committer is not None else None
