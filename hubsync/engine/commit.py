@@ -22,7 +22,7 @@ import structlog
 from hubsync.core.effects import Effects
 from hubsync.errors import StateError
 from hubsync.journal import Event, Journal
-from hubsync.model import EngineEvent
+from hubsync.model import EngineEvent, OutboxEntry
 from hubsync.ports import Clock
 from hubsync.state import AsyncStateStore
 
@@ -55,6 +55,8 @@ class Committer:
         self.give_up_on_fault = False
         """``push``: the first failed write ends the session (raised from ``run``)."""
         self.on_recovered: Callable[[], None] = lambda: None
+        self.on_written: Callable[[list[OutboxEntry]], None] = lambda rows: None
+        """Told the outbox rows just written (in a dry run, at once): they may be sent."""
         self._rows_since_checkpoint = 0
 
     def submit(self, effects: Effects) -> None:
@@ -128,6 +130,8 @@ class Committer:
                 log.info("state_writable_again")
                 self.fault = None
                 self.on_recovered()
+        if merged.upsert:
+            self.on_written(merged.upsert)
         await self._tell(merged.events)
 
     async def _faulted(self, exc: StateError) -> None:

@@ -299,6 +299,7 @@ class Engine:
                                     None if self.dry_run else self._on_event)
         self._committer.give_up_on_fault = self._once
         self._committer.on_recovered = self._wake_all
+        self._committer.on_written = self._written
         for name in needed:
             account = self.config.accounts[name]
             pacer = adapters.make_pacer(settings)
@@ -380,6 +381,10 @@ class Engine:
             for worker in self._workers.values():
                 if worker.conditions.blocked and not stop.is_set():
                     await worker.recheck()
+
+    def _written(self, rows: list[OutboxEntry]) -> None:
+        self.outbox.written(rows)
+        self._wake_all()
 
     def _wake_all(self) -> None:
         for worker in self._workers.values():
