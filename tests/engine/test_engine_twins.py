@@ -8,17 +8,28 @@ clock moves. See ``twins_helpers`` for the rig.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+from dataclasses import replace
 from pathlib import Path
 
+from hubsync.testing import DROPPED, MemoryRequest
 from tests.engine.twins_helpers import (
+    BARRIER_S,
     QUIET_S,
     STEP_S,
+    Rig,
     make_rig,
     remote,
     sha,
 )
 
 BASE_THEME = {"css/base.css": "body { margin: 0 }"}
+
+
+def attempts(rig: Rig, rel: str) -> list[MemoryRequest]:
+    """Every upload request for ``rel``, whatever its answer, oldest first."""
+    return [r for r in rig.api.requests if r.op == "upload" and r.remote_path == remote(rel)]
 
 
 async def test_a_burst_of_saves_settles_into_one_upload_of_the_final_content(
@@ -68,3 +79,171 @@ async def test_a_file_changed_during_its_upload_is_uploaded_again_with_the_new_c
     await rig.finish()
     assert rig.synced()[("sandbox", remote("css/main.css"))] == sha("v2 { }")
     assert rig.pending_rows() == []
+
+
+async def test_503s_are_retried_at_backoff_times_read_off_the_fake_clock(
+        tmp_path: Path) -> None:
+    """Three 503s, then success: the attempts are 1, 2 and 4 s apart (exponential backoff
+    with the jitter drawn at its top), and nothing is sent before each is due."""
+    rig = make_rig(tmp_path, BASE_THEME)
+    await rig.start()
+    rig.api.fail_next(3, 503, op="upload")
+    rig.edit("css/main.css", "a { }")
+    await rig.advance(QUIET_S)
+    first = attempts(rig, "css/main.css")
+    assert [r.status for r in first] == [503]
+    t0 = first[0].at
+    for gap in (1.0, 2.0, 4.0):
+        await rig.advance(gap - STEP_S)
+        assert len(attempts(rig, "css/main.css")) == len(first)  # not due yet
+        await rig.advance(STEP_S)
+        first = attempts(rig, "css/main.css")
+    log = attempts(rig, "css/main.css")
+    assert [(r.at - t0, r.status) for r in log] == [
+        (0.0, 503), (1.0, 503), (3.0, 503), (7.0, 200)]
+    assert rig.content("css/main.css") == b"a { }"
+    retrying = [e for e in rig.events if e.event == "retrying"]
+    assert [e.fields["retry_in_ms"] for e in retrying] == [1000, 2000, 4000]
+    await rig.finish()
+
+
+async def test_an_outage_goes_offline_probes_one_at_a_time_then_sends_everything_due(
+        tmp_path: Path) -> None:
+    """Connections dropped: the account goes offline and tries one request per second
+    (never two at once) while each file's own backoff grows; when the twin answers again
+    the probe succeeds and every other file goes out at that same instant, not at its
+    backed-off time."""
+    rig = make_rig(tmp_path, BASE_THEME)
+    await rig.start()
+    assert rig.engine is not None
+    outage = rig.api.fail_next(1_000_000, DROPPED, op="upload")
+    names = [f"css/f{i}.css" for i in range(4)]
+    for rel in names:
+        rig.edit(rel, f"/* {rel} */")
+    await rig.advance(QUIET_S)
+    began = rig.clock.time()
+    wanted = {remote(rel) for rel in names}
+
+    def tried() -> list[MemoryRequest]:
+        return [r for r in rig.api.requests if r.remote_path in wanted]
+
+    first_round = tried()
+    assert len(first_round) == 4
+    assert {r.status for r in first_round} == {DROPPED}
+    status = rig.account("sandbox")
+    assert status.offline
+    for _ in range(8):
+        before = len(tried())
+        await rig.advance(1.0)
+        assert len(tried()) - before <= 1  # one probe at a time
+    probes = tried()[4:]
+    assert len(probes) >= 4
+    assert all(b.at - a.at >= 1.0 for a, b in itertools.pairwise(probes))
+    backed_off = max(e.due_s for e in rig.engine.outbox.entries("sandbox"))
+    outage.remaining = 0  # the server answers again
+    await rig.advance(rig.clock.next_deadline() or 0.0)
+    back = [r for r in tried() if r.status == 200]
+    assert {r.remote_path for r in back} == wanted
+    assert len({r.at for r in back}) == 1  # all at the probe's instant
+    assert back[0].at < backed_off
+    assert back[0].at - began <= 10.0
+    status = rig.account("sandbox")
+    assert not status.offline
+    assert status.pending == 0
+    await rig.finish()
+
+
+async def test_a_paused_account_sends_nothing_while_the_other_goes_on(tmp_path: Path) -> None:
+    """``pause("staging")``: a change reaches sandbox only, status says staging is paused
+    with the file pending; ``resume`` sends it."""
+    rig = make_rig(tmp_path, BASE_THEME, accounts=("sandbox", "staging"))
+    engine = await rig.start()
+    engine.pause("staging")
+    rig.edit("css/main.css", "a { }")
+    await rig.advance(QUIET_S)
+    await rig.advance(60.0)  # however long it waits
+    assert len(rig.uploads("css/main.css", portal=111)) == 1
+    assert rig.uploads("css/main.css", portal=222) == []
+    staging = rig.account("staging")
+    sandbox = rig.account("sandbox")
+    assert staging.paused
+    assert staging.pending == 1
+    assert not sandbox.paused
+    assert sandbox.pending == 0
+    assert engine.snapshot()["accounts"]["staging"]["paused"] is True
+    engine.resume("staging")
+    await rig.quiet()
+    assert rig.content("css/main.css", "staging") == b"a { }"
+    staging = rig.account("staging")
+    assert not staging.paused
+    assert staging.pending == 0
+    await rig.finish()
+
+
+async def test_apply_config_takes_new_settings_and_reconciles(tmp_path: Path) -> None:
+    """A file changed without a watcher event is found by the reconcile that
+    ``apply_config`` starts, and the new ``max_deletes`` is the brake's limit."""
+    rig = make_rig(tmp_path, BASE_THEME)
+    engine = await rig.start()
+    rig.edit("css/base.css", "body { margin: 1px }", emit=False)
+    await rig.advance(QUIET_S)
+    assert len(rig.uploads("css/base.css")) == 1  # unseen so far
+    new = replace(rig.config, settings=replace(rig.config.settings, max_deletes=3))
+    await engine.apply_config(new)
+    await rig.quiet()
+    assert len(rig.uploads("css/base.css")) == 2
+    assert rig.content("css/base.css") == b"body { margin: 1px }"
+    assert engine.outbox.policy.max_deletes == 3
+    await rig.finish()
+
+
+async def test_reload_keys_unblocks_an_account_whose_key_was_rotated(tmp_path: Path) -> None:
+    """The key in the lookup is refused: the account is blocked (auth not ok) and its
+    files stay pending while the other account is served; the user puts the new key in
+    place; ``reload_keys`` unblocks it and the pending work goes at once."""
+    rig = make_rig(tmp_path, BASE_THEME, accounts=("sandbox", "staging"),
+                   keys={"sandbox": "key-sandbox", "staging": "old-staging-key"})
+    rig.api.revoke("key-staging")
+    engine = await rig.start()
+    await rig.advance(30.0)
+    staging = rig.account("staging")
+    assert staging.blocked
+    assert staging.auth != "ok"
+    assert staging.pending == 1
+    assert staging.last_error
+    assert "old-staging-key" not in str(engine.snapshot())
+    assert rig.content("css/base.css", "sandbox") is not None
+    assert rig.content("css/base.css", "staging") is None
+    new_key = rig.api.add_user(222, 9003, key="new-staging-key")
+    rig.keys.keys["staging"] = new_key
+    await engine.reload_keys()
+    await rig.quiet()
+    staging = rig.account("staging")
+    assert not staging.blocked
+    assert staging.auth == "ok"
+    assert staging.pending == 0
+    assert rig.content("css/base.css", "staging") == b"body { margin: 0 }"
+    await rig.finish()
+    assert "new-staging-key" not in (rig.state_dir / "sync.log").read_text()
+
+
+async def test_flush_returns_once_idle_and_nothing_more_is_requested(tmp_path: Path) -> None:
+    """After a change, ``flush()`` settles it at once (no quiet period), returns when it
+    is pushed, and then the engine asks HubSpot nothing more, even across the reconcile
+    timer and auth rechecks; a dead watcher shows as ``watcher_alive=False``."""
+    rig = make_rig(tmp_path, BASE_THEME)
+    engine = await rig.start()
+    rig.edit("css/main.css", "a { }")
+    async with asyncio.timeout(BARRIER_S):
+        await engine.flush()
+    assert rig.content("css/main.css") == b"a { }"
+    requests = len(rig.api.requests)
+    await rig.quiet()
+    for _ in range(4):
+        await rig.advance(100.0)  # past the reconcile timer (300 s) and auth rechecks
+    assert len(rig.api.requests) == requests
+    assert engine.status().watches[0].watcher_alive is True
+    rig.watchers[rig.root].die()
+    assert engine.status().watches[0].watcher_alive is False
+    assert engine.snapshot()["watches"]["theme"]["watcher_alive"] is False
+    await rig.finish()

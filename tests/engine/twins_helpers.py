@@ -23,7 +23,7 @@ from hubsync.core.effects import Effects
 from hubsync.engine import Adapters, Engine, EngineEvent
 from hubsync.errors import StateDiskFull
 from hubsync.journal import LOG_NAME, Journal
-from hubsync.model import Api, Target
+from hubsync.model import AccountStatus, Api, Target
 from hubsync.ports import RemoteApi
 from hubsync.ratelimit import Pacer
 from hubsync.state import AsyncStateStore, StateStore
@@ -177,6 +177,13 @@ class Rig:
         """The successful uploads (of ``rel``, to ``portal``), oldest first."""
         return [r for r in self.api.requests_of("upload", remote(rel) if rel else None)
                 if portal is None or r.portal_id == portal]
+
+    def account(self, name: str = "sandbox") -> AccountStatus:
+        """The engine's status of account ``name`` (AssertionError when it has none)."""
+        assert self.engine is not None
+        status = self.engine.status().account(name)
+        assert status is not None, name
+        return status
 
     def content(self, rel: str, account: str = "sandbox") -> bytes | None:
         """The published bytes of ``rel`` in ``account``'s portal; None when absent."""
