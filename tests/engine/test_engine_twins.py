@@ -13,12 +13,20 @@ import itertools
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from hubsync.core.brake import DEFAULT_SETTLE_S
+from hubsync.engine.commit import STATE_RETRY_S
+from hubsync.errors import StateDiskFull
+from hubsync.state import AsyncStateStore
 from hubsync.testing import DROPPED, MemoryRequest
 from tests.engine.twins_helpers import (
     BARRIER_S,
+    FlakyStore,
     QUIET_S,
     STEP_S,
     Rig,
+    drive,
     make_rig,
     remote,
     sha,
@@ -247,3 +255,112 @@ async def test_flush_returns_once_idle_and_nothing_more_is_requested(tmp_path: P
     assert engine.status().watches[0].watcher_alive is False
     assert engine.snapshot()["watches"]["theme"]["watcher_alive"] is False
     await rig.finish()
+
+
+async def test_deletes_settling_in_several_rounds_are_held_as_one_batch(
+        tmp_path: Path) -> None:
+    """Three rounds of three deletes, each settled by the watcher but less than
+    ``delete_settle_s`` apart: no round goes out alone (each would pass the brake), the
+    nine are judged together once quiet, and held with ONE ``held`` event."""
+    theme = {f"css/f{i:02}.css": f"/* {i} */" for i in range(12)}
+    rig = make_rig(tmp_path, theme, max_deletes=5)
+    engine = await rig.start()
+    assert len(rig.uploads()) == 12
+    gap = 1.0
+    for round_ in range(3):
+        for i in range(3):
+            rig.remove(f"css/f{round_ * 3 + i:02}.css")
+        await rig.advance(QUIET_S)  # this round settles: its deletes are queued
+        await rig.advance(gap)  # less than delete_settle_s: the batch stays open
+    await rig.advance(DEFAULT_SETTLE_S - gap - STEP_S)
+    assert [e for e in rig.events if e.event == "held"] == []
+    assert rig.api.requests_of("delete") == []
+    await rig.advance(2 * STEP_S)  # the batch has been quiet for delete_settle_s
+    held = [e for e in rig.events if e.event == "held"]
+    assert len(held) == 1
+    assert held[0].fields["deletes"] == 9
+    assert "more than 5 files" in held[0].fields["reason"]
+    await rig.advance(600.0)
+    assert rig.api.requests_of("delete") == []
+    assert rig.account().held_deletes == 9
+    assert engine.release_deletes("sandbox") == 9
+    await rig.quiet()
+    assert len(rig.api.requests_of("delete")) == 9
+    assert len(rig.api.files(portal_id=111)) == 3
+    await rig.finish()
+
+
+async def test_an_unexpected_error_is_retried_a_few_times_then_parked_and_push_ends(
+        tmp_path: Path) -> None:
+    """The twin raises ValueError for one path: ``push_once`` retries it with backoff a
+    bounded number of times, parks it with the error, pushes the rest, ends (it does not
+    hang on the fake clock), and lists it as a failure."""
+    rig = make_rig(tmp_path, {**BASE_THEME, "css/bad.css": "x { }"})
+    rig.api.raise_for(remote("css/bad.css"), lambda: ValueError("header value refused"))
+    engine = rig.build()
+    work = asyncio.create_task(engine.push_once())
+    passed = await drive(rig, work, tasks_on_clock=2)
+    summary = work.result()
+    assert not summary.ok
+    assert [(f.path, f.account) for f in summary.failures] == [("css/bad.css", "sandbox")]
+    assert "ValueError: header value refused" in summary.failures[0].error
+    assert summary.pushed == {"sandbox": 1}
+    tries = [line for line in rig.sync_log() if line.get("path") == "css/bad.css"]
+    assert [line["event"] for line in tries] == ["retrying"] * 4 + ["failed"]
+    assert tries[-1]["attempt"] == 5
+    assert passed == 1.0 + 2.0 + 4.0 + 8.0  # push's backoff, capped at 8 s
+    assert rig.pending_rows() == [("sandbox", remote("css/bad.css"), "parked")]
+
+
+async def test_a_full_disk_stops_sending_until_the_state_can_be_written_again(
+        tmp_path: Path) -> None:
+    """State writes fail with StateDiskFull: status says so, nothing more is sent while
+    they fail, and once the disk has room the queued effects are written and the waiting
+    change goes out: nothing is lost."""
+    rig = make_rig(tmp_path, BASE_THEME, store_class=FlakyStore)
+    engine = await rig.start()
+    store = rig.store
+    assert isinstance(store, FlakyStore)
+    store.full = True
+    rig.edit("css/a.css", "a { }")  # its upload may race the first failed write
+    await rig.advance(QUIET_S)
+    assert store.refused >= 1
+    assert engine.status().state_error is not None
+    assert "disk is full" in engine.status().state_error
+    assert engine.snapshot()["state_error"] == engine.status().state_error
+    rig.edit("css/b.css", "b { }")
+    await rig.advance(QUIET_S)
+    await rig.advance(STATE_RETRY_S * 3)  # writes still fail, retried every 5 s
+    assert rig.uploads("css/b.css") == []
+    assert rig.account().pending >= 1
+    store.full = False
+    await rig.advance(STATE_RETRY_S)
+    assert engine.status().state_error is None
+    assert rig.content("css/b.css") == b"b { }"
+    assert rig.content("css/a.css") == b"a { }"
+    await rig.finish()
+    synced = rig.synced()
+    assert synced[("sandbox", remote("css/a.css"))] == sha("a { }")
+    assert synced[("sandbox", remote("css/b.css"))] == sha("b { }")
+    assert rig.pending_rows() == []
+    pushed = {line["path"] for line in rig.sync_log() if line["event"] == "pushed"}
+    assert pushed >= {"css/a.css", "css/b.css"}
+
+
+async def test_push_once_raises_state_disk_full_and_sends_nothing_unrecorded(
+        tmp_path: Path) -> None:
+    """In ``push`` the first failed state write ends the session with StateDiskFull."""
+    rig = make_rig(tmp_path, BASE_THEME, store_class=FlakyStore)
+    engine = rig.build()
+
+    async def opened_full(state_dir: Path) -> AsyncStateStore:
+        store = await FlakyStore.open(state_dir)
+        store.full = True
+        rig.store = store
+        return store
+
+    engine.adapters = replace(engine.adapters, open_state=opened_full)
+    with pytest.raises(StateDiskFull, match="disk is full"):
+        async with asyncio.timeout(BARRIER_S):
+            await engine.push_once()
+    assert rig.uploads() == []

@@ -52,13 +52,13 @@ def remote(rel: str) -> str:
 class FlakyStore(AsyncStateStore):
     """The real state store whose ``apply`` raises ``StateDiskFull`` while ``full``."""
 
-    full = False
-    refused = 0
+    full: bool = False
+    refused: int = 0
     """How many writes were refused so far."""
 
     async def apply(self, effects: Effects) -> None:
-        if type(self).full:
-            type(self).refused += 1
+        if self.full:
+            self.refused += 1
             raise StateDiskFull(f"cannot write the state {self.path}: the disk is full "
                                 "(scripted by the test)")
         await super().apply(effects)
@@ -79,6 +79,8 @@ class Rig:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     store_class: type[AsyncStateStore] = AsyncStateStore
+    store: AsyncStateStore | None = None
+    """The state store the engine opened last."""
 
     @property
     def root(self) -> Path:
@@ -104,11 +106,15 @@ class Rig:
             return TokenManager(account, api, key_lookup=self.keys, clock=clock.time,
                                 jitter=lambda: 1.0)
 
-        return Adapters(clock=clock, open_state=self.store_class.open, open_journal=Journal,
+        return Adapters(clock=clock, open_state=self._open_state, open_journal=Journal,
                         make_pacer=make_pacer, make_api=make_api, make_tokens=make_tokens,
                         make_watcher=self.watchers,
                         # 1.0: full jitter at its top, so backoff is exactly 1, 2, 4… s.
                         jitter=lambda: 1.0)
+
+    async def _open_state(self, state_dir: Path) -> AsyncStateStore:
+        self.store = await self.store_class.open(state_dir)
+        return self.store
 
     def build(self, **options: Any) -> Engine:
         self.engine = Engine(self.config, adapters=self.adapters(),
