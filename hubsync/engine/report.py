@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from hubsync.core.ordering import upload_rank
 from hubsync.core.outbox import Outbox
+from hubsync.core.paths import to_remote
 from hubsync.core.plan import Delete, Plan
 from hubsync.model import (
     AccountStatus,
@@ -22,7 +23,7 @@ from hubsync.model import (
 )
 
 if TYPE_CHECKING:
-    from hubsync.engine.tracker import WatchTracker
+    from hubsync.engine.tracker import Observed, WatchTracker
     from hubsync.engine.worker import AccountWorker
 
 
@@ -113,3 +114,57 @@ def session_status(workers: Mapping[str, AccountWorker], trackers: Mapping[str, 
         watches=tuple(watch_status(t) for t in trackers.values()),
         state_error=state_error,
     )
+
+
+def build_summary(outbox: Outbox, workers: Mapping[str, AccountWorker],
+                  trackers: Mapping[str, WatchTracker], *, unchanged: int,
+                  skipped: list[tuple[str, str, str]], hold_reasons: list[str],
+                  plans: Mapping[tuple[str, str], Plan]) -> Summary:
+    """How a ``push`` went: totals, failures (parked, given up, blocked, unreadable)."""
+    failures: list[Failure] = []
+    left = 0
+    for name, worker in workers.items():
+        for entry in outbox.entries(name):
+            if entry.state is OutboxState.PARKED:
+                failures.append(Failure(entry.watch, name, entry.rel,
+                                        entry.last_error or "failed"))
+        for entry in outbox.gave_up(name):
+            failures.append(Failure(entry.watch, name, entry.rel,
+                                    f"gave up: {entry.last_error}"))
+        pending = [e for e in outbox.entries(name)
+                   if e.state is OutboxState.PENDING]
+        if worker.conditions.blocked:
+            failures.extend(Failure(e.watch, name, e.rel, worker.conditions.blocked)
+                            for e in pending)
+        else:
+            left += len(pending) - len(outbox.gave_up(name))
+    for tracker in trackers.values():
+        failures.extend(Failure(tracker.watch.name, account, item.rel, item.reason)
+                        for item in tracker.unreadable.values()
+                        for account in tracker.spec.accounts)
+    totals = {name: outbox.totals(name) for name in workers}
+    return Summary(
+        pushed={n: t[0] for n, t in totals.items()},
+        deleted={n: t[1] for n, t in totals.items()},
+        unchanged=unchanged, failures=tuple(failures), skipped=tuple(skipped),
+        held_deletes={n: outbox.held_files(n) for n in workers},
+        held_reasons=tuple(dict.fromkeys(hold_reasons)), left_pending=max(0, left),
+        plans=dict(plans),
+    )
+
+
+def reconciled_counts(outbox: Outbox, tracker: WatchTracker, observed: Observed,
+                      account: str) -> dict[str, int]:
+    """The ``reconciled`` line's counts for one account after a whole-tree look."""
+    name = tracker.watch.name
+    entries = [e for e in outbox.entries(account) if e.watch == name]
+    unchanged = sum(1 for rel, seen in observed.files.items() if seen is not None
+                    and outbox.synced_sha(account, to_remote(tracker.watch.dest, rel))
+                    == seen.sha256)
+    uploads = sum(1 for e in entries
+                  if e.op is OpKind.UPLOAD and e.state is OutboxState.PENDING)
+    deletes = sum(1 for e in entries
+                  if e.op is OpKind.DELETE and e.state is OutboxState.PENDING)
+    held = sum(1 for e in entries if e.state is OutboxState.HELD)
+    return {"uploads": uploads, "deletes": deletes, "held": held, "unchanged": unchanged,
+            "queued": uploads + deletes}

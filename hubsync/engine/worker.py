@@ -22,8 +22,9 @@ from hubsync.auth import TokenManager
 from hubsync.config import Account
 from hubsync.core import retry
 from hubsync.core.effects import Result, Seen
-from hubsync.errors import HubSpotError, HubsyncError, RateLimited
-from hubsync.model import AccessToken, Mode, OpKind, OutboxEntry
+from hubsync.errors import AuthError, CredentialError, HubSpotError, HubsyncError, RateLimited
+from hubsync.journal import Event
+from hubsync.model import AccessToken, AuthState, Mode, OpKind, OutboxEntry
 from hubsync.ports import ApiAnswer, RemoteApi
 from hubsync.ratelimit import Pacer
 
@@ -98,6 +99,32 @@ class AccountWorker:
             # The answer to a probe in flight wakes us; only an idle outage waits for time.
             times.append(self.conditions.next_probe_s)
         return max(0.0, min(times) - now) if times else None
+
+    async def authenticate(self) -> None:
+        """Get the first token; a refused or missing key blocks the account."""
+        try:
+            await self.tokens.token()
+        except HubsyncError as exc:
+            if isinstance(exc, AuthError | CredentialError):
+                self.conditions.blocked = str(exc)
+            self.conditions.last_error = str(exc)
+            self.engine.emit(Event.AUTH_FAILED, account=self.name, error=str(exc))
+            return
+        identity = self.tokens.identity
+        self.engine.emit(Event.AUTH_OK, account=self.name,
+                   hub_name=identity.hub_name if identity else None,
+                   account_type=identity.account_type if identity else None)
+
+    async def recheck(self) -> None:
+        """Re-read the key (rotated, or appeared); a blocked account that works again goes on."""
+        state = await self.tokens.recheck()
+        if state is AuthState.OK and self.conditions.blocked:
+            self.conditions.blocked = None
+            self.conditions.last_error = None
+            identity = self.tokens.identity
+            self.engine.emit(Event.AUTH_OK, account=self.name,
+                       hub_name=identity.hub_name if identity else None)
+            self.wake.set()
 
     async def drain(self, timeout_s: float) -> int:
         """Wait for requests in flight at most ``timeout_s``; cancel the rest, say how many."""

@@ -1,0 +1,41 @@
+"""Which watches and accounts a session serves, and the remote identity of an account."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from hubsync.config import Account, Config, Watch
+from hubsync.errors import UsageError
+from hubsync.model import Api, Target
+
+
+def target_of(account: Account) -> Target:
+    return Target(account.portal_id, account.base_url, Api(account.transport))
+
+
+def select_watches(config: Config, watches: Sequence[str], accounts: Sequence[str]) -> list[Watch]:
+    """The watches to run, each limited to ``accounts`` when given."""
+    names = [w.name for w in config.watches]
+    unknown = [n for n in watches if n not in names]
+    if unknown:
+        raise UsageError(unknown_names("watch", unknown, names, config.path))
+    chosen = [config.watch(n) for n in (watches or names)]
+    if not accounts:
+        return chosen
+    configured = sorted(config.accounts)
+    missing = [a for a in accounts if a not in configured]
+    if missing:
+        raise UsageError(unknown_names("account", missing, configured, config.path))
+    limited = [replace(w, accounts=tuple(a for a in w.accounts if a in accounts))
+               for w in chosen]
+    return [w for w in limited if w.accounts]
+
+
+def unknown_names(kind: str, names: list[str], known: list[str], path: Path | None) -> str:
+    hints = [m for n in names for m in difflib.get_close_matches(n, known, n=1)]
+    hint = f"; did you mean {hints[0]!r}?" if hints else ""
+    return (f"no {kind} named {', '.join(map(repr, names))} in {path} "
+            f"(configured: {', '.join(known) or 'none'}){hint}")
