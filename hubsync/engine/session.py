@@ -26,7 +26,7 @@ from hubsync.engine.report import (
 from hubsync.engine.selection import select_watches, target_of
 from hubsync.engine.tracker import WatchTracker
 from hubsync.engine.worker import AccountWorker
-from hubsync.errors import UsageError
+from hubsync.errors import HubsyncError, UsageError
 from hubsync.journal import LOG_NAME, Event, Journal
 from hubsync.model import (
     EngineEvent,
@@ -225,6 +225,18 @@ class Engine:
 
     async def _session(self, stop: asyncio.Event, *, ready: Callable[[], None] | None,
                        watch: bool) -> None:
+        """One session; raises what ended it (StateDiskFull, StateError, UsageError…),
+        not the ExceptionGroup the TaskGroup wraps it in, as ``run``/``push_once`` say."""
+        try:
+            await self._grouped_session(stop, ready=ready, watch=watch)
+        except BaseExceptionGroup as group:
+            ours = _hubsync_error(group)
+            if ours is None:
+                raise
+            raise ours from group
+
+    async def _grouped_session(self, stop: asyncio.Event, *,
+                               ready: Callable[[], None] | None, watch: bool) -> None:
         started = self.clock.monotonic()
         mode = "watch" if watch else ("dry-run" if self.dry_run else "push")
         async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as group:
@@ -391,3 +403,10 @@ class Engine:
         return replace(event, fields=fields)
 
 
+def _hubsync_error(group: BaseExceptionGroup[BaseException]) -> HubsyncError | None:
+    """The first hubsync error in ``group`` (nested groups included), if any."""
+    for exc in group.exceptions:
+        found = _hubsync_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if isinstance(found, HubsyncError):
+            return found
+    return None
