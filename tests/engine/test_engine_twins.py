@@ -22,9 +22,9 @@ from hubsync.state import AsyncStateStore
 from hubsync.testing import DROPPED, MemoryRequest
 from tests.engine.twins_helpers import (
     BARRIER_S,
-    FlakyStore,
     QUIET_S,
     STEP_S,
+    FlakyStore,
     Rig,
     drive,
     make_rig,
