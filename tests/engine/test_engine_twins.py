@@ -364,3 +364,28 @@ async def test_push_once_raises_state_disk_full_and_sends_nothing_unrecorded(
         async with asyncio.timeout(BARRIER_S):
             await engine.push_once()
     assert rig.uploads() == []
+
+
+async def test_an_unexpected_error_in_watch_mode_is_parked_and_the_account_goes_on(
+        tmp_path: Path) -> None:
+    """While watching, a path whose request raises ValueError is tried five times (1, 2,
+    4, 8 s apart), then parked with the error (status counts it) and never tried again,
+    while another file of the same account still goes out."""
+    rig = make_rig(tmp_path, BASE_THEME)
+    await rig.start()
+    rig.api.raise_for(remote("css/bad.css"), lambda: ValueError("header value refused"))
+    rig.edit("css/bad.css", "x { }")
+    await rig.advance(QUIET_S)
+    for gap in (1.0, 2.0, 4.0, 8.0):
+        await rig.advance(gap)
+    tries = [e for e in rig.events if e.fields.get("path") == "css/bad.css"]
+    assert [e.event for e in tries] == ["retrying"] * 4 + ["failed"]
+    assert rig.account().parked == 1
+    assert "ValueError" in (rig.account().last_error or "")
+    await rig.advance(600.0)
+    assert len([e for e in rig.events if e.fields.get("path") == "css/bad.css"]) == 5
+    rig.edit("css/good.css", "y { }")
+    await rig.advance(QUIET_S)
+    assert rig.content("css/good.css") == b"y { }"
+    await rig.finish()
+    assert rig.pending_rows() == [("sandbox", remote("css/bad.css"), "parked")]
