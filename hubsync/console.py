@@ -152,7 +152,8 @@ def _body(event: str, f: Mapping[str, Any]) -> str | None:
     if event == "reconciled":
         return (f"{f.get('watch')} -> {account}: {f.get('files', 0)} files, "
                 f"{f.get('queued', 0)} to push, {f.get('unchanged', 0)} unchanged"
-                + (f", {f['held']} deletes held" if f.get("held") else ""))
+                + (f", {f['held']} deletes held" if f.get("held") else "")
+                + (f" ({f['note']})" if f.get("note") else ""))
     return None
 
 

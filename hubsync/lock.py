@@ -14,13 +14,18 @@ and is flocked too, so versions that locked only that file also see each other.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
 
+import structlog
+
 from hubsync.errors import AlreadyRunning, StateError
 from hubsync.statedir import ensure_state_dir
+
+log = structlog.get_logger("hubsync.lock")
 
 PROC_LOCKS = Path("/proc/locks")
 
@@ -119,7 +124,7 @@ class InstanceLock:
         try:
             self._lock(pid_fd, self.path)
             os.ftruncate(pid_fd, 0)
-            os.write(pid_fd, f"{os.getpid()}\n".encode())
+            _write_pid(pid_fd, self.path)
         except BaseException:
             os.close(pid_fd)
             os.close(dir_fd)
@@ -167,3 +172,15 @@ class InstanceLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _write_pid(fd: int, path: Path) -> None:
+    """Record our PID for ``hubsync status``; on a full disk the lock still holds (the
+    flock is what counts, and ``lock_holder`` falls back to ``/proc/locks``), so the
+    session can start and report the full disk itself instead of dying here."""
+    try:
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        log.warning("lock_pid_not_written", path=str(path), error=exc.strerror)

@@ -476,6 +476,7 @@ class _Session:
             "started_at": self._started_at,
             "summary": self._summary(),
             "reload_error": self._reload_failure,
+            "state_error": snapshot.get("state_error"),
             "accounts": [{"name": name, **info}
                          for name, info in snapshot["accounts"].items()],
             "watches": [{"name": name, "src": info.get("root"), **info}

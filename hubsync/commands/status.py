@@ -268,6 +268,8 @@ def _errors(report: Mapping[str, Any]) -> list[str]:
              for a in report.get("accounts", []) if a.get("last_error")]
     if report.get("reload_error"):
         lines.append(f"config reload failed: {report['reload_error']}")
+    if report.get("state_error"):
+        lines.append(f"sending paused: {report['state_error']}")
     return lines
 
 

@@ -92,8 +92,11 @@ class LocalSide:
             reason = next(iter(self._engine.hold_reasons), None)
             self.plans[(name, account)] = plan_of(self._engine.outbox, name, account,
                                                   unchanged=unchanged, hold_reason=reason)
+        first = bool(tracker.local) and not self.known_by(tracker, account)
         self._engine.emit(Event.RECONCILED, watch=name, account=account,
                           files=len(tracker.local), **counts, skipped=len(observed.skipped),
+                          note="first sync to this portal: nothing of this watch is there "
+                          "from hubsync yet" if first else None,
                           duration_ms=round((self._engine.clock.monotonic() - began) * 1000))
 
     def observe_now(self, tracker: WatchTracker, observed: Observed) -> None:
@@ -109,7 +112,8 @@ class LocalSide:
                                   error=item.reason, note="retried when it can be read")
         self._engine.commit(self._engine.outbox.observe(
             tracker.spec, observed.files, self._engine.clock.time(), complete=observed.complete,
-            root_ok=observed.root_ok, unknown=[u.rel for u in observed.unreadable]))
+            root_ok=observed.root_ok, unknown=[u.rel for u in observed.unreadable],
+            left_out=observed.left_out))
 
     async def observe(self, tracker: WatchTracker, observed: Observed | None) -> None:
         if observed is not None:
@@ -117,12 +121,16 @@ class LocalSide:
 
     def known(self, tracker: WatchTracker) -> set[str]:
         """The watch-relative paths synced for ``tracker``'s watch, in any of its accounts."""
-        prefix = tracker.watch.dest.strip("/") + "/"
         known: set[str] = set()
         for account in tracker.spec.accounts:
-            known.update(p[len(prefix):] for p in self._engine.outbox.base(account)
-                         if p.startswith(prefix))
+            known.update(self.known_by(tracker, account))
         return known
+
+    def known_by(self, tracker: WatchTracker, account: str) -> set[str]:
+        """The watch-relative paths synced for ``tracker``'s watch in ``account``."""
+        prefix = tracker.watch.dest.strip("/") + "/"
+        return {p[len(prefix):] for p in self._engine.outbox.base(account)
+                if p.startswith(prefix)}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Settles dirty paths, reconciles when asked, checks the roots; watch mode only."""

@@ -225,18 +225,16 @@ class Engine:
 
     async def _session(self, stop: asyncio.Event, *, ready: Callable[[], None] | None,
                        watch: bool) -> None:
-        """One session; raises what ended it (StateDiskFull, StateError, UsageError…),
-        not the ExceptionGroup the TaskGroup wraps it in, as ``run``/``push_once`` say."""
+        """One session; what went wrong is raised as itself, not as a TaskGroup's group."""
         try:
-            await self._grouped_session(stop, ready=ready, watch=watch)
+            await self._session_in_group(stop, ready=ready, watch=watch)
         except BaseExceptionGroup as group:
-            ours = _hubsync_error(group)
-            if ours is None:
-                raise
+            leaves = _leaves(group)
+            ours = next((e for e in leaves if isinstance(e, HubsyncError)), leaves[0])
             raise ours from group
 
-    async def _grouped_session(self, stop: asyncio.Event, *,
-                               ready: Callable[[], None] | None, watch: bool) -> None:
+    async def _session_in_group(self, stop: asyncio.Event, *,
+                                ready: Callable[[], None] | None, watch: bool) -> None:
         started = self.clock.monotonic()
         mode = "watch" if watch else ("dry-run" if self.dry_run else "push")
         async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as group:
@@ -403,10 +401,10 @@ class Engine:
         return replace(event, fields=fields)
 
 
-def _hubsync_error(group: BaseExceptionGroup[BaseException]) -> HubsyncError | None:
-    """The first hubsync error in ``group`` (nested groups included), if any."""
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
     for exc in group.exceptions:
-        found = _hubsync_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
-        if isinstance(found, HubsyncError):
-            return found
-    return None
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found

@@ -29,6 +29,7 @@ from hubsync.core.effects import Seen, WatchSpec
 from hubsync.core.ignore import IgnoreRules
 from hubsync.core.paths import is_under
 from hubsync.core.plan import LocalFile
+from hubsync.errors import StateError
 from hubsync.localtree import CachedStat, Gone, Skipped, Unreadable
 from hubsync.ports import Clock, TreeWatcher, WatcherFactory
 from hubsync.state import AsyncStateStore
@@ -53,6 +54,11 @@ class Observed:
     unreadable: list[Unreadable] = field(default_factory=list)
     """Paths that exist but could not be read: failures, and nothing under them is
     judged gone."""
+
+    @property
+    def left_out(self) -> list[str]:
+        """Paths the rules leave out: owed nothing, and never deleted for it."""
+        return [item.rel for item in self.skipped]
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,9 +224,10 @@ class WatchTracker:
                     self.stats[rel] = entry
                 continue
             self.local.pop(rel, None)
-            observed.files[rel] = None
             if isinstance(outcome, Skipped):
                 observed.skipped.append(outcome)
+            else:
+                observed.files[rel] = None
             if self.stats.pop(rel, None) is not None:
                 removed.append(rel)
         await self._save_stats(changed, removed)
@@ -270,7 +277,12 @@ class WatchTracker:
 
     async def _save_stats(self, changed: dict[str, CachedStat], removed: list[str]) -> None:
         if (changed or removed) and self._store is not None:
-            await self._store.save_stats(self.root, changed, removed)
+            try:
+                await self._store.save_stats(self.root, changed, removed)
+            except StateError as exc:
+                # Only a cache: what is not saved is hashed again at the next start. The
+                # outbox's own writes report the condition (and stop sending).
+                log.warning("stat_cache_not_saved", watch=self.watch.name, error=str(exc))
 
     def _clock_ns(self) -> int:
         return int(self._clock.time() * 1_000_000_000)

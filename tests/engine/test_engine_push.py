@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from hubsync.app import build_engine
 from hubsync.config import Config
+from hubsync.credentials import env_var_name
 from hubsync.emulator import Emulator
 from hubsync.engine import EngineEvent
 from tests.engine.engine_helpers import write_theme
@@ -185,3 +189,30 @@ async def test_dry_run_plans_per_account_and_changes_nothing(
     assert not emulator.files(111)
     assert not [r for r in emulator.requests if r.endpoint == "upload"]
     assert not (config.settings.state_dir / "sync.log").exists()
+
+
+async def test_a_re_pointed_account_pushes_the_whole_theme_to_its_new_portal(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Push as `sandbox` to portal 111, then point `sandbox` at portal 222 (with that
+    portal's key): the next push uploads the whole theme to 222 and says it is the first
+    sync there, instead of "everything is in sync" with 222 left empty."""
+    write_theme(tmp_path / "theme", THEME)
+    first = await build_engine(make_config(accounts=("sandbox",))).push_once()
+    assert first.ok, first
+    assert len(emulator.files(111)) == 6
+    assert not emulator.files(222)
+
+    monkeypatch.setenv(env_var_name("sandbox"), emulator.accounts["staging"].key)
+    base = make_config(accounts=("sandbox",))
+    moved = replace(base, accounts={**base.accounts,
+                                    "sandbox": replace(base.accounts["sandbox"], portal_id=222)})
+    events: list[EngineEvent] = []
+    second = await build_engine(moved, on_event=events.append).push_once()
+    assert second.ok, second
+    assert second.pushed == {"sandbox": 6}
+    assert set(emulator.files(222)) == set(emulator.files(111))
+    reconciled = [e.fields for e in events if e.event == "reconciled"]
+    assert reconciled[0]["portal_id"] == 222
+    assert "first sync" in str(reconciled[0].get("note", ""))

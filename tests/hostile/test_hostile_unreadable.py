@@ -1,11 +1,12 @@
 """Unreadable files and folders are failures, never rules, and never deletes: `push` exits
 non-zero naming them, a synced file that turns unreadable stays remote, and `watch`
-pushes a folder the moment it becomes readable."""
+pushes a folder the moment it becomes readable. A replaced watch root is re-attached."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from hubsync.emulator import EmulatorThread
-from tests.e2e.e2e_helpers import DEST, write_config
+from tests.e2e.e2e_helpers import DEST, run_hubsync, watch_session, write_config
 from tests.support.processes import (
     keys_env,
     remote_tree,
@@ -113,3 +114,28 @@ def _watch(argv: list[str], emu: EmulatorThread, out: Path) -> Iterator[subproce
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+def test_watch_reattaches_when_the_root_is_replaced_by_a_copy(
+    tmp_path: Path, emulator_thread: EmulatorThread,
+) -> None:
+    """`mv theme theme.old && cp -a theme.old theme` under a running watch: the new root is
+    watched within seconds (not at the 5-minute rescan), a file added to it arrives, and an
+    edit made in the copy is pushed; `status` says the watcher is alive on the new root."""
+    emu = emulator_thread
+    root = tmp_path / "theme"
+    write_files(root, {"css/main.css": "body {}", "js/app.js": "1"})
+    config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
+                          accounts=("sandbox",))
+    with watch_session(config, emu, tmp_path / "out.txt"):
+        wait_until(lambda: len(remote_tree(emu, 111, DEST)) == 2, what="first push")
+        root.rename(tmp_path / "theme.old")
+        shutil.copytree(tmp_path / "theme.old", root, symlinks=True)
+        write_files(root, {"css/new.css": "new"})
+        wait_until(lambda: remote_tree(emu, 111, DEST).get("css/new.css") == b"new",
+                   timeout=15, what="a file added to the new root")
+        (root / "js" / "app.js").write_text("2")
+        wait_until(lambda: remote_tree(emu, 111, DEST).get("js/app.js") == b"2",
+                   timeout=15, what="an edit in the new root")
+        status = json.loads(run_hubsync(config, emu, "status", "--json").stdout)
+        assert [w["watcher_alive"] for w in status["watches"]] == [True]
