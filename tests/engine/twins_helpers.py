@@ -59,9 +59,15 @@ class FlakyStore(AsyncStateStore):
     async def apply(self, effects: Effects) -> None:
         if self.full:
             self.refused += 1
-            raise StateDiskFull(f"cannot write the state {self.path}: the disk is full "
-                                "(scripted by the test)")
+            # Refused on the store's thread, as a real full disk is: the loop runs on
+            # meanwhile (a worker may dispatch before the failure is known).
+            await self.run(_disk_full)
         await super().apply(effects)
+
+
+def _disk_full(store: StateStore) -> None:
+    raise StateDiskFull(f"cannot write the state {store.path}: the disk is full "
+                        "(scripted by the test)")
 
 
 @dataclass
