@@ -41,11 +41,13 @@ BARRIER_S = 20.0
 
 
 def sha(content: bytes | str) -> str:
+    """The hex SHA-256 of ``content`` (str as UTF-8), as the base records it."""
     data = content.encode() if isinstance(content, str) else content
     return hashlib.sha256(data).hexdigest()
 
 
 def remote(rel: str) -> str:
+    """The remote path of the watch-relative ``rel``."""
     return f"{DEST}/{rel}"
 
 
@@ -179,6 +181,7 @@ class Rig:
             self.watchers[self.root].emit(rel)
 
     def remove(self, rel: str) -> None:
+        """Delete ``rel`` under the root and have the watcher report it."""
         (self.root / rel).unlink()
         self.watchers[self.root].emit(rel)
 
