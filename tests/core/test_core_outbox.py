@@ -508,3 +508,16 @@ def test_an_uncertain_delete_superseded_by_the_synced_content_uploads_it() -> No
     box.on_result(delete, failed(Outcome.TRANSIENT, "timeout"), T0 + 2, jitter=0)
     upload = only(box.next_batch(ACCOUNT, T0 + 2, 5))
     assert (upload.op, upload.sha256) == (OpKind.UPLOAD, seen("a").sha256)
+
+
+def test_an_entry_is_sent_only_after_the_state_wrote_its_row() -> None:
+    """With ``write_before_send`` (the engine's default) nothing goes out before
+    ``written`` reports the row; a newer want written later waits for its own write."""
+    box = Outbox([ACCOUNT], Policy())
+    first = box.observe(WATCH, {CSS: seen("a")}, T0)
+    assert box.next_batch(ACCOUNT, T0, 5) == []
+    newer = box.observe(WATCH, {CSS: seen("b")}, T0)
+    box.written(first.upsert)
+    assert box.next_batch(ACCOUNT, T0, 5) == []
+    box.written(newer.upsert)
+    assert only(box.next_batch(ACCOUNT, T0, 5)).sha256 == seen("b").sha256

@@ -58,13 +58,13 @@ class FlakyStore(AsyncStateStore):
     refused: int = 0
     """How many writes were refused so far."""
 
-    async def apply(self, effects: Effects) -> None:
+    async def apply(self, *effects: Effects) -> None:
         if self.full:
             self.refused += 1
             # Refused on the store's thread, as a real full disk is: the loop runs on
             # meanwhile (a worker may dispatch before the failure is known).
             await self.run(_disk_full)
-        await super().apply(effects)
+        await super().apply(*effects)
 
 
 def _disk_full(store: StateStore) -> None:
