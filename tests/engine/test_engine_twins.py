@@ -322,9 +322,10 @@ async def test_a_full_disk_stops_sending_until_the_state_can_be_written_again(
     store = rig.store
     assert isinstance(store, FlakyStore)
     store.full = True
-    rig.edit("css/a.css", "a { }")  # its upload may race the first failed write
+    rig.edit("css/a.css", "a { }")
     await rig.advance(QUIET_S)
     assert store.refused >= 1
+    assert rig.uploads("css/a.css") == []  # its row could not be written: not sent
     assert "disk is full" in (engine.status().state_error or "")
     assert engine.snapshot()["state_error"] == engine.status().state_error
     rig.edit("css/b.css", "b { }")
@@ -369,9 +370,6 @@ async def test_stopping_while_the_state_cannot_be_written_ends_without_waiting_f
     assert rig.synced()[("sandbox", remote("css/b.css"))] == sha("b { }")
 
 
-@pytest.mark.xfail(reason="engine bug (open): a worker dispatches an entry while the "
-                   "committer's write of its row is still on the store thread, so the first "
-                   "upload goes out although that write then fails (disk full)", strict=False)
 async def test_push_once_raises_state_disk_full_and_sends_nothing_unrecorded(
         tmp_path: Path) -> None:
     """In ``push`` the first failed state write ends the session with StateDiskFull, and
