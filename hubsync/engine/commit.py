@@ -55,6 +55,7 @@ class Committer:
         self.give_up_on_fault = False
         """``push``: the first failed write ends the session (raised from ``run``)."""
         self.on_recovered: Callable[[], None] = lambda: None
+        self._stop = asyncio.Event()
         self.on_written: Callable[[list[OutboxEntry]], None] = lambda rows: None
         """Told the outbox rows just written (in a dry run, at once): they may be sent."""
         self._rows_since_checkpoint = 0
@@ -78,10 +79,13 @@ class Committer:
         self.submit(effects)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Write batches until ``stop``; then write what is left."""
+        """Write batches until ``stop``; then write what is left, unless writes are
+        failing: a stop must not wait for disk space (the next session's reconcile finds
+        what could not be recorded)."""
+        self._stop = stop
         while True:
             self._wake.clear()
-            if self._pending:
+            if self._pending and not (stop.is_set() and self.fault is not None):
                 await self._write_batch()
                 continue
             await self._checkpoint_if_due()
@@ -143,8 +147,7 @@ class Committer:
             self._tell_front_end(EngineEvent("state_error", {"error": str(exc)}))
         if self.give_up_on_fault:
             raise exc
-        waiting = asyncio.Event()
-        await self._clock.wait(waiting, STATE_RETRY_S)
+        await self._clock.wait(self._stop, STATE_RETRY_S)
 
     async def _tell(self, events: list[EngineEvent]) -> None:
         decorated = [self._decorate(e) for e in events]
