@@ -233,8 +233,7 @@ class Outbox:
                 self._drop(acc, remote_path, effects)
             return
         if not watch.delete_remote:
-            if current is not None and current.op is OpKind.UPLOAD:
-                self._drop(acc, remote_path, effects)
+            self._keep_remote(acc, watch, account, rel, remote_path, effects)
             return
         if current is not None and current.op is OpKind.DELETE:
             return
@@ -249,6 +248,20 @@ class Outbox:
         self._put(acc, entry, effects)
         if not entry.approved and entry.state is OutboxState.PENDING:
             acc.ledger.queued(now)
+
+    def _keep_remote(self, acc: _Account, watch: WatchSpec, account: str, rel: str,
+                     remote_path: str, effects: Effects) -> None:
+        """A local delete under ``delete_remote = false``: the remote copy stays, hubsync
+        stops tracking it (said once), and anything still owed for the path is dropped."""
+        current = acc.entries.get(remote_path)
+        if current is not None and remote_path not in acc.in_flight:
+            self._drop(acc, remote_path, effects)
+        if acc.base.pop(remote_path, None) is not None:
+            effects.unsynced.append((account, remote_path))
+            effects.emit("skipped", watch=watch.name, account=account, path=rel,
+                         remote_path=remote_path,
+                         reason="deleted here; delete_remote is off for this watch, so "
+                         "the remote copy stays")
 
     def _put(self, acc: _Account, entry: OutboxEntry, effects: Effects) -> None:
         # A new want for a queued path keeps its place: the dict keeps the first insertion.
