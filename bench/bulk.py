@@ -4,7 +4,11 @@ Run 1: emulator latency 50 ms, no rate limit, no pacing: files/s and total time.
 Run 2: emulator limited to 100 requests / 10 s (hubsync starts from its default budget
 and learns the limit from the X-HubSpot-RateLimit headers): achieved request rate as a
 fraction of the limit (target >= 0.9) and the number of 429s (target 0). Run 2 uses
-300 files (about 30 s) unless BULK_PACED_FILES says otherwise.
+300 files (about 30 s) unless BULK_PACED_FILES says otherwise; BULK_FILES sets run 1's
+count, BULK_RUNS=1 skips run 2.
+
+The same script runs against hubsync 0.1 (bench/pair.py, with 0.1's venv): there the
+engine is ``hubsync.engine.Engine(config)``, here ``hubsync.app.build_engine(config)``.
 
     .venv/bin/python bench/bulk.py
 """
@@ -12,14 +16,15 @@ fraction of the limit (target >= 0.9) and the number of 429s (target 0). Run 2 u
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from benchlib import machine, make_theme, start_emulator
+from benchlib import load, machine, make_theme, result, start_emulator
 
-from hubsync.app import build_engine
 from hubsync.config import Account, Config, Settings, Watch
 from hubsync.emulator import EmulatorThread
 
@@ -33,16 +38,27 @@ def config_for(emu: EmulatorThread, root: Path, state: Path, rate_limit: int) ->
     )
 
 
-def run(files: int, *, latency_ms: float, emulator_limit: int, rate_limit: int) -> None:
+def engine_for(config: Config) -> Any:
+    """The engine of whichever hubsync this interpreter has: redesigned, or 0.1."""
+    try:
+        return importlib.import_module("hubsync.app").build_engine(config)
+    except ImportError:  # hubsync 0.1 has no composition root
+        return importlib.import_module("hubsync.engine").Engine(config)
+
+
+def run(files: int, *, latency_ms: float, emulator_limit: int, rate_limit: int
+        ) -> dict[str, float]:
     emu = start_emulator(rate_limit=emulator_limit, latency_ms=latency_ms)
     os.environ["HUBSYNC_KEY_SANDBOX"] = emu.accounts["sandbox"].key
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / "theme"
         make_theme(root, files, min_bytes=2_000, max_bytes=20_000)
         config = config_for(emu, root, Path(scratch) / "state", rate_limit)
-        began = time.monotonic()
-        summary = asyncio.run(build_engine(config).push_once())
+        began, began_cpu = time.monotonic(), time.process_time()
+        summary = asyncio.run(engine_for(config).push_once())
         elapsed = time.monotonic() - began
+        # The whole process: engine and emulator thread (each side's own emulator).
+        cpu = time.process_time() - began_cpu
     uploads = [r for r in emu.requests if r.endpoint == "upload"]
     first = min(r.ts for r in uploads)
     last = max(r.ts for r in uploads)
@@ -50,20 +66,32 @@ def run(files: int, *, latency_ms: float, emulator_limit: int, rate_limit: int) 
     emu.stop()
     ok = "ok" if summary.ok else "NOT OK"
     print(f"  {files} files, {ok}: total {elapsed:.2f} s, {files / elapsed:.1f} files/s, "
-          f"429s: {too_many}")
+          f"429s: {too_many}, process CPU {cpu:.2f} s ({load()})", flush=True)
+    figures = {"seconds": round(elapsed, 2), "files_per_s": round(files / elapsed, 1),
+               "cpu_s": round(cpu, 2),
+               "too_many": too_many, "ok": int(summary.ok)}
     if emulator_limit:
         rate = (len(uploads) - 1) / (last - first)
+        figures["fraction"] = round(rate / (emulator_limit / 10), 3)
         print(f"  achieved {rate:.2f} req/s during the push = "
-              f"{rate / (emulator_limit / 10):.2f} of the limit ({emulator_limit}/10 s)")
+              f"{figures['fraction']:.2f} of the limit ({emulator_limit}/10 s)", flush=True)
+    return figures
 
 
 def main() -> None:
     print(f"machine: {machine()}")
+    files = int(os.environ.get("BULK_FILES", "1000"))
     print("run 1: latency 50 ms, no rate limit, pacing off")
-    run(1000, latency_ms=50, emulator_limit=0, rate_limit=10_000)
-    paced = int(os.environ.get("BULK_PACED_FILES", "300"))
-    print("run 2: emulator limit 100 requests / 10 s, hubsync default pacing")
-    run(paced, latency_ms=50, emulator_limit=100, rate_limit=100)
+    unpaced = run(files, latency_ms=50, emulator_limit=0, rate_limit=10_000)
+    figures = {"seconds": unpaced["seconds"], "files_per_s": unpaced["files_per_s"],
+               "cpu_s": unpaced["cpu_s"], "too_many": unpaced["too_many"]}
+    if os.environ.get("BULK_RUNS", "2") != "1":
+        paced = int(os.environ.get("BULK_PACED_FILES", "300"))
+        print("run 2: emulator limit 100 requests / 10 s, hubsync default pacing")
+        limited = run(paced, latency_ms=50, emulator_limit=100, rate_limit=100)
+        figures.update(paced_seconds=limited["seconds"], paced_fraction=limited["fraction"],
+                       paced_too_many=limited["too_many"])
+    result(**figures)
 
 
 if __name__ == "__main__":

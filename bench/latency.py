@@ -2,22 +2,34 @@
 
 Target: p50 under 20 ms, p99 under 60 ms. Runs `hubsync watch` as a subprocess with
 debounce_ms = 50 against an emulator thread (no latency, no rate limit) and polls the
-emulator's store every millisecond after each save.
+emulator's store every millisecond after each save. LATENCY_SAVES sets the number of
+saves.
 
     .venv/bin/python bench/latency.py
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import machine, make_theme, percentile, start_emulator, start_watch, wait_until
+from benchlib import (
+    load,
+    machine,
+    make_theme,
+    percentile,
+    result,
+    start_emulator,
+    start_watch,
+    wait_until,
+)
 from benchlib import write_config as write_cfg
+from restart import cpu_seconds
 
-SAVES = 200
+SAVES = int(os.environ.get("LATENCY_SAVES", "200"))
 DEBOUNCE_MS = 50
 
 
@@ -36,6 +48,7 @@ def main() -> None:
             target = root / "part000" / "f00000.css"
             remote = "my-theme/part000/f00000.css"
             samples: list[float] = []
+            cpu_before = cpu_seconds(process.pid)
             for i in range(SAVES):
                 content = f"/* save {i} */ body {{ color: #{i:06x} }}".encode()
                 began = time.monotonic()
@@ -48,14 +61,18 @@ def main() -> None:
                 seen = wait_until(arrived, 10)
                 samples.append((seen - began) * 1000 - DEBOUNCE_MS)
                 time.sleep(0.02)
+            cpu_ms = (cpu_seconds(process.pid) - cpu_before) * 1000 / SAVES
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(30)
     emu.stop()
     print(f"machine: {machine()}")
     print(f"saves: {SAVES}, debounce_ms: {DEBOUNCE_MS}")
-    print(f"latency minus debounce: p50 {percentile(samples, 0.5):.1f} ms, "
-          f"p99 {percentile(samples, 0.99):.1f} ms, max {max(samples):.1f} ms")
+    p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
+    print(f"latency minus debounce: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+          f"max {max(samples):.1f} ms; watch CPU {cpu_ms:.1f} ms per save ({load()})")
+    result(p50_ms=round(p50, 1), p99_ms=round(p99, 1), max_ms=round(max(samples), 1),
+           cpu_ms_per_save=round(cpu_ms, 2))
 
 
 if __name__ == "__main__":
