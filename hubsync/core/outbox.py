@@ -54,6 +54,9 @@ class _Account:
     """remote path -> the entry as it was sent."""
     base: dict[str, SyncedFile] = field(default_factory=dict)
     gave_up: set[str] = field(default_factory=set)
+    unwritten: dict[str, OutboxEntry] = field(default_factory=dict)
+    """remote path -> an entry whose row the state has not written yet: not sent before
+    it is (nothing goes out that the state could not record)."""
     ledger: DeleteLedger = field(default_factory=DeleteLedger)
     pushed: int = 0
     deleted: int = 0
@@ -203,6 +206,8 @@ class Outbox:
         current = acc.entries.get(remote_path)
         synced = acc.base.get(remote_path)
         in_flight = remote_path in acc.in_flight
+        if current is not None and current.op is OpKind.DELETE and not in_flight:
+            self._withdraw_delete(acc, current, now)
         if synced is not None and synced.sha256 == local.sha256 and not in_flight:
             # Nothing is owed: the content went back to what is remote (or never left).
             if current is not None:
@@ -228,8 +233,7 @@ class Outbox:
                 self._drop(acc, remote_path, effects)
             return
         if not watch.delete_remote:
-            if current is not None and current.op is OpKind.UPLOAD:
-                self._drop(acc, remote_path, effects)
+            self._keep_remote(acc, watch, account, rel, remote_path, effects)
             return
         if current is not None and current.op is OpKind.DELETE:
             return
@@ -245,15 +249,32 @@ class Outbox:
         if not entry.approved and entry.state is OutboxState.PENDING:
             acc.ledger.queued(now)
 
+    def _keep_remote(self, acc: _Account, watch: WatchSpec, account: str, rel: str,
+                     remote_path: str, effects: Effects) -> None:
+        """A local delete under ``delete_remote = false``: the remote copy stays, hubsync
+        stops tracking it (said once), and anything still owed for the path is dropped."""
+        current = acc.entries.get(remote_path)
+        if current is not None and remote_path not in acc.in_flight:
+            self._drop(acc, remote_path, effects)
+        if acc.base.pop(remote_path, None) is not None:
+            effects.unsynced.append((account, remote_path))
+            effects.emit("skipped", watch=watch.name, account=account, path=rel,
+                         remote_path=remote_path,
+                         reason="deleted here; delete_remote is off for this watch, so "
+                         "the remote copy stays")
+
     def _put(self, acc: _Account, entry: OutboxEntry, effects: Effects) -> None:
         # A new want for a queued path keeps its place: the dict keeps the first insertion.
         acc.entries[entry.remote_path] = entry
         acc.gave_up.discard(entry.remote_path)
+        if self.policy.write_before_send:
+            acc.unwritten[entry.remote_path] = entry
         effects.upsert.append(entry)
 
     def _drop(self, acc: _Account, remote_path: str, effects: Effects) -> None:
         entry = acc.entries.pop(remote_path, None)
         acc.gave_up.discard(remote_path)
+        acc.unwritten.pop(remote_path, None)
         if entry is not None:
             effects.remove.append(entry.key)
 
@@ -281,8 +302,7 @@ class Outbox:
         if not batch:
             return effects
         held_before = any(e.state is OutboxState.HELD for e in acc.entries.values())
-        approved_pending = sum(self._files_deleted(acc, e) for e in acc.entries.values()
-                               if e.op is OpKind.DELETE and e.approved)
+        approved_pending = self._approved_files(acc)
         deleting = sum(self._files_deleted(acc, e) for e in batch)
         earlier = approved_pending + acc.ledger.sent_within_window(now)
         reason = None if self.policy.allow_deletes else brake_reason(
@@ -294,6 +314,24 @@ class Outbox:
             return effects
         self._hold(acc, account, batch, reason, effects)
         return effects
+
+    def _withdraw_delete(self, acc: _Account, entry: OutboxEntry, now: float) -> None:
+        """The file of a queued delete is back. If the delete was sent before and its
+        answer left open whether it deleted, the brake counts it as sent: it was counted
+        while approved and waiting, and must not vanish from the window."""
+        if entry.approved and entry.attempts > 0:
+            acc.ledger.record_sent(now, self._files_deleted(acc, entry))
+
+    def _approved_files(self, acc: _Account) -> int:
+        """Files that approved deletes not yet answered may remove: the ones waiting, and
+        every one in flight, including one whose entry a newer want replaced (it may
+        still delete the file)."""
+        waiting = sum(self._files_deleted(acc, e) for e in acc.entries.values()
+                      if e.op is OpKind.DELETE and e.approved
+                      and e.remote_path not in acc.in_flight)
+        flying = sum(self._files_deleted(acc, e) for e in acc.in_flight.values()
+                     if e.op is OpKind.DELETE)
+        return waiting + flying
 
     def _hold_all_new(self, acc: _Account, account: str, watch: WatchSpec, effects: Effects,
                       *, root_missing_or_empty: bool) -> None:
@@ -393,9 +431,18 @@ class Outbox:
     def _due(self, entry: OutboxEntry, acc: _Account, now: float) -> bool:
         if not self._sendable(entry, acc) or entry.due_s > now:
             return False
-        if entry.remote_path in acc.in_flight:
+        if entry.remote_path in acc.in_flight or entry.remote_path in acc.unwritten:
             return False
         return entry.op is OpKind.UPLOAD or entry.approved
+
+    def written(self, rows: Iterable[OutboxEntry]) -> None:
+        """The state has written ``rows`` (an ``Effects.upsert``): those entries may be
+        sent now. A row replaced by a newer want meanwhile stays unwritten until its own
+        write is reported (identity, not path, decides)."""
+        for row in rows:
+            acc = self._accounts.get(row.account)
+            if acc is not None and acc.unwritten.get(row.remote_path) is row:
+                del acc.unwritten[row.remote_path]
 
     def next_wake(self, account: str, now: float) -> float | None:
         """When something of ``account`` that is not due yet becomes due (a retry's
@@ -526,6 +573,9 @@ class Outbox:
             decision = retry.Decision(retry.DecisionKind.PARK,
                                       reason=f"gave up after {attempt} attempts")
         if superseded:
+            if sent.op is OpKind.DELETE and result.outcome in UNCERTAIN:
+                # No retry follows, yet it may have deleted: the brake counts it.
+                acc.ledger.record_sent(now, self._files_deleted(acc, sent))
             self._superseded(acc, sent, current, now, effects)
             return
         assert current is not None
