@@ -158,6 +158,9 @@ class LocalSide:
             for tracker in self.trackers.values():
                 if tracker.reconcile_wanted:
                     await self.reconcile(tracker)
-                await self.observe(tracker, await tracker.settle(
-                    force=False, known=self.known(tracker)))
+                deadline = tracker.next_deadline()
+                if deadline is not None and deadline <= clock.monotonic():
+                    # ``known`` walks the base: only worth it when something settled.
+                    await self.observe(tracker, await tracker.settle(
+                        force=False, known=self.known(tracker)))
             self._engine.check_idle()
