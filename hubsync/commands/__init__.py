@@ -96,3 +96,18 @@ def select(config: Config, args: argparse.Namespace) -> Config:
                                         "no watch pushes to any account"), *notes[1:]])
     others = tuple(w for w in config.watches if w not in chosen)
     return replace(config, watches=narrowed if not watches else (*narrowed, *others))
+
+
+def session_of(args: argparse.Namespace) -> tuple[Path, Path, list[str]]:
+    """The config path, its state dir and its account names, for commands that talk to a
+    running session: they must work when the config has a problem the session does not
+    (a watch folder gone missing), so the account names are empty when it cannot load."""
+    from hubsync.config import load_config
+    from hubsync.session_client import lenient_state_dir
+
+    path = config_path(args)
+    state_dir, problem = lenient_state_dir(path)
+    if problem is not None or not path.exists():
+        return path, state_dir, []
+    config = load_config(path)
+    return path, config.settings.state_dir, list(config.accounts)

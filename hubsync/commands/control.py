@@ -71,26 +71,12 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                             help="print the session's answer as one JSON object")
 
 
-def _state_dir(args: argparse.Namespace) -> tuple[Path, Path, list[str]]:
-    """The config path, its state dir and its account names (empty if unreadable)."""
-    from hubsync.commands import config_path
-    from hubsync.config import load_config
-    from hubsync.session_client import lenient_state_dir
-
-    path = config_path(args)
-    state_dir, problem = lenient_state_dir(path)
-    if problem is not None or not path.exists():
-        return path, state_dir, []
-    config = load_config(path)
-    return path, config.settings.state_dir, list(config.accounts)
-
-
 def run(args: argparse.Namespace) -> int:
-    from hubsync.commands import check_names
+    from hubsync.commands import check_names, session_of
     from hubsync.errors import HubsyncError
     from hubsync.session_client import ask_running
 
-    path, state_dir, accounts = _state_dir(args)
+    path, state_dir, accounts = session_of(args)
     if args.command == "reload":
         return _reload(state_dir, path)
     if args.command == "flush":
@@ -117,9 +103,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _reload(state_dir: Path, path: Path) -> int:
+    from hubsync.config import load_config
     from hubsync.errors import ControlError
     from hubsync.session_client import holder, reload_running
 
+    # A config the session would refuse is said here, not reported as a reload that worked.
+    load_config(path)
     signalled = reload_running(state_dir)
     if signalled is None:
         held_by = holder(state_dir)

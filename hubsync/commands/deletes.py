@@ -8,8 +8,10 @@ deletes                    how many deletes each account holds (of the running s
 deletes release [ACCOUNT]  delete them remotely now (default: every account)
 deletes discard [ACCOUNT]  keep the remote files and stop tracking them
 
-These talk to the running `hubsync watch` or service over its control socket. With
-nothing running, `hubsync push --allow-deletes` releases held deletes.
+With `hubsync watch` or the service running, they ask it over its control socket (and
+work even when the config has a problem the session does not, such as the watch folder
+gone missing: the very case the brake exists for). With nothing running they act on the
+state directly: released deletes then go out at the next `push` or `watch`.
 
 examples:
   hubsync deletes                    see what is held
@@ -20,7 +22,9 @@ examples:
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from hubsync.errors import EX_FAILURE, EX_OK
@@ -37,24 +41,41 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hubsync.commands import check_names, config_path
-    from hubsync.config import load_config
-    from hubsync.session_client import ask_running
+    from hubsync.commands import check_names, session_of
+    from hubsync.session_client import ask_running, holder
 
-    path = config_path(args)
-    config = load_config(path)
-    state_dir = config.settings.state_dir
+    path, state_dir, accounts = session_of(args)
+    if args.account is not None and accounts:
+        check_names("account", [args.account], accounts)
+    held_by = holder(state_dir)
+    if held_by is None:
+        return _offline(path, args)
     if args.action is None:
         return _show(ask_running(state_dir, "status", config_path=path))
-    if args.account is not None:
-        check_names("account", [args.account], config.accounts)
     result = ask_running(state_dir, "deletes", config_path=path, action=args.action,
                          account=args.account)
-    count = int(result.get("deletes") or 0)
+    return _said(args.action, int(result.get("deletes") or 0), running=True)
+
+
+def _offline(path: Path, args: argparse.Namespace) -> int:
+    """No session runs: read or change the held deletes in the state itself."""
+    from hubsync.config import load_config
+    from hubsync.engine.holds import held_counts, settle_holds
+
+    config = load_config(path)
+    if args.action is None:
+        return _show({"accounts": [{"name": name, "held_deletes": count}
+                                   for name, count in asyncio.run(held_counts(config))]})
+    count = asyncio.run(settle_holds(config, args.action, args.account))
+    return _said(args.action, count, running=False)
+
+
+def _said(action: str, count: int, *, running: bool) -> int:
     if count == 0:
         print("no deletes are held")
-    elif args.action == "release":
-        print(f"released {count} held deletes; they go out now (`hubsync log -f` shows them)")
+    elif action == "release":
+        when = "they go out now" if running else "they go out at the next `hubsync push`"
+        print(f"released {count} held deletes; {when} (`hubsync log -f` shows them)")
     else:
         print(f"discarded {count} held deletes; the remote files stay and are no longer "
               "tracked")

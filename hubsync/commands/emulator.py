@@ -137,6 +137,12 @@ async def _serve(args: argparse.Namespace) -> int:
         tls=args.tls,
     )
     specs: list[AccountSpec] = args.account or [parse_account(DEMO_ACCOUNT)]
+    names = [spec.name for spec in specs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        from hubsync.errors import UsageError
+
+        raise UsageError(f"--account names must differ: {', '.join(twice)} given twice")
     for spec in specs:
         emulator.add_account(spec.name, portal_id=spec.portal_id, user_id=spec.user_id,
                              email=spec.email)

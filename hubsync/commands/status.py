@@ -255,7 +255,7 @@ def account_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
 
 def watch_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """One row of display strings per watch, in ``_WATCH_COLUMNS`` order."""
-    return [(str(w.get("name")), str(w.get("src")), str(w.get("dest", "-")),
+    return [(str(w.get("name")), str(w.get("src") or "-"), str(w.get("dest") or "-"),
              str(w.get("files", 0)), _when(w.get("last_reconcile")))
             for w in report.get("watches", [])]
 
@@ -267,6 +267,10 @@ def _errors(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"config reload failed: {report['reload_error']}")
     if report.get("state_error"):
         lines.append(f"sending paused: {report['state_error']}")
+    for account in report.get("accounts", []):
+        if account.get("held_deletes"):
+            lines.append(f"{account.get('name')}: {account['held_deletes']} deletes held by "
+                         "the safety brake; see `hubsync deletes`")
     return lines
 
 

@@ -33,8 +33,8 @@ FRACTION_RULE_MIN_FILES = 5
 """The "more than a quarter of the tree" rule ignores smaller batches, or deleting one
 file of a three-file theme would always be held."""
 RELEASE_ADVICE = (
-    "run `hubsync deletes release` (or `hubsync push --allow-deletes` when nothing is "
-    "running) to delete them remotely, or `hubsync deletes discard` to keep the remote files"
+    "run `hubsync deletes release` to delete them remotely, or `hubsync deletes discard` "
+    "to keep the remote files"
 )
 
 

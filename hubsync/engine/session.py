@@ -143,12 +143,14 @@ class Engine:
         """Stop starting new requests for one account (or all); in-flight ones finish."""
         for worker in self._select_workers(account):
             worker.conditions.paused = True
+        self.check_idle()
 
     def resume(self, account: str | None = None) -> None:
         """Undo ``pause``."""
         for worker in self._select_workers(account):
             worker.conditions.paused = False
             worker.wake.set()
+        self.check_idle()
 
     async def flush(self) -> None:
         """Settle every dirty path now, make all pending work due, and wait until idle."""
@@ -368,8 +370,10 @@ class Engine:
 
     def check_idle(self) -> None:
         """Set ``_idle`` when no account has work it could still do in this session."""
-        busy = any(not w.conditions.blocked and self.outbox.has_sendable(w.name)
-                   for w in self._workers.values())
+        # A blocked or paused account cannot make progress: waiting for it (a flush, the
+        # end of a push) would only wait out the timeout.
+        busy = any(not w.conditions.blocked and not w.conditions.paused
+                   and self.outbox.has_sendable(w.name) for w in self._workers.values())
         if busy or self.local.busy:
             self._idle.clear()
         else:

@@ -66,6 +66,9 @@ class AccountWorker:
         self.conditions = Conditions()
         self.wake = asyncio.Event()
         self._requests: set[asyncio.Task[None]] = set()
+        self._pacing: set[asyncio.Task[Any]] = set()
+        """Requests still waiting for the rate limit: nothing sent yet, cancelled at once
+        on a stop (a Ctrl-C must not wait out a rate-limit window)."""
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -128,6 +131,8 @@ class AccountWorker:
 
     async def drain(self, timeout_s: float) -> int:
         """Wait for requests in flight at most ``timeout_s``; cancel the rest, say how many."""
+        for task in list(self._pacing):
+            task.cancel()
         if not self._requests:
             return 0
         _done, still = await asyncio.wait(set(self._requests), timeout=timeout_s)
@@ -166,7 +171,16 @@ class AccountWorker:
         error: HubsyncError | None = None
         answer: ApiAnswer | None = None
         try:
-            await self.pacer.acquire()
+            task = asyncio.current_task()
+            if task is not None:
+                self._pacing.add(task)
+            try:
+                await self.pacer.acquire()
+            finally:
+                self._pacing.discard(task)
+            if self.engine.stopping:
+                # Stopped while waiting for the rate limit: not started, so not sent.
+                raise asyncio.CancelledError
             began = time.monotonic()
             answer = await self.tokens.call(self._call_for(entry, tracker.watch.mode))
         except HubsyncError as exc:  # HubSpot's answer, or the key refused or missing

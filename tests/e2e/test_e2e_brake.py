@@ -101,3 +101,47 @@ def test_instant_rm_rf_lets_no_delete_through_and_discard_keeps_the_remote(
         assert len(remote_tree(emu, 111, DEST)) == 200
     events = [line["event"] for line in _log(state)]
     assert events.count("discarded") == 1
+
+
+def test_deletes_works_with_nothing_running(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """Deletes held by a `push`: `hubsync deletes` shows them from the state, `deletes
+    discard` keeps the remote files with no session running, and the next push is in sync;
+    held again, `deletes release` lets the next push send them."""
+    emu = emulator_thread
+    root, state, config = _start(tmp_path, emu)
+    assert run_hubsync(config, emu, "push").returncode == 0
+    shutil.rmtree(root / "doomed")
+    held = run_hubsync(config, emu, "push")
+    assert held.returncode == 1, held.stdout + held.stderr
+    shown = run_hubsync(config, emu, "deletes")
+    assert "sandbox: 120 deletes held" in shown.stdout, shown.stdout + shown.stderr
+    discarded = run_hubsync(config, emu, "deletes", "discard")
+    assert discarded.returncode == 0, discarded.stderr
+    assert "discarded 120" in discarded.stdout
+    again = run_hubsync(config, emu, "push")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _deletes(emu) == 0
+    assert len(remote_tree(emu, 111, DEST)) == 200
+    assert "discarded" in [line["event"] for line in _log(state)]
+
+
+def test_deletes_answers_while_the_watch_folder_is_missing(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """The watch folder disappears under a running watch (an unmounted disk): the deletes
+    are held, and `hubsync deletes` still works although the config now names a missing
+    folder: the one case the brake exists for."""
+    emu = emulator_thread
+    root, state, config = _start(tmp_path, emu)
+    with watch_session(config, emu, tmp_path / "out.txt"):
+        wait_until(lambda: len(remote_tree(emu, 111, DEST)) == 200, what="first push")
+        root.rename(tmp_path / "theme.away")
+        wait_until(lambda: any(line["event"] == "held" for line in _log(state)), timeout=30,
+                   what="the held line")
+        shown = run_hubsync(config, emu, "deletes")
+        assert "sandbox: 200 deletes held" in shown.stdout, shown.stdout + shown.stderr
+        discarded = run_hubsync(config, emu, "deletes", "discard")
+        assert discarded.returncode == 0, discarded.stderr
+        assert _deletes(emu) == 0
