@@ -1,6 +1,7 @@
 """One :class:`WatchTracker` per watch: what is on disk, told to the decision core.
 
-watcher event -> :class:`~hubsync.core.coalesce.Coalescer` (quiet period) -> probe only the
+watcher event -> :class:`~hubsync.core.coalesce.Coalescer` (quiet period; at once for a
+known file closed after writing or moved into place) -> probe only the
 settled paths (``lstat``, hash when the stat key changed) -> an observation
 (``rel -> Seen | None``) for :meth:`hubsync.core.outbox.Outbox.observe`. A reconcile walks
 the whole tree instead: at start, after a watcher overflow, when the root was replaced or
@@ -75,7 +76,7 @@ class WatchTracker:
 
     def __init__(self, watch: Watch, *, quiet_s: float, store: AsyncStateStore | None,
                  clock: Clock, make_watcher: WatcherFactory,
-                 on_dirty: Callable[[], None]) -> None:
+                 on_dirty: Callable[[], None], settle_on_close: bool = True) -> None:
         self.watch = watch
         self.spec = WatchSpec(watch.name, watch.dest, tuple(watch.accounts),
                               watch.delete_remote)
@@ -86,6 +87,7 @@ class WatchTracker:
         self._make_watcher = make_watcher
         self._on_dirty = on_dirty  # wakes the engine's settler
         self._coalescer = Coalescer(quiet_s)
+        self._fast = settle_on_close
         self._dirty_dirs: set[str] = set()
         self.local: dict[str, Seen] = {}
         self.stats: dict[str, CachedStat] = {}
@@ -129,9 +131,17 @@ class WatchTracker:
         self.reconcile_wanted = True
         return True
 
-    def mark(self, rel: str, is_dir: bool) -> None:
-        """A path may have changed (from the watcher, on the loop thread)."""
-        self._coalescer.mark(rel, self._clock.monotonic())
+    def mark(self, rel: str, is_dir: bool, complete: bool = False) -> None:
+        """A path may have changed (from the watcher, on the loop thread).
+
+        ``complete`` (closed after writing, or moved here) settles the path at once when
+        it is a file this watch already pushes under that name, and ``settle_on_close``
+        is on: the save fast path. A new name may be an editor's temporary file that
+        is renamed or deleted in a moment, so it waits out the quiet period like
+        everything else.
+        """
+        fast = complete and self._fast and not is_dir and rel in self.local
+        self._coalescer.mark(rel, self._clock.monotonic(), complete=fast)
         if is_dir:
             self._dirty_dirs.add(rel)
         self._on_dirty()
