@@ -9,12 +9,12 @@ from hubsync.core.effects import Seen
 from hubsync.engine.tracker import WatchTracker
 from hubsync.testing.clock import FakeClock
 from hubsync.testing.watcher import ScriptedWatchers
+from tests.engine.engine_helpers import write_theme
 
 
 async def _tracker(root: Path, *, settle_on_close: bool = True) -> tuple[WatchTracker,
                                                                          FakeClock]:
-    root.mkdir()
-    (root / "theme.css").write_text("v1")
+    write_theme(root, {"theme.css": "v1"})
     clock = FakeClock()
     tracker = WatchTracker(Watch("theme", root, "my-theme", ("sandbox",)), quiet_s=0.3,
                            store=None, clock=clock, make_watcher=ScriptedWatchers(),
@@ -41,8 +41,8 @@ async def test_a_known_file_closed_after_writing_settles_at_once(tmp_path: Path)
     assert await tracker.settle(force=False, known=()) is None
     clock.advance(0.3)
     observed = await tracker.settle(force=False, known=())
-    assert observed is not None and observed.files["theme.css"] == Seen(
-        tracker.local["theme.css"].sha256, 3)
+    assert observed is not None
+    assert observed.files["theme.css"] == Seen(tracker.local["theme.css"].sha256, 3)
 
 
 async def test_new_names_folders_and_the_off_switch_wait_the_quiet_period(
@@ -57,7 +57,8 @@ async def test_new_names_folders_and_the_off_switch_wait_the_quiet_period(
     assert await tracker.settle(force=False, known=()) is None
     clock.advance(0.3)
     observed = await tracker.settle(force=False, known=())
-    assert observed is not None and "new.css" in observed.files
+    assert observed is not None
+    assert "new.css" in observed.files
 
     off, off_clock = await _tracker(tmp_path / "off", settle_on_close=False)
     (tmp_path / "off" / "theme.css").write_text("v2")
