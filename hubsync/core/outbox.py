@@ -146,6 +146,7 @@ class Outbox:
         root_ok: bool = True,
         remote: Mapping[str, RemoteVersion | None] | None = None,
         unknown: Iterable[str] = (),
+        left_out: Iterable[str] = (),
     ) -> Effects:
         """What the tracker saw: ``rel -> Seen`` (a file) or ``rel -> None`` (gone).
 
@@ -155,28 +156,47 @@ class Outbox:
         the remote view (None: unknown); it is taken by remote awareness and ignored today.
         ``unknown`` are paths (files or folders, ``""`` for the root) that exist but could
         not be read: nothing at or under them is judged gone, so nothing is deleted.
+        ``left_out`` are paths the rules now leave out (an ``.hsignore`` pattern, a symlink
+        leaving the root): nothing is owed for them any more, and nothing is deleted
+        either: ignoring a file is not deleting it.
         """
         del remote  # reserved: the remote view, filled by remote awareness
-        blind = tuple(unknown)
+        blind = (*unknown, *left_out)
         effects = Effects()
         for account in watch.accounts:
             acc = self._accounts[account]
-            seen: dict[str, Seen | None] = dict(files)
-            if complete:
-                # Whatever is synced or owed under the watch and not on disk is gone.
-                for remote_path in [*acc.base, *acc.entries]:
-                    rel = to_local(watch.dest, remote_path)
-                    if rel is not None and rel not in seen and not _within(rel, blind):
-                        seen[rel] = None
-            for rel, local in seen.items():
+            for rel, local in self._judged(acc, watch, files, complete, blind).items():
                 remote_path = to_remote(watch.dest, rel)
                 if local is None:
                     self._gone(acc, watch, account, rel, remote_path, now, effects)
                 else:
                     self._present(acc, watch, account, rel, remote_path, local, now, effects)
+            self._forget_left_out(acc, watch, tuple(left_out), effects)
             if not root_ok:
                 self._hold_all_new(acc, account, watch, effects, root_missing_or_empty=True)
         return effects
+
+    @staticmethod
+    def _judged(acc: _Account, watch: WatchSpec, files: Mapping[str, Seen | None],
+                complete: bool, blind: tuple[str, ...]) -> dict[str, Seen | None]:
+        seen: dict[str, Seen | None] = {rel: local for rel, local in files.items()
+                                        if local is not None or not _within(rel, blind)}
+        if complete:
+            # Whatever is synced or owed under the watch and not on disk is gone.
+            for remote_path in [*acc.base, *acc.entries]:
+                rel = to_local(watch.dest, remote_path)
+                if rel is not None and rel not in seen and not _within(rel, blind):
+                    seen[rel] = None
+        return seen
+
+    def _forget_left_out(self, acc: _Account, watch: WatchSpec, left_out: tuple[str, ...],
+                         effects: Effects) -> None:
+        if not left_out:
+            return
+        for remote_path, entry in list(acc.entries.items()):
+            if (entry.watch == watch.name and entry.op is OpKind.UPLOAD
+                    and remote_path not in acc.in_flight and _within(entry.rel, left_out)):
+                self._drop(acc, remote_path, effects)
 
     def _present(self, acc: _Account, watch: WatchSpec, account: str, rel: str,
                  remote_path: str, local: Seen, now: float, effects: Effects) -> None:

@@ -112,7 +112,8 @@ class LocalSide:
                                   error=item.reason, note="retried when it can be read")
         self._engine.commit(self._engine.outbox.observe(
             tracker.spec, observed.files, self._engine.clock.time(), complete=observed.complete,
-            root_ok=observed.root_ok, unknown=[u.rel for u in observed.unreadable]))
+            root_ok=observed.root_ok, unknown=[u.rel for u in observed.unreadable],
+            left_out=observed.left_out))
 
     async def observe(self, tracker: WatchTracker, observed: Observed | None) -> None:
         if observed is not None:

@@ -56,6 +56,11 @@ class Observed:
     """Paths that exist but could not be read: failures, and nothing under them is
     judged gone."""
 
+    @property
+    def left_out(self) -> list[str]:
+        """Paths the rules leave out: owed nothing, and never deleted for it."""
+        return [item.rel for item in self.skipped]
+
 
 @dataclass(frozen=True, slots=True)
 class _RootId:
@@ -229,9 +234,10 @@ class WatchTracker:
                     self.stats[rel] = entry
                 continue
             self.local.pop(rel, None)
-            observed.files[rel] = None
             if isinstance(outcome, Skipped):
                 observed.skipped.append(outcome)
+            else:
+                observed.files[rel] = None
             if self.stats.pop(rel, None) is not None:
                 removed.append(rel)
         await self._save_stats(changed, removed)
