@@ -93,6 +93,9 @@ class WatchTracker:
         self._on_dirty = on_dirty  # wakes the engine's settler
         self._coalescer = Coalescer(quiet_s)
         self._fast = settle_on_close
+        self._real_root: str | None = None
+        """The root resolved (``os.path.realpath``), for probes; refreshed by every
+        reconcile and when the root is replaced."""
         self._dirty_dirs: set[str] = set()
         self.local: dict[str, Seen] = {}
         self.stats: dict[str, CachedStat] = {}
@@ -131,6 +134,7 @@ class WatchTracker:
         if current == self._watched_root and (current is None or self.watcher is not None):
             return False
         log.warning("watch_root_replaced", watch=self.watch.name, root=str(self.root))
+        self._real_root = None
         await self.stop_watching()
         await self.start_watching()
         self.reconcile_wanted = True
@@ -172,6 +176,7 @@ class WatchTracker:
         # Marks older than the walk are answered by it.
         for rel in self._coalescer.settled(float("inf")):
             self._dirty_dirs.discard(rel)
+        self._real_root = None
         self.rules, rules_problem = await asyncio.to_thread(
             localtree.read_rules, self.root, self.watch.ignore)
         if rules_problem is not None:
@@ -254,9 +259,11 @@ class WatchTracker:
 
     async def look(self, rel: str) -> Seen | None:
         """The file's content right now (hash only when its stat key changed)."""
+        if self._real_root is None:
+            self._real_root = await asyncio.to_thread(os.path.realpath, self.root)
         outcome, entry = await asyncio.to_thread(
             localtree.probe_with_stat, self.root, rel, self.rules, self.stats.get(rel),
-            now_ns=self._clock_ns())
+            now_ns=self._clock_ns(), real_root=self._real_root)
         if entry is not None and self.stats.get(rel) != entry:
             self.stats[rel] = entry
         return Seen(outcome.sha256, outcome.size) if isinstance(
@@ -310,6 +317,7 @@ def _probe_all(root: Path, rels: list[str], dirs: set[str], known: set[str],
     it) stands for every file under it: those we knew and those there now.
     """
     wanted: set[str] = set()
+    real_root = os.path.realpath(root)  # once per batch, not once per file
     for rel in rels:
         path = root / rel
         try:
@@ -324,7 +332,8 @@ def _probe_all(root: Path, rels: list[str], dirs: set[str], known: set[str],
         wanted.update(under)
         if is_dir:
             wanted.update(_files_under(root, rel, rules))
-    return [(rel, *localtree.probe_with_stat(root, rel, rules, stats.get(rel), now_ns=now_ns))
+    return [(rel, *localtree.probe_with_stat(root, rel, rules, stats.get(rel), now_ns=now_ns,
+                                             real_root=real_root))
             for rel in sorted(wanted)]
 
 

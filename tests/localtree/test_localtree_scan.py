@@ -246,3 +246,26 @@ def test_load_rules_reads_hsignore_at_the_root(theme: Path) -> None:
     assert rules.reason("templates/home.html") == ".hsignore"
     assert rules.reason("a/templates/x.html") is None
     assert rules.reason("README.md") == "config ignore"
+
+
+def test_probe_judges_symlinked_folders_with_a_kept_real_root(tmp_path: Path,
+                                                              theme: Path) -> None:
+    """A probe given the resolved root still skips a file reached through a folder
+    symlink leaving the root, follows one staying inside, and works under a root that
+    is itself reached through a symlink."""
+    outside = write(tmp_path, "secret/passwords.css", "hunter2")
+    (theme / "leakdir").symlink_to(outside.parent, target_is_directory=True)
+    (theme / "tpl").symlink_to(theme / "templates", target_is_directory=True)
+    rules = load_rules(theme)
+    real_root = os.path.realpath(theme)
+    leak = probe_with_stat(theme, "leakdir/passwords.css", rules, None, now_ns=LATER,
+                           real_root=real_root)[0]
+    assert leak == Skipped("leakdir/passwords.css", SkipReason.SYMLINK_OUTSIDE)
+    inside = probe_with_stat(theme, "tpl/home.html", rules, None, now_ns=LATER,
+                             real_root=real_root)[0]
+    assert isinstance(inside, LocalFile)
+    link_root = tmp_path / "link-to-theme"
+    link_root.symlink_to(theme, target_is_directory=True)
+    via_link = probe_with_stat(link_root, "css/main.css", rules, None, now_ns=LATER,
+                               real_root=os.path.realpath(link_root))[0]
+    assert via_link == LocalFile("css/main.css", sha(b"body{}"), len(b"body{}"))
