@@ -425,6 +425,27 @@ def probe_with_stat(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat
     return LocalFile(rel, entry.sha256, entry.key.size), entry
 
 
+def unchanged(root: Path, rel: str, cached: CachedStat) -> bool:
+    """Whether ``rel`` is certainly still the file ``cached`` describes: a regular file
+    (not a symlink, no symlinked folder above it) with the same stat key, recorded long
+    enough after its last change (``is_racy``). A few ``lstat`` calls and no read, cheap
+    enough for the event loop; False means "probe it" (changed, gone, or cannot tell),
+    never "changed". Raises nothing.
+    """
+    if cached.is_racy():
+        return False
+    root_path = os.fspath(root)
+    parts = rel.split("/")
+    try:
+        for depth in range(1, len(parts)):
+            if stat.S_ISLNK(os.lstat(os.path.join(root_path, *parts[:depth])).st_mode):
+                return False
+        st = os.lstat(os.path.join(root_path, *parts))
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(st.st_mode) and StatKey.of(st) == cached.key
+
+
 def probe(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat | None, *,
           now_ns: int) -> LocalFile | Gone | Skipped:
     """Look at one settled path: a file with its hash, gone, left out and why, or

@@ -252,15 +252,16 @@ class Outbox:
 
     def _put(self, acc: _Account, entry: OutboxEntry, effects: Effects) -> None:
         # A new want for a queued path keeps its place: the dict keeps the first insertion.
+        old = acc.entries.get(entry.remote_path)
         acc.entries[entry.remote_path] = entry
         acc.gave_up.discard(entry.remote_path)
-        acc.wake = None
+        self._rewake(acc, old, entry)
         effects.upsert.append(entry)
 
     def _drop(self, acc: _Account, remote_path: str, effects: Effects) -> None:
         entry = acc.entries.pop(remote_path, None)
         acc.gave_up.discard(remote_path)
-        acc.wake = None
+        self._rewake(acc, entry, None)
         if entry is not None:
             effects.remove.append(entry.key)
 
@@ -420,6 +421,20 @@ class Outbox:
                  if t is not None]
         return min(times) if times else None
 
+    def _rewake(self, acc: _Account, old: OutboxEntry | None, new: OutboxEntry | None,
+                ) -> None:
+        """Keep ``next_wake``'s remembered answer true when ``old`` (None: nothing) is
+        replaced by ``new`` (None: removed or no longer sendable) in ``acc``."""
+        cached = acc.wake
+        if cached is None:
+            return
+        at, earliest = cached
+        if old is not None and earliest is not None and old.due_s == earliest:
+            acc.wake = None  # it may have been the earliest: look again
+            return
+        if new is not None and self._sendable(new, acc) and new.due_s > at:
+            acc.wake = (at, new.due_s if earliest is None else min(earliest, new.due_s))
+
     def _entries_wake(self, acc: _Account, now: float) -> float | None:
         # Asked after every answer: a scan of every entry each time made a bulk push
         # quadratic. The last answer holds while no entry changed, time did not go back,
@@ -571,7 +586,7 @@ class Outbox:
         limit = self.policy.give_up_after
         if limit is not None and attempt >= limit:
             acc.gave_up.add(sent.remote_path)
-            acc.wake = None
+            self._rewake(acc, acc.entries.get(sent.remote_path), None)
             effects.emit("failed", **fields,
                          note=f"gave up after {attempt} attempts; still pending for the next run")
             return

@@ -258,7 +258,16 @@ class WatchTracker:
         return await self._take(results)
 
     async def look(self, rel: str) -> Seen | None:
-        """The file's content right now (hash only when its stat key changed)."""
+        """The file's content right now (hash only when its stat key changed).
+
+        Runs after every upload (was it changed meanwhile?): when the stat key is the
+        cached one, a few ``lstat`` calls on the loop answer it, cheaper than a trip to a
+        thread; anything else is probed in a thread.
+        """
+        cached = self.stats.get(rel)
+        if (cached is not None and self.rules.reason(rel) is None
+                and localtree.unchanged(self.root, rel, cached)):
+            return Seen(cached.sha256, cached.key.size)
         if self._real_root is None:
             self._real_root = await asyncio.to_thread(os.path.realpath, self.root)
         outcome, entry = await asyncio.to_thread(
