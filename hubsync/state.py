@@ -274,6 +274,9 @@ ON CONFLICT (account) DO UPDATE SET
     account_type = excluded.account_type, email = excluded.email, error = excluded.error
 """
 
+DELETE_OUTBOX = "DELETE FROM outbox WHERE target_id = ? AND remote_path = ?"
+DELETE_SYNCED = "DELETE FROM synced WHERE target_id = ? AND remote_path = ?"
+
 MOVE_LEGACY_PUSHED = """
 INSERT INTO synced (target_id, remote_path, watch, rel, sha256, size, synced_s)
 SELECT ?, remote_path, watch, rel, sha256, size, pushed_at FROM legacy_pushed
@@ -614,31 +617,38 @@ class StateStore:
             size=size, synced_s=float(synced_s),
             remote=RemoteVersion(updated_ms, remote_hash, writer) if known else None)
 
-    def apply(self, effects: Effects) -> None:
-        """Write the durable part of ``effects`` in one ``BEGIN IMMEDIATE`` transaction:
-        all of it, or (on any error) none of it.
+    def apply(self, *batches: Effects) -> None:
+        """Write the durable part of each of ``batches``, in order, in one ``BEGIN
+        IMMEDIATE`` transaction: all of it, or (on any error) none of it.
 
-        Order: ``upsert``, ``remove``, ``synced``, ``unsynced``; within a list, later
-        rows win. So a key both upserted and removed ends removed, and one both synced and
-        unsynced ends unsynced: the state then owes or records less, which the start
-        reconcile re-derives from the files, rather than more (a stale delete). Pass
-        effects that are net per key (the core's last word) to be exact.
+        Within one ``Effects`` the order is ``upsert``, ``remove``, ``synced``,
+        ``unsynced``, later rows of a list winning: so a key both upserted and removed in
+        ONE ``Effects`` ends removed (the state then owes less, which the start reconcile
+        re-derives, never a stale delete). Across batches the later one wins whatever the
+        list: pass the decisions as they were made, not merged with ``Effects.extend``
+        (which loses whether a remove came before or after an upsert of the same key).
 
         Raises StateError if an account is not bound, StateDiskFull on a full disk.
         """
-        if not effects.durable:
+        steps = [self._statements(effects) for effects in batches if effects.durable]
+        if not steps:
             return
-        upserts = [_outbox_row(self._target_of(e.account), e) for e in effects.upsert]
-        removes = [self._keyed(key) for key in effects.remove]
-        synced = [_synced_row(self._target_of(r.account), r) for r in effects.synced]
-        unsynced = [self._keyed(key) for key in effects.unsynced]
         with self._transaction("record the sync") as db:
-            db.executemany(UPSERT_OUTBOX, upserts)
-            db.executemany("DELETE FROM outbox WHERE target_id = ? AND remote_path = ?",
-                           removes)
-            db.executemany(UPSERT_SYNCED, synced)
-            db.executemany("DELETE FROM synced WHERE target_id = ? AND remote_path = ?",
-                           unsynced)
+            for step in steps:
+                for sql, rows in step:
+                    db.executemany(sql, rows)
+
+    def _statements(self, effects: Effects) -> list[tuple[str, list[tuple[object, ...]]]]:
+        """The statements of one ``Effects``, in order, resolved to target ids first (so
+        an unbound account fails before anything is written)."""
+        return [
+            (UPSERT_OUTBOX,
+             [_outbox_row(self._target_of(e.account), e) for e in effects.upsert]),
+            (DELETE_OUTBOX, [self._keyed(key) for key in effects.remove]),
+            (UPSERT_SYNCED,
+             [_synced_row(self._target_of(r.account), r) for r in effects.synced]),
+            (DELETE_SYNCED, [self._keyed(key) for key in effects.unsynced]),
+        ]
 
     def _keyed(self, key: Key) -> tuple[int, str]:
         account, remote_path = key
@@ -774,11 +784,12 @@ class AsyncStateStore:
     async def load(self) -> tuple[list[OutboxEntry], list[SyncedFile]]:
         return await self.run(StateStore.load)
 
-    async def apply(self, effects: Effects) -> None:
-        # A copy of the four lists: the caller may go on filling its Effects meanwhile.
-        await self.run(StateStore.apply, Effects(
-            upsert=list(effects.upsert), remove=list(effects.remove),
-            synced=list(effects.synced), unsynced=list(effects.unsynced)))
+    async def apply(self, *batches: Effects) -> None:
+        """:meth:`StateStore.apply` of ``batches`` on the store's thread."""
+        # Copies of the four lists: a caller may go on filling its Effects meanwhile.
+        await self.run(StateStore.apply, *(Effects(
+            upsert=list(e.upsert), remove=list(e.remove), synced=list(e.synced),
+            unsynced=list(e.unsynced)) for e in batches))
 
     async def counts(self) -> dict[str, Counts]:
         return await self.run(StateStore.counts)

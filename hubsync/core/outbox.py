@@ -208,6 +208,8 @@ class Outbox:
         current = acc.entries.get(remote_path)
         synced = acc.base.get(remote_path)
         in_flight = remote_path in acc.in_flight
+        if current is not None and current.op is OpKind.DELETE and not in_flight:
+            self._withdraw_delete(acc, current, now)
         if synced is not None and synced.sha256 == local.sha256 and not in_flight:
             # Nothing is owed: the content went back to what is remote (or never left).
             if current is not None:
@@ -289,8 +291,7 @@ class Outbox:
         if not batch:
             return effects
         held_before = any(e.state is OutboxState.HELD for e in acc.entries.values())
-        approved_pending = sum(self._files_deleted(acc, e) for e in acc.entries.values()
-                               if e.op is OpKind.DELETE and e.approved)
+        approved_pending = self._approved_files(acc)
         deleting = sum(self._files_deleted(acc, e) for e in batch)
         earlier = approved_pending + acc.ledger.sent_within_window(now)
         reason = None if self.policy.allow_deletes else brake_reason(
@@ -302,6 +303,24 @@ class Outbox:
             return effects
         self._hold(acc, account, batch, reason, effects)
         return effects
+
+    def _withdraw_delete(self, acc: _Account, entry: OutboxEntry, now: float) -> None:
+        """The file of a queued delete is back. If the delete was sent before and its
+        answer left open whether it deleted, the brake counts it as sent: it was counted
+        while approved and waiting, and must not vanish from the window."""
+        if entry.approved and entry.attempts > 0:
+            acc.ledger.record_sent(now, self._files_deleted(acc, entry))
+
+    def _approved_files(self, acc: _Account) -> int:
+        """Files that approved deletes not yet answered may remove: the ones waiting, and
+        every one in flight, including one whose entry a newer want replaced (it may
+        still delete the file)."""
+        waiting = sum(self._files_deleted(acc, e) for e in acc.entries.values()
+                      if e.op is OpKind.DELETE and e.approved
+                      and e.remote_path not in acc.in_flight)
+        flying = sum(self._files_deleted(acc, e) for e in acc.in_flight.values()
+                     if e.op is OpKind.DELETE)
+        return waiting + flying
 
     def _hold_all_new(self, acc: _Account, account: str, watch: WatchSpec, effects: Effects,
                       *, root_missing_or_empty: bool) -> None:
@@ -567,6 +586,9 @@ class Outbox:
             decision = retry.Decision(retry.DecisionKind.PARK,
                                       reason=f"gave up after {attempt} attempts")
         if superseded:
+            if sent.op is OpKind.DELETE and result.outcome in UNCERTAIN:
+                # No retry follows, yet it may have deleted: the brake counts it.
+                acc.ledger.record_sent(now, self._files_deleted(acc, sent))
             self._superseded(acc, sent, current, now, effects)
             return
         assert current is not None

@@ -115,7 +115,14 @@ loaded from there at construction (writer unknown: ``user_id`` 0).
 """
 
 from hubsync.emulator.base import is_loopback
-from hubsync.emulator.records import EmulatedAccount, Endpoint, Faults, RequestRecord
+from hubsync.emulator.records import (
+    EmulatedAccount,
+    Endpoint,
+    ExtractFaults,
+    ExtractTask,
+    Faults,
+    RequestRecord,
+)
 from hubsync.emulator.server import Emulator
 from hubsync.emulator.store import Environment, StoredFile
 from hubsync.emulator.thread import EmulatorThread
@@ -126,6 +133,8 @@ __all__ = [
     "EmulatorThread",
     "Endpoint",
     "Environment",
+    "ExtractFaults",
+    "ExtractTask",
     "Faults",
     "RequestRecord",
     "StoredFile",

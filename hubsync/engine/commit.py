@@ -99,7 +99,8 @@ class Committer:
             merged.extend(effects)
         if merged.durable and self._store is not None:
             try:
-                await self._store.apply(merged)
+                # Each decision in order: merged lists lose a remove-then-upsert order.
+                await self._store.apply(*batch)
             except StateError as exc:
                 self._pending[:0] = batch
                 await self._faulted(exc)

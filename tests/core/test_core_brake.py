@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from hubsync.core import retry
 from hubsync.core.brake import (
     DEFAULT_MAX_DELETES,
     DEFAULT_SETTLE_S,
     DeleteLedger,
     brake_reason,
 )
-from hubsync.core.effects import Effects, Policy
+from hubsync.core.effects import Effects, Policy, Result
 from hubsync.core.outbox import Outbox
 from hubsync.model import OpKind, OutboxEntry, OutboxState
 from tests.core.outbox_helpers import (
@@ -213,3 +214,52 @@ def test_the_reason_names_the_window_in_force() -> None:
                                                    root_missing_or_empty=False))
     assert "within 90 seconds" in str(brake_reason(30, 1000, max_deletes=20,
                                                    root_missing_or_empty=False, window_s=90))
+
+
+def test_a_delete_in_flight_counts_even_when_its_file_came_back() -> None:
+    """3 deletes approved and in flight; one file is recreated (its entry becomes an
+    upload) while its delete is still on the wire. A 4th delete must still count all 3
+    in flight: with max_deletes=3 it is held."""
+    box = outbox(Policy(max_deletes=3))
+    synced(box, {f"f{i}.css": "x" for i in range(20)})
+    box.observe(WATCH, dict.fromkeys(["f0.css", "f1.css", "f2.css"]), T0)
+    box.vet_deletes(ACCOUNT, T0 + DEFAULT_SETTLE_S)
+    in_flight = box.next_batch(ACCOUNT, T0 + DEFAULT_SETTLE_S, 10)
+    assert len(in_flight) == 3
+    box.observe(WATCH, {"f1.css": seen("x")}, T0 + 3)
+    box.observe(WATCH, {"f9.css": None}, T0 + 3)
+    fx = box.vet_deletes(ACCOUNT, T0 + 3 + DEFAULT_SETTLE_S)
+    assert box.count(ACCOUNT, OutboxState.HELD) == 1
+    assert [e["deletes"] for e in events(fx, "held")] == [1]
+
+
+def test_a_delete_that_timed_out_counts_even_when_its_file_came_back() -> None:
+    """max_deletes=3: 3 deletes sent; one times out (it may have deleted) while its file
+    is recreated, so no retry follows. The brake still counts it: a 4th is held."""
+    box = outbox(Policy(max_deletes=3))
+    synced(box, {f"f{i}.css": "x" for i in range(20)})
+    box.observe(WATCH, dict.fromkeys(["f0.css", "f1.css", "f2.css"]), T0)
+    box.vet_deletes(ACCOUNT, T0 + DEFAULT_SETTLE_S)
+    sent = box.next_batch(ACCOUNT, T0 + DEFAULT_SETTLE_S, 10)
+    box.observe(WATCH, {"f1.css": seen("x")}, T0 + 3)
+    for entry in sent:
+        outcome = retry.Outcome.TRANSIENT if entry.rel == "f1.css" else retry.Outcome.OK
+        box.on_result(entry, Result(outcome, error="timeout"), T0 + 3, jitter=0)
+    box.observe(WATCH, {"f9.css": None}, T0 + 4)
+    box.vet_deletes(ACCOUNT, T0 + 4 + DEFAULT_SETTLE_S)
+    assert box.count(ACCOUNT, OutboxState.HELD) == 1
+
+
+def test_a_retried_delete_withdrawn_later_still_counts() -> None:
+    """Same, but the timed-out delete waits for its retry when the file comes back."""
+    box = outbox(Policy(max_deletes=3))
+    synced(box, {f"f{i}.css": "x" for i in range(20)})
+    box.observe(WATCH, dict.fromkeys(["f0.css", "f1.css", "f2.css"]), T0)
+    box.vet_deletes(ACCOUNT, T0 + DEFAULT_SETTLE_S)
+    for entry in box.next_batch(ACCOUNT, T0 + DEFAULT_SETTLE_S, 10):
+        outcome = retry.Outcome.TRANSIENT if entry.rel == "f1.css" else retry.Outcome.OK
+        box.on_result(entry, Result(outcome, error="timeout"), T0 + 3, jitter=0)
+    box.observe(WATCH, {"f1.css": seen("x")}, T0 + 3.5)
+    box.observe(WATCH, {"f9.css": None}, T0 + 4)
+    box.vet_deletes(ACCOUNT, T0 + 4 + DEFAULT_SETTLE_S)
+    assert box.count(ACCOUNT, OutboxState.HELD) == 1

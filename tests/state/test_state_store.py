@@ -349,25 +349,63 @@ _EFFECTS = st.builds(Effects, upsert=st.lists(_ENTRIES, max_size=4),
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_EFFECTS, max_size=6))
-def test_load_is_every_apply_in_order(batches: list[Effects]) -> None:
-    """Whatever the sequence of applies, load() returns exactly what applying them in
-    order to two dicts gives: upserts replace whole rows, then removes, then synced rows,
-    then unsynced; nothing is lost, duplicated or mixed between accounts."""
+@given(st.lists(st.lists(_EFFECTS, max_size=3), max_size=4))
+def test_load_is_every_apply_in_order(calls: list[list[Effects]]) -> None:
+    """Whatever the applies, each of several Effects, load() returns exactly what applying
+    every Effects in order to two dicts gives (per Effects: upserts replace whole rows,
+    then removes, then synced rows, then unsynced); nothing is lost, duplicated or mixed
+    between accounts."""
     outbox: dict[tuple[str, str], OutboxEntry] = {}
     base: dict[tuple[str, str], SyncedFile] = {}
     with tempfile.TemporaryDirectory() as folder, StateStore.open(Path(folder)) as store:
         store.bind(TARGETS)
-        for effects in batches:
-            store.apply(effects)
-            outbox.update((e.key, e) for e in effects.upsert)
-            for key in effects.remove:
-                outbox.pop(key, None)
-            base.update(((r.account, r.remote_path), r) for r in effects.synced)
-            for key in effects.unsynced:
-                base.pop(key, None)
+        for batches in calls:
+            store.apply(*batches)
+            for effects in batches:
+                outbox.update((e.key, e) for e in effects.upsert)
+                for key in effects.remove:
+                    outbox.pop(key, None)
+                base.update(((r.account, r.remote_path), r) for r in effects.synced)
+                for key in effects.unsynced:
+                    base.pop(key, None)
         entries, rows = store.load()
     assert {e.key: e for e in entries} == outbox
     assert len(entries) == len(outbox)
     assert {(r.account, r.remote_path): r for r in rows} == base
     assert len(rows) == len(base)
+
+
+def test_later_batch_wins_in_one_apply(store: StateStore) -> None:
+    """Decisions applied together keep their order: an upload settled (removed, synced)
+    and then changed again (upserted) ends owed; a delete done (unsynced) and the file
+    re-uploaded (synced) ends in the base."""
+    store.apply(Effects(upsert=[upload("a.css", "1")], synced=[synced("b.css", "1")]))
+    store.apply(
+        Effects(remove=[("sandbox", "theme/a.css")], synced=[synced("a.css", "1")],
+                unsynced=[("sandbox", "theme/b.css")]),
+        Effects(upsert=[upload("a.css", "2")], synced=[synced("b.css", "2")]))
+    entries, base = store.load()
+    assert [(e.rel, e.sha256) for e in entries] == [("a.css", "2")]
+    assert sorted((r.rel, r.sha256) for r in base) == [("a.css", "1"), ("b.css", "2")]
+
+
+async def test_the_committer_keeps_decisions_in_order(tmp_path: Path) -> None:
+    """The engine's committer writes a burst of decisions in one apply, in order: an
+    upload settled (row removed) and then changed again (row upserted) stays owed."""
+    from hubsync.engine.commit import Committer
+    from hubsync.testing.clock import FakeClock
+
+    store = await AsyncStateStore.open(tmp_path)
+    try:
+        await store.bind(TARGETS)
+        await store.apply(Effects(upsert=[upload("a.css", "1")]))
+        committer = Committer(store, None, FakeClock(), lambda event: event, None)
+        committer.submit(Effects(remove=[("sandbox", "theme/a.css")],
+                                 synced=[synced("a.css", "1")]))
+        committer.submit(Effects(upsert=[upload("a.css", "2")]))
+        await committer.flush_now()
+        entries, base = await store.load()
+    finally:
+        await store.close()
+    assert [(e.rel, e.sha256) for e in entries] == [("a.css", "2")]
+    assert [(r.rel, r.sha256) for r in base] == [("a.css", "1")]
