@@ -7,9 +7,10 @@ what is there. Time is a parameter (a monotonic clock reading), never read here.
 The fast path: a mark with ``complete=True`` (the writer closed the file after writing,
 or a rename put it in place; Linux inotify's IN_CLOSE_WRITE / IN_MOVED_TO, see
 pitfalls.md §1.2-1.3) settles at once, so a save is pushed without waiting out the quiet
-period. Only the first one does: for ``quiet_s`` after a path settled that way, its
-marks, complete or not, wait out the quiet period again, so a burst of 30 saves in
-100 ms is one look at once and one look at the end (the last content wins).
+period. Only the first one does: after a path settled that way, its marks, complete or
+not, wait out the quiet period again until the path has been quiet for ``quiet_s``, so a
+burst of 30 saves in 100 ms is one look at once and one at the end (the last content
+wins), however long the burst lasts.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class Coalescer:
         """``rel`` may have changed at ``now``: restart its quiet period.
 
         With ``complete`` (the file is whole under this name) it settles at once,
-        unless it already did so less than ``quiet_s`` ago.
+        unless it did so before and has not been quiet for ``quiet_s`` since: every mark
+        in that cool-down extends it, so a burst is one look at once and one at its end.
         """
         # A clock reading older than one already seen is taken as the newest one: a
         # path then settles a little late, never early, and the order stays sorted.
@@ -49,12 +51,16 @@ class Coalescer:
         self._forget_cooled(self._latest)
         self._last_mark.pop(rel, None)
         self._ready.pop(rel, None)
-        if complete and rel not in self._cooling:
+        if rel in self._cooling:
+            # Still in a burst: the fast path comes back only after a quiet period.
+            del self._cooling[rel]
+            self._cooling[rel] = self._latest + self.quiet_s
+        elif complete:
             self._ready[rel] = self._latest
-        else:
-            # A plain mark after a complete one: the file changed again, so it is no
-            # longer known to be whole.
-            self._last_mark[rel] = self._latest
+            return
+        # A plain mark after a complete one: the file changed again, so it is no longer
+        # known to be whole.
+        self._last_mark[rel] = self._latest
 
     def settled(self, now: float) -> list[str]:
         """Paths ready at once, then those quiet for at least ``quiet_s`` at ``now``,

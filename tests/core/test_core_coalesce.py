@@ -120,3 +120,17 @@ def test_the_fast_path_comes_back_after_the_quiet_period() -> None:
     assert coalescer.settled(float("inf")) == ["c.css"]
     coalescer.mark("c.css", 2.4, complete=True)
     assert coalescer.settled(2.4) == ["c.css"]
+
+
+def test_a_long_burst_stays_coalesced_until_it_is_quiet() -> None:
+    """Saves every 50 ms for 2 s with a 300 ms quiet period: one look at once, one at
+    the end, however long the burst; then the next save is fast again."""
+    coalescer = Coalescer(0.3)
+    looks = 0
+    for i in range(41):
+        coalescer.mark("main.js", i * 0.05, complete=True)
+        looks += len(coalescer.settled(i * 0.05))
+    assert looks == 1
+    assert coalescer.settled(2.0 + 0.3) == ["main.js"]
+    coalescer.mark("main.js", 2.0 + 0.3 + 0.31, complete=True)
+    assert coalescer.settled(2.61) == ["main.js"]

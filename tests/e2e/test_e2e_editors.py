@@ -133,11 +133,11 @@ def test_a_burst_of_30_saves_in_100_ms_is_at_most_3_uploads_the_last_winning(
         wait_until(lambda: remote_tree(emu, 111, DEST).get("burst.css") == b"/* v0 */",
                    what="initial push")
         emu.clear_requests()
-        began = time.monotonic()
+        # Any gap below the quiet period keeps the burst coalesced (core.coalesce), so
+        # a busy machine stretching the 100 ms does not change the count.
         for i in range(1, 31):
             (root / "burst.css").write_text(f"/* v{i} */")
             time.sleep(0.003)
-        assert time.monotonic() - began < 0.25  # a burst, even on a busy machine
         wait_until(lambda: remote_tree(emu, 111, DEST).get("burst.css") == b"/* v30 */",
                    what="the last content")
         assert run_hubsync(config, emu, "flush").returncode == 0
