@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 
 from hubsync.emulator import Emulator, EmulatorThread
 
-HUBSYNC = [sys.executable, "-m", "hubsync"]
+# HUBSYNC_PYTHON runs another hubsync (e.g. 0.1 from its own worktree and venv) against
+# this process's emulator, so a pair of runs differs in the engine only (bench/pair.py).
+HUBSYNC = [os.environ.get("HUBSYNC_PYTHON", sys.executable), "-m", "hubsync"]
 
 
 def start_emulator(**kwargs: object) -> EmulatorThread:
@@ -102,3 +105,14 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+
+
+def load() -> str:
+    """The 1-minute load average now, e.g. ``load 1.42`` (the machine is shared)."""
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
+def result(**figures: float | int | str) -> None:
+    """Print the figures as one ``RESULT {json}`` line, for bench/pair.py to collect."""
+    print("RESULT " + json.dumps({**figures, "load1": round(os.getloadavg()[0], 2)}),
+          flush=True)

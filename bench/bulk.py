@@ -4,14 +4,18 @@ Run 0 (issue 13, target: at most 2x the floor): client CPU per file of a 2,000-f
 at no latency, the emulator in ANOTHER process, beside the floor (bench/floor.py's
 minimal aiohttp client sending the same uploads to the same server, right after). The
 hubsync figure is the whole push (state, scan and hash, uploads, state writes, the sync
-log); it is the median of BULK_CPU_ROUNDS rounds (default 3). BULK_CPU_FILES sets the
-file count.
+log); the median of BULK_CPU_ROUNDS rounds (default 3; 0 skips run 0). BULK_CPU_FILES
+sets the file count.
 
 Run 1: emulator latency 50 ms, no rate limit, no pacing: files/s and total time.
 Run 2: emulator limited to 100 requests / 10 s (hubsync starts from its default budget
 and learns the limit from the X-HubSpot-RateLimit headers): achieved request rate as a
 fraction of the limit (target >= 0.9) and the number of 429s (target 0). Run 2 uses
-300 files (about 30 s) unless BULK_PACED_FILES says otherwise.
+300 files (about 30 s) unless BULK_PACED_FILES says otherwise; BULK_FILES sets run 1's
+count, BULK_RUNS=1 skips run 2.
+
+The same script runs against hubsync 0.1 (bench/pair.py, with 0.1's venv): there the
+engine is ``hubsync.engine.Engine(config)``, here ``hubsync.app.build_engine(config)``.
 
     .venv/bin/python bench/bulk.py
 """
@@ -19,20 +23,18 @@ fraction of the limit (target >= 0.9) and the number of 429s (target 0). Run 2 u
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import signal
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from benchlib import machine, make_theme, start_emulator
-from floor import cpu_s, upload_all
-from floor import start_emulator as start_emulator_process
+from benchlib import load, machine, make_theme, result, start_emulator
 
-from hubsync.app import build_engine
 from hubsync.config import Account, Config, Settings, Watch
-from hubsync.credentials import env_var_name
 from hubsync.emulator import EmulatorThread
 
 
@@ -45,16 +47,27 @@ def config_for(emu: EmulatorThread, root: Path, state: Path, rate_limit: int) ->
     )
 
 
-def run(files: int, *, latency_ms: float, emulator_limit: int, rate_limit: int) -> None:
+def engine_for(config: Config) -> Any:
+    """The engine of whichever hubsync this interpreter has: redesigned, or 0.1."""
+    try:
+        return importlib.import_module("hubsync.app").build_engine(config)
+    except ImportError:  # hubsync 0.1 has no composition root
+        return importlib.import_module("hubsync.engine").Engine(config)
+
+
+def run(files: int, *, latency_ms: float, emulator_limit: int, rate_limit: int
+        ) -> dict[str, float]:
     emu = start_emulator(rate_limit=emulator_limit, latency_ms=latency_ms)
     os.environ["HUBSYNC_KEY_SANDBOX"] = emu.accounts["sandbox"].key
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / "theme"
         make_theme(root, files, min_bytes=2_000, max_bytes=20_000)
         config = config_for(emu, root, Path(scratch) / "state", rate_limit)
-        began = time.monotonic()
-        summary = asyncio.run(build_engine(config).push_once())
+        began, began_cpu = time.monotonic(), time.process_time()
+        summary = asyncio.run(engine_for(config).push_once())
         elapsed = time.monotonic() - began
+        # The whole process: engine and emulator thread (each side's own emulator).
+        cpu = time.process_time() - began_cpu
     uploads = [r for r in emu.requests if r.endpoint == "upload"]
     first = min(r.ts for r in uploads)
     last = max(r.ts for r in uploads)
@@ -62,16 +75,22 @@ def run(files: int, *, latency_ms: float, emulator_limit: int, rate_limit: int) 
     emu.stop()
     ok = "ok" if summary.ok else "NOT OK"
     print(f"  {files} files, {ok}: total {elapsed:.2f} s, {files / elapsed:.1f} files/s, "
-          f"429s: {too_many}")
+          f"429s: {too_many}, process CPU {cpu:.2f} s ({load()})", flush=True)
+    figures = {"seconds": round(elapsed, 2), "files_per_s": round(files / elapsed, 1),
+               "cpu_s": round(cpu, 2),
+               "too_many": too_many, "ok": int(summary.ok)}
     if emulator_limit:
         rate = (len(uploads) - 1) / (last - first)
+        figures["fraction"] = round(rate / (emulator_limit / 10), 3)
         print(f"  achieved {rate:.2f} req/s during the push = "
-              f"{rate / (emulator_limit / 10):.2f} of the limit ({emulator_limit}/10 s)")
+              f"{figures['fraction']:.2f} of the limit ({emulator_limit}/10 s)", flush=True)
+    return figures
 
 
-def cpu_round(base: str, root: Path, state: Path, files: int, round_: int,
+def cpu_round(base: str, key: str, root: Path, state: Path, files: int, round_: int,
               ) -> tuple[float, float]:
     """One push of ``root`` to a fresh folder, then the floor client; CPU ms per file."""
+    from floor import cpu_s, upload_all
     config = Config(
         path=state / "config.toml",
         settings=Settings(state_dir=state, rate_limit=10_000),
@@ -79,19 +98,20 @@ def cpu_round(base: str, root: Path, state: Path, files: int, round_: int,
         watches=(Watch("theme", root, f"hubsync-{round_}", ("floor",)),),
     )
     began = cpu_s()
-    summary = asyncio.run(build_engine(config).push_once())
+    summary = asyncio.run(engine_for(config).push_once())
     ours = (cpu_s() - began) * 1000 / files
     if not summary.ok:
         raise SystemExit("the push did not succeed")
     paths = sorted(p for p in root.rglob("*") if p.is_file())
-    key = os.environ[env_var_name("floor")]
     cpu, _wall, count = asyncio.run(upload_all(base, key, root, paths, f"floor-{round_}"))
     return ours, cpu * 1000 / count
 
 
-def cpu_per_file(files: int, rounds: int) -> None:
+def cpu_per_file(files: int, rounds: int) -> dict[str, float]:
+    """Run 0: the medians of hubsync's and the floor's CPU ms per file."""
+    from floor import start_emulator as start_emulator_process
     process, base, key = start_emulator_process()
-    os.environ[env_var_name("floor")] = key
+    os.environ["HUBSYNC_KEY_FLOOR"] = key
     ours: list[float] = []
     floor: list[float] = []
     try:
@@ -99,31 +119,44 @@ def cpu_per_file(files: int, rounds: int) -> None:
             root = Path(scratch) / "theme"
             make_theme(root, files, min_bytes=2_000, max_bytes=20_000)
             for round_ in range(rounds):
-                mine, least = cpu_round(base, root, Path(scratch) / f"state-{round_}",
+                mine, least = cpu_round(base, key, root, Path(scratch) / f"state-{round_}",
                                         files, round_)
                 ours.append(mine)
                 floor.append(least)
                 print(f"  round {round_ + 1}: hubsync {mine:.2f} ms CPU per file, "
-                      f"floor {least:.2f} ms", flush=True)
+                      f"floor {least:.2f} ms ({load()})", flush=True)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
     median_ours, median_floor = statistics.median(ours), statistics.median(floor)
     print(f"  median: hubsync {median_ours:.2f} ms CPU per file, floor {median_floor:.2f} ms,"
-          f" ratio {median_ours / median_floor:.2f} (target <= 2.0); "
-          f"load average {os.getloadavg()[0]:.2f}")
+          f" ratio {median_ours / median_floor:.2f} (target <= 2.0)", flush=True)
+    return {"cpu_ms_per_file": round(median_ours, 2),
+            "floor_cpu_ms_per_file": round(median_floor, 2),
+            "cpu_ratio": round(median_ours / median_floor, 2)}
 
 
 def main() -> None:
     print(f"machine: {machine()}")
-    cpu_files = int(os.environ.get("BULK_CPU_FILES", "2000"))
-    print(f"run 0: CPU per file, {cpu_files} files, no latency, emulator in its own process")
-    cpu_per_file(cpu_files, int(os.environ.get("BULK_CPU_ROUNDS", "3")))
+    cpu_figures: dict[str, float] = {}
+    cpu_rounds = int(os.environ.get("BULK_CPU_ROUNDS", "3"))
+    if cpu_rounds > 0:
+        cpu_files = int(os.environ.get("BULK_CPU_FILES", "2000"))
+        print(f"run 0: CPU per file, {cpu_files} files, no latency, emulator in its own "
+              "process, beside the floor client")
+        cpu_figures = cpu_per_file(cpu_files, cpu_rounds)
+    files = int(os.environ.get("BULK_FILES", "1000"))
     print("run 1: latency 50 ms, no rate limit, pacing off")
-    run(1000, latency_ms=50, emulator_limit=0, rate_limit=10_000)
-    paced = int(os.environ.get("BULK_PACED_FILES", "300"))
-    print("run 2: emulator limit 100 requests / 10 s, hubsync default pacing")
-    run(paced, latency_ms=50, emulator_limit=100, rate_limit=100)
+    unpaced = run(files, latency_ms=50, emulator_limit=0, rate_limit=10_000)
+    figures = {"seconds": unpaced["seconds"], "files_per_s": unpaced["files_per_s"],
+               "cpu_s": unpaced["cpu_s"], "too_many": unpaced["too_many"], **cpu_figures}
+    if os.environ.get("BULK_RUNS", "2") != "1":
+        paced = int(os.environ.get("BULK_PACED_FILES", "300"))
+        print("run 2: emulator limit 100 requests / 10 s, hubsync default pacing")
+        limited = run(paced, latency_ms=50, emulator_limit=100, rate_limit=100)
+        figures.update(paced_seconds=limited["seconds"], paced_fraction=limited["fraction"],
+                       paced_too_many=limited["too_many"])
+    result(**figures)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Targets: under 0.5 s CPU, under 100 MB RSS. Reads /proc/<pid>/stat (utime + stime) and
 /proc/<pid>/status (VmRSS) of the watch process, after its first reconcile.
 
-    .venv/bin/python bench/idle.py          (IDLE_SECONDS=60 by default)
+    .venv/bin/python bench/idle.py   (IDLE_SECONDS=60 by default; RESTART_FILES: tree size)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import machine, start_watch, wait_until
+from benchlib import load, machine, result, start_watch, wait_until
 from restart import prepare
 
 IDLE_S = float(os.environ.get("IDLE_SECONDS", "60"))
@@ -38,8 +38,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=Path.home()) as scratch:
         base = Path(scratch)
         emu, config = prepare(base)
+        log = base / "state" / "sync.log"
+        before = log.read_text().count('"reconciled"')
+        began = time.monotonic()
         process = start_watch(config, emu, base / "out.txt")
         try:
+            # The start is restart.py's figure too: one more sample of it per idle run.
+            done = wait_until(lambda: log.read_text().count('"reconciled"') > before, 60, 0.01)
+            start_cpu = cpu_seconds(process.pid)
             wait_until(lambda: "watching" in (base / "out.txt").read_text(), 60, 0.05)
             time.sleep(2.0)
             cpu_before = cpu_seconds(process.pid)
@@ -50,7 +56,10 @@ def main() -> None:
             process.send_signal(signal.SIGINT)
             process.wait(30)
         emu.stop()
-    print(f"idle {IDLE_S:.0f} s: CPU {cpu:.2f} s, RSS {rss:.1f} MB")
+    print(f"start to reconciled: {done - began:.2f} s, CPU {start_cpu:.2f} s")
+    print(f"idle {IDLE_S:.0f} s: CPU {cpu:.2f} s, RSS {rss:.1f} MB ({load()})")
+    result(cpu_s=round(cpu, 3), rss_mb=round(rss, 1), restart_s=round(done - began, 3),
+           restart_cpu_s=round(start_cpu, 3))
 
 
 if __name__ == "__main__":

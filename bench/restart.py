@@ -2,24 +2,38 @@
 
 Targets: under 2 s, 0 uploads. Pushes the theme once (not timed), then starts
 `hubsync watch` as a subprocess and times from process start until its sync log has the
-`reconciled` line; counts the uploads the emulator saw from the restart.
+`reconciled` line; counts the uploads the emulator saw from the restart. RESTART_FILES
+sets the tree size, RESTART_ROUNDS the number of restarts of the same prepared tree
+(median printed).
 
     .venv/bin/python bench/restart.py
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import machine, make_theme, push, start_emulator, start_watch, wait_until
+from benchlib import (
+    load,
+    machine,
+    make_theme,
+    push,
+    result,
+    start_emulator,
+    start_watch,
+    wait_until,
+)
 from benchlib import write_config as write_cfg
 
 from hubsync.emulator import EmulatorThread
 
-FILES = 10_000
+FILES = int(os.environ.get("RESTART_FILES", "10000"))
+ROUNDS = int(os.environ.get("RESTART_ROUNDS", "1"))
 
 
 def prepare(base: Path) -> tuple[EmulatorThread, Path]:
@@ -35,25 +49,50 @@ def prepare(base: Path) -> tuple[EmulatorThread, Path]:
     return emu, config
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def restart_once(base: Path, emu: EmulatorThread, config: Path
+                 ) -> tuple[float, float, int]:
+    """One ``hubsync watch`` start: wall seconds to the ``reconciled`` line, the process's
+    CPU seconds by then (less disturbed by a loaded machine than wall time), uploads."""
+    emu.clear_requests()
+    log = base / "state" / "sync.log"
+    before = log.read_text().count('"reconciled"')
+    began = time.monotonic()
+    process = start_watch(config, emu, base / "out.txt")
+    try:
+        done = wait_until(lambda: log.read_text().count('"reconciled"') > before, 60, 0.01)
+        cpu = cpu_seconds(process.pid)
+        time.sleep(1.0)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+    return done - began, cpu, sum(1 for r in emu.requests if r.endpoint == "upload")
+
+
 def main() -> None:
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(dir=Path.home()) as scratch:
         base = Path(scratch)
         emu, config = prepare(base)
-        log = base / "state" / "sync.log"
-        before = log.read_text().count('"reconciled"')
-        began = time.monotonic()
-        process = start_watch(config, emu, base / "out.txt")
-        try:
-            done = wait_until(lambda: log.read_text().count('"reconciled"') > before, 60, 0.01)
-            time.sleep(1.0)
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(30)
-        uploads = sum(1 for r in emu.requests if r.endpoint == "upload")
+        times: list[float] = []
+        cpus: list[float] = []
+        uploads = 0
+        for _ in range(ROUNDS):
+            seconds, cpu, sent = restart_once(base, emu, config)
+            times.append(seconds)
+            cpus.append(cpu)
+            uploads += sent
+            print(f"start to reconciled: {seconds:.2f} s (includes Python start-up), "
+                  f"CPU {cpu:.2f} s, uploads: {sent} ({load()})", flush=True)
         emu.stop()
-    print(f"start to reconciled: {done - began:.2f} s (includes Python start-up), "
-          f"uploads: {uploads}")
+    median, median_cpu = statistics.median(times), statistics.median(cpus)
+    print(f"median of {ROUNDS}: {median:.2f} s, CPU {median_cpu:.2f} s, uploads {uploads}")
+    result(seconds=round(median, 3), cpu_s=round(median_cpu, 3), uploads=uploads)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from hubsync.core.keynames import env_var_name
 from hubsync.core.paths import display_path, name_problem
 from hubsync.core.urls import api_base_problem
 from hubsync.errors import ConfigError
-from hubsync.model import Env, Mode
+from hubsync.model import Api, Env, Mode, Target
 
 DEFAULT_DEBOUNCE_MS = 300
 DEFAULT_CONCURRENCY = 5
@@ -121,6 +121,12 @@ class Account:
     def base_url(self) -> str:
         """The API base URL without a trailing slash."""
         return (self.api_base or self.env.default_api_base).rstrip("/")
+
+    @property
+    def target(self) -> Target:
+        """The remote identity the state keys this account's records by: portal, API base
+        and API. Another portal (or base, or API) under the same name is another target."""
+        return Target(self.portal_id, self.base_url, Api(self.transport))
 
 
 @dataclass(frozen=True, slots=True)

@@ -516,10 +516,21 @@ class Demo:
         else:
             await self._until_in_sync(config, step.title)
         if step.counts_uploads_of is not None:
-            after = self._uploads(step.counts_uploads_of)
+            after = await self._logged_uploads(step.counts_uploads_of, uploads_before)
             per_account = ", ".join(
                 f"{name} {after[name] - uploads_before[name]}" for name in after)
             self.say(f"   {BURST_SAVES} saves -> uploads per account: {per_account}")
+
+    async def _logged_uploads(self, rel: str, before: dict[str, int]) -> dict[str, int]:
+        """Uploads of ``rel`` per account once the emulator has logged them: it stores a
+        file before it logs the request, so "in sync" can be seen a moment earlier."""
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        after = self._uploads(rel)
+        while (any(after[name] <= before[name] for name in after)
+               and time.monotonic() < deadline):
+            await asyncio.sleep(POLL_S)
+            after = self._uploads(rel)
+        return after
 
     def _uploads(self, rel: str | None) -> dict[str, int]:
         if rel is None:

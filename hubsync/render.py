@@ -203,6 +203,8 @@ def summary_lines(summary: Summary) -> SummaryText:
             first, *rest = failure.error.splitlines() or [""]
             err.append(f"  {failure.account}: {failure.path}: {first}")
             err.extend(f"      {line.removeprefix('- ')}" for line in rest)
+    if summary.interrupted:
+        err.append("interrupted: the counts above were pushed; what is left is kept")
     if summary.left_pending:
         err.append(f"{summary.left_pending} changes still pending; run `hubsync push` again")
     if summary.ok:
@@ -231,6 +233,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
                     for w, rel, reason in summary.skipped],
         "held": list(summary.held_reasons),
         "left_pending": summary.left_pending,
+        "interrupted": summary.interrupted,
     }
 
 

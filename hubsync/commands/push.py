@@ -29,9 +29,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import sys
+from typing import TYPE_CHECKING
 
 from hubsync.errors import EX_FAILURE, EX_OK
+
+if TYPE_CHECKING:
+    from hubsync.console import Reporter
+    from hubsync.engine import Engine, Summary
+
+SECOND_INTERRUPT_EXIT = 130
+"""Exit status of an interrupted push (128 + SIGINT), after its summary."""
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -67,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             # The lock creates the state dir, or says why it cannot (statedir).
             with InstanceLock(config.settings.state_dir):
-                summary = asyncio.run(engine.push_once())
+                summary = asyncio.run(_push(engine, reporter))
     if args.dry_run:
         if args.json:
             print(json.dumps(render.plan_json(summary), ensure_ascii=False))
@@ -77,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         return EX_OK
     if args.json:
         print(json.dumps(render.summary_json(summary), ensure_ascii=False))
-        return EX_OK if summary.ok else EX_FAILURE
+        return _exit_code(summary)
     text = render.summary_lines(summary)
     for line in text.out:
         print(line)
@@ -87,4 +97,33 @@ def run(args: argparse.Namespace) -> int:
         for line in render.links(config, watches=args.watches or None,
                                  accounts=args.accounts or None):
             print(line)
+    return _exit_code(summary)
+
+
+def _exit_code(summary: Summary) -> int:
+    """130 after an interrupted push (its summary printed first), else 0 when in sync."""
+    if summary.interrupted:
+        return SECOND_INTERRUPT_EXIT
     return EX_OK if summary.ok else EX_FAILURE
+
+
+async def _push(engine: Engine, reporter: Reporter) -> Summary:
+    """``engine.push_once()``; a first Ctrl-C stops it after the requests in flight (the
+    summary then says what was pushed and what is pending), a second one quits at once."""
+    loop = asyncio.get_running_loop()
+    asked: list[bool] = []
+
+    def interrupted() -> None:
+        if asked:
+            # The user means it: no drain; the state is crash-safe.
+            sys.stdout.flush()
+            os._exit(SECOND_INTERRUPT_EXIT)
+        asked.append(True)
+        reporter.say("stopping: finishing pushes in flight (Ctrl-C again to quit now)")
+        engine.stop()
+
+    loop.add_signal_handler(signal.SIGINT, interrupted)
+    try:
+        return await engine.push_once()
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)

@@ -106,10 +106,7 @@ def normalize(result: Mapping[str, Any]) -> dict[str, Any]:
 def config_targets(config: Config) -> dict[str, Target]:
     """Each configured account's remote target, by account name: what the state is keyed
     by (portal id, API base URL, API from ``transport``)."""
-    from hubsync.model import Api, Target
-
-    return {name: Target(account.portal_id, account.base_url, Api(account.transport))
-            for name, account in config.accounts.items()}
+    return {name: account.target for name, account in config.accounts.items()}
 
 
 def stopped_status(config: Config | None, *, note: str | None = None,

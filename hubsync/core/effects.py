@@ -55,6 +55,10 @@ class Policy:
     """An unexpected error (a bug, a local failure) is retried this many times, then the
     entry is parked with the error until its content changes: never a retry loop."""
     backoff_cap_s: float = 300.0
+    write_before_send: bool = True
+    """An entry is sent only once the state reports its row written (``Outbox.written``):
+    nothing goes out that a full disk would keep from being recorded. False where writes
+    are synchronous with the decision (the core's own tests)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,9 @@ class _Account:
     """remote path -> the entry as it was sent."""
     base: dict[str, SyncedFile] = field(default_factory=dict)
     gave_up: set[str] = field(default_factory=set)
+    unwritten: dict[str, OutboxEntry] = field(default_factory=dict)
+    """remote path -> an entry whose row the state has not written yet: not sent before
+    it is (nothing goes out that the state could not record)."""
     ledger: DeleteLedger = field(default_factory=DeleteLedger)
     pushed: int = 0
     deleted: int = 0
@@ -235,8 +238,7 @@ class Outbox:
                 self._drop(acc, remote_path, effects)
             return
         if not watch.delete_remote:
-            if current is not None and current.op is OpKind.UPLOAD:
-                self._drop(acc, remote_path, effects)
+            self._keep_remote(acc, watch, account, rel, remote_path, effects)
             return
         if current is not None and current.op is OpKind.DELETE:
             return
@@ -252,18 +254,35 @@ class Outbox:
         if not entry.approved and entry.state is OutboxState.PENDING:
             acc.ledger.queued(now)
 
+    def _keep_remote(self, acc: _Account, watch: WatchSpec, account: str, rel: str,
+                     remote_path: str, effects: Effects) -> None:
+        """A local delete under ``delete_remote = false``: the remote copy stays, hubsync
+        stops tracking it (said once), and anything still owed for the path is dropped."""
+        current = acc.entries.get(remote_path)
+        if current is not None and remote_path not in acc.in_flight:
+            self._drop(acc, remote_path, effects)
+        if acc.base.pop(remote_path, None) is not None:
+            effects.unsynced.append((account, remote_path))
+            effects.emit("skipped", watch=watch.name, account=account, path=rel,
+                         remote_path=remote_path,
+                         reason="deleted here; delete_remote is off for this watch, so "
+                         "the remote copy stays")
+
     def _put(self, acc: _Account, entry: OutboxEntry, effects: Effects) -> None:
         # A new want for a queued path keeps its place: the dict keeps the first insertion.
         old = acc.entries.get(entry.remote_path)
         acc.entries[entry.remote_path] = entry
         acc.gave_up.discard(entry.remote_path)
         self._rewake(acc, old, entry)
+        if self.policy.write_before_send:
+            acc.unwritten[entry.remote_path] = entry
         effects.upsert.append(entry)
 
     def _drop(self, acc: _Account, remote_path: str, effects: Effects) -> None:
         entry = acc.entries.pop(remote_path, None)
         acc.gave_up.discard(remote_path)
         self._rewake(acc, entry, None)
+        acc.unwritten.pop(remote_path, None)
         if entry is not None:
             effects.remove.append(entry.key)
 
@@ -428,9 +447,18 @@ class Outbox:
     def _due(self, entry: OutboxEntry, acc: _Account, now: float) -> bool:
         if not self._sendable(entry, acc) or entry.due_s > now:
             return False
-        if entry.remote_path in acc.in_flight:
+        if entry.remote_path in acc.in_flight or entry.remote_path in acc.unwritten:
             return False
         return entry.op is OpKind.UPLOAD or entry.approved
+
+    def written(self, rows: Iterable[OutboxEntry]) -> None:
+        """The state has written ``rows`` (an ``Effects.upsert``): those entries may be
+        sent now. A row replaced by a newer want meanwhile stays unwritten until its own
+        write is reported (identity, not path, decides)."""
+        for row in rows:
+            acc = self._accounts.get(row.account)
+            if acc is not None and acc.unwritten.get(row.remote_path) is row:
+                del acc.unwritten[row.remote_path]
 
     def next_wake(self, account: str, now: float) -> float | None:
         """When something of ``account`` that is not due yet becomes due (a retry's

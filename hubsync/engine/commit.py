@@ -22,7 +22,7 @@ import structlog
 from hubsync.core.effects import Effects
 from hubsync.errors import StateError
 from hubsync.journal import Event, Journal
-from hubsync.model import EngineEvent
+from hubsync.model import EngineEvent, OutboxEntry
 from hubsync.ports import Clock
 from hubsync.state import AsyncStateStore
 
@@ -30,6 +30,8 @@ log = structlog.get_logger("hubsync.engine")
 
 STATE_RETRY_S = 5.0
 """How often a failed state write is tried again (seconds)."""
+CHECKPOINT_ROWS = 1000
+"""Rows written since the last WAL checkpoint before the next quiet moment takes one."""
 _JOURNALED = frozenset(Event)
 
 
@@ -53,6 +55,10 @@ class Committer:
         self.give_up_on_fault = False
         """``push``: the first failed write ends the session (raised from ``run``)."""
         self.on_recovered: Callable[[], None] = lambda: None
+        self._stop = asyncio.Event()
+        self.on_written: Callable[[list[OutboxEntry]], None] = lambda rows: None
+        """Told the outbox rows just written (in a dry run, at once): they may be sent."""
+        self._rows_since_checkpoint = 0
 
     def submit(self, effects: Effects) -> None:
         """Queue ``effects`` (called on the loop; returns at once)."""
@@ -73,12 +79,16 @@ class Committer:
         self.submit(effects)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Write batches until ``stop``; then write what is left."""
+        """Write batches until ``stop``; then write what is left, unless writes are
+        failing: a stop must not wait for disk space (the next session's reconcile finds
+        what could not be recorded)."""
+        self._stop = stop
         while True:
             self._wake.clear()
-            if self._pending:
+            if self._pending and not (stop.is_set() and self.fault is not None):
                 await self._write_batch()
                 continue
+            await self._checkpoint_if_due()
             self._idle.set()
             if stop.is_set():
                 return
@@ -90,7 +100,20 @@ class Committer:
         """Write what is pending now (at the end of a session, after the loop stopped)."""
         while self._pending and self.fault is None:
             await self._write_batch()
+        self._rows_since_checkpoint = max(self._rows_since_checkpoint, CHECKPOINT_ROWS)
+        await self._checkpoint_if_due()
         self._idle.set()
+
+    async def _checkpoint_if_due(self) -> None:
+        """Fold the write-ahead log back into the database once things are quiet after a
+        burst: a WAL left at tens of MB makes the next start several times slower."""
+        if self._rows_since_checkpoint < CHECKPOINT_ROWS or self._store is None:
+            return
+        self._rows_since_checkpoint = 0
+        try:
+            await self._store.checkpoint()
+        except StateError as exc:
+            log.warning("state_checkpoint_failed", error=str(exc))
 
     async def _write_batch(self) -> None:
         batch, self._pending = self._pending, []
@@ -101,6 +124,8 @@ class Committer:
             try:
                 # Each decision in order: merged lists lose a remove-then-upsert order.
                 await self._store.apply(*batch)
+                self._rows_since_checkpoint += (len(merged.upsert) + len(merged.remove)
+                                                + len(merged.synced) + len(merged.unsynced))
             except StateError as exc:
                 self._pending[:0] = batch
                 await self._faulted(exc)
@@ -109,6 +134,8 @@ class Committer:
                 log.info("state_writable_again")
                 self.fault = None
                 self.on_recovered()
+        if merged.upsert:
+            self.on_written(merged.upsert)
         await self._tell(merged.events)
 
     async def _faulted(self, exc: StateError) -> None:
@@ -120,8 +147,7 @@ class Committer:
             self._tell_front_end(EngineEvent("state_error", {"error": str(exc)}))
         if self.give_up_on_fault:
             raise exc
-        waiting = asyncio.Event()
-        await self._clock.wait(waiting, STATE_RETRY_S)
+        await self._clock.wait(self._stop, STATE_RETRY_S)
 
     async def _tell(self, events: list[EngineEvent]) -> None:
         decorated = [self._decorate(e) for e in events]

@@ -53,6 +53,8 @@ class Summary:
     left_pending: int
     plans: Mapping[tuple[str, str], Plan] = field(default_factory=dict)
     """(watch, account) -> plan; what ``--dry-run`` prints."""
+    interrupted: bool = False
+    """The push was stopped (Ctrl-C) before it was done; what is left stays pending."""
 
     @property
     def ok(self) -> bool:
@@ -119,7 +121,7 @@ def session_status(workers: Mapping[str, AccountWorker], trackers: Mapping[str, 
 def build_summary(outbox: Outbox, workers: Mapping[str, AccountWorker],
                   trackers: Mapping[str, WatchTracker], *, unchanged: int,
                   skipped: list[tuple[str, str, str]], hold_reasons: list[str],
-                  plans: Mapping[tuple[str, str], Plan]) -> Summary:
+                  plans: Mapping[tuple[str, str], Plan], interrupted: bool = False) -> Summary:
     """How a ``push`` went: totals, failures (parked, given up, blocked, unreadable)."""
     failures: list[Failure] = []
     left = 0
@@ -149,7 +151,7 @@ def build_summary(outbox: Outbox, workers: Mapping[str, AccountWorker],
         unchanged=unchanged, failures=tuple(failures), skipped=tuple(skipped),
         held_deletes={n: outbox.held_files(n) for n in workers},
         held_reasons=tuple(dict.fromkeys(hold_reasons)), left_pending=max(0, left),
-        plans=dict(plans),
+        plans=dict(plans), interrupted=interrupted,
     )
 
 

@@ -7,13 +7,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from hubsync.config import Account, Config, Watch
+from hubsync.config import Config, Watch
 from hubsync.errors import UsageError
-from hubsync.model import Api, Target
-
-
-def target_of(account: Account) -> Target:
-    return Target(account.portal_id, account.base_url, Api(account.transport))
 
 
 def select_watches(config: Config, watches: Sequence[str], accounts: Sequence[str]) -> list[Watch]:

@@ -23,7 +23,7 @@ from hubsync.engine.report import (
     build_summary,
     session_status,
 )
-from hubsync.engine.selection import select_watches, target_of
+from hubsync.engine.selection import select_watches
 from hubsync.engine.tracker import WatchTracker
 from hubsync.engine.worker import AccountWorker
 from hubsync.errors import HubsyncError, UsageError
@@ -97,6 +97,8 @@ class Engine:
         """Set once the stop was asked for: nothing new is started."""
         self._idle = asyncio.Event()
         self.hold_reasons: list[str] = []
+        self._stop = asyncio.Event()
+        self._interrupted = False
 
     # --- public surface --------------------------------------------------------------------
 
@@ -105,6 +107,7 @@ class Engine:
 
         Raises StateError when the state cannot be opened, UsageError for bad names.
         """
+        self._stop = stop
         await self._session(stop, ready=ready, watch=True)
 
     async def push_once(self) -> Summary:
@@ -114,10 +117,18 @@ class Engine:
         written: nothing is sent that could not be recorded.
         """
         self._once = True
-        await self._session(asyncio.Event(), ready=None, watch=False)
+        await self._session(self._stop, ready=None, watch=False)
         return build_summary(self.outbox, self._workers, self.local.trackers,
                              unchanged=self.local.unchanged, skipped=self.local.skipped,
-                             hold_reasons=self.hold_reasons, plans=self.local.plans)
+                             hold_reasons=self.hold_reasons, plans=self.local.plans,
+                             interrupted=self._interrupted)
+
+    def stop(self) -> None:
+        """End the session as soon as requests in flight are done (a first Ctrl-C):
+        what is left stays pending in the state, and ``push_once``'s summary says so."""
+        if not self._stop.is_set():
+            self._interrupted = self._once
+            self._stop.set()
 
     def status(self) -> SessionStatus:
         fault = self._committer.fault if self._committer is not None else None
@@ -276,7 +287,7 @@ class Engine:
         if not self.dry_run or state_file.exists():
             store = await adapters.open_state(settings.state_dir)
             stack.push_async_callback(store.close)
-            await store.bind({name: target_of(self.config.accounts[name]) for name in needed})
+            await store.bind({name: self.config.accounts[name].target for name in needed})
             entries, base = await store.load()
             self.outbox.load(entries, base)
         if not self.dry_run:
@@ -288,6 +299,7 @@ class Engine:
                                     None if self.dry_run else self._on_event)
         self._committer.give_up_on_fault = self._once
         self._committer.on_recovered = self._wake_all
+        self._committer.on_written = self._written
         for name in needed:
             account = self.config.accounts[name]
             pacer = adapters.make_pacer(settings)
@@ -370,6 +382,10 @@ class Engine:
             for worker in self._workers.values():
                 if worker.conditions.blocked and not stop.is_set():
                     await worker.recheck()
+
+    def _written(self, rows: list[OutboxEntry]) -> None:
+        self.outbox.written(rows)
+        self._wake_all()
 
     def _wake_all(self) -> None:
         for worker in self._workers.values():

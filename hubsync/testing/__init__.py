@@ -16,7 +16,9 @@ twin                port                           real adapter
 against the emulator; the assertions are the same, which is what makes the twin safe
 to test the engine with. Nothing here sleeps for real: time moves by
 ``FakeClock.advance``, and tests wait on barriers (``FakeClock.sleepers``,
-``Gate.reached``, ``ScriptedWatchers.started``).
+``FakeClock.quiescent`` — every task of a system blocked on the clock, so nothing happens
+until it moves —, ``Gate.reached``, ``ScriptedWatchers.started``).
+``tests/engine/twins_helpers.py`` runs a whole engine on these twins.
 """
 
 from hubsync.testing.clock import FakeClock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ class _Sleeper:
     deadline: float
     """On the monotonic scale."""
     woken: asyncio.Future[None]
+    event: asyncio.Event
 
 
 class FakeClock:
@@ -62,7 +64,7 @@ class FakeClock:
             return
         deadline = float("inf") if seconds is None else self._monotonic + seconds
         loop = asyncio.get_running_loop()
-        sleeper = _Sleeper(deadline, loop.create_future())
+        sleeper = _Sleeper(deadline, loop.create_future(), event)
         event_task: asyncio.Future[Any] = asyncio.ensure_future(event.wait())
         self._sleepers.append(sleeper)
         self._notify()
@@ -109,6 +111,32 @@ class FakeClock:
     def waiting(self) -> int:
         """How many ``wait``/``sleep`` calls are blocked on this clock now."""
         return len(self._sleepers)
+
+    @property
+    def blocked(self) -> int:
+        """How many ``wait``/``sleep`` calls are blocked for real now: neither woken by
+        :meth:`advance` nor with their event set (such a waiter is about to run, even if
+        the loop has not let it yet). ``blocked == n`` for the ``n`` tasks of a system is
+        what "nothing happens until time moves" means."""
+        return sum(1 for s in self._sleepers
+                   if not s.woken.done() and not s.event.is_set())
+
+    async def quiescent(self, n: int, *, also: Callable[[], bool] = lambda: True,
+                        poll_s: float = 0.001) -> None:
+        """Return once ``n`` waiters are :attr:`blocked` and ``also()`` is true, twice in a
+        row across loop turns: the barrier before asserting that nothing happened, or
+        before :meth:`advance`. Polls (``poll_s`` real seconds) because work in a thread
+        (``asyncio.to_thread``) wakes nobody on this clock; it waits for a state to be
+        reached, it never proves an absence by sleeping. Bound it with ``asyncio.timeout``.
+        """
+        stable = 0
+        while stable < 2:
+            await _let_loop_run()
+            if self.blocked >= n and also():
+                stable += 1
+                continue
+            stable = 0
+            await asyncio.sleep(poll_s)
 
     def next_deadline(self) -> float | None:
         """Seconds from now until the earliest waiter's deadline; None if none has one."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -95,6 +96,8 @@ class Fault:
     op: Op | None = None
     remote_path: str | None = None
     retry_after: float | None = None
+    error: Callable[[], Exception] | None = None
+    """Raise ``error()`` instead of an HTTP answer (:meth:`MemoryApi.raise_for`)."""
 
     def matches(self, op: Op, remote_path: str | None) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -238,6 +241,16 @@ class MemoryApi:
         """Requests for ``remote_path`` fail with ``status`` (``times`` times; None:
         until :meth:`clear_faults`)."""
         fault = Fault(status, times, remote_path=remote_path, retry_after=retry_after)
+        self._world.faults.append(fault)
+        return fault
+
+    def raise_for(self, remote_path: str, error: Callable[[], Exception], *,
+                  times: int | None = None) -> Fault:
+        """Requests for ``remote_path`` raise ``error()`` (``times`` times; None: until
+        :meth:`clear_faults`): not an answer of HubSpot's but a bug, or a library refusing
+        its input, which the caller meets as an exception it does not know. Nothing is
+        recorded in :attr:`requests` (no request left)."""
+        fault = Fault(DROPPED, times, remote_path=remote_path, error=error)
         self._world.faults.append(fault)
         return fault
 
@@ -415,7 +428,7 @@ class MemoryApi:
             if fault.matches(op, remote_path):
                 if fault.remaining is not None:
                     fault.remaining -= 1
-                raise _fault_error(fault)
+                raise fault.error() if fault.error is not None else _fault_error(fault)
 
     def _store(self, user: _User, path: str, content: bytes, *, publish: bool) -> None:
         now_ms = int(self._world.clock.time() * 1000)

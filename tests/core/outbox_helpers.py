@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import replace
 
 from hubsync.core import retry
 from hubsync.core.effects import Effects, Policy, Result, Seen, WatchSpec
@@ -28,8 +29,9 @@ def remote(rel: str) -> str:
 
 
 def outbox(policy: Policy | None = None) -> Outbox:
-    """An outbox of the one account, empty."""
-    return Outbox([ACCOUNT], policy)
+    """An outbox of the one account, empty, whose rows count as written at once (the
+    committer's part: ``test_core_outbox`` checks the real wait for the write)."""
+    return Outbox([ACCOUNT], replace(policy or Policy(), write_before_send=False))
 
 
 def synced(box: Outbox, files: dict[str, str], now: float = T0 - 3600) -> None:

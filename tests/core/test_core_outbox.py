@@ -119,7 +119,8 @@ def test_gone_file_deletes_only_with_delete_remote() -> None:
     """A synced file that is gone is owed a delete only when the watch deletes remotely."""
     keep = outbox()
     synced(keep, {CSS: "a"})
-    assert not keep.observe(KEEP, {CSS: None}, T0).durable
+    kept = keep.observe(KEEP, {CSS: None}, T0)
+    assert not kept.upsert  # no delete owed; only the base forgets the path
     assert keep.entries(ACCOUNT) == []
     delete = outbox()
     synced(delete, {CSS: "a"})
@@ -533,3 +534,31 @@ def test_next_wake_follows_every_change_while_it_answers_from_memory() -> None:
     assert box.next_wake(ACCOUNT, T0 + 31) is not None
     box.reschedule_all(ACCOUNT, T0 + 32)
     assert box.next_wake(ACCOUNT, T0 + 32) is None
+
+
+def test_an_entry_is_sent_only_after_the_state_wrote_its_row() -> None:
+    """With ``write_before_send`` (the engine's default) nothing goes out before
+    ``written`` reports the row; a newer want written later waits for its own write."""
+    box = Outbox([ACCOUNT], Policy())
+    first = box.observe(WATCH, {CSS: seen("a")}, T0)
+    assert box.next_batch(ACCOUNT, T0, 5) == []
+    newer = box.observe(WATCH, {CSS: seen("b")}, T0)
+    box.written(first.upsert)
+    assert box.next_batch(ACCOUNT, T0, 5) == []
+    box.written(newer.upsert)
+    assert only(box.next_batch(ACCOUNT, T0, 5)).sha256 == seen("b").sha256
+
+
+def test_a_local_delete_without_delete_remote_is_said_once_and_keeps_the_remote() -> None:
+    """``delete_remote = false``: no delete is owed, one ``skipped`` line says the remote
+    copy stays, and a later reconcile says nothing more (the path is no longer tracked)."""
+    box = outbox()
+    synced(box, {CSS: "a"})
+    fx = box.observe(KEEP, {CSS: None}, T0)
+    assert not fx.upsert
+    assert [e["reason"] for e in events(fx, "skipped")] == [
+        "deleted here; delete_remote is off for this watch, so the remote copy stays"]
+    assert fx.unsynced == [(ACCOUNT, remote(CSS))]
+    again = box.observe(KEEP, {}, T0 + 600, complete=True)
+    assert not again.events
+    assert not again.upsert

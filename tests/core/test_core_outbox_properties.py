@@ -17,7 +17,7 @@ the newest content wins).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -68,7 +68,7 @@ class OutboxMachine(RuleBasedStateMachine):
     @initialize(tree=st.dictionaries(st.sampled_from(RELS), st.sampled_from(CONTENTS)))
     def start(self, tree: dict[str, str]) -> None:
         """An earlier session synced ``tree``: it is local, remote and the base."""
-        self.box = Outbox([ACCOUNT], POLICY)
+        self.box = Outbox([ACCOUNT], replace(POLICY, write_before_send=False))
         synced(self.box, tree)
         self.now = T0
         self.local: dict[str, str] = dict(tree)
