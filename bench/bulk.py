@@ -1,4 +1,11 @@
-"""Bulk upload: 1,000 files of 2-20 KB through `Engine.push_once` against the emulator.
+"""Bulk upload: files of 2-20 KB through `Engine.push_once` against the emulator.
+
+Run 0 (issue 13, target: at most 2x the floor): client CPU per file of a 2,000-file push
+at no latency, the emulator in ANOTHER process, beside the floor (bench/floor.py's
+minimal aiohttp client sending the same uploads to the same server, right after). The
+hubsync figure is the whole push (state, scan and hash, uploads, state writes, the sync
+log); the median of BULK_CPU_ROUNDS rounds (default 3; 0 skips run 0). BULK_CPU_FILES
+sets the file count.
 
 Run 1: emulator latency 50 ms, no rate limit, no pacing: files/s and total time.
 Run 2: emulator limited to 100 requests / 10 s (hubsync starts from its default budget
@@ -18,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import signal
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -78,13 +87,69 @@ def run(files: int, *, latency_ms: float, emulator_limit: int, rate_limit: int
     return figures
 
 
+def cpu_round(base: str, key: str, root: Path, state: Path, files: int, round_: int,
+              ) -> tuple[float, float]:
+    """One push of ``root`` to a fresh folder, then the floor client; CPU ms per file."""
+    from floor import cpu_s, upload_all
+    config = Config(
+        path=state / "config.toml",
+        settings=Settings(state_dir=state, rate_limit=10_000),
+        accounts={"floor": Account("floor", 111, api_base=base)},
+        watches=(Watch("theme", root, f"hubsync-{round_}", ("floor",)),),
+    )
+    began = cpu_s()
+    summary = asyncio.run(engine_for(config).push_once())
+    ours = (cpu_s() - began) * 1000 / files
+    if not summary.ok:
+        raise SystemExit("the push did not succeed")
+    paths = sorted(p for p in root.rglob("*") if p.is_file())
+    cpu, _wall, count = asyncio.run(upload_all(base, key, root, paths, f"floor-{round_}"))
+    return ours, cpu * 1000 / count
+
+
+def cpu_per_file(files: int, rounds: int) -> dict[str, float]:
+    """Run 0: the medians of hubsync's and the floor's CPU ms per file."""
+    from floor import start_emulator as start_emulator_process
+    process, base, key = start_emulator_process()
+    os.environ["HUBSYNC_KEY_FLOOR"] = key
+    ours: list[float] = []
+    floor: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory(dir=Path.home()) as scratch:
+            root = Path(scratch) / "theme"
+            make_theme(root, files, min_bytes=2_000, max_bytes=20_000)
+            for round_ in range(rounds):
+                mine, least = cpu_round(base, key, root, Path(scratch) / f"state-{round_}",
+                                        files, round_)
+                ours.append(mine)
+                floor.append(least)
+                print(f"  round {round_ + 1}: hubsync {mine:.2f} ms CPU per file, "
+                      f"floor {least:.2f} ms ({load()})", flush=True)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    median_ours, median_floor = statistics.median(ours), statistics.median(floor)
+    print(f"  median: hubsync {median_ours:.2f} ms CPU per file, floor {median_floor:.2f} ms,"
+          f" ratio {median_ours / median_floor:.2f} (target <= 2.0)", flush=True)
+    return {"cpu_ms_per_file": round(median_ours, 2),
+            "floor_cpu_ms_per_file": round(median_floor, 2),
+            "cpu_ratio": round(median_ours / median_floor, 2)}
+
+
 def main() -> None:
     print(f"machine: {machine()}")
+    cpu_figures: dict[str, float] = {}
+    cpu_rounds = int(os.environ.get("BULK_CPU_ROUNDS", "3"))
+    if cpu_rounds > 0:
+        cpu_files = int(os.environ.get("BULK_CPU_FILES", "2000"))
+        print(f"run 0: CPU per file, {cpu_files} files, no latency, emulator in its own "
+              "process, beside the floor client")
+        cpu_figures = cpu_per_file(cpu_files, cpu_rounds)
     files = int(os.environ.get("BULK_FILES", "1000"))
     print("run 1: latency 50 ms, no rate limit, pacing off")
     unpaced = run(files, latency_ms=50, emulator_limit=0, rate_limit=10_000)
     figures = {"seconds": unpaced["seconds"], "files_per_s": unpaced["files_per_s"],
-               "cpu_s": unpaced["cpu_s"], "too_many": unpaced["too_many"]}
+               "cpu_s": unpaced["cpu_s"], "too_many": unpaced["too_many"], **cpu_figures}
     if os.environ.get("BULK_RUNS", "2") != "1":
         paced = int(os.environ.get("BULK_PACED_FILES", "300"))
         print("run 2: emulator limit 100 requests / 10 s, hubsync default pacing")

@@ -90,6 +90,10 @@ class Settings:
 
     state_dir: Path = field(default_factory=default_state_dir)
     debounce_ms: int = DEFAULT_DEBOUNCE_MS
+    settle_on_close: bool = True
+    """Push a known file as soon as its writer closes it (or renames it into place), on
+    Linux; the quiet period ``debounce_ms`` then only coalesces what follows. False:
+    every change waits out ``debounce_ms``."""
     concurrency: int = DEFAULT_CONCURRENCY
     """Uploads in flight at once per account."""
     rate_limit: int = DEFAULT_RATE_LIMIT

@@ -336,14 +336,35 @@ def scan(root: Path, rules: IgnoreRules, cache: Mapping[str, CachedStat], *,
     return walker.result
 
 
-def _stat_inside(path: str, real_root: str) -> os.stat_result | SkipReason | None:
-    """What ``path`` is after following a symlink that stays inside the root.
+def _parents_are_plain(root_path: str, parts: list[str]) -> bool:
+    """Whether no folder between the root and the file is a symlink (one ``lstat`` per
+    folder below the root; a folder that is not there counts as plain: the file's own
+    ``lstat`` then says it is gone)."""
+    folder = root_path
+    for part in parts[:-1]:
+        folder = os.path.join(folder, part)
+        try:
+            if stat.S_ISLNK(os.lstat(folder).st_mode):
+                return False
+        except OSError:
+            return True
+    return True
+
+
+def _stat_inside(root_path: str, parts: list[str], real_root: str,
+                 ) -> os.stat_result | SkipReason | None:
+    """What ``root_path/parts...`` is after following a symlink that stays inside the
+    root (``real_root`` is the root resolved).
 
     None when it is not there, a ``SkipReason`` when a symlink rule leaves it out;
     OSError when it exists but cannot be looked at.
     """
+    path = os.path.join(root_path, *parts)
     # Folders above the file may themselves be symlinks: judge where the path really is.
-    if not _inside(os.path.realpath(os.path.dirname(path)), real_root):
+    # Resolving it costs a stat per component of the whole path, so only when a folder
+    # below the root is a symlink (the root itself may be one: it is resolved once).
+    if (not _parents_are_plain(root_path, parts)
+            and not _inside(os.path.realpath(os.path.dirname(path)), real_root)):
         return SkipReason.SYMLINK_OUTSIDE
     try:
         st = os.lstat(path)
@@ -361,13 +382,15 @@ def _stat_inside(path: str, real_root: str) -> os.stat_result | SkipReason | Non
 
 
 def probe_with_stat(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat | None, *,
-                    now_ns: int) -> tuple[LocalFile | Gone | Skipped, CachedStat | None]:
+                    now_ns: int, real_root: str | None = None,
+                    ) -> tuple[LocalFile | Gone | Skipped, CachedStat | None]:
     """``probe``, plus the cache entry to save (None when there is nothing to cache).
 
     The outcome is ``Unreadable`` (a ``Skipped`` subclass) when the path exists but
     cannot be read; ``Skipped`` when an ignore rule, a name rule (``core.paths``), the
     extension or a symlink rule leaves it out. ValueError when ``rel`` is the root or
-    leaves it.
+    leaves it. ``real_root`` is ``os.path.realpath(root)`` when the caller keeps it (a
+    tracker probing many paths); None resolves it here, a stat per path component.
     """
     rel = normalize_rel(rel)
     if not rel:
@@ -376,9 +399,10 @@ def probe_with_stat(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat
     if reason is not None:
         return Skipped(display_path(rel), reason), None
     root_path = os.fspath(root)
-    path = os.path.join(root_path, *rel.split("/"))
+    parts = rel.split("/")
+    path = os.path.join(root_path, *parts)
     try:
-        st = _stat_inside(path, os.path.realpath(root_path))
+        st = _stat_inside(root_path, parts, real_root or os.path.realpath(root_path))
     except OSError as exc:
         return _unreadable(rel, exc), None
     if st is None or (not isinstance(st, SkipReason) and stat.S_ISDIR(st.st_mode)):
@@ -399,6 +423,27 @@ def probe_with_stat(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat
         return Gone(rel), None
     entry, _ = found
     return LocalFile(rel, entry.sha256, entry.key.size), entry
+
+
+def unchanged(root: Path, rel: str, cached: CachedStat) -> bool:
+    """Whether ``rel`` is certainly still the file ``cached`` describes: a regular file
+    (not a symlink, no symlinked folder above it) with the same stat key, recorded long
+    enough after its last change (``is_racy``). A few ``lstat`` calls and no read, cheap
+    enough for the event loop; False means "probe it" (changed, gone, or cannot tell),
+    never "changed". Raises nothing.
+    """
+    if cached.is_racy():
+        return False
+    root_path = os.fspath(root)
+    parts = rel.split("/")
+    try:
+        for depth in range(1, len(parts)):
+            if stat.S_ISLNK(os.lstat(os.path.join(root_path, *parts[:depth])).st_mode):
+                return False
+        st = os.lstat(os.path.join(root_path, *parts))
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(st.st_mode) and StatKey.of(st) == cached.key
 
 
 def probe(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat | None, *,

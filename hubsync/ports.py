@@ -71,8 +71,12 @@ class RemoteApi(Protocol):
         ...
 
 
-DirtySink = Callable[[str, bool], None]
-"""``on_dirty(rel, is_dir)``: a path under the root may have changed (loop thread)."""
+class DirtySink(Protocol):
+    """``on_dirty(rel, is_dir, complete=False)``: a path under the root may have changed
+    (loop thread). ``complete``: the event says the file is whole under this name (closed
+    after writing, or moved here), so it need not wait out the quiet period."""
+
+    def __call__(self, rel: str, is_dir: bool, complete: bool = False, /) -> None: ...
 
 
 class TreeWatcher(Protocol):

@@ -12,6 +12,10 @@ Why it is built the way it is (see pitfalls.md §1):
 - The handler does one ``call_soon_threadsafe`` inside ``try/except``: an exception in
   a watchdog handler kills the observer thread silently, and ``is_alive`` lets the
   daemon's health check notice a dead thread anyway.
+- A close-after-write (``FileClosedEvent``, IN_CLOSE_WRITE) and the far end of a file's
+  move are reported as *complete*: the writer is done with the file under that name, so
+  the tracker may settle it at once instead of after the quiet period (pitfalls.md §1.2).
+  Closed-no-write is not: it comes from every read, including our own hashing.
 - Both paths of a move are dirty: ``a.css.tmp -> a.css`` is a save of ``a.css``, and
   ``a.css -> a.css~`` (vim) only looks like a delete for a moment.
 - Overflow is only logged by watchdog, never reported to handlers, so a logging
@@ -46,6 +50,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from hubsync.ports import DirtySink
+
 log = structlog.get_logger()
 
 # Everything that can mean "content or existence changed"; no opened/closed-no-write
@@ -65,8 +71,6 @@ EVENT_FILTER: list[type[FileSystemEvent]] = [
 
 INOTIFY_LOGGER = "watchdog.observers.inotify_c"
 
-DirtySink = Callable[[str, bool], None]
-"""Called on the loop with (path relative to the root with ``/``, is_directory)."""
 
 
 def relative_to_root(root: str, path: str) -> str | None:
@@ -96,14 +100,18 @@ class _Bridge(FileSystemEventHandler):
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         try:
-            paths = [_as_str(event.src_path)]
+            # Closed after writing (IN_CLOSE_WRITE) or moved here: the file is whole under
+            # this name. The source of a move and every other event are only hints.
+            closed = isinstance(event, FileClosedEvent)
+            paths = [(_as_str(event.src_path), closed)]
             dest = _as_str(getattr(event, "dest_path", "") or "")
             if dest:
-                paths.append(dest)
-            for path in paths:
+                paths.append((dest, not event.is_directory))
+            for path, complete in paths:
                 rel = relative_to_root(self._root, path)
                 if rel is not None:
-                    self._loop.call_soon_threadsafe(self._sink, rel, event.is_directory)
+                    self._loop.call_soon_threadsafe(self._sink, rel, event.is_directory,
+                                                    complete)
         except Exception:
             # RuntimeError when the loop closed during shutdown; anything else is a bug
             # we survive: the next reconcile finds what this event would have marked.

@@ -60,6 +60,9 @@ class _Account:
     ledger: DeleteLedger = field(default_factory=DeleteLedger)
     pushed: int = 0
     deleted: int = 0
+    wake: tuple[float, float | None] | None = None
+    """``next_wake``'s last answer for entries: (``now`` it was asked at, the earliest
+    ``due_s`` after it, or None). Forgotten whenever an entry or ``gave_up`` changes."""
 
 
 class Outbox:
@@ -68,6 +71,7 @@ class Outbox:
     def __init__(self, accounts: Iterable[str], policy: Policy | None = None) -> None:
         self.policy = policy or Policy()
         self._accounts: dict[str, _Account] = {}
+        self._ranks: dict[str, tuple[int, str]] = {}
         for name in accounts:
             self._accounts[name] = _Account(ledger=DeleteLedger(
                 window_s=self.policy.brake_window_s, settle_s=self.policy.delete_settle_s))
@@ -84,6 +88,7 @@ class Outbox:
             if account is None:
                 continue
             account.entries[entry.remote_path] = entry
+            account.wake = None
             if entry.op is OpKind.DELETE and entry.state is OutboxState.PENDING \
                     and not entry.approved:
                 account.ledger.queued(entry.enqueued_s)
@@ -265,8 +270,10 @@ class Outbox:
 
     def _put(self, acc: _Account, entry: OutboxEntry, effects: Effects) -> None:
         # A new want for a queued path keeps its place: the dict keeps the first insertion.
+        old = acc.entries.get(entry.remote_path)
         acc.entries[entry.remote_path] = entry
         acc.gave_up.discard(entry.remote_path)
+        self._rewake(acc, old, entry)
         if self.policy.write_before_send:
             acc.unwritten[entry.remote_path] = entry
         effects.upsert.append(entry)
@@ -274,6 +281,7 @@ class Outbox:
     def _drop(self, acc: _Account, remote_path: str, effects: Effects) -> None:
         entry = acc.entries.pop(remote_path, None)
         acc.gave_up.discard(remote_path)
+        self._rewake(acc, entry, None)
         acc.unwritten.pop(remote_path, None)
         if entry is not None:
             effects.remove.append(entry.key)
@@ -419,7 +427,7 @@ class Outbox:
                     break
         if not due:
             return []
-        due.sort(key=lambda e: (0 if e.op is OpKind.DELETE else 1, upload_rank(e.rel)))
+        due.sort(key=self._send_rank)
         items = [PendingItem(e.remote_path, e.op, e.sha256, e.folder) for e in due]
         by_path = {e.remote_path: e for e in due}
         chosen = dispatchable(items, acc.in_flight.keys(), _Waiting(acc), limit=limit)
@@ -427,6 +435,14 @@ class Outbox:
         for entry in batch:
             acc.in_flight[entry.remote_path] = entry
         return batch
+
+    def _send_rank(self, entry: OutboxEntry) -> tuple[int, tuple[int, str]]:
+        """Deletes first, then ``upload_rank``; remembered per path (sorted again every
+        time a slot frees)."""
+        rank = self._ranks.get(entry.rel)
+        if rank is None:
+            rank = self._ranks[entry.rel] = upload_rank(entry.rel)
+        return (0 if entry.op is OpKind.DELETE else 1, rank)
 
     def _due(self, entry: OutboxEntry, acc: _Account, now: float) -> bool:
         if not self._sendable(entry, acc) or entry.due_s > now:
@@ -448,12 +464,37 @@ class Outbox:
         """When something of ``account`` that is not due yet becomes due (a retry's
         backoff, or a delete batch settling); None when nothing waits for a time."""
         acc = self._accounts[account]
+        times = [t for t in (self._entries_wake(acc, now), acc.ledger.settles_at())
+                 if t is not None]
+        return min(times) if times else None
+
+    def _rewake(self, acc: _Account, old: OutboxEntry | None, new: OutboxEntry | None,
+                ) -> None:
+        """Keep ``next_wake``'s remembered answer true when ``old`` (None: nothing) is
+        replaced by ``new`` (None: removed or no longer sendable) in ``acc``."""
+        cached = acc.wake
+        if cached is None:
+            return
+        at, earliest = cached
+        if old is not None and earliest is not None and old.due_s == earliest:
+            acc.wake = None  # it may have been the earliest: look again
+            return
+        if new is not None and self._sendable(new, acc) and new.due_s > at:
+            acc.wake = (at, new.due_s if earliest is None else min(earliest, new.due_s))
+
+    def _entries_wake(self, acc: _Account, now: float) -> float | None:
+        # Asked after every answer: a scan of every entry each time made a bulk push
+        # quadratic. The last answer holds while no entry changed, time did not go back,
+        # and the earliest time it found is still ahead (no entry can have become due
+        # before it).
+        cached = acc.wake
+        if cached is not None and cached[0] <= now and (cached[1] is None or cached[1] > now):
+            return cached[1]
         times = [e.due_s for e in acc.entries.values()
                  if self._sendable(e, acc) and e.due_s > now]
-        settles_at = acc.ledger.settles_at()
-        if settles_at is not None:
-            times.append(settles_at)
-        return min(times) if times else None
+        earliest = min(times) if times else None
+        acc.wake = (now, earliest)
+        return earliest
 
     # --- outcomes ------------------------------------------------------------------------
 
@@ -595,6 +636,7 @@ class Outbox:
         limit = self.policy.give_up_after
         if limit is not None and attempt >= limit:
             acc.gave_up.add(sent.remote_path)
+            self._rewake(acc, acc.entries.get(sent.remote_path), None)
             effects.emit("failed", **fields,
                          note=f"gave up after {attempt} attempts; still pending for the next run")
             return
@@ -622,6 +664,7 @@ class Outbox:
             if entry.state is OutboxState.PENDING and entry.due_s > now:
                 acc.entries[path] = replace(entry, due_s=now)
         acc.gave_up.clear()
+        acc.wake = None
 
 
 def _within(rel: str, folders: tuple[str, ...]) -> bool:

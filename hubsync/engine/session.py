@@ -313,7 +313,8 @@ class Engine:
         for spec in self._watch_defs:
             self.local.trackers[spec.name] = WatchTracker(
                 spec, quiet_s=settings.debounce_ms / 1000, store=self._store, clock=self.clock,
-                make_watcher=adapters.make_watcher, on_dirty=self.local.dirty.set)
+                make_watcher=adapters.make_watcher, on_dirty=self.local.dirty.set,
+                settle_on_close=settings.settle_on_close)
 
     def _policy(self) -> Policy:
         settings = self.config.settings

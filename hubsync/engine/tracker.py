@@ -1,6 +1,7 @@
 """One :class:`WatchTracker` per watch: what is on disk, told to the decision core.
 
-watcher event -> :class:`~hubsync.core.coalesce.Coalescer` (quiet period) -> probe only the
+watcher event -> :class:`~hubsync.core.coalesce.Coalescer` (quiet period; at once for a
+known file closed after writing or moved into place) -> probe only the
 settled paths (``lstat``, hash when the stat key changed) -> an observation
 (``rel -> Seen | None``) for :meth:`hubsync.core.outbox.Outbox.observe`. A reconcile walks
 the whole tree instead: at start, after a watcher overflow, when the root was replaced or
@@ -80,7 +81,7 @@ class WatchTracker:
 
     def __init__(self, watch: Watch, *, quiet_s: float, store: AsyncStateStore | None,
                  clock: Clock, make_watcher: WatcherFactory,
-                 on_dirty: Callable[[], None]) -> None:
+                 on_dirty: Callable[[], None], settle_on_close: bool = True) -> None:
         self.watch = watch
         self.spec = WatchSpec(watch.name, watch.dest, tuple(watch.accounts),
                               watch.delete_remote)
@@ -91,6 +92,10 @@ class WatchTracker:
         self._make_watcher = make_watcher
         self._on_dirty = on_dirty  # wakes the engine's settler
         self._coalescer = Coalescer(quiet_s)
+        self._fast = settle_on_close
+        self._real_root: str | None = None
+        """The root resolved (``os.path.realpath``), for probes; refreshed by every
+        reconcile and when the root is replaced."""
         self._dirty_dirs: set[str] = set()
         self.local: dict[str, Seen] = {}
         self.stats: dict[str, CachedStat] = {}
@@ -129,14 +134,23 @@ class WatchTracker:
         if current == self._watched_root and (current is None or self.watcher is not None):
             return False
         log.warning("watch_root_replaced", watch=self.watch.name, root=str(self.root))
+        self._real_root = None
         await self.stop_watching()
         await self.start_watching()
         self.reconcile_wanted = True
         return True
 
-    def mark(self, rel: str, is_dir: bool) -> None:
-        """A path may have changed (from the watcher, on the loop thread)."""
-        self._coalescer.mark(rel, self._clock.monotonic())
+    def mark(self, rel: str, is_dir: bool, complete: bool = False) -> None:
+        """A path may have changed (from the watcher, on the loop thread).
+
+        ``complete`` (closed after writing, or moved here) settles the path at once when
+        it is a file this watch already pushes under that name, and ``settle_on_close``
+        is on: the save fast path. A new name may be an editor's temporary file that
+        is renamed or deleted in a moment, so it waits out the quiet period like
+        everything else.
+        """
+        fast = complete and self._fast and not is_dir and rel in self.local
+        self._coalescer.mark(rel, self._clock.monotonic(), complete=fast)
         if is_dir:
             self._dirty_dirs.add(rel)
         self._on_dirty()
@@ -162,6 +176,7 @@ class WatchTracker:
         # Marks older than the walk are answered by it.
         for rel in self._coalescer.settled(float("inf")):
             self._dirty_dirs.discard(rel)
+        self._real_root = None
         self.rules, rules_problem = await asyncio.to_thread(
             localtree.read_rules, self.root, self.watch.ignore)
         if rules_problem is not None:
@@ -243,10 +258,21 @@ class WatchTracker:
         return await self._take(results)
 
     async def look(self, rel: str) -> Seen | None:
-        """The file's content right now (hash only when its stat key changed)."""
+        """The file's content right now (hash only when its stat key changed).
+
+        Runs after every upload (was it changed meanwhile?): when the stat key is the
+        cached one, a few ``lstat`` calls on the loop answer it, cheaper than a trip to a
+        thread; anything else is probed in a thread.
+        """
+        cached = self.stats.get(rel)
+        if (cached is not None and self.rules.reason(rel) is None
+                and localtree.unchanged(self.root, rel, cached)):
+            return Seen(cached.sha256, cached.key.size)
+        if self._real_root is None:
+            self._real_root = await asyncio.to_thread(os.path.realpath, self.root)
         outcome, entry = await asyncio.to_thread(
             localtree.probe_with_stat, self.root, rel, self.rules, self.stats.get(rel),
-            now_ns=self._clock_ns())
+            now_ns=self._clock_ns(), real_root=self._real_root)
         if entry is not None and self.stats.get(rel) != entry:
             self.stats[rel] = entry
         return Seen(outcome.sha256, outcome.size) if isinstance(
@@ -300,6 +326,7 @@ def _probe_all(root: Path, rels: list[str], dirs: set[str], known: set[str],
     it) stands for every file under it: those we knew and those there now.
     """
     wanted: set[str] = set()
+    real_root = os.path.realpath(root)  # once per batch, not once per file
     for rel in rels:
         path = root / rel
         try:
@@ -314,7 +341,8 @@ def _probe_all(root: Path, rels: list[str], dirs: set[str], known: set[str],
         wanted.update(under)
         if is_dir:
             wanted.update(_files_under(root, rel, rules))
-    return [(rel, *localtree.probe_with_stat(root, rel, rules, stats.get(rel), now_ns=now_ns))
+    return [(rel, *localtree.probe_with_stat(root, rel, rules, stats.get(rel), now_ns=now_ns,
+                                             real_root=real_root))
             for rel in sorted(wanted)]
 
 

@@ -258,7 +258,7 @@ async def test_scripted_watcher_delivers_what_the_test_emits(tmp_path: Path) -> 
     dirty: list[tuple[str, bool]] = []
     overflows: list[int] = []
     watchers = ScriptedWatchers()
-    watcher = watchers(tmp_path, lambda rel, is_dir: dirty.append((rel, is_dir)),
+    watcher = watchers(tmp_path, lambda rel, is_dir, _complete=False: dirty.append((rel, is_dir)),
                        lambda: overflows.append(1))
     assert not watcher.is_alive()
     async with asyncio.timeout(5):

@@ -511,6 +511,31 @@ def test_an_uncertain_delete_superseded_by_the_synced_content_uploads_it() -> No
     assert (upload.op, upload.sha256) == (OpKind.UPLOAD, seen("a").sha256)
 
 
+def test_next_wake_follows_every_change_while_it_answers_from_memory() -> None:
+    """``next_wake`` (asked after every answer, remembered between changes) is the same
+    as a fresh look: a new retry time, time passing it, a reschedule and a clock going
+    back each give the right answer."""
+    box = outbox()
+    box.observe(WATCH, {CSS: seen("a"), "b.css": seen("b")}, T0)
+    first, second = box.next_batch(ACCOUNT, T0, 5)
+    assert box.next_wake(ACCOUNT, T0) is None
+    box.on_result(first, failed(Outcome.RATE_LIMITED, "429", retry_after_s=30.0), T0,
+                  jitter=0)
+    assert box.next_wake(ACCOUNT, T0) == pytest.approx(T0 + 30)
+    assert box.next_wake(ACCOUNT, T0 + 10) == pytest.approx(T0 + 30)
+    box.on_result(second, failed(Outcome.RATE_LIMITED, "429", retry_after_s=5.0), T0 + 10,
+                  jitter=0)
+    assert box.next_wake(ACCOUNT, T0 + 10) == pytest.approx(T0 + 15)
+    assert box.next_wake(ACCOUNT, T0 + 16) == pytest.approx(T0 + 30)
+    assert box.next_wake(ACCOUNT, T0 + 11) == pytest.approx(T0 + 15)  # clock went back
+    assert box.next_wake(ACCOUNT, T0 + 31) is None
+    box.on_result(only(box.next_batch(ACCOUNT, T0 + 31, 1)),
+                  failed(Outcome.RATE_LIMITED, "429", retry_after_s=60.0), T0 + 31, jitter=0)
+    assert box.next_wake(ACCOUNT, T0 + 31) is not None
+    box.reschedule_all(ACCOUNT, T0 + 32)
+    assert box.next_wake(ACCOUNT, T0 + 32) is None
+
+
 def test_an_entry_is_sent_only_after_the_state_wrote_its_row() -> None:
     """With ``write_before_send`` (the engine's default) nothing goes out before
     ``written`` reports the row; a newer want written later waits for its own write."""

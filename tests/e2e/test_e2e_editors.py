@@ -116,3 +116,31 @@ def test_each_editor_save_is_one_upload_of_the_final_content_and_no_delete(
             assert requests_of(emu, "delete", f"my-theme/{name}") == 0, name
         assert set(remote_tree(emu, 111, DEST)) == set(SAVES)
         assert not [r for r in emu.requests if r.endpoint == "delete"]
+
+
+def test_a_burst_of_30_saves_in_100_ms_is_at_most_3_uploads_the_last_winning(
+    home_dir: Path, emulator_thread: EmulatorThread
+) -> None:
+    """30 complete saves of one file within 100 ms: the first is pushed at once (closed
+    after write), the rest coalesce, so at most 3 uploads, and the stored content is the
+    last one written; never a delete."""
+    emu = emulator_thread
+    root = home_dir / "theme"
+    write_files(root, {"burst.css": "/* v0 */"})
+    config = write_config(home_dir / "config.toml", emu, root, home_dir / "state",
+                          accounts=("sandbox",), debounce_ms=100)
+    with watch_session(config, emu, home_dir / "out.txt"):
+        wait_until(lambda: remote_tree(emu, 111, DEST).get("burst.css") == b"/* v0 */",
+                   what="initial push")
+        emu.clear_requests()
+        # Any gap below the quiet period keeps the burst coalesced (core.coalesce), so
+        # a busy machine stretching the 100 ms does not change the count.
+        for i in range(1, 31):
+            (root / "burst.css").write_text(f"/* v{i} */")
+            time.sleep(0.003)
+        wait_until(lambda: remote_tree(emu, 111, DEST).get("burst.css") == b"/* v30 */",
+                   what="the last content")
+        assert run_hubsync(config, emu, "flush").returncode == 0
+        assert 1 <= uploads_of(emu, "my-theme/burst.css") <= 3
+        assert remote_tree(emu, 111, DEST)["burst.css"] == b"/* v30 */"
+        assert not [r for r in emu.requests if r.endpoint == "delete"]

@@ -14,11 +14,14 @@ class Seen:
 
     def __init__(self) -> None:
         self.dirty: list[tuple[str, bool]] = []
+        self.complete: list[str] = []
         self.overflows = 0
         self.changed = asyncio.Event()
 
-    def on_dirty(self, rel: str, is_dir: bool) -> None:
+    def on_dirty(self, rel: str, is_dir: bool, complete: bool = False) -> None:
         self.dirty.append((rel, is_dir))
+        if complete:
+            self.complete.append(rel)
         self.changed.set()
 
     def on_overflow(self) -> None:
@@ -28,6 +31,12 @@ class Seen:
     async def wait_for(self, rel: str) -> None:
         async with asyncio.timeout(5):
             while not any(r == rel for r, _ in self.dirty):
+                self.changed.clear()
+                await self.changed.wait()
+
+    async def wait_complete(self, rel: str) -> None:
+        async with asyncio.timeout(5):
+            while rel not in self.complete:
                 self.changed.clear()
                 await self.changed.wait()
 
@@ -92,5 +101,35 @@ async def test_polling_observer_reports_changes_too(tmp_path: Path) -> None:
         assert watcher.polling
         (tmp_path / "p.css").write_text("x")
         await seen.wait_for("p.css")
+    finally:
+        await watcher.stop()
+
+
+async def test_close_after_write_and_a_move_here_are_complete_reads_are_silent(
+    tmp_path: Path,
+) -> None:
+    """A write's close and the far end of `mv tmp file` are reported complete; the near
+    end of the move is not; reading a file (open, close without write) reports nothing
+    (opened and closed-no-write events would flood the queue: pitfalls.md §1)."""
+    (tmp_path / "read.css").write_text("r")
+    seen = Seen()
+    watcher = Watcher(tmp_path, seen.on_dirty, seen.on_overflow)
+    await watcher.start()
+    try:
+        (tmp_path / "a.css").write_text("x")
+        await seen.wait_complete("a.css")
+        (tmp_path / "b.css.new").write_text("y")
+        await seen.wait_complete("b.css.new")
+        (tmp_path / "b.css.new").replace(tmp_path / "b.css")
+        await seen.wait_complete("b.css")
+        assert seen.complete.count("b.css.new") == 1  # its close, not its move away
+        assert (tmp_path / "read.css").read_text() == "r"
+        (tmp_path / "barrier.css").write_text("z")  # events arrive in order
+        await seen.wait_complete("barrier.css")
+        assert not [rel for rel, _ in seen.dirty if rel == "read.css"]
+        (tmp_path / "d").mkdir()
+        (tmp_path / "d").rename(tmp_path / "e")
+        await seen.wait_for("e")
+        assert "e" not in seen.complete
     finally:
         await watcher.stop()

@@ -21,6 +21,7 @@ from hubsync.localtree import (
     probe,
     probe_with_stat,
     scan,
+    unchanged,
 )
 
 LATER = 4 * 10**18  # year 2096: entries "recorded" then are never racy
@@ -246,3 +247,48 @@ def test_load_rules_reads_hsignore_at_the_root(theme: Path) -> None:
     assert rules.reason("templates/home.html") == ".hsignore"
     assert rules.reason("a/templates/x.html") is None
     assert rules.reason("README.md") == "config ignore"
+
+
+def test_probe_judges_symlinked_folders_with_a_kept_real_root(tmp_path: Path,
+                                                              theme: Path) -> None:
+    """A probe given the resolved root still skips a file reached through a folder
+    symlink leaving the root, follows one staying inside, and works under a root that
+    is itself reached through a symlink."""
+    outside = write(tmp_path, "secret/passwords.css", "hunter2")
+    (theme / "leakdir").symlink_to(outside.parent, target_is_directory=True)
+    (theme / "tpl").symlink_to(theme / "templates", target_is_directory=True)
+    rules = load_rules(theme)
+    real_root = os.path.realpath(theme)
+    leak = probe_with_stat(theme, "leakdir/passwords.css", rules, None, now_ns=LATER,
+                           real_root=real_root)[0]
+    assert leak == Skipped("leakdir/passwords.css", SkipReason.SYMLINK_OUTSIDE)
+    inside = probe_with_stat(theme, "tpl/home.html", rules, None, now_ns=LATER,
+                             real_root=real_root)[0]
+    assert isinstance(inside, LocalFile)
+    link_root = tmp_path / "link-to-theme"
+    link_root.symlink_to(theme, target_is_directory=True)
+    via_link = probe_with_stat(link_root, "css/main.css", rules, None, now_ns=LATER,
+                               real_root=os.path.realpath(link_root))[0]
+    assert via_link == LocalFile("css/main.css", sha(b"body{}"), len(b"body{}"))
+
+
+def test_unchanged_is_true_only_for_the_same_settled_file(tmp_path: Path,
+                                                         theme: Path) -> None:
+    """``unchanged`` (the after-upload check on the loop) says True only for the very
+    file the cache describes, long after its last change; a rewrite, a racy entry, a
+    vanished file and a folder symlink above it all say "probe it"."""
+    entry = probe_with_stat(theme, "css/main.css", load_rules(theme), None, now_ns=LATER)[1]
+    assert entry is not None
+    assert unchanged(theme, "css/main.css", entry)
+    racy = CachedStat(entry.key, entry.sha256, max(entry.key.mtime_ns, entry.key.ctime_ns))
+    assert not unchanged(theme, "css/main.css", racy)
+    write(theme, "css/main.css", "body{color:red}")
+    assert not unchanged(theme, "css/main.css", entry)
+    assert not unchanged(theme, "css/nowhere.css", entry)
+    elsewhere = write(tmp_path, "elsewhere/main.css", "body{}")
+    (theme / "linked").symlink_to(elsewhere.parent, target_is_directory=True)
+    linked = probe_with_stat(elsewhere.parent, "main.css", load_rules(theme), None,
+                             now_ns=LATER)[1]
+    assert linked is not None
+    assert unchanged(elsewhere.parent, "main.css", linked)
+    assert not unchanged(theme, "linked/main.css", linked)
