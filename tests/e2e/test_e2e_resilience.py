@@ -119,7 +119,7 @@ def test_safety_brake_holds_mass_and_empty_root_deletes_until_allowed(
     (root / "css" / "f29.css").write_text("changed")
     held = run_hubsync(config, emu, "push")
     assert held.returncode == 1
-    assert "--allow-deletes" in held.stdout
+    assert "hubsync deletes release" in held.stdout
     assert len(remote_tree(emu, 111, DEST)) == 30
     assert remote_tree(emu, 111, DEST)["css/f29.css"] == b"changed"
     allowed = run_hubsync(config, emu, "push", "--allow-deletes")
