@@ -26,19 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
-from hubsync.core import retry
-from hubsync.core.brake import DeleteLedger, brake_reason
-from hubsync.core.effects import UNKNOWN_CONTENT, Effects, Policy, Result, Seen, WatchSpec
+from hubsync.core.brake import brake_reason
+from hubsync.core.effects import Effects, Policy, Result, Seen, WatchSpec
 from hubsync.core.ordering import PendingItem, dispatchable, upload_rank
+from hubsync.core.outbox_base import _Account
+from hubsync.core.outcomes import OutcomeRules
 from hubsync.core.paths import to_local, to_remote
-from hubsync.model import OpKind, OutboxEntry, OutboxState, RemoteVersion, SyncedFile
-
-UNCERTAIN = frozenset({retry.Outcome.TRANSIENT, retry.Outcome.UNEXPECTED})
-"""Failures after which the request may have been applied (a 5xx after the write, a
-timeout, a dropped connection): the remote content at that path becomes unknown."""
+from hubsync.model import OpKind, OutboxEntry, OutboxState, RemoteVersion
 
 DISPATCH_WINDOW_PER_SLOT = 20
 """Due entries a batch considers per free slot: the head of an account's queue is where
@@ -46,101 +42,9 @@ ready work is (a reconcile enqueues in upload order), so sorting the whole backl
 time a slot frees is not needed."""
 
 
-@dataclass(slots=True)
-class _Account:
-    entries: dict[str, OutboxEntry] = field(default_factory=dict)
-    """remote path -> the newest wanted operation; insertion order is send order."""
-    in_flight: dict[str, OutboxEntry] = field(default_factory=dict)
-    """remote path -> the entry as it was sent."""
-    base: dict[str, SyncedFile] = field(default_factory=dict)
-    gave_up: set[str] = field(default_factory=set)
-    unwritten: dict[str, OutboxEntry] = field(default_factory=dict)
-    """remote path -> an entry whose row the state has not written yet: not sent before
-    it is (nothing goes out that the state could not record)."""
-    ledger: DeleteLedger = field(default_factory=DeleteLedger)
-    pushed: int = 0
-    deleted: int = 0
-    wake: tuple[float, float | None] | None = None
-    """``next_wake``'s last answer for entries: (``now`` it was asked at, the earliest
-    ``due_s`` after it, or None). Forgotten whenever an entry or ``gave_up`` changes."""
-
-
-class Outbox:
-    """Every account's owed operations and base, and the rules over them."""
-
-    def __init__(self, accounts: Iterable[str], policy: Policy | None = None) -> None:
-        self.policy = policy or Policy()
-        self._accounts: dict[str, _Account] = {}
-        self._ranks: dict[str, tuple[int, str]] = {}
-        for name in accounts:
-            self._accounts[name] = _Account(ledger=DeleteLedger(
-                window_s=self.policy.brake_window_s, settle_s=self.policy.delete_settle_s))
-
-    # --- loading and queries -------------------------------------------------------------
-
-    def load(self, entries: Iterable[OutboxEntry], base: Iterable[SyncedFile]) -> None:
-        """Take the durable state (from the last session) of the known accounts."""
-        for row in base:
-            if row.account in self._accounts:
-                self._accounts[row.account].base[row.remote_path] = row
-        for entry in sorted(entries, key=lambda e: (e.enqueued_s, upload_rank(e.rel))):
-            account = self._accounts.get(entry.account)
-            if account is None:
-                continue
-            account.entries[entry.remote_path] = entry
-            account.wake = None
-            if entry.op is OpKind.DELETE and entry.state is OutboxState.PENDING \
-                    and not entry.approved:
-                account.ledger.queued(entry.enqueued_s)
-
-    @property
-    def accounts(self) -> tuple[str, ...]:
-        return tuple(self._accounts)
-
-    def entries(self, account: str) -> list[OutboxEntry]:
-        """The account's entries in send order (a copy)."""
-        return list(self._accounts[account].entries.values())
-
-    def base(self, account: str) -> Mapping[str, SyncedFile]:
-        """remote path -> what hubsync last synced there (read-only view)."""
-        return self._accounts[account].base
-
-    def synced_sha(self, account: str, remote_path: str) -> str | None:
-        row = self._accounts[account].base.get(remote_path)
-        return row.sha256 if row is not None else None
-
-    def in_flight(self, account: str) -> int:
-        return len(self._accounts[account].in_flight)
-
-    def count(self, account: str, state: OutboxState) -> int:
-        """Entries of ``account`` in ``state`` (gave-up entries count as pending)."""
-        return sum(1 for e in self._accounts[account].entries.values() if e.state is state)
-
-    def held_files(self, account: str) -> int:
-        """Remote files the account's held deletes would remove."""
-        acc = self._accounts[account]
-        return sum(self._files_deleted(acc, e) for e in acc.entries.values()
-                   if e.state is OutboxState.HELD)
-
-    def gave_up(self, account: str) -> list[OutboxEntry]:
-        acc = self._accounts[account]
-        return [acc.entries[p] for p in acc.gave_up if p in acc.entries]
-
-    def totals(self, account: str) -> tuple[int, int]:
-        """(uploads, deletes) completed in this session."""
-        acc = self._accounts[account]
-        return acc.pushed, acc.deleted
-
-    def has_sendable(self, account: str) -> bool:
-        """Whether anything of ``account`` is in flight or could still be sent."""
-        acc = self._accounts[account]
-        if acc.in_flight:
-            return True
-        return any(self._sendable(e, acc) for e in acc.entries.values())
-
-    def _sendable(self, entry: OutboxEntry, acc: _Account) -> bool:
-        return (entry.state is OutboxState.PENDING
-                and entry.remote_path not in acc.gave_up)
+class Outbox(OutcomeRules):
+    """Every account's owed operations and base, and the rules over them: observations,
+    the delete brake and dispatch here; answers in :class:`OutcomeRules`."""
 
     # --- local observations --------------------------------------------------------------
 
@@ -268,31 +172,7 @@ class Outbox:
                          reason="deleted here; delete_remote is off for this watch, so "
                          "the remote copy stays")
 
-    def _put(self, acc: _Account, entry: OutboxEntry, effects: Effects) -> None:
-        # A new want for a queued path keeps its place: the dict keeps the first insertion.
-        old = acc.entries.get(entry.remote_path)
-        acc.entries[entry.remote_path] = entry
-        acc.gave_up.discard(entry.remote_path)
-        self._rewake(acc, old, entry)
-        if self.policy.write_before_send:
-            acc.unwritten[entry.remote_path] = entry
-        effects.upsert.append(entry)
-
-    def _drop(self, acc: _Account, remote_path: str, effects: Effects) -> None:
-        entry = acc.entries.pop(remote_path, None)
-        acc.gave_up.discard(remote_path)
-        self._rewake(acc, entry, None)
-        acc.unwritten.pop(remote_path, None)
-        if entry is not None:
-            effects.remove.append(entry.key)
-
     # --- the delete brake ----------------------------------------------------------------
-
-    def _files_deleted(self, acc: _Account, entry: OutboxEntry) -> int:
-        if not entry.folder:
-            return 1
-        prefix = entry.remote_path + "/"
-        return max(1, sum(1 for path in acc.base if path.startswith(prefix)))
 
     def _unvetted(self, acc: _Account) -> list[OutboxEntry]:
         return [e for e in acc.entries.values()
@@ -398,18 +278,6 @@ class Outbox:
                 effects.emit("discarded", account=name, deletes=len(held))
         return effects
 
-    def _select(self, account: str | None) -> list[str]:
-        if account is None:
-            return list(self._accounts)
-        if account not in self._accounts:
-            raise KeyError(account)
-        return [account]
-
-    @staticmethod
-    def _covered(acc: _Account, entry: OutboxEntry) -> list[str]:
-        prefix = entry.remote_path + "/"
-        return [p for p in acc.base if p == entry.remote_path or p.startswith(prefix)]
-
     # --- dispatch ------------------------------------------------------------------------
 
     def next_batch(self, account: str, now: float, limit: int) -> list[OutboxEntry]:
@@ -468,215 +336,9 @@ class Outbox:
                  if t is not None]
         return min(times) if times else None
 
-    def _rewake(self, acc: _Account, old: OutboxEntry | None, new: OutboxEntry | None,
-                ) -> None:
-        """Keep ``next_wake``'s remembered answer true when ``old`` (None: nothing) is
-        replaced by ``new`` (None: removed or no longer sendable) in ``acc``."""
-        cached = acc.wake
-        if cached is None:
-            return
-        at, earliest = cached
-        if old is not None and earliest is not None and old.due_s == earliest:
-            acc.wake = None  # it may have been the earliest: look again
-            return
-        if new is not None and self._sendable(new, acc) and new.due_s > at:
-            acc.wake = (at, new.due_s if earliest is None else min(earliest, new.due_s))
-
-    def _entries_wake(self, acc: _Account, now: float) -> float | None:
-        # Asked after every answer: a scan of every entry each time made a bulk push
-        # quadratic. The last answer holds while no entry changed, time did not go back,
-        # and the earliest time it found is still ahead (no entry can have become due
-        # before it).
-        cached = acc.wake
-        if cached is not None and cached[0] <= now and (cached[1] is None or cached[1] > now):
-            return cached[1]
-        times = [e.due_s for e in acc.entries.values()
-                 if self._sendable(e, acc) and e.due_s > now]
-        earliest = min(times) if times else None
-        acc.wake = (now, earliest)
-        return earliest
-
-    # --- outcomes ------------------------------------------------------------------------
-
-    def unsent(self, sent: OutboxEntry) -> None:
-        """``sent`` was not sent after all (cancelled, or the file vanished before it
-        was read): it is no longer in flight, and nothing else changes."""
-        self._accounts[sent.account].in_flight.pop(sent.remote_path, None)
-
-    def on_result(self, sent: OutboxEntry, result: Result, now: float, *,
-                  jitter: float) -> Effects:
-        """What follows from the answer to ``sent`` (which must be in flight)."""
-        acc = self._accounts[sent.account]
-        acc.in_flight.pop(sent.remote_path, None)
-        effects = Effects()
-        outcome = result.outcome
-        if outcome is retry.Outcome.NOT_FOUND and sent.op is OpKind.DELETE:
-            outcome = retry.Outcome.OK
-        if outcome is retry.Outcome.OK:
-            if sent.op is OpKind.UPLOAD:
-                self._uploaded(acc, sent, result, now, effects)
-            else:
-                self._deleted(acc, sent, result, now, effects)
-            return effects
-        self._failed(acc, sent, result, now, jitter, effects)
-        return effects
-
-    def _fields(self, sent: OutboxEntry, result: Result, attempt: int) -> dict[str, Any]:
-        fields: dict[str, Any] = {
-            "watch": sent.watch, "account": sent.account, "path": sent.rel,
-            "remote_path": sent.remote_path, "attempt": attempt,
-            "status": result.status, "correlation_id": result.correlation_id,
-        }
-        if sent.op is OpKind.UPLOAD:
-            fields.update(sha256=sent.sha256, bytes=sent.size)
-        fields.update(result.fields)
-        return fields
-
-    def _uploaded(self, acc: _Account, sent: OutboxEntry, result: Result, now: float,
-                  effects: Effects) -> None:
-        assert sent.sha256 is not None
-        if result.after is None or result.after.sha256 != sent.sha256:
-            # Changed (or gone) during the upload: what arrived is unknown. The tracker
-            # looks again and the newest content is queued; the base says "unknown", so
-            # even a change back to the old synced content is sent (and a file gone
-            # meanwhile is deleted), never left differing from the local tree.
-            self._mark_unknown(acc, sent, now, effects)
-            effects.reprobe.append((sent.watch, sent.rel))
-            current = acc.entries.get(sent.remote_path)
-            if current is not None and current.sha256 == sent.sha256:
-                self._drop(acc, sent.remote_path, effects)
-            return
-        row = SyncedFile(account=sent.account, remote_path=sent.remote_path, watch=sent.watch,
-                         rel=sent.rel, sha256=sent.sha256, size=sent.size, synced_s=now,
-                         remote=result.remote)
-        acc.base[sent.remote_path] = row
-        effects.synced.append(row)
-        acc.pushed += 1
-        self._settle_entry(acc, sent, now, effects)
-        effects.emit("pushed", **self._fields(sent, result, sent.attempts + 1))
-
-    def _mark_unknown(self, acc: _Account, sent: OutboxEntry, now: float,
-                      effects: Effects) -> None:
-        """The remote at ``sent``'s path holds something hubsync sent, content unknown."""
-        previous = acc.base.get(sent.remote_path)
-        if previous is not None and previous.sha256 == UNKNOWN_CONTENT:
-            return
-        row = SyncedFile(account=sent.account, remote_path=sent.remote_path,
-                         watch=sent.watch, rel=sent.rel, sha256=UNKNOWN_CONTENT,
-                         synced_s=now)
-        acc.base[sent.remote_path] = row
-        effects.synced.append(row)
-
-    def _deleted(self, acc: _Account, sent: OutboxEntry, result: Result, now: float,
-                 effects: Effects) -> None:
-        covered = self._covered(acc, sent)
-        for path in covered:
-            del acc.base[path]
-            effects.unsynced.append((sent.account, path))
-        acc.ledger.record_sent(now, max(1, len(covered)))
-        acc.deleted += 1
-        self._settle_entry(acc, sent, now, effects)
-        effects.emit("deleted", **self._fields(sent, result, sent.attempts + 1),
-                     folder=sent.folder or None)
-
-    def _settle_entry(self, acc: _Account, sent: OutboxEntry, now: float,
-                      effects: Effects) -> None:
-        """After a success: drop the entry if it still wants what was sent; otherwise a
-        newer want arrived meanwhile and goes next."""
-        current = acc.entries.get(sent.remote_path)
-        if current is None:
-            return
-        same = current.op is sent.op and current.sha256 == sent.sha256
-        now_synced = current.op is OpKind.UPLOAD and current.sha256 == self.synced_sha(
-            sent.account, sent.remote_path)
-        if same or now_synced:
-            self._drop(acc, sent.remote_path, effects)
-        else:
-            self._put(acc, replace(current, due_s=now, attempts=0), effects)
-
-    def _failed(self, acc: _Account, sent: OutboxEntry, result: Result, now: float,
-                jitter: float, effects: Effects) -> None:
-        attempt = sent.attempts + 1
-        if result.outcome in UNCERTAIN and not sent.folder:
-            # It may have landed: an upload may have stored its bytes, a delete removed
-            # the file. Until an answer says otherwise, the remote content is unknown.
-            self._mark_unknown(acc, sent, now, effects)
-        fields = self._fields(sent, result, attempt)
-        fields["error"] = result.error
-        current = acc.entries.get(sent.remote_path)
-        superseded = current is None or current.op is not sent.op \
-            or current.sha256 != sent.sha256
-        decision = retry.decide(
-            result.outcome, op=sent.op, attempt=attempt, now=now,
-            retry_after=result.retry_after_s, jitter=jitter, cap_s=self.policy.backoff_cap_s)
-        if (result.outcome is retry.Outcome.UNEXPECTED
-                and attempt >= self.policy.unexpected_max_attempts):
-            decision = retry.Decision(retry.DecisionKind.PARK,
-                                      reason=f"gave up after {attempt} attempts")
-        if superseded:
-            if sent.op is OpKind.DELETE and result.outcome in UNCERTAIN:
-                # No retry follows, yet it may have deleted: the brake counts it.
-                acc.ledger.record_sent(now, self._files_deleted(acc, sent))
-            self._superseded(acc, sent, current, now, effects)
-            return
-        assert current is not None
-        if decision.kind is retry.DecisionKind.PARK:
-            self._put(acc, replace(current, state=OutboxState.PARKED, attempts=attempt,
-                                   last_error=result.error), effects)
-            effects.emit("failed", **fields, note=_note(decision, result))
-            return
-        if decision.kind is retry.DecisionKind.HOLD_ACCOUNT:
-            self._put(acc, replace(current, due_s=now, last_error=result.error), effects)
-            effects.block.append((sent.account, result.error or decision.reason))
-            effects.emit("failed", **fields)
-            return
-        at = decision.at if decision.at is not None else now
-        self._put(acc, replace(current, attempts=attempt, due_s=at,
-                               last_error=result.error), effects)
-        limit = self.policy.give_up_after
-        if limit is not None and attempt >= limit:
-            acc.gave_up.add(sent.remote_path)
-            self._rewake(acc, acc.entries.get(sent.remote_path), None)
-            effects.emit("failed", **fields,
-                         note=f"gave up after {attempt} attempts; still pending for the next run")
-            return
-        effects.emit("retrying", **fields, retry_in_ms=round((at - now) * 1000))
-
-    def _superseded(self, acc: _Account, sent: OutboxEntry, current: OutboxEntry | None,
-                    now: float, effects: Effects) -> None:
-        """A newer want replaced ``sent`` while it failed in flight: it goes next, unless
-        it wants what the base already holds (the failure changed nothing remotely; an
-        uncertain one has made the base UNKNOWN_CONTENT before this)."""
-        if current is None:
-            return
-        if current.op is OpKind.UPLOAD and current.sha256 == self.synced_sha(
-                sent.account, sent.remote_path):
-            self._drop(acc, sent.remote_path, effects)
-            return
-        self._put(acc, replace(current, due_s=now), effects)
-
-    def reschedule_all(self, account: str, now: float) -> None:
-        """Make every pending entry of ``account`` due now (after an outage ends, or a
-        ``flush``): backoff that grew while the server was away must not delay catching up.
-        Not durable: the rows keep their times until the next outcome rewrites them."""
-        acc = self._accounts[account]
-        for path, entry in list(acc.entries.items()):
-            if entry.state is OutboxState.PENDING and entry.due_s > now:
-                acc.entries[path] = replace(entry, due_s=now)
-        acc.gave_up.clear()
-        acc.wake = None
-
-
 def _within(rel: str, folders: tuple[str, ...]) -> bool:
     """Whether ``rel`` is one of ``folders`` or under one (``""`` is the whole tree)."""
     return any(f == "" or rel == f or rel.startswith(f + "/") for f in folders)
-
-
-def _note(decision: retry.Decision, result: Result) -> str | None:
-    """A parked entry's note: only when it is not the usual HubSpot refusal."""
-    if result.outcome is retry.Outcome.VALIDATION:
-        return None
-    return f"{decision.reason}; retried when the file changes"
 
 
 class _Waiting(AbstractSet[str]):

@@ -1,0 +1,178 @@
+"""The decision core's bookkeeping: each account's entries, base and in-flight paths.
+
+:class:`OutboxBase` holds the data and the few operations every rule uses (put, drop,
+queries); the rules themselves are in :mod:`hubsync.core.outcomes` (what follows from an
+answer) and :mod:`hubsync.core.outbox` (observations, the delete brake, dispatch).
+Pure, like the rest of ``core``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from hubsync.core.brake import DeleteLedger
+from hubsync.core.effects import Effects, Policy
+from hubsync.core.ordering import upload_rank
+from hubsync.model import OpKind, OutboxEntry, OutboxState, SyncedFile
+
+
+@dataclass(slots=True)
+class _Account:
+    entries: dict[str, OutboxEntry] = field(default_factory=dict)
+    """remote path -> the newest wanted operation; insertion order is send order."""
+    in_flight: dict[str, OutboxEntry] = field(default_factory=dict)
+    """remote path -> the entry as it was sent."""
+    base: dict[str, SyncedFile] = field(default_factory=dict)
+    gave_up: set[str] = field(default_factory=set)
+    unwritten: dict[str, OutboxEntry] = field(default_factory=dict)
+    """remote path -> an entry whose row the state has not written yet: not sent before
+    it is (nothing goes out that the state could not record)."""
+    ledger: DeleteLedger = field(default_factory=DeleteLedger)
+    pushed: int = 0
+    deleted: int = 0
+    wake: tuple[float, float | None] | None = None
+    """``next_wake``'s last answer for entries: (``now`` it was asked at, the earliest
+    ``due_s`` after it, or None). Forgotten whenever an entry or ``gave_up`` changes."""
+
+
+class OutboxBase:
+    """Every account's owed operations and base (see :class:`hubsync.core.outbox.Outbox`)."""
+
+    def __init__(self, accounts: Iterable[str], policy: Policy | None = None) -> None:
+        self.policy = policy or Policy()
+        self._accounts: dict[str, _Account] = {}
+        self._ranks: dict[str, tuple[int, str]] = {}
+        for name in accounts:
+            self._accounts[name] = _Account(ledger=DeleteLedger(
+                window_s=self.policy.brake_window_s, settle_s=self.policy.delete_settle_s))
+
+    # --- loading and queries -------------------------------------------------------------
+
+    def load(self, entries: Iterable[OutboxEntry], base: Iterable[SyncedFile]) -> None:
+        """Take the durable state (from the last session) of the known accounts."""
+        for row in base:
+            if row.account in self._accounts:
+                self._accounts[row.account].base[row.remote_path] = row
+        for entry in sorted(entries, key=lambda e: (e.enqueued_s, upload_rank(e.rel))):
+            account = self._accounts.get(entry.account)
+            if account is None:
+                continue
+            account.entries[entry.remote_path] = entry
+            account.wake = None
+            if entry.op is OpKind.DELETE and entry.state is OutboxState.PENDING \
+                    and not entry.approved:
+                account.ledger.queued(entry.enqueued_s)
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        return tuple(self._accounts)
+
+    def entries(self, account: str) -> list[OutboxEntry]:
+        """The account's entries in send order (a copy)."""
+        return list(self._accounts[account].entries.values())
+
+    def base(self, account: str) -> Mapping[str, SyncedFile]:
+        """remote path -> what hubsync last synced there (read-only view)."""
+        return self._accounts[account].base
+
+    def synced_sha(self, account: str, remote_path: str) -> str | None:
+        row = self._accounts[account].base.get(remote_path)
+        return row.sha256 if row is not None else None
+
+    def in_flight(self, account: str) -> int:
+        return len(self._accounts[account].in_flight)
+
+    def count(self, account: str, state: OutboxState) -> int:
+        """Entries of ``account`` in ``state`` (gave-up entries count as pending)."""
+        return sum(1 for e in self._accounts[account].entries.values() if e.state is state)
+
+    def held_files(self, account: str) -> int:
+        """Remote files the account's held deletes would remove."""
+        acc = self._accounts[account]
+        return sum(self._files_deleted(acc, e) for e in acc.entries.values()
+                   if e.state is OutboxState.HELD)
+
+    def gave_up(self, account: str) -> list[OutboxEntry]:
+        acc = self._accounts[account]
+        return [acc.entries[p] for p in acc.gave_up if p in acc.entries]
+
+    def totals(self, account: str) -> tuple[int, int]:
+        """(uploads, deletes) completed in this session."""
+        acc = self._accounts[account]
+        return acc.pushed, acc.deleted
+
+    def has_sendable(self, account: str) -> bool:
+        """Whether anything of ``account`` is in flight or could still be sent."""
+        acc = self._accounts[account]
+        if acc.in_flight:
+            return True
+        return any(self._sendable(e, acc) for e in acc.entries.values())
+
+    def _sendable(self, entry: OutboxEntry, acc: _Account) -> bool:
+        return (entry.state is OutboxState.PENDING
+                and entry.remote_path not in acc.gave_up)
+
+    def _put(self, acc: _Account, entry: OutboxEntry, effects: Effects) -> None:
+        # A new want for a queued path keeps its place: the dict keeps the first insertion.
+        old = acc.entries.get(entry.remote_path)
+        acc.entries[entry.remote_path] = entry
+        acc.gave_up.discard(entry.remote_path)
+        self._rewake(acc, old, entry)
+        if self.policy.write_before_send:
+            acc.unwritten[entry.remote_path] = entry
+        effects.upsert.append(entry)
+
+    def _drop(self, acc: _Account, remote_path: str, effects: Effects) -> None:
+        entry = acc.entries.pop(remote_path, None)
+        acc.gave_up.discard(remote_path)
+        self._rewake(acc, entry, None)
+        acc.unwritten.pop(remote_path, None)
+        if entry is not None:
+            effects.remove.append(entry.key)
+
+    def _files_deleted(self, acc: _Account, entry: OutboxEntry) -> int:
+        if not entry.folder:
+            return 1
+        prefix = entry.remote_path + "/"
+        return max(1, sum(1 for path in acc.base if path.startswith(prefix)))
+
+    def _select(self, account: str | None) -> list[str]:
+        if account is None:
+            return list(self._accounts)
+        if account not in self._accounts:
+            raise KeyError(account)
+        return [account]
+
+    @staticmethod
+    def _covered(acc: _Account, entry: OutboxEntry) -> list[str]:
+        prefix = entry.remote_path + "/"
+        return [p for p in acc.base if p == entry.remote_path or p.startswith(prefix)]
+
+    def _rewake(self, acc: _Account, old: OutboxEntry | None, new: OutboxEntry | None,
+                ) -> None:
+        """Keep ``next_wake``'s remembered answer true when ``old`` (None: nothing) is
+        replaced by ``new`` (None: removed or no longer sendable) in ``acc``."""
+        cached = acc.wake
+        if cached is None:
+            return
+        at, earliest = cached
+        if old is not None and earliest is not None and old.due_s == earliest:
+            acc.wake = None  # it may have been the earliest: look again
+            return
+        if new is not None and self._sendable(new, acc) and new.due_s > at:
+            acc.wake = (at, new.due_s if earliest is None else min(earliest, new.due_s))
+
+    def _entries_wake(self, acc: _Account, now: float) -> float | None:
+        # Asked after every answer: a scan of every entry each time made a bulk push
+        # quadratic. The last answer holds while no entry changed, time did not go back,
+        # and the earliest time it found is still ahead (no entry can have become due
+        # before it).
+        cached = acc.wake
+        if cached is not None and cached[0] <= now and (cached[1] is None or cached[1] > now):
+            return cached[1]
+        times = [e.due_s for e in acc.entries.values()
+                 if self._sendable(e, acc) and e.due_s > now]
+        earliest = min(times) if times else None
+        acc.wake = (now, earliest)
+        return earliest
