@@ -424,6 +424,15 @@ class EmulatorBase:
             "EXPIRED_AUTHENTICATION",
         )
 
+    def _admitted(self, request: web.Request, exchange: Exchange) -> Token | web.Response:
+        """The caller's token once the call is counted against its portal's rate limit;
+        otherwise the 4xx HubSpot answers (a bad token before any count, then a 429)."""
+        token = self._authenticate(request, exchange)
+        if isinstance(token, web.Response):
+            return token
+        limited = self._admit(exchange, token.account.portal_id)
+        return limited if limited is not None else token
+
     def _authenticate(self, request: web.Request, exchange: Exchange) -> Token | web.Response:
         """The caller's token, or the 400/401/403 HubSpot answers instead."""
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")

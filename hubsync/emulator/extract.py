@@ -124,11 +124,9 @@ class ExtractRoutes(FileOps):
     async def _extract_start(
         self, request: web.Request, exchange: Exchange, status_base: str
     ) -> web.Response:
-        token = self._authenticate(request, exchange)
+        token = self._admitted(request, exchange)
         if isinstance(token, web.Response):
             return token
-        if (limited := self._admit(exchange, token.account.portal_id)) is not None:
-            return limited
         faults = self.extract_faults
         if faults.refuse_status == 403:
             return self._error(exchange, 403, "This token lacks the scope to extract archives "
@@ -225,11 +223,9 @@ class ExtractRoutes(FileOps):
     async def _extract_status(
         self, request: web.Request, exchange: Exchange, task_id: str
     ) -> web.Response:
-        token = self._authenticate(request, exchange)
+        token = self._admitted(request, exchange)
         if isinstance(token, web.Response):
             return token
-        if (limited := self._admit(exchange, token.account.portal_id)) is not None:
-            return limited
         with self._lock:
             task = self._extract_tasks.get(task_id)
             if task is None or task.portal_id != token.account.portal_id:

@@ -22,11 +22,9 @@ class FilemapperRoutes(FileOps):
     async def _filemapper(
         self, request: web.Request, exchange: Exchange, endpoint: Endpoint, decoded: str
     ) -> web.StreamResponse:
-        token = self._authenticate(request, exchange)
+        token = self._admitted(request, exchange)
         if isinstance(token, web.Response):
             return token
-        if (limited := self._admit(exchange, token.account.portal_id)) is not None:
-            return limited
         path = self._checked_path(exchange, decoded, allow_root=endpoint is Endpoint.META)
         if isinstance(path, web.Response):
             return path

@@ -58,11 +58,9 @@ class SourceCodeRoutes(FileOps):
         self, request: web.Request, exchange: Exchange, endpoint: Endpoint,
         environment_name: str, decoded: str,
     ) -> web.StreamResponse:
-        token = self._authenticate(request, exchange)
+        token = self._admitted(request, exchange)
         if isinstance(token, web.Response):
             return token
-        if (limited := self._admit(exchange, token.account.portal_id)) is not None:
-            return limited
         if environment_name not in {env.value for env in Environment}:
             return self._error(
                 exchange, 400,
