@@ -214,3 +214,19 @@ class AlreadyRunning(HubsyncError):
 
 class ControlError(HubsyncError):
     """The control socket of a running hubsync cannot be reached or answered badly."""
+
+
+def cause_of(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """What a TaskGroup's exception group stands for: the first of our errors among its
+    leaves (it says what to do next), else its first leaf. "unhandled errors in a
+    TaskGroup" tells a user nothing."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            pending[0:0] = list(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return next((exc for exc in leaves if isinstance(exc, HubsyncError)), leaves[0])
+

@@ -48,6 +48,7 @@ from hubsync.errors import (
     ConfigError,
     ControlError,
     HubsyncError,
+    cause_of,
 )
 from hubsync.lock import InstanceLock
 from hubsync.logs import journal_attached
@@ -120,20 +121,12 @@ async def run_session(
     except HubsyncError as exc:
         return _report_failure(exc)
     except BaseExceptionGroup as group:  # the TaskGroup wraps what the engine raised
-        leaves = _leaves(group)
-        ours = next((exc for exc in leaves if isinstance(exc, HubsyncError)), None)
-        if ours is not None:
-            return _report_failure(ours)
-        # "unhandled errors in a TaskGroup" says nothing: let the CLI report the cause.
-        raise leaves[0] from group
+        cause = cause_of(group)
+        if isinstance(cause, HubsyncError):
+            return _report_failure(cause)
+        # Not ours: let the CLI's funnel report the cause itself.
+        raise cause from group
     return EX_OK
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    found: list[BaseException] = []
-    for exc in group.exceptions:
-        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return found
 
 
 def _report_failure(error: HubsyncError) -> int:

@@ -26,7 +26,7 @@ from hubsync.engine.report import (
 from hubsync.engine.selection import select_watches
 from hubsync.engine.tracker import WatchTracker
 from hubsync.engine.worker import AccountWorker
-from hubsync.errors import HubsyncError, UsageError
+from hubsync.errors import UsageError, cause_of
 from hubsync.journal import LOG_NAME, Event, Journal
 from hubsync.model import (
     EngineEvent,
@@ -242,9 +242,7 @@ class Engine:
         try:
             await self._session_in_group(stop, ready=ready, watch=watch)
         except BaseExceptionGroup as group:
-            leaves = _leaves(group)
-            ours = next((e for e in leaves if isinstance(e, HubsyncError)), leaves[0])
-            raise ours from group
+            raise cause_of(group) from group
 
     async def _session_in_group(self, stop: asyncio.Event, *,
                                 ready: Callable[[], None] | None, watch: bool) -> None:
@@ -420,12 +418,3 @@ class Engine:
                  "hub_user_email": identity.email if identity else None}
         fields = {**event.fields, **{k: v for k, v in extra.items() if v is not None}}
         return replace(event, fields=fields)
-
-
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    found: list[BaseException] = []
-    for exc in group.exceptions:
-        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return found
