@@ -17,6 +17,7 @@ from hubsync.config import Account, Config, Settings
 from hubsync.core.effects import Effects, Policy, Result
 from hubsync.core.outbox import Outbox
 from hubsync.engine.commit import Committer
+from hubsync.engine.guard import Guarded
 from hubsync.engine.local import LocalSide
 from hubsync.engine.report import (
     Summary,
@@ -229,6 +230,12 @@ class Engine:
         jitter = self.adapters.jitter()
         self.commit(self.outbox.on_result(sent, result, self.clock.time(), jitter=jitter))
 
+    def finish_guarded(self, sent: OutboxEntry, guarded: Guarded) -> None:
+        """The guard decided not to send ``sent`` (from its worker): done, adopted or a
+        conflict."""
+        self.commit(self.outbox.on_guard(sent, guarded.verdict, guarded.view,
+                                         self.clock.time()))
+
     def unsent(self, sent: OutboxEntry) -> None:
         self.outbox.unsent(sent)
         self.local.look_again(sent.watch, sent.rel)
@@ -289,7 +296,7 @@ class Engine:
             stack.push_async_callback(store.close)
             await store.bind({name: self.config.accounts[name].target for name in needed})
             entries, base = await store.load()
-            self.outbox.load(entries, base)
+            self.outbox.load(entries, base, await store.conflicts())
         if not self.dry_run:
             journal = adapters.open_journal(settings.state_dir / LOG_NAME)
             stack.callback(journal.close)
