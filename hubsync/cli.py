@@ -34,6 +34,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("flush", "control", "push everything pending now and wait for it"),
     ("reload", "control", "make the running session re-read its config and keys"),
     ("deletes", "deletes", "show, release or discard deletes held by the safety brake"),
+    ("conflicts", "conflicts", "list files a teammate changed remotely (not overwritten)"),
+    ("resolve", "resolve", "settle a conflict: keep your local file or the remote one"),
     ("log", "log", "read or follow the attribution sync log"),
     ("service", "service", "install, uninstall, or inspect the systemd user service"),
     ("emulator", "emulator", "run the local HubSpot-compatible emulator"),

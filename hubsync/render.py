@@ -173,6 +173,9 @@ def plan_lines(summary: Summary) -> list[str]:
         out.extend(f"  upload  {rel}" for rel in plan.uploads)
         out.extend(f"  delete  {_delete_text(d.rel, d.folder)}" for d in plan.deletes)
         out.extend(f"  held    {_delete_text(d.rel, d.folder)}" for d in plan.held_deletes)
+        out.extend(f"  conflict {rel} ({kind}: not sent; see docs/teams.md)"
+                   for rel, kind in plan.conflicts)
+        out.extend(f"  adopt   {rel} (the remote already holds it)" for rel in plan.adopted)
         if plan.hold_reason:
             out.append(f"  {plan.hold_reason}")
     out.extend(f"skipped {watch}:{rel}: {reason}" for watch, rel, reason in summary.skipped)
@@ -197,6 +200,10 @@ def summary_lines(summary: Summary) -> SummaryText:
         out.extend(f"  {watch}:{rel}: {reason}" for watch, rel, reason in summary.skipped)
     out.extend(f"held: {reason}" for reason in summary.held_reasons)
     err: list[str] = []
+    if summary.conflicts:
+        err.append(f"{len(summary.conflicts)} not sent: changed remotely by someone else "
+                   "(`hubsync conflicts`, then `hubsync resolve PATH --keep local|remote`):")
+        err.extend(f"  {c.account}: {c.rel}: {c.kind}" for c in summary.conflicts)
     if summary.failures:
         err.append(f"{len(summary.failures)} failed:")
         for failure in summary.failures:
@@ -217,7 +224,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
 
     ``{"ok": bool, "accounts": {NAME: {"pushed": int, "deleted": int, "held_deletes": int}},
     "unchanged": int, "failures": [{"account", "path", "error"}], "skipped": [{"watch",
-    "path", "reason"}], "held": [str], "left_pending": int}``
+    "path", "reason"}], "held": [str], "left_pending": int, "conflicts": [Conflict.to_json()]}``
     """
     names = sorted(set(summary.pushed) | set(summary.deleted) | set(summary.held_deletes))
     return {
@@ -234,6 +241,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "held": list(summary.held_reasons),
         "left_pending": summary.left_pending,
         "interrupted": summary.interrupted,
+        "conflicts": [c.to_json() for c in summary.conflicts],
     }
 
 
@@ -248,6 +256,8 @@ def plan_json(summary: Summary) -> dict[str, Any]:
             "delete": [d.rel + ("/" if d.folder else "") for d in plan.deletes],
             "held": [d.rel + ("/" if d.folder else "") for d in plan.held_deletes],
             "unchanged": plan.unchanged, "hold_reason": plan.hold_reason,
+            "conflicts": [{"path": rel, "kind": kind} for rel, kind in plan.conflicts],
+            "adopted": list(plan.adopted),
         })
     return {"plans": plans, "skipped": [{"watch": w, "path": rel, "reason": reason}
                                         for w, rel, reason in summary.skipped]}

@@ -489,6 +489,18 @@ def keep_remote_copy(state_dir: Path, account: str, remote_path: str, data: byte
     return path
 
 
+def drop_remote_copy(state_dir: Path, copy_path: str | None) -> None:
+    """Delete a kept remote copy if it lies under ``<state_dir>/conflicts/``; anything
+    else (None, or a path elsewhere) is not hubsync's to touch. Never raises."""
+    if copy_path is None:
+        return
+    root = (Path(state_dir) / CONFLICTS_DIR).resolve()
+    copy = Path(copy_path).resolve()
+    if root in copy.parents:
+        with contextlib.suppress(OSError):
+            copy.unlink()
+
+
 def _conflict_row(target_id: int, c: Conflict) -> tuple[object, ...]:
     remote = c.remote or RemoteVersion()
     return (target_id, c.remote_path, c.watch, c.rel, ConflictKind(c.kind).value,
@@ -856,18 +868,8 @@ class StateStore:
                 return None
             db.execute(DELETE_CONFLICT, (target_id, remote_path))
         cleared = self._conflict(account, row)
-        self._drop_copy(cleared.copy_path)
+        drop_remote_copy(self.path.parent, cleared.copy_path)
         return cleared
-
-    def _drop_copy(self, copy_path: str | None) -> None:
-        """Remove a remote copy the state dir holds; anything else is not ours to touch."""
-        if copy_path is None:
-            return
-        root = (self.path.parent / CONFLICTS_DIR).resolve()
-        copy = Path(copy_path).resolve()
-        if root in copy.parents:
-            with contextlib.suppress(OSError):
-                copy.unlink()
 
     # -- stat cache ------------------------------------------------------------------
 

@@ -35,6 +35,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     add_selection_options(parser, "watch")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan per account and change nothing")
+    parser.add_argument("--prefer", choices=("local",),
+                        help="local: on first contact, overwrite remote files hubsync never "
+                        "synced that differ from yours (default: keep them as conflicts)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     def narrowed_engine(fresh: Config, watches: Sequence[str], sink: EventSink) -> Engine:
         # Applied to every config the session loads, a SIGHUP reload included.
         return build_engine(select(fresh, args), watches=watches, accounts=args.accounts,
-                            on_event=sink)
+                            prefer_local=args.prefer == "local", on_event=sink)
 
     for line in render.links(config, watches=args.watches or None,
                              accounts=args.accounts or None):

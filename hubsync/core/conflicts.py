@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hubsync.core import retry
-from hubsync.core.effects import Effects, Result, Seen
+from hubsync.core.effects import UNKNOWN_CONTENT, Effects, Result, Seen
 from hubsync.core.guard import RemoteView, Step, Verdict, judge
 from hubsync.core.outbox_base import _Account
 from hubsync.core.outcomes import OutcomeRules
@@ -63,10 +63,9 @@ class ConflictRules(OutcomeRules):
     def guard_verdict(self, sent: OutboxEntry, view: RemoteView, *,
                       guard: bool = True) -> Verdict:
         """:func:`hubsync.core.guard.judge` for ``sent`` (in flight) with what the core
-        knows: its base row, whether the user forced it, ``--prefer local``."""
+        knows: its base row and ``--prefer local``."""
         acc = self._accounts[sent.account]
         return judge(sent, acc.base.get(sent.remote_path), view, guard=guard,
-                     forced=sent.remote_path in acc.forced,
                      prefer_local=self.policy.prefer_local)
 
     def on_guard(self, sent: OutboxEntry, verdict: Verdict, view: RemoteView,
@@ -124,7 +123,6 @@ class ConflictRules(OutcomeRules):
         it. Also for conflicts found outside the guard (two-way watch's ``both``)."""
         acc = self._accounts[conflict.account]
         acc.conflicts[conflict.remote_path] = conflict
-        acc.forced.discard(conflict.remote_path)
         effects.conflicts.append(conflict)
         if conflict.remote_path in acc.entries and conflict.remote_path not in acc.in_flight:
             self._drop(acc, conflict.remote_path, effects)
@@ -139,63 +137,48 @@ class ConflictRules(OutcomeRules):
         is over, recorded as synced. False when it does not."""
         if conflict.remote_sha256 is None or local.sha256 != conflict.remote_sha256:
             return False
-        self._resolved_remote(acc, conflict, local.size, now, effects, how="local equals remote")
+        self._rebase(acc, conflict, local.size, now, effects)
+        effects.emit("resolved", **_resolved_fields(conflict), keep=KEEP_REMOTE,
+                     note="the local file now equals the remote copy")
         return True
 
     def resolve(self, conflict: Conflict, keep: str, now: float, *,
-                local: Seen | None = None, remote_size: int | None = None) -> Effects:
-        """A person's decision on ``conflict`` (``hubsync resolve``).
+                remote_size: int | None = None) -> Effects:
+        """A person's decision on ``conflict`` (``hubsync resolve``), ``keep`` being
+        ``"local"`` or ``"remote"`` (ValueError otherwise).
 
-        ``keep="local"``: the local file (``local``; None: it is gone, so the remote file
-        is deleted) is sent over the remote without the guard. ``keep="remote"``: the
-        caller has written the kept remote copy (``remote_size`` bytes) into the local
-        file (or removed it, for a ``deleted`` conflict); it is recorded as synced so
-        nothing is uploaded. Raises ValueError for another ``keep``.
+        Either way the base becomes what the remote holds now, the version the person
+        saw (``conflict.remote`` with the kept copy's sha256; no base row when the remote
+        file was deleted), and the conflict is gone. Then the ordinary rules finish it:
+        with ``remote`` the caller has written the copy (``remote_size`` bytes) into the
+        local file, or removed it, so nothing is owed; with ``local`` the local file
+        differs from that base, so it is owed (look at it again), and the guard lets it
+        over exactly the version the person saw, and no newer one.
         """
-        acc = self._accounts[conflict.account]
-        effects = Effects()
-        acc.conflicts.pop(conflict.remote_path, None)
-        if keep == KEEP_REMOTE:
-            self._resolved_remote(acc, conflict, remote_size, now, effects, how=None)
-            return effects
-        if keep != KEEP_LOCAL:
+        if keep not in (KEEP_LOCAL, KEEP_REMOTE):
             raise ValueError(f"keep must be {KEEP_LOCAL!r} or {KEEP_REMOTE!r}, not {keep!r}")
-        effects.resolved.append(conflict.key)
-        acc.forced.add(conflict.remote_path)
-        self._put(acc, self._wanted(conflict, local, now), effects)
-        effects.emit("resolved", **_resolved_fields(conflict), keep=KEEP_LOCAL)
+        effects = Effects()
+        self._rebase(self._accounts[conflict.account], conflict, remote_size, now, effects)
+        effects.emit("resolved", **_resolved_fields(conflict), keep=keep)
         return effects
 
-    @staticmethod
-    def _wanted(conflict: Conflict, local: Seen | None, now: float) -> OutboxEntry:
-        if local is None:
-            # One file a person chose to delete: the brake is for deletes nobody looked at.
-            return OutboxEntry(conflict.account, conflict.remote_path, conflict.watch,
-                               conflict.rel, OpKind.DELETE, due_s=now, enqueued_s=now,
-                               approved=True)
-        return OutboxEntry(conflict.account, conflict.remote_path, conflict.watch,
-                           conflict.rel, OpKind.UPLOAD, sha256=local.sha256, size=local.size,
-                           due_s=now, enqueued_s=now)
-
-    def _resolved_remote(self, acc: _Account, conflict: Conflict, size: int | None,
-                         now: float, effects: Effects, *, how: str | None) -> None:
+    def _rebase(self, acc: _Account, conflict: Conflict, size: int | None, now: float,
+                effects: Effects) -> None:
+        """Forget ``conflict``; the base says what the remote holds (its kept copy)."""
         acc.conflicts.pop(conflict.remote_path, None)
-        acc.forced.discard(conflict.remote_path)
         effects.resolved.append(conflict.key)
         if conflict.remote_path in acc.entries and conflict.remote_path not in acc.in_flight:
             self._drop(acc, conflict.remote_path, effects)
-        if conflict.remote_sha256 is None:
-            # Deleted remotely and kept so: hubsync no longer tracks the path.
+        if conflict.kind is ConflictKind.DELETED or conflict.remote is None:
             if acc.base.pop(conflict.remote_path, None) is not None:
                 effects.unsynced.append(conflict.key)
-        else:
-            row = SyncedFile(account=conflict.account, remote_path=conflict.remote_path,
-                             watch=conflict.watch, rel=conflict.rel,
-                             sha256=conflict.remote_sha256, size=size, synced_s=now,
-                             remote=conflict.remote)
-            acc.base[conflict.remote_path] = row
-            effects.synced.append(row)
-        effects.emit("resolved", **_resolved_fields(conflict), keep=KEEP_REMOTE, note=how)
+            return
+        row = SyncedFile(account=conflict.account, remote_path=conflict.remote_path,
+                         watch=conflict.watch, rel=conflict.rel,
+                         sha256=conflict.remote_sha256 or UNKNOWN_CONTENT, size=size,
+                         synced_s=now, remote=conflict.remote)
+        acc.base[conflict.remote_path] = row
+        effects.synced.append(row)
 
 
 def _resolved_fields(conflict: Conflict) -> dict[str, Any]:

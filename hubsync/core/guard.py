@@ -12,11 +12,13 @@ one more read or gives the verdict. The rule (issue 10):
   (one request per folder, not one per file); when it exists remotely its content is
   compared: equal is adopted (no upload), different is an ``unsynced`` conflict unless
   the user said ``--prefer local``;
-- ``forced`` (``hubsync resolve --keep local``) and ``guard = false`` send without asking.
+- ``guard = false`` sends without asking. ``hubsync resolve --keep local`` needs no
+  exception: it records the remote version the person saw as the base, so the guard
+  lets the local file over that version, and no newer one.
 
 The invariant the property tests check: a ``SEND`` over a remote file is decided only
 when the remote holds a version hubsync saw (its recorded version, or its synced
-content), or when forced, or when the guard is off.
+content), or with ``--prefer local`` on first contact, or when the guard is off.
 """
 
 from __future__ import annotations
@@ -91,14 +93,13 @@ def same_version(recorded: RemoteVersion | None, seen: RemoteVersion | None) -> 
 
 
 def judge(entry: OutboxEntry, base: SyncedFile | None, view: RemoteView, *,
-          guard: bool = True, forced: bool = False, prefer_local: bool = False) -> Verdict:
+          guard: bool = True, prefer_local: bool = False) -> Verdict:
     """The next step for ``entry`` given the ``base`` row of its path and ``view``.
 
-    ``guard``: the account's ``guard`` setting. ``forced``: the user chose the local
-    side for this path (``resolve --keep local``). ``prefer_local``: ``--prefer local``,
+    ``guard``: the account's ``guard`` setting. ``prefer_local``: ``--prefer local``,
     which overwrites files hubsync never synced (first contact) that differ.
     """
-    if not guard or forced:
+    if not guard:
         return Verdict(Step.SEND)
     if base is None:
         return _first_contact(entry, view, prefer_local=prefer_local)

@@ -31,8 +31,6 @@ class _Account:
     ledger: DeleteLedger = field(default_factory=DeleteLedger)
     conflicts: dict[str, Conflict] = field(default_factory=dict)
     """remote path -> a conflict not resolved yet: nothing is owed or sent for the path."""
-    forced: set[str] = field(default_factory=set)
-    """Remote paths the user resolved as ``--keep local``: the next write skips the guard."""
     pushed: int = 0
     deleted: int = 0
     wake: tuple[float, float | None] | None = None

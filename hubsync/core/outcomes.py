@@ -75,7 +75,6 @@ class OutcomeRules(OutboxBase):
                          remote=result.remote)
         acc.base[sent.remote_path] = row
         effects.synced.append(row)
-        acc.forced.discard(sent.remote_path)  # a forced write is done: guarded again
         acc.pushed += 1
         self._settle_entry(acc, sent, now, effects)
         effects.emit("pushed", **self._fields(sent, result, sent.attempts + 1))
@@ -99,7 +98,6 @@ class OutcomeRules(OutboxBase):
             del acc.base[path]
             effects.unsynced.append((sent.account, path))
         acc.ledger.record_sent(now, max(1, len(covered)))
-        acc.forced.discard(sent.remote_path)
         acc.deleted += 1
         self._settle_entry(acc, sent, now, effects)
         effects.emit("deleted", **self._fields(sent, result, sent.attempts + 1),

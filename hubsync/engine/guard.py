@@ -66,9 +66,10 @@ class Guard:
     def enabled(self) -> bool:
         return self._worker.account.guard
 
-    async def check(self, entry: OutboxEntry) -> Guarded | None:
+    async def check(self, entry: OutboxEntry, *, dry: bool = False) -> Guarded | None:
         """None when ``entry`` may be sent now; otherwise why not. Raises the request's
-        ``HubsyncError`` when a read fails (the entry is retried like a failed send)."""
+        ``HubsyncError`` when a read fails (the entry is retried like a failed send).
+        ``dry``: only look (``--dry-run``): no remote copy is kept."""
         outbox = self._worker.engine.outbox
         view = RemoteView()
         content: bytes | None = None
@@ -84,7 +85,7 @@ class Guard:
             elif step is Step.READ_CONTENT:
                 content, view = await self._read_content(entry, view)
             else:
-                if step is Step.CONFLICT and content is not None:
+                if step is Step.CONFLICT and content is not None and not dry:
                     # Kept before the conflict is recorded: the record names this file.
                     await asyncio.to_thread(self._keep, entry.remote_path, content)
                 return Guarded(verdict, view)

@@ -15,6 +15,7 @@ from hubsync.core.paths import to_remote
 from hubsync.core.plan import Delete, Plan
 from hubsync.model import (
     AccountStatus,
+    Conflict,
     OpKind,
     OutboxState,
     RateStatus,
@@ -55,11 +56,13 @@ class Summary:
     """(watch, account) -> plan; what ``--dry-run`` prints."""
     interrupted: bool = False
     """The push was stopped (Ctrl-C) before it was done; what is left stays pending."""
+    conflicts: tuple[Conflict, ...] = ()
+    """Files the conflict guard did not send (someone else's version is there)."""
 
     @property
     def ok(self) -> bool:
         return not self.failures and not self.left_pending and not any(
-            self.held_deletes.values())
+            self.held_deletes.values()) and not self.conflicts
 
 
 def plan_of(outbox: Outbox, watch: str, account: str, *, unchanged: int,

@@ -120,6 +120,15 @@ class AccountWorker:
                    hub_name=identity.hub_name if identity else None,
                    account_type=identity.account_type if identity else None)
 
+    async def authenticate_quietly(self) -> bool:
+        """Get a token without a sync log line (``--dry-run``'s guard reads); False when
+        the key does not work."""
+        try:
+            await self.tokens.token()
+        except HubsyncError:
+            return False
+        return True
+
     async def recheck(self) -> None:
         """Re-read the key (rotated, or appeared); a blocked account that works again goes on."""
         state = await self.tokens.recheck()
