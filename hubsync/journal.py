@@ -61,6 +61,13 @@ class Event(enum.StrEnum):
     """A user dropped the held deletes of an account: the remote files stay, untracked."""
     CONFLICT = "conflict"
     """The remote changed in a way hubsync did not cause."""
+    PULLED = "pulled"
+    """A remote file's content was written into the local file (``hubsync pull``, two-way
+    watch) and recorded as synced."""
+    ADOPTED = "adopted"
+    """A local file already equal to the remote one was recorded as synced (no transfer)."""
+    RESOLVED = "resolved"
+    """A user settled a conflict (``hubsync resolve``)."""
     SESSION_STARTED = "session_started"
     """A watch, push or daemon session began."""
     SESSION_STOPPED = "session_stopped"
