@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from hubsync.core.ignore import IgnoreRules
+from hubsync.core.paths import is_allowed, name_problem
 from hubsync.errors import RateLimited, TransientError
 from hubsync.model import AccessToken, Identity, RemoteMeta, RemoteVersion, SyncedFile
 
@@ -172,6 +174,24 @@ class RemoteFiles:
         async with asyncio.TaskGroup() as group:
             for name in folder.children:
                 group.create_task(one(name))
+
+
+def left_out_reason(rel: str, rules: IgnoreRules) -> str | None:
+    """Why the local rules leave the remote file ``rel`` out of the watch (an ignored
+    folder on its way, an ignore pattern, an extension or a name HubSpot does not sync),
+    or None when it is pulled: what push would not send is not pulled either."""
+    parts = rel.split("/")
+    for depth in range(1, len(parts)):
+        reason = rules.reason("/".join(parts[:depth]), is_dir=True)
+        if reason is not None:
+            return reason
+    reason = rules.reason(rel)
+    if reason is not None:
+        return reason
+    if not is_allowed(rel):
+        return "extension HubSpot does not sync"
+    problem = name_problem(rel)
+    return None if problem is None else str(problem)
 
 
 # --- writing pulled content --------------------------------------------------------------

@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
     from hubsync.auth import TokenManager
     from hubsync.config import Config, Watch
-    from hubsync.core.ignore import IgnoreRules
     from hubsync.journal import Journal
     from hubsync.model import SyncedFile
     from hubsync.remote import RemoteFile, RemoteFiles, Verdict
@@ -237,11 +236,12 @@ class _Puller:
 
     def _filter(self, files: list[RemoteFile]) -> list[RemoteFile]:
         from hubsync.localtree import load_rules
+        from hubsync.remote import left_out_reason
 
         rules = load_rules(self.watch.src, self.watch.ignore)
         kept = []
         for item in files:
-            reason = _left_out(item.rel, rules)
+            reason = left_out_reason(item.rel, rules)
             if reason is None:
                 kept.append(item)
             else:
@@ -351,24 +351,6 @@ class _Puller:
                 self.journal.write(event, **fields)
             if self.verbose and event == "pulled":
                 print(f"{PULLED_SYMBOL} {item.rel} <- {self.account}", flush=True)
-
-
-def _left_out(rel: str, rules: IgnoreRules) -> str | None:
-    """Why the local rules leave ``rel`` out, or None when it is pulled."""
-    from hubsync.core.paths import is_allowed, name_problem
-
-    parts = rel.split("/")
-    for depth in range(1, len(parts)):
-        reason = rules.reason("/".join(parts[:depth]), is_dir=True)
-        if reason is not None:
-            return reason
-    reason = rules.reason(rel)
-    if reason is not None:
-        return reason
-    if not is_allowed(rel):
-        return "extension HubSpot does not sync"
-    problem = name_problem(rel)
-    return None if problem is None else str(problem)
 
 
 def _why(local_sha: str | None, synced: SyncedFile | None) -> str:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from hubsync.emulator import EmulatorThread
 from tests.e2e.e2e_helpers import DEST
+from tests.support.processes import HubsyncProcess, hubsync_process, keys_env
 
 TEAMMATE = 7777
 """The HubSpot user id of the teammate editing in the Design Manager."""
@@ -37,3 +41,13 @@ def log_lines(state_dir: Path, event: str | None = None) -> list[dict[str, Any]]
         return []
     lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [line for line in lines if event is None or line["event"] == event]
+
+
+@contextmanager
+def watch_session(config: Path, emu: EmulatorThread, out: Path,
+                  extra: Sequence[str] = ()) -> Iterator[HubsyncProcess]:
+    """``hubsync watch EXTRA...`` until "watching" is printed; SIGINT at the end."""
+    with hubsync_process(["--config", str(config), "watch", *extra], keys_env(emu), out,
+                         stop_signal=signal.SIGINT) as session:
+        session.wait_for_output("watching")
+        yield session
