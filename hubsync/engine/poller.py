@@ -29,13 +29,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from hubsync.core.effects import Effects
 from hubsync.errors import HubsyncError
-from hubsync.model import EngineEvent, RemoteMeta, SyncedFile
+from hubsync.model import Conflict, ConflictKind, EngineEvent, RemoteMeta, SyncedFile
 from hubsync.ratelimit import Pacer
 from hubsync.remote import (
     Local,
@@ -47,8 +48,10 @@ from hubsync.remote import (
     pulled_fields,
     same_version,
     sha256_of,
+    version_of,
     write_atomically,
 )
+from hubsync.state import keep_remote_copy
 
 if TYPE_CHECKING:
     from hubsync.engine.session import Engine
@@ -118,6 +121,7 @@ class RemotePoller:
 
     async def poll_once(self) -> None:
         """One pass over the remote folder (see the module docstring for the rules)."""
+        started_s = self.engine.clock.time()
         files = await self.remote.walk(self.dest)
         listed = {item.meta.path for item in files}
         for item in files:
@@ -128,7 +132,7 @@ class RemotePoller:
         if files:
             # An empty answer is more likely a moved dest than a teammate removing the
             # whole theme: say nothing rather than one conflict per file.
-            self._gone_remotely(listed)
+            await self._gone_remotely(listed, started_s)
 
     def _base(self) -> Mapping[str, SyncedFile]:
         return self.engine.outbox.base(self.account)
@@ -143,28 +147,37 @@ class RemotePoller:
 
     async def _check(self, item: RemoteFile) -> None:
         meta = item.meta
-        base = self._base().get(meta.path)
-        if base is not None and same_version(base, meta):
+        before = self._base().get(meta.path)
+        if before is not None and same_version(before, meta):
             return
         if self._reported.get(meta.path) == (meta.updated_at_ms, meta.hash):
             return
+        if self._busy(meta.path) is None:
+            return
+        content = await self.remote.download(meta.path)
         busy = self._busy(meta.path)
-        if busy is None:
+        if busy is None or self._base().get(meta.path) is not before:
+            # A push of this account ran or answered while we read: the base we judged
+            # against may be stale, and writing now could put older content over a newer
+            # save. The next poll judges again.
             return
         seen = await self.tracker.look(item.rel)
-        content = await self.remote.download(meta.path)
-        base = self._base().get(meta.path)  # may have moved while we read
-        local_sha = seen.sha256 if seen is not None else None
-        verdict = decide(Local(local_sha), base, meta, sha256_of(content))
+        await self._judge(item, content, before, seen.sha256 if seen is not None else None,
+                          busy=busy)
+
+    async def _judge(self, item: RemoteFile, content: bytes, base: SyncedFile | None,
+                     local_sha: str | None, *, busy: bool) -> None:
+        verdict = decide(Local(local_sha), base, item.meta, sha256_of(content))
         if busy and verdict is Verdict.WRITE:
-            verdict = Verdict.LOCAL_CHANGE
+            verdict = Verdict.LOCAL_CHANGE  # an upload is owed: the local side changed
         if verdict is Verdict.ADOPT:
             self._record(item, content, event="adopted" if base is None else None)
         elif verdict is Verdict.WRITE:
             await self._write(item, content, base)
         elif verdict is Verdict.LOCAL_CHANGE:
-            self._conflict("both" if base is not None else "unsynced", item.rel, meta,
-                           base, local_sha, content)
+            await self._conflict(ConflictKind.BOTH if base is not None
+                                 else ConflictKind.UNSYNCED, item.rel, item.meta, base,
+                                 local_sha, content)
 
     def _row(self, item: RemoteFile, content: bytes) -> SyncedFile:
         return SyncedFile(account=self.account, remote_path=item.meta.path,
@@ -204,35 +217,52 @@ class RemotePoller:
                              meta=item.meta, content=content,
                              mode=self.tracker.watch.mode.value)
 
-    def _gone_remotely(self, listed: set[str]) -> None:
+    async def _gone_remotely(self, listed: set[str], started_s: float) -> None:
+        """Synced files missing from the listing. Rows written after the listing began
+        (a push meanwhile) and paths with an operation owed (a local delete on its way)
+        are not judged."""
         watch = self.tracker.watch.name
         for remote_path, row in list(self._base().items()):
-            if row.watch != watch or remote_path in listed:
+            if row.watch != watch or remote_path in listed or row.synced_s >= started_s:
+                continue
+            if self._busy(remote_path) is not False:
                 continue
             if self._reported.get(remote_path) == (None, None):
                 continue
             if left_out_reason(row.rel, self.tracker.rules) is not None:
                 continue
-            self._conflict("deleted", row.rel, None, row, None, None,
-                           remote_path=remote_path)
+            seen = await self.tracker.look(row.rel)
+            await self._conflict(ConflictKind.DELETED, row.rel, None, row,
+                                 seen.sha256 if seen is not None else None, None,
+                                 remote_path=remote_path)
 
-    def _conflict(self, kind: str, rel: str, meta: RemoteMeta | None,
-                  base: SyncedFile | None, local_sha: str | None, content: bytes | None,
-                  *, remote_path: str | None = None) -> None:
-        """Said once per remote version; the local file is left as it is."""
+    async def _conflict(self, kind: ConflictKind, rel: str, meta: RemoteMeta | None,
+                        base: SyncedFile | None, local_sha: str | None,
+                        content: bytes | None, *, remote_path: str | None = None) -> None:
+        """Record the conflict (the remote copy kept in the state dir, never in the watch
+        folder) and say it once per remote version; the local file is left as it is."""
         path = meta.path if meta is not None else remote_path or ""
         self._reported[path] = ((meta.updated_at_ms, meta.hash) if meta is not None
                                 else (None, None))
-        fields: dict[str, Any] = {
-            "watch": self.tracker.watch.name, "account": self.account, "path": rel,
-            "remote_path": path, "kind": kind, "local_sha256": local_sha,
-            "base_sha256": base.sha256 if base is not None else None,
-            "remote_sha256": sha256_of(content) if content is not None else None,
-            "remote_updated_ms": meta.updated_at_ms if meta is not None else None,
-            "remote_user_id": meta.writer_user_id if meta is not None else None,
-        }
-        effects = Effects()
-        effects.emit("conflict", **fields)
+        copy: Path | None = None
+        if content is not None:
+            copy = await asyncio.to_thread(keep_remote_copy, self.engine.config.settings.state_dir,
+                                           self.account, path, content)
+        conflict = Conflict(
+            account=self.account, remote_path=path, watch=self.tracker.watch.name, rel=rel,
+            kind=kind, local_sha256=local_sha,
+            base_sha256=base.sha256 if base is not None else None,
+            remote=version_of(meta) if meta is not None else None,
+            remote_sha256=sha256_of(content) if content is not None else None,
+            copy_path=str(copy) if copy is not None else None,
+            detected_s=self.engine.clock.time())
+        effects = Effects(conflicts=[conflict])
+        effects.emit("conflict", watch=conflict.watch, account=self.account, path=rel,
+                     remote_path=path, kind=str(kind), local_sha256=local_sha,
+                     base_sha256=conflict.base_sha256, remote_sha256=conflict.remote_sha256,
+                     remote_updated_ms=meta.updated_at_ms if meta is not None else None,
+                     remote_user_id=meta.writer_user_id if meta is not None else None,
+                     copy=conflict.copy_path)
         self.engine.commit(effects)
 
 

@@ -3,15 +3,26 @@ teammate edits in the Design Manager (the emulator's `edit_as` / `delete_as`).""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 from hubsync.emulator import EmulatorThread
+from hubsync.model import Conflict, ConflictKind, Target
+from hubsync.state import StateStore
 from tests.e2e.e2e_helpers import DEST, run_hubsync, uploads_of, write_config
 from tests.pull.pull_helpers import TEAMMATE, THEME, log_lines, seed_remote, watch_session
 from tests.support.processes import PORTALS, remote_tree, wait_until, write_files
 
 SANDBOX = PORTALS["sandbox"]
+
+
+def _conflicts(state: Path, emu: EmulatorThread) -> list[Conflict]:
+    """The conflicts the state records for sandbox (read after the session stopped)."""
+    with StateStore.open(state) as store:
+        store.bind({"sandbox": Target(SANDBOX, emu.url)})
+        return store.conflicts()
+
 # 1000 requests per 10 s: the poller's 10 % share is one read per 0.1 s, so a poll of
 # the test theme takes about a second.
 FAST_SETTINGS = "rate_limit = 1000"
@@ -87,6 +98,12 @@ def test_change_on_both_sides_is_a_conflict_and_nothing_is_overwritten(
         assert conflict["remote_user_id"] == TEAMMATE
         assert (root / "templates/home.html").read_bytes() == b"<h1>mine</h1>\n"
         assert remote_tree(emu, SANDBOX, DEST)["templates/home.html"] == b"<h1>theirs</h1>\n"
+        kept = state / "conflicts" / "sandbox" / DEST / "templates" / "home.html"
+        assert conflict["copy"] == str(kept)
+        assert kept.read_bytes() == b"<h1>theirs</h1>\n"
+    recorded = _conflicts(state, emu)
+    assert [(c.remote_path, c.kind) for c in recorded] == [(remote_path, ConflictKind.BOTH)]
+    assert recorded[0].remote_sha256 == hashlib.sha256(b"<h1>theirs</h1>\n").hexdigest()
 
 
 def test_remote_delete_is_a_conflict_and_the_local_file_stays(
@@ -102,3 +119,5 @@ def test_remote_delete_is_a_conflict_and_the_local_file_stays(
         assert conflict["kind"] == "deleted"
         assert conflict["path"] == "css/main.css"
         assert (root / "css/main.css").read_bytes() == THEME["css/main.css"]
+    assert [(c.rel, c.kind) for c in _conflicts(state, emu)] == [
+        ("css/main.css", ConflictKind.DELETED)]
