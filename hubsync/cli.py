@@ -27,6 +27,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("auth", "auth", "add, list, test, or remove the personal access key of an account"),
     ("push", "push", "push every change once and exit (for scripts and CI)"),
     ("watch", "watch", "push changes as you edit, in the foreground"),
+    ("pull", "pull", "download the remote theme into the watch folder (like hs cms fetch)"),
+    ("ls", "ls", "list remote files and folders (like hs ls)"),
     ("daemon", "daemon", "run the sync engine under a service manager (systemd)"),
     ("status", "status", "show what the running daemon or watch session is doing"),
     ("pause", "control", "pause pushing to one account or all"),

@@ -144,6 +144,8 @@ class Watch:
     delete_remote: bool = False
     mode: Mode = Mode.PUBLISH
     ignore: tuple[str, ...] = ()
+    two_way: bool = False
+    """``watch`` also brings remote edits down into the folder (``engine/poller.py``)."""
 
 
 @dataclass(frozen=True, slots=True)

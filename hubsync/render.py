@@ -37,13 +37,15 @@ SYMBOLS: Mapping[str, str] = {
     "failed": "✗",
     "auth_failed": "✗",
     "conflict": "≠",
+    "pulled": "↓",
+    "adopted": "≡",
 }
 
 _GREEN, _RED, _YELLOW, _CYAN, _DIM, _BOLD, _RESET = (
     "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[36m", "\x1b[2m", "\x1b[1m", "\x1b[0m",
 )
 _STYLE: Mapping[str, str] = {
-    "pushed": _GREEN, "deleted": _GREEN, "reconciled": _CYAN, "auth_ok": _CYAN,
+    "pushed": _GREEN, "deleted": _GREEN, "pulled": _GREEN, "reconciled": _CYAN, "auth_ok": _CYAN,
     "session_started": _DIM, "session_stopped": _DIM, "retrying": _YELLOW,
     "skipped": _DIM, "held": _YELLOW, "failed": _RED, "auth_failed": _RED, "conflict": _RED,
 }

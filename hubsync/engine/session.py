@@ -21,6 +21,7 @@ from hubsync.core.outbox import Outbox
 from hubsync.engine.commit import Committer
 from hubsync.engine.guard import Guarded
 from hubsync.engine.local import LocalSide
+from hubsync.engine.poller import start_pollers
 from hubsync.engine.report import (
     Summary,
     build_summary,
@@ -427,6 +428,9 @@ class Engine:
         helpers = [group.create_task(self.local.run(stop), name="settler"),
                    group.create_task(self._auth_rechecker(stop), name="auth")] if watch else [
             group.create_task(self._stop_when_idle(stop), name="idle")]
+        if watch:
+            helpers += start_pollers(self, self.local.trackers.values(), self._workers, group,
+                                     stop)
         await stop.wait()
         self.stopping = True
         self._wake_all()
