@@ -200,8 +200,8 @@ def archive_rounds(files: int, bulk: str, rounds: int, *, latency_ms: float,
 def archive_section() -> dict[str, float]:
     """1,000 files under the emulator's 100 requests / 10 s (latency 50 ms): archive
     (BULK_ARCHIVE_ROUNDS, default 3) beside per-file (BULK_FILE_ROUNDS, default 1: ~100 s
-    each); then the break-even sizes BULK_BREAKEVEN (default "20,40,80"), paced and
-    unpaced, one round each."""
+    each); then the break-even sizes BULK_BREAKEVEN (default "10,20,40,60,80,120"), paced
+    (a fresh budget) and unpaced, one round each, with the threshold lifted."""
     files = int(os.environ.get("BULK_ARCHIVE_FILES", "1000"))
     print(f"archive: {files} files of 2-20 KB in folders of 100, emulator limit "
           "100 requests / 10 s, latency 50 ms")
@@ -216,13 +216,24 @@ def archive_section() -> dict[str, float]:
     figures = {"archive_seconds": archive["seconds"], "archive_requests": archive["requests"],
                "archive_too_many": archive["too_many"],
                "archive_files_seconds": per_file["seconds"]}
-    sizes = [int(n) for n in os.environ.get("BULK_BREAKEVEN", "20,40,80").split(",") if n]
-    for limit, label in ((100, "paced 100/10 s"), (0, "unpaced")):
-        for size in sizes:
-            pair = [archive_run(size, bulk, latency_ms=50, emulator_limit=limit)["seconds"]
-                    for bulk in ("archive", "files")]
-            print(f"  break-even, {label}, {size} files: archive {pair[0]:.2f} s, "
-                  f"per file {pair[1]:.2f} s", flush=True)
+    sizes = [int(n) for n in os.environ.get("BULK_BREAKEVEN", "10,20,40,60,80,120").split(",")
+             if n]
+    # Below the threshold "archive" sends files one by one: lift it to see both sides.
+    # (Imported here: under bench/pair.py this script also runs with hubsync 0.1.)
+    from hubsync.engine import bulk as archive_path
+    threshold = archive_path.ARCHIVE_MIN_FILES
+    archive_path.ARCHIVE_MIN_FILES = 1
+    try:
+        for limit, label in ((100, "paced 100/10 s"), (0, "unpaced")):
+            for size in sizes:
+                pair = [archive_run(size, bulk, latency_ms=50, emulator_limit=limit)
+                        for bulk in ("archive", "files")]
+                print(f"  break-even, {label}, {size} files: archive {pair[0]['seconds']:.2f} s"
+                      f" ({pair[0]['requests']:.0f} requests), per file "
+                      f"{pair[1]['seconds']:.2f} s ({pair[1]['requests']:.0f} requests)",
+                      flush=True)
+    finally:
+        archive_path.ARCHIVE_MIN_FILES = threshold
     return figures
 
 

@@ -80,15 +80,16 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("hubsync.engine")
 
-ARCHIVE_MIN_FILES = 40
+ARCHIVE_MIN_FILES = 50
 """A batch of at least this many due uploads for one account goes as an archive.
 
-Measured break-even (bench/bulk.py, "archive" section; docs/configuration.md): an archive
-costs about 5 requests plus one per folder touched, and about 0.5 s of extraction and
-polling; per-file uploads cost one request each. Under HubSpot's 100 requests / 10 s a
-40-file batch of a few folders is about 4 s file by file and about 1.5 s as an archive;
-unpaced at 50 ms latency the two meet near 30 files. Below it, per-file is as fast and
-simpler (and a save of a few files keeps its per-file latency)."""
+The measured break-even in wall time (bench/bulk.py, archive section; bench/README.md):
+with the emulator at 50 ms latency, an archive of 10 to 80 files took 1.0-1.5 s (store,
+extraction and polling, one listing per folder, delete: 6 requests), per-file uploads
+0.9 s for 40 files and 1.3-2.2 s for 60, paced under a fresh 100 / 10 s budget or
+unpaced alike. From 50 files on, the archive is as fast or faster and spends under a
+tenth of the requests; below it, file by file is faster (and a save of a few files keeps
+its per-file latency)."""
 META_ARCHIVE_MIN = 8
 """New modules' ``meta.json`` files go as an archive of their own from this many on;
 fewer go one by one (cheaper than the archive's fixed requests)."""

@@ -77,7 +77,7 @@ async def test_bulk_archive_tries_every_batch_and_says_so(
     """``bulk = "archive"``: a refusal is reported (sync log, not remembered) and the
     batch lands file by file; the next run tries the archive again."""
     emulator.set_extract_faults(refuse_status=403)
-    write_files(tmp_path / "theme", css_theme(50))
+    write_files(tmp_path / "theme", css_theme(60))
     config = make_config(bulk="archive")
     assert (await build_engine(config).push_once()).ok
     [line] = refused_lines(config)
@@ -87,7 +87,7 @@ async def test_bulk_archive_tries_every_batch_and_says_so(
 
     emulator.clear_requests()
     emulator.set_extract_faults()
-    more = css_theme(50, start=1000)
+    more = css_theme(60, start=1000)
     write_files(tmp_path / "theme", more)
     assert (await build_engine(config).push_once()).ok
     seen = Counter(endpoints(emulator))
@@ -102,7 +102,7 @@ async def test_file_rejected_inside_the_archive_fails_alone(
     """A bad JSON file inside the archive: HubSpot cancels the extraction (nothing
     stored), the batch goes file by file, every good file lands and the bad one fails with
     its own message; the account is not remembered as refusing archives."""
-    theme = css_theme(50)
+    theme = css_theme(60)
     write_files(tmp_path / "theme", theme)
     (tmp_path / "theme" / "part1" / "broken.json").write_text('{"label": \n')
     config = make_config()
@@ -128,7 +128,7 @@ async def test_extraction_that_never_completes_falls_back_after_the_deadline(
     archive is deleted, and the timeout is remembered as the account's refusal."""
     monkeypatch.setattr(bulk, "EXTRACT_DEADLINE_S", 1.5)
     emulator.set_extract_faults(never_complete=True)
-    theme = css_theme(45)
+    theme = css_theme(60)
     write_files(tmp_path / "theme", theme)
     config = make_config()
     assert (await build_engine(config).push_once()).ok
@@ -136,6 +136,6 @@ async def test_extraction_that_never_completes_falls_back_after_the_deadline(
     seen = Counter(endpoints(emulator))
     assert seen["extract"] == 1
     assert seen["extract_status"] >= 2
-    assert seen["upload"] == 45
+    assert seen["upload"] == 60
     assert_no_archive_left(emulator)
     assert "did not complete" in refusals(config)["sandbox"].reason

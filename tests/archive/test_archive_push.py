@@ -3,6 +3,8 @@ real SQLite: a large batch goes as one archive, and falls back file by file on r
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections import Counter
 from pathlib import Path
 
@@ -122,7 +124,7 @@ async def test_source_code_transport_archives_too(
     tmp_path: Path, emulator: Emulator, make_config: MakeConfig
 ) -> None:
     """With ``transport = "source-code"`` the same batch goes as one archive."""
-    theme = css_theme(50)
+    theme = css_theme(60)
     write_files(tmp_path / "theme", theme)
     assert (await build_engine(make_config(transport="source-code")).push_once()).ok
     seen = Counter(endpoints(emulator))
@@ -139,7 +141,7 @@ async def test_new_modules_meta_json_is_stored_before_their_files(
     """New modules' meta.json files are stored (one by one for a few, as an archive of
     their own for many) before the archive holding the modules' other files: the
     emulator marks no module file as written before its meta.json."""
-    theme = css_theme(50)
+    theme = css_theme(60)
     for m in range(modules):
         theme[f"modules/m{m}.module/meta.json"] = f'{{"label": "Module {m}"}}'
         theme[f"modules/m{m}.module/module.html"] = f"<div>module {m}</div>"
@@ -158,3 +160,48 @@ async def test_new_modules_meta_json_is_stored_before_their_files(
         assert seen["upload"] == 0
         assert seen["extract"] == 2
     assert_no_archive_left(emulator)
+
+
+async def test_exactly_the_threshold_goes_as_an_archive(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """A batch of exactly ``ARCHIVE_MIN_FILES`` uploads goes as one archive."""
+    write_files(tmp_path / "theme", css_theme(bulk.ARCHIVE_MIN_FILES))
+    assert (await build_engine(make_config()).push_once()).ok
+    seen = Counter(endpoints(emulator))
+    assert seen["extract"] == 1
+    assert seen["upload"] == 0
+
+
+async def test_file_changed_during_the_extraction_is_sent_again(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """A file edited while HubSpot extracts the archive: the look after the extraction
+    sees new content, so the archived version is not recorded as synced and the new
+    content is uploaded on its own; the remote ends with the new content."""
+    emulator.set_extract_faults(delay_ms=1500)
+    theme = css_theme(60)
+    write_files(tmp_path / "theme", theme)
+    edited = tmp_path / "theme" / "part2" / "f0002.css"
+
+    async def edit_during_extraction() -> None:
+        # The emulator announces no task; its list is polled (waiting FOR it, not a
+        # sleep proving that something did not happen).
+        while not emulator.extract_tasks():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        edited.write_text("/* edited while extracting */\n")
+
+    editor = asyncio.create_task(edit_during_extraction())
+    config = make_config()
+    summary = await build_engine(config).push_once()
+    await editor
+    assert summary.ok, summary
+    assert remote_theme(emulator)["part2/f0002.css"] == b"/* edited while extracting */\n"
+    lines = [line for line in sync_log(config.settings.state_dir)
+             if line["event"] == "pushed" and line["path"] == "part2/f0002.css"]
+    assert len(lines) == 1
+    assert "via" not in lines[0]
+    assert lines[0]["sha256"] == hashlib.sha256(edited.read_bytes()).hexdigest()
+    others = [line for line in sync_log(config.settings.state_dir)
+              if line["event"] == "pushed" and line.get("via") == "archive"]
+    assert len(others) == 59
