@@ -47,6 +47,11 @@ TRANSPORTS = ("filemapper", "source-code")
 """``accounts.NAME.transport``: the CMS filemapper API (what ``hs`` uses), or the public
 CMS Source Code API."""
 
+BULK_MODES = ("auto", "archive", "files")
+"""``accounts.NAME.bulk``: how a large batch of uploads goes (``hubsync.engine.bulk``):
+``auto`` tries one zip archive extracted by HubSpot and falls back to per-file uploads
+for good after a refusal; ``archive`` always tries it; ``files`` never does."""
+
 DEFAULT_SOURCE_CODE_VERSION = "2026-03"
 """``accounts.NAME.source_code_version``: the dated Source Code API version, or ``"v3"`` for
 the previous ``/cms/v3/source-code`` family (hubspot-api.md §4). Kept equal to
@@ -120,6 +125,8 @@ class Account:
     """The conflict guard (docs/teams.md): before overwriting or deleting a remote file,
     check that it is still the version hubsync synced. Off only for a portal one person
     pushes to alone: it saves one metadata read per changed file."""
+    bulk: str = "auto"
+    """One of :data:`BULK_MODES`: whether a large batch of uploads is sent as one archive."""
 
     @property
     def base_url(self) -> str:
@@ -446,6 +453,13 @@ def _transport_rule(value: str) -> str:
     return value
 
 
+def _bulk_rule(value: str) -> str:
+    if value not in BULK_MODES:
+        raise _Invalid(f"{_show(value)} is not one of {_quoted(BULK_MODES)}"
+                       f"{_did_you_mean(value, BULK_MODES)}")
+    return value
+
+
 def _source_code_version_rule(value: str) -> str:
     if value == "v3" or re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", value):
         return value
@@ -505,6 +519,7 @@ _FIELD_RULES: dict[tuple[type, str], _Rule] = {
     (Account, "api_base"): _check_api_base,
     (Account, "transport"): _transport_rule,
     (Account, "source_code_version"): _source_code_version_rule,
+    (Account, "bulk"): _bulk_rule,
     (Watch, "name"): _name_rule,
     (Watch, "src"): _existing_dir,
     (Watch, "dest"): _check_dest,

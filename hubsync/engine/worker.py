@@ -22,6 +22,7 @@ from hubsync.auth import TokenManager
 from hubsync.config import Account
 from hubsync.core import retry
 from hubsync.core.effects import Result, Seen
+from hubsync.engine.bulk import ArchivePath
 from hubsync.engine.guard import Guard, version_of
 from hubsync.errors import AuthError, CredentialError, HubSpotError, HubsyncError, RateLimited
 from hubsync.journal import Event
@@ -71,6 +72,8 @@ class AccountWorker:
         """Requests still waiting for the rate limit: nothing sent yet, cancelled at once
         on a stop (a Ctrl-C must not wait out a rate-limit window)."""
         self.guard = Guard(self)
+        self.archive = ArchivePath(self)
+        """Large batches of uploads as one zip archive (``accounts.NAME.bulk``)."""
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -80,6 +83,7 @@ class AccountWorker:
             self.wake.clear()
             now = engine.clock.time()
             engine.commit(engine.outbox.vet_deletes(self.name, now))
+            self.archive.offer(now, group)  # a large batch: one archive, see engine/bulk.py
             for entry in engine.outbox.next_batch(self.name, now, self._free(now)):
                 task = group.create_task(self._request(entry), name=f"push-{entry.remote_path}")
                 self._requests.add(task)
