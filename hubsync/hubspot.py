@@ -12,10 +12,12 @@ multipart bodies byte for byte as ``hs`` sends them (one part ``file``, the file
 raw UTF-8).
 
 Every response, success or error, has its ``X-HubSpot-RateLimit-*`` headers parsed and
-handed to ``on_rate_limit``. Failures are raised as the ``hubsync.errors`` class their
-status says (400 ValidationFailed, 401 expired TokenExpired, other 401/403 Forbidden,
-404 NotFound, 429 RateLimited, 408/5xx and network errors TransientError), built from
-the response only: messages never contain the key, the token, or a request header.
+handed to ``on_rate_limit``; every request's latency and status (None: no answer) go to
+``on_answer`` (the pacer sizes the account's concurrency with them). Failures are
+raised as the ``hubsync.errors`` class their status says (400 ValidationFailed, 401
+expired TokenExpired, other 401/403 Forbidden, 404 NotFound, 429 RateLimited, 408/5xx
+and network errors TransientError), built from the response only: messages never
+contain the key, the token, or a request header.
 """
 
 from __future__ import annotations
@@ -271,6 +273,7 @@ class HubSpotClient:
         timeout_s: float = 15.0,
         upload_read_timeout_s: float = 60.0,
         on_rate_limit: Callable[[RateLimitInfo], None] | None = None,
+        on_answer: Callable[[float, int | None], None] | None = None,
         transport: str = TRANSPORT_FILEMAPPER,
         source_code_version: str = SOURCE_CODE_VERSION,
     ) -> None:
@@ -285,6 +288,8 @@ class HubSpotClient:
         self.base_url = check_base_url(base_url)
         self.portal_id = portal_id
         self.on_rate_limit = on_rate_limit
+        self.on_answer = on_answer
+        """Told ``(seconds from send to the whole answer read, status or None)`` per request."""
         self._max_connections = max_connections
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         # No total for uploads: a big asset on a slow link may take minutes; a stalled
@@ -327,6 +332,13 @@ class HubSpotClient:
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
+
+    def _answered(self, started: float, status: int | None) -> float:
+        """Seconds since ``started`` (``perf_counter``), told to ``on_answer``."""
+        elapsed = time.perf_counter() - started
+        if self.on_answer is not None:
+            self.on_answer(elapsed, status)
+        return elapsed
 
     def _skew(self, date_header: str | None) -> float:
         """Server clock minus ours from a response's Date header, when the gap is worth
@@ -379,13 +391,15 @@ class HubSpotClient:
                 status, reason = response.status, response.reason or ""
                 response_headers = response.headers
         except TimeoutError as exc:
+            self._answered(started, None)
             raise TransientError(f"{what}: HubSpot did not answer in time") from exc
         except aiohttp.ClientError as exc:
+            self._answered(started, None)
             # Connection errors name host and port, never the path or headers; scrub
             # anyway in case a future aiohttp adds the URL.
             detail = _scrub(str(exc), secrets) or type(exc).__name__
             raise TransientError(f"{what}: network error: {detail}") from exc
-        duration_ms = (time.perf_counter() - started) * 1000
+        duration_ms = self._answered(started, status) * 1000
         rate_limit = parse_rate_limit(response_headers)
         if self.on_rate_limit is not None:
             self.on_rate_limit(rate_limit)
