@@ -26,12 +26,15 @@ from hubsync.watcher import Watcher
 
 
 def _pacer(settings: Settings) -> Pacer:
-    return Pacer(settings.rate_limit, settings.rate_window_ms / 1000)
+    return Pacer(settings.rate_limit, settings.rate_window_ms / 1000,
+                 max_concurrency=settings.max_concurrency)
 
 
 def _client(account: Account, settings: Settings, pacer: Pacer) -> RemoteApi:
     return HubSpotClient(account.base_url, account.portal_id,
-                         max_connections=settings.concurrency, on_rate_limit=pacer.learn,
+                         # As many connections as the pacer may ask for (Pacer.slots).
+                         max_connections=max(settings.concurrency, settings.max_concurrency),
+                         on_rate_limit=pacer.learn, on_answer=pacer.observe,
                          transport=account.transport,
                          source_code_version=account.source_code_version)
 

@@ -40,6 +40,7 @@ from hubsync.model import Api, Env, Mode, Target
 
 DEFAULT_DEBOUNCE_MS = 300
 DEFAULT_CONCURRENCY = 5
+DEFAULT_MAX_CONCURRENCY = 20
 DEFAULT_RATE_LIMIT = 100
 DEFAULT_RATE_WINDOW_MS = 10_000
 
@@ -100,7 +101,11 @@ class Settings:
     Linux; the quiet period ``debounce_ms`` then only coalesces what follows. False:
     every change waits out ``debounce_ms``."""
     concurrency: int = DEFAULT_CONCURRENCY
-    """Uploads in flight at once per account."""
+    """Uploads in flight at once per account (more up to ``max_concurrency`` while the
+    rate budget is large and the server slow; half of it after a 429 or server error)."""
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    """The most uploads in flight per account when the budget allows more than
+    ``concurrency`` (``hubsync.ratelimit.slots_for``); equal to ``concurrency``: fixed."""
     rate_limit: int = DEFAULT_RATE_LIMIT
     """Requests per ``rate_window_ms`` per account until HubSpot's headers say otherwise."""
     rate_window_ms: int = DEFAULT_RATE_WINDOW_MS
@@ -250,6 +255,11 @@ def _validate(data: dict[str, Any], path: Path) -> Config:
     if "settings" in data:
         structured = _structure(Settings, data["settings"], "settings", base_dir, problems)
         settings = structured or settings
+    if settings.max_concurrency < settings.concurrency:
+        problems.append(
+            f"settings.max_concurrency: {settings.max_concurrency} is below "
+            f"settings.concurrency ({settings.concurrency}); set it to at least "
+            f"{settings.concurrency} (equal keeps the number of uploads in flight fixed)")
     accounts, account_names = _validate_accounts(data.get("accounts", {}), base_dir, problems)
     raw_watches, watches = _validate_watches(data.get("watch", []), base_dir, problems)
 
@@ -512,6 +522,7 @@ def _check_api_base(url: str) -> str:
 _FIELD_RULES: dict[tuple[type, str], _Rule] = {
     (Settings, "debounce_ms"): _in_range(0, 60_000),
     (Settings, "concurrency"): _in_range(1, 20),
+    (Settings, "max_concurrency"): _in_range(1, 64),
     (Settings, "rate_limit"): _in_range(1, 10_000),
     (Settings, "rate_window_ms"): _in_range(100, 3_600_000),
     (Settings, "max_deletes"): _in_range(0, 1_000_000),

@@ -99,7 +99,9 @@ class AccountWorker:
         if conditions.offline_since is not None:
             # One probe at a time while the server is away.
             return 1 if in_flight == 0 and now >= conditions.next_probe_s else 0
-        return self.concurrency - in_flight
+        # The configured concurrency, or more while the budget is large and the server
+        # slow, fewer after trouble (Pacer.slots); the pacer still gates every request.
+        return self.pacer.slots(self.concurrency) - in_flight
 
     def _sleep_s(self, now: float) -> float | None:
         times = [t for t in (self.engine.outbox.next_wake(self.name, now),) if t is not None]
