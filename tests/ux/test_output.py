@@ -78,9 +78,13 @@ def test_no_color_is_honoured_by_every_renderer_on_a_terminal(
 
 def test_quiet_push_prints_the_summary_alone(
         tmp_path: Path, emulator_thread: EmulatorThread) -> None:
-    """`push -q` prints no line per file, only the per-account summary."""
+    """`push -q` prints no line per file, only the summary: per account, the totals with
+    bytes and time, and the verdict."""
     project = make_project(tmp_path, emulator_thread, accounts=("sandbox",))
     result = project.run("push", "-q")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["sandbox: 4 pushed, 0 deleted",
-                                          "everything is in sync"]
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0] == "sandbox: 4 pushed (35 B), 0 deleted"
+    assert re.fullmatch(r"in all: 4 pushed, 0 deleted, 35 B in \d+\.\d s", lines[1]), lines
+    assert lines[2] == "everything is in sync"
