@@ -139,6 +139,25 @@ def format_entry(entry: Mapping[str, Any], *, color: bool = False) -> str:
     return line
 
 
+ONE_LINE_ITEMS = 5
+"""``one_line`` keeps this many items of a message's list, then says how many more."""
+
+
+def one_line(message: object, *, limit: int = ONE_LINE_ITEMS) -> str:
+    """A message of several lines (``"config.toml: 3 problems:\\n  a\\n  b\\n  c"``) on one
+    line: the head, then its items joined by ``; ``, at most ``limit`` of them and then
+    ``and N more``. Never the head alone: a warning that says "3 problems:" must show
+    them."""
+    head, *rest = str(message).splitlines() or [""]
+    items = [line.strip() for line in rest if line.strip()]
+    if not items:
+        return head
+    shown = "; ".join(items[:limit])
+    if len(items) > limit:
+        shown += f"; and {len(items) - limit} more"
+    return f"{head} {shown}" if head.endswith(":") else f"{head}: {shown}"
+
+
 def sync_log_path(config_path: Path) -> tuple[Path, str | None]:
     """``<state_dir>/sync.log`` of the config at ``config_path``, and a warning or None.
 
@@ -153,7 +172,7 @@ def sync_log_path(config_path: Path) -> tuple[Path, str | None]:
     warning = None
     if problem is not None:
         warning = (f"the config is not valid, reading {state_dir} anyway "
-                   f"(run `hubsync check` for the details): {str(problem).splitlines()[0]}")
+                   f"(run `hubsync check` for the details): {one_line(problem)}")
     return state_dir / LOG_NAME, warning
 
 
