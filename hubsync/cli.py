@@ -171,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The console is for people: diagnostics only at warning and above, unless asked.
         level = (logging.DEBUG if args.debug else logging.INFO if args.verbose
                  else logging.ERROR if args.quiet else logging.WARNING)
-        logs.configure(debug=args.debug, level=level)
+        # Off a terminal too, a person reads warnings: plain lines, JSON only with -v.
+        mode: logs.LogMode = "auto" if args.verbose or args.debug else "human"
+        logs.configure(debug=args.debug, level=level, mode=mode)
         box.append(_command_module(args._module).run(args))
     return box[0] if box else EX_FAILURE

@@ -26,6 +26,7 @@ from hubsync.engine.report import (
     Summary,
     build_summary,
     session_status,
+    with_real_waits,
 )
 from hubsync.engine.resolve import apply_remote_copy, check_keep, find_conflict
 from hubsync.engine.selection import select_watches
@@ -251,8 +252,9 @@ class Engine:
 
     def commit(self, effects: Effects) -> None:
         """Carry out ``effects``: live conditions now, rows and events via the committer."""
-        self.hold_reasons.extend(str(e.fields.get("reason", "")) for e in effects.events
-                                  if e.event == Event.HELD)
+        # Named by account: a summary's "held:" line must say whose deletes wait.
+        self.hold_reasons.extend(f"{e.fields.get('account')}: {e.fields.get('reason', '')}"
+                                 for e in effects.events if e.event == Event.HELD)
         for account, reason in effects.block:
             worker = self._workers[account]
             if worker.conditions.blocked is None:
@@ -270,7 +272,11 @@ class Engine:
     def finish(self, sent: OutboxEntry, result: Result) -> None:
         """The answer to ``sent`` (from its worker)."""
         jitter = self.adapters.jitter()
-        self.commit(self.outbox.on_result(sent, result, self.clock.time(), jitter=jitter))
+        effects = self.outbox.on_result(sent, result, self.clock.time(), jitter=jitter)
+        # The retry time said is the real one: a paused account sends nothing sooner.
+        effects.events = with_real_waits(effects.events,
+                                         self._workers[sent.account].pacer.paused_for())
+        self.commit(effects)
 
     def finish_guarded(self, sent: OutboxEntry, guarded: Guarded) -> None:
         """The guard decided not to send ``sent`` (from its worker): done, adopted or a
