@@ -163,6 +163,7 @@ class LiveReload:
 
     def _append(self, lines: list[str]) -> None:
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as out:
                 out.write("".join(lines))
             self._write_failed = False
