@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from hubsync.auth import TokenManager
-from hubsync.config import Account, Config, Settings
-from hubsync.engine import Adapters, Engine
+from hubsync.config import Account, Config, Notifications, Settings
+from hubsync.engine import Adapters, Engine, SessionListener
 from hubsync.hubspot import HubSpotClient
 from hubsync.journal import Journal
 from hubsync.ports import RemoteApi, SystemClock
@@ -43,6 +43,21 @@ def _tokens(account: Account, api: RemoteApi) -> TokenManager:
     return TokenManager(account, api)
 
 
+def session_listeners(config: Config) -> list[SessionListener]:
+    """What follows a watch session as the config asks: the live-reload file
+    (``settings.notify_file``) and desktop notifications (``settings.notifications``)."""
+    from hubsync.desktop import DesktopNotifier
+    from hubsync.livereload import LiveReload
+
+    listeners: list[SessionListener] = []
+    if config.settings.notify_file is not None:
+        listeners.append(LiveReload(config.settings.notify_file,
+                                    {w.name: w.src for w in config.watches}))
+    if config.settings.notifications is Notifications.DESKTOP:
+        listeners.append(DesktopNotifier())
+    return listeners
+
+
 def real_adapters() -> Adapters:
     """The adapters of a real session: HubSpot over HTTP, SQLite, watchdog, wall time."""
     return Adapters(
@@ -54,6 +69,7 @@ def real_adapters() -> Adapters:
         make_tokens=_tokens,
         make_watcher=Watcher,
         jitter=random.random,
+        make_listeners=session_listeners,
     )
 
 

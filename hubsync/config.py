@@ -90,6 +90,15 @@ def default_state_dir() -> Path:
     return xdg_dir("XDG_STATE_HOME", ".local/state") / "hubsync"
 
 
+class Notifications(enum.StrEnum):
+    """``settings.notifications``: where problems are told besides the log."""
+
+    NONE = "none"
+    """Only the console, the sync log and the journal."""
+    DESKTOP = "desktop"
+    """Also a desktop notification (freedesktop Notifications, session D-Bus)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """``[settings]``: process-wide knobs, all optional."""
@@ -113,6 +122,12 @@ class Settings:
     """Safety brake: a batch deleting more than this many files is held."""
     allow_deletes: bool = False
     """Config override of the safety brake (``push --allow-deletes`` for one run)."""
+    notify_file: Path | None = None
+    """Live-reload hook (``watch --notify FILE`` for one run): the local paths of each
+    settled batch are appended here once every account has stored them (hubsync.livereload)."""
+    notifications: Notifications = Notifications.NONE
+    """``"desktop"``: problems (a template error, a held account, a refused key) become
+    freedesktop desktop notifications over the session D-Bus (hubsync.desktop)."""
 
 
 @dataclass(frozen=True, slots=True)
