@@ -140,6 +140,12 @@ class Watch:
     delete_remote: bool = False
     mode: Mode = Mode.PUBLISH
     ignore: tuple[str, ...] = ()
+    convert_fields: bool = True
+    """Run each module's or the theme's ``fields.js`` with node and upload the output as
+    ``fields.json`` (``hs ... --convert-fields``; ``hubsync.fieldsjs``)."""
+    field_options: tuple[str, ...] = ()
+    """Passed to the function ``fields.js`` exports, joined with ``,`` (``hs
+    --field-options``); ``""`` when empty."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from hubsync.errors import (
     AuthError,
     CredentialError,
+    FieldsConversionFailed,
     Forbidden,
     HubSpotError,
     HubsyncError,
@@ -85,7 +86,8 @@ def outcome_of(error: BaseException | None) -> Outcome:
         return Outcome.RATE_LIMITED
     if isinstance(error, TransientError):
         return Outcome.TRANSIENT
-    if isinstance(error, ValidationFailed):
+    if isinstance(error, ValidationFailed | FieldsConversionFailed):
+        # Our own refusal of the content (its fields.js fails): as final as HubSpot's.
         return Outcome.VALIDATION
     if isinstance(error, TokenExpired):
         return Outcome.TOKEN_EXPIRED
