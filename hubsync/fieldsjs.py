@@ -228,22 +228,31 @@ def node_version(node: str) -> tuple[int, str] | None:
         return found
 
 
-def node_problem(source: str, watch: str) -> str | None:
-    """Why fields sources cannot be converted on this machine (no node, too old), as a
-    message naming ``source`` and saying how to fix it; None when node will do."""
-    off = f"or set convert_fields = false in the [[watch]] {watch!r} to upload fields.js as is"
+def node_missing() -> tuple[str, str] | None:
+    """Why no fields.js can be converted on this machine, and how to fix it:
+    ``(what is wrong, what to do)``; None when the ``node`` on PATH will do."""
     node = find_node()
     if node is None:
-        return (f"{source}: converting it to fields.json needs Node.js {MIN_NODE_MAJOR} or "
-                "newer, and `node` is not on PATH; install it (https://nodejs.org/, or "
-                f"`sudo apt install nodejs`) and save the file again, {off}")
+        return (f"converting fields.js needs Node.js {MIN_NODE_MAJOR} or newer, and `node` "
+                "is not on PATH",
+                "install it (https://nodejs.org/, or `sudo apt install nodejs`)")
     version = node_version(node)
     if version is None or version[0] < MIN_NODE_MAJOR:
         found = version[1] if version else "a version it would not tell"
-        return (f"{source}: converting it to fields.json needs Node.js {MIN_NODE_MAJOR} or "
-                f"newer; {node} is {found}; install a newer one and save the file again, "
-                f"{off}")
+        return (f"converting fields.js needs Node.js {MIN_NODE_MAJOR} or newer; {node} is "
+                f"{found}", "install a newer one (https://nodejs.org/)")
     return None
+
+
+def node_problem(source: str, watch: str) -> str | None:
+    """``node_missing`` as one message naming ``source`` and saying both ways out (install
+    node, or ``convert_fields = false`` for ``watch``); None when node will do."""
+    missing = node_missing()
+    if missing is None:
+        return None
+    problem, fix = missing
+    return (f"{source}: {problem}; {fix} and save the file again, or set "
+            f"convert_fields = false in the [[watch]] {watch!r} to upload fields.js as is")
 
 
 def _first_lines(text: str) -> str:
@@ -302,6 +311,21 @@ def _run(node: str, source: Path, options: str, out: Path, *, rel: str,
         message = _first_lines(stderr.decode("utf-8", "replace")) or (
             f"node exited with status {proc.returncode}")
         raise FieldsConversionFailed(f"{rel}: {message}")
+
+
+def find_sources(root: Path, *, limit: int = 1000) -> list[str]:
+    """The fields sources under ``root`` (watch-relative, sorted), for ``doctor``: a walk
+    that skips hidden folders and ``node_modules`` (ignored by default, as in ``hs``);
+    at most ``limit``. Raises nothing (an unreadable folder is passed over)."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "node_modules")
+        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        prefix = "" if rel_dir == "." else rel_dir + "/"
+        found.extend(prefix + name for name in sorted(filenames) if is_source(prefix + name))
+        if len(found) >= limit:
+            break
+    return sorted(found[:limit])
 
 
 # --------------------------------------------------------------------------- per watch

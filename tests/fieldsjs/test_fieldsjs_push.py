@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from hubsync.app import build_engine
 from hubsync.emulator import Emulator
 from hubsync.engine import EngineEvent
@@ -206,7 +208,7 @@ async def test_contract_breaches_fail_with_what_to_change(
 
 async def test_node_gets_the_module_folder_and_no_hubsync_variable(
     tmp_path: Path, emulator: Emulator, make_config: MakeConfig,
-    monkeypatch: object,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """node runs with the module folder as cwd and without any HUBSYNC_* variable (the
     account keys are in the environment of this test); ``field_options`` reach the
@@ -228,13 +230,10 @@ async def test_node_gets_the_module_folder_and_no_hubsync_variable(
 
 async def test_without_node_each_fields_js_fails_saying_how_to_get_node(
     tmp_path: Path, emulator: Emulator, make_config: MakeConfig,
-    monkeypatch: object,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """PATH without node: every fields.js is a failure naming the file, the node version
     needed, how to install it and how to turn conversion off; the rest is pushed."""
-    import pytest
-
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
     root = tmp_path / "theme"
     write_theme(root, base_theme())
     empty = tmp_path / "bin"
