@@ -405,8 +405,9 @@ class FieldsJs:
             try:
                 st = stat_inside(root_path, source.split("/"), real_root)
             except OSError as exc:
-                return Unreadable(display_path(source),
-                                  f"cannot be read: {exc.strerror or exc}"), None
+                # Under the fields.json's name: that is the path the core must not judge.
+                return Unconverted(display_path(rel), f"{display_path(source)}: cannot be "
+                                   f"read: {exc.strerror or exc}", fresh=False), None
             if isinstance(st, os.stat_result) and not _is_dir(st):
                 present.append((source, os.path.join(root_path, *source.split("/")), st))
         if not present:
@@ -417,7 +418,14 @@ class FieldsJs:
                 cached: CachedStat | None, *, now_ns: int,
                 ) -> tuple[LocalFile | Gone | Skipped, CachedStat | None]:
         """The output for ``target`` from its one source in ``present`` (rel, path, stat):
-        from memory or the stat cache when the source is unchanged, else node's."""
+        kept from an earlier conversion in this session while the source is unchanged,
+        else node's now.
+
+        ``cached`` (the stat cache of an earlier session) is not trusted on its own: the
+        upload needs the bytes, not only their hash, so each session converts every
+        source once, as ``hs`` does on every upload.
+        """
+        del cached
         if len(present) > 1:
             names = ", ".join(posixpath.basename(rel) for rel, _, _ in present)
             return Unconverted(display_path(target), f"{display_path(present[0][0])}: "
@@ -425,36 +433,29 @@ class FieldsJs:
         source, path, st = present[0]
         key = StatKey.of(st)
         with self._lock:
-            known = self._known(target, path, key, cached)
-            if known is not None:
-                return known
+            output = self._outputs.get(target)
+            if output is not None and output.key == key and output.path.exists():
+                entry = CachedStat(key, output.sha256, output.recorded_ns)
+                # Racy (changed within localtree.RACY_NS of the conversion): the source's
+                # own hash decides, cheaper than running node again.
+                if not entry.is_racy() or _sha_or_none(path) == output.source_sha:
+                    return LocalFile(target, output.sha256, output.size), entry
             failure = self._failures.get(target)
             if failure is not None and failure.key == key:
                 return Unconverted(display_path(target), failure.reason, fresh=False), None
             return self._convert_now(source, path, target, key, now_ns)
 
-    def _known(self, target: str, path: str, key: StatKey, cached: CachedStat | None,
-               ) -> tuple[LocalFile, CachedStat] | None:
-        output = self._outputs.get(target)
-        if output is not None and output.key == key and output.path.exists():
-            entry = CachedStat(key, output.sha256, output.recorded_ns)
-            # Racy (changed within RACY_NS of the conversion): the source's own hash
-            # decides, cheaper than running node again.
-            if not entry.is_racy() or _sha_or_none(path) == output.source_sha:
-                return LocalFile(target, output.sha256, output.size), entry
-        if (output is None and cached is not None and cached.key == key
-                and not cached.is_racy()):
-            # From the stat cache of an earlier session: the output is made again only
-            # when it has to be uploaded (``output_path``). Its size is not kept there;
-            # the source's stands in (progress counts only).
-            return LocalFile(target, cached.sha256, key.size), cached
-        return None
-
     def _convert_now(self, source: str, path: str, target: str, key: StatKey,
                      now_ns: int) -> tuple[LocalFile | Gone | Skipped, CachedStat | None]:
+        shown = display_path(source)
+        missing = node_problem(shown, self.watch)
+        if missing is not None:
+            # Not remembered: found again (cheaply) at every look, so once node is
+            # installed the next reconcile converts without a save.
+            return Unconverted(display_path(target), missing, fresh=False), None
         try:
             source_sha = hash_file(path)
-            content = run_node(Path(path), rel=display_path(source), options=self.options,
+            content = run_node(Path(path), rel=shown, options=self.options,
                                workdir=self._workdir(), timeout_s=self.timeout_s,
                                watch=self.watch)
         except FileNotFoundError:
@@ -463,8 +464,8 @@ class FieldsJs:
             self._failures[target] = _Failure(key, str(exc))
             return Unconverted(display_path(target), str(exc)), None
         except OSError as exc:
-            return Unreadable(display_path(source),
-                              f"cannot be read: {exc.strerror or exc}"), None
+            return Unconverted(display_path(target),
+                               f"{shown}: cannot be read: {exc.strerror or exc}"), None
         self._failures.pop(target, None)
         sha = hashlib.sha256(content).hexdigest()
         handle, name = tempfile.mkstemp(prefix="fields-", suffix=".json", dir=self._workdir())
@@ -481,20 +482,19 @@ class FieldsJs:
     def output_path(self, root: Path, rel: str, rules: IgnoreRules, *, now_ns: int,
                     ) -> Path | None:
         """The file holding the bytes to upload for ``rel``: the converted output when a
-        source stands for it (converted now when only the stat cache knew it), None
-        when ``rel`` is an ordinary file. Raises ``FieldsConversionFailed`` when the
-        conversion fails, ``FileNotFoundError`` when the source is gone."""
+        source stands for it, None when ``rel`` is an ordinary file. Raises
+        ``FileNotFoundError`` when there is nothing to upload now (the source is gone,
+        or no longer converts): the caller looks at the path again, which reports it."""
         found = self.probe(root, rel, rules, None, now_ns=now_ns,
                            real_root=os.path.realpath(root))
         if found is None:
             return None
         outcome, _ = found
-        if isinstance(outcome, Unreadable):
-            raise FieldsConversionFailed(outcome.reason)
-        if not isinstance(outcome, LocalFile):
-            raise FileNotFoundError(rel)
         with self._lock:
-            return self._outputs[rel].path
+            output = self._outputs.get(rel)
+        if not isinstance(outcome, LocalFile) or output is None:
+            raise FileNotFoundError(rel)
+        return output.path
 
     # --- a whole scan --------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from hubsync.errors import (
     AuthError,
     CredentialError,
-    FieldsConversionFailed,
     Forbidden,
     HubSpotError,
     HubsyncError,
@@ -86,8 +85,7 @@ def outcome_of(error: BaseException | None) -> Outcome:
         return Outcome.RATE_LIMITED
     if isinstance(error, TransientError):
         return Outcome.TRANSIENT
-    if isinstance(error, ValidationFailed | FieldsConversionFailed):
-        # Our own refusal of the content (its fields.js fails): as final as HubSpot's.
+    if isinstance(error, ValidationFailed):
         return Outcome.VALIDATION
     if isinstance(error, TokenExpired):
         return Outcome.TOKEN_EXPIRED

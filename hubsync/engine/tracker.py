@@ -63,8 +63,11 @@ class Observed:
     @property
     def left_out(self) -> list[str]:
         """Paths the rules leave out: owed nothing, and never deleted for it. A local
-        ``fields.json`` shadowed by a fields.js is not: that path is pushed (converted)."""
-        return [item.rel for item in self.skipped if not isinstance(item, Shadowed)]
+        ``fields.json`` shadowed by a fields.js is not: that path is pushed (converted).
+        A ``fields.json`` whose fields.js does not convert is: nothing is owed for it
+        until it converts again (then its new output is)."""
+        return [*(item.rel for item in self.skipped if not isinstance(item, Shadowed)),
+                *(item.rel for item in self.unreadable if isinstance(item, Unconverted))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,8 +299,9 @@ class WatchTracker:
     async def upload_source(self, rel: str) -> Path:
         """The file whose bytes are uploaded for ``rel``: ``root/rel``, or for a
         ``fields.json`` that a fields.js stands for, node's output (converted now if this
-        session has not yet). Raises ``FieldsConversionFailed`` when that conversion
-        fails, ``FileNotFoundError`` when the fields.js is gone."""
+        session has not yet). Raises ``FileNotFoundError`` when there is nothing to
+        upload now (the file is gone, or its fields.js no longer converts): the worker
+        then has it looked at again, which reports why."""
         if not self.fields.sources_of(rel):
             return self.root / rel
         output = await asyncio.to_thread(self.fields.output_path, self.root, rel,

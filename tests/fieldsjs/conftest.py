@@ -42,9 +42,9 @@ def make_config(
             "sandbox": Account("sandbox", 111, api_base=emulator.url),
             "staging": Account("staging", 222, api_base=emulator.url),
         }
-        fields: dict[str, object] = {"delete_remote": True, **watch_fields}
-        watch = Watch(name="theme", src=root, dest="my-theme",
-                      accounts=("sandbox", "staging"), **fields)  # type: ignore[arg-type]
+        fields: dict[str, object] = {"delete_remote": True,
+                                     "accounts": ("sandbox", "staging"), **watch_fields}
+        watch = Watch(name="theme", src=root, dest="my-theme", **fields)  # type: ignore[arg-type]
         return Config(path=tmp_path / "config.toml", settings=settings, accounts=accounts,
                       watches=(watch,))
 

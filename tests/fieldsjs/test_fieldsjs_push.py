@@ -286,3 +286,51 @@ async def test_deleting_fields_js_deletes_the_remote_fields_json(
     assert "modules/card.module/fields.json" not in files
     assert files["modules/hero.module/fields.json"] == b'[{"name": "x"}]'
     assert summary.deleted == {"sandbox": 1, "staging": 1}
+
+
+async def test_a_new_session_converts_again_what_an_account_still_needs(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """The stat cache of an earlier session knows the output's hash, not its bytes: a
+    new session that owes fields.json to an account (here one just added) runs node
+    again and uploads exactly its output; the account already synced gets nothing."""
+    root = tmp_path / "theme"
+    write_theme(root, base_theme())
+    assert (await build_engine(make_config(accounts=("sandbox",))).push_once()).ok
+    summary = await build_engine(make_config()).push_once()
+    assert summary.ok, summary
+    assert summary.pushed["sandbox"] == 0
+    assert remote(emulator, 222)["modules/card.module/fields.json"] == node_json(
+        CARD_EXPECTED)
+    assert uploads(emulator, "modules/card.module/fields.json") == 2
+
+
+async def test_without_node_nothing_is_owed_until_node_is_there(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fields.js changed while node is missing: a failure each push, nothing uploaded
+    or deleted, and once node is back the next push converts and uploads it, without
+    another save."""
+    root = tmp_path / "theme"
+    write_theme(root, base_theme())
+    config = make_config()
+    assert (await build_engine(config).push_once()).ok
+    source = root / "modules/card.module/fields.js"
+    source.write_text("module.exports = () => [{ name: 'z' }];\n")
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    for _ in range(2):
+        blocked = await build_engine(config).push_once()
+        assert {(f.account, f.path) for f in blocked.failures} >= {
+            ("sandbox", "modules/card.module/fields.json"),
+            ("staging", "modules/card.module/fields.json")}
+        assert blocked.left_pending == 0
+    assert remote(emulator, 222)["modules/card.module/fields.json"] == node_json(
+        CARD_EXPECTED)
+    monkeypatch.setenv("PATH", path)
+    summary = await build_engine(config).push_once()
+    assert summary.ok, summary
+    assert remote(emulator, 222)["modules/card.module/fields.json"] == node_json(
+        [{"name": "z"}])
+    assert not [r for r in emulator.requests if r.endpoint == "delete"]
