@@ -211,6 +211,58 @@ class SyncedFile:
     """The remote's version right after hubsync's write, when known."""
 
 
+class ConflictKind(enum.StrEnum):
+    """Why hubsync did not write (or delete) a remote file: someone else's version is there.
+
+    A ``StrEnum``: ``ConflictKind.CHANGED == "changed"``, and the value is what the state,
+    the sync log and ``hubsync conflicts --json`` show.
+    """
+
+    CHANGED = "changed"
+    """The remote changed since hubsync last synced it (its version differs from the base's)."""
+    DELETED = "deleted"
+    """The remote file was deleted since hubsync last synced it."""
+    UNSYNCED = "unsynced"
+    """The remote file exists, hubsync never synced it, and its content differs."""
+    BOTH = "both"
+    """Changed on both sides since the last sync (seen by two-way watch)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """One remote path hubsync will not write until a person decides (``hubsync resolve``).
+
+    Keyed by (``account``, ``remote_path``) like the base: at most one conflict per path,
+    the newest detection wins. Stored in the state's ``conflicts`` table
+    (``StateStore.record_conflict``); the remote copy, when one was downloaded, is a file at
+    ``copy_path`` (``state.conflict_copy_path``), never inside a watch folder.
+    """
+
+    account: str
+    remote_path: str
+    """No leading ``/``."""
+    watch: str
+    rel: str
+    """The path relative to the watch root (``/``-separated)."""
+    kind: ConflictKind
+    local_sha256: str | None = None
+    """The local file's content when detected; None when it is gone locally."""
+    base_sha256: str | None = None
+    """What hubsync last synced there (the base row); None when it never did."""
+    remote: RemoteVersion | None = None
+    """The remote version found (updatedAt, hash, writer); None when deleted or unknown."""
+    remote_sha256: str | None = None
+    """sha256 of the downloaded remote copy; None when none was downloaded."""
+    copy_path: str | None = None
+    """Where the remote copy is kept (absolute path in the state dir), or None."""
+    detected_s: float = 0.0
+    """Epoch seconds."""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.account, self.remote_path)
+
+
 @dataclass(frozen=True, slots=True)
 class EngineEvent:
     """One thing that happened: a sync log line (``journal.Event``), or ``watching``
