@@ -37,6 +37,8 @@ SYMBOLS: Mapping[str, str] = {
     "failed": "✗",
     "auth_failed": "✗",
     "conflict": "≠",
+    "adopted": "=",
+    "resolved": "✓",
 }
 
 _GREEN, _RED, _YELLOW, _CYAN, _DIM, _BOLD, _RESET = (

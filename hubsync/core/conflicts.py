@@ -60,13 +60,13 @@ def conflict_fields(conflict: Conflict) -> dict[str, Any]:
 class ConflictRules(OutcomeRules):
     """The guard's verdicts and resolutions (see the module docstring)."""
 
-    def guard_verdict(self, sent: OutboxEntry, view: RemoteView, *,
-                      guard: bool = True) -> Verdict:
+    def guard_verdict(self, sent: OutboxEntry, view: RemoteView, *, guard: bool = True,
+                      user_id: int | None = None) -> Verdict:
         """:func:`hubsync.core.guard.judge` for ``sent`` (in flight) with what the core
-        knows: its base row and ``--prefer local``."""
+        knows: its base row and ``--prefer local``. ``user_id``: the key's HubSpot user."""
         acc = self._accounts[sent.account]
         return judge(sent, acc.base.get(sent.remote_path), view, guard=guard,
-                     prefer_local=self.policy.prefer_local)
+                     prefer_local=self.policy.prefer_local, user_id=user_id)
 
     def on_guard(self, sent: OutboxEntry, verdict: Verdict, view: RemoteView,
                  now: float) -> Effects:

@@ -74,7 +74,9 @@ class Guard:
         view = RemoteView()
         content: bytes | None = None
         for _ in range(MAX_STEPS):
-            verdict = outbox.guard_verdict(entry, view, guard=self.enabled)
+            identity = self._worker.tokens.identity
+            verdict = outbox.guard_verdict(entry, view, guard=self.enabled,
+                                           user_id=identity.user_id if identity else None)
             step = verdict.step
             if step is Step.SEND:
                 return None
