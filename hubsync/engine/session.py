@@ -8,7 +8,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -21,10 +21,12 @@ from hubsync.core.outbox import Outbox
 from hubsync.engine.commit import Committer
 from hubsync.engine.guard import Guarded
 from hubsync.engine.local import LocalSide
+from hubsync.engine.poller import start_pollers
 from hubsync.engine.report import (
     Summary,
     build_summary,
     session_status,
+    with_real_waits,
 )
 from hubsync.engine.resolve import apply_remote_copy, check_keep, find_conflict
 from hubsync.engine.selection import select_watches
@@ -58,6 +60,25 @@ PUSH_BACKOFF_CAP_S = 8.0
 WATCH_BACKOFF_CAP_S = 300.0
 
 
+class SessionListener(Protocol):
+    """Something beside the front end that follows a watch session (the live-reload
+    file, desktop notifications): built per session by ``Adapters.make_listeners``."""
+
+    def queued(self, rows: Sequence[OutboxEntry]) -> None:
+        """The outbox rows one state write made (what a settle asked each account)."""
+
+    def __call__(self, event: EngineEvent) -> None:
+        """Every engine event, after the front end's sink; must not block or raise."""
+
+    async def aclose(self) -> None:
+        """The session ends: release what it holds (a bus connection)."""
+
+
+def no_listeners(config: Config) -> list[SessionListener]:
+    """The default ``make_listeners``: nothing follows the session."""
+    return []
+
+
 @dataclass(frozen=True, slots=True)
 class Adapters:
     """Everything the engine builds its I/O from; :func:`hubsync.app.adapters` gives the
@@ -72,6 +93,8 @@ class Adapters:
     make_watcher: WatcherFactory
     jitter: Callable[[], float]
     """A number in [0, 1] for retry jitter."""
+    make_listeners: Callable[[Config], list[SessionListener]] = no_listeners
+    """What follows a watch session besides ``on_event`` (``watch``/``daemon`` only)."""
 
 
 class Engine:
@@ -108,6 +131,7 @@ class Engine:
         """Conflicts the guard found in this session (the push summary lists them)."""
         self._stop = asyncio.Event()
         self._interrupted = False
+        self._listeners: list[SessionListener] = []
 
     # --- public surface --------------------------------------------------------------------
 
@@ -250,8 +274,9 @@ class Engine:
 
     def commit(self, effects: Effects) -> None:
         """Carry out ``effects``: live conditions now, rows and events via the committer."""
-        self.hold_reasons.extend(str(e.fields.get("reason", "")) for e in effects.events
-                                  if e.event == Event.HELD)
+        # Named by account: a summary's "held:" line must say whose deletes wait.
+        self.hold_reasons.extend(f"{e.fields.get('account')}: {e.fields.get('reason', '')}"
+                                 for e in effects.events if e.event == Event.HELD)
         for account, reason in effects.block:
             worker = self._workers[account]
             if worker.conditions.blocked is None:
@@ -269,7 +294,11 @@ class Engine:
     def finish(self, sent: OutboxEntry, result: Result) -> None:
         """The answer to ``sent`` (from its worker)."""
         jitter = self.adapters.jitter()
-        self.commit(self.outbox.on_result(sent, result, self.clock.time(), jitter=jitter))
+        effects = self.outbox.on_result(sent, result, self.clock.time(), jitter=jitter)
+        # The retry time said is the real one: a paused account sends nothing sooner.
+        effects.events = with_real_waits(effects.events,
+                                         self._workers[sent.account].pacer.paused_for())
+        self.commit(effects)
 
     def finish_guarded(self, sent: OutboxEntry, guarded: Guarded) -> None:
         """The guard decided not to send ``sent`` (from its worker): done, adopted or a
@@ -376,7 +405,7 @@ class Engine:
         self._store = store if not self.dry_run else None
         # A dry run tells nobody anything as it goes: the plan it returns is its answer.
         self._committer = Committer(self._store, journal, self.clock, self._decorate,
-                                    None if self.dry_run else self._on_event)
+                                    None if self.dry_run else self._tell)
         self._committer.give_up_on_fault = self._once
         self._committer.on_recovered = self._wake_all
         self._committer.on_written = self._written
@@ -406,6 +435,11 @@ class Engine:
         )
 
     async def _start(self, stack: contextlib.AsyncExitStack, *, watch: bool) -> None:
+        if watch and not self.dry_run:
+            # Before the first key exchange: a refused key is the first thing to tell.
+            self._listeners = self.adapters.make_listeners(self.config)
+            for listener in self._listeners:
+                stack.push_async_callback(listener.aclose)
         if self.allow_deletes and not self.dry_run:
             self.commit(self.outbox.release_holds(None, self.clock.time()))
         if not self.dry_run:
@@ -427,6 +461,9 @@ class Engine:
         helpers = [group.create_task(self.local.run(stop), name="settler"),
                    group.create_task(self._auth_rechecker(stop), name="auth")] if watch else [
             group.create_task(self._stop_when_idle(stop), name="idle")]
+        if watch:
+            helpers += start_pollers(self, self.local.trackers.values(), self._workers, group,
+                                     stop)
         await stop.wait()
         self.stopping = True
         self._wake_all()
@@ -469,6 +506,15 @@ class Engine:
     def _written(self, rows: list[OutboxEntry]) -> None:
         self.outbox.written(rows)
         self._wake_all()
+        for listener in self._listeners:
+            listener.queued(rows)
+
+    def _tell(self, event: EngineEvent) -> None:
+        """The committer's sink: the front end first, then each session listener."""
+        if self._on_event is not None:
+            self._on_event(event)
+        for listener in self._listeners:
+            listener(event)
 
     def _wake_all(self) -> None:
         for worker in self._workers.values():

@@ -45,7 +45,7 @@ def test_first_contact_adopts_equal_files_keeps_different_and_remote_only(
     assert [line["path"] for line in ann.log("adopted")] == ["css/main.css"]
     [conflict] = ann.log("conflict")
     assert conflict["kind"] == "unsynced"
-    assert conflict["remote_writer"] == bob.user_id
+    assert conflict["remote_user_id"] == bob.user_id
     assert "base_sha256" not in conflict
 
     preferring = make_user(tmp_path / "again", team, "ann", {"templates/home.html":
