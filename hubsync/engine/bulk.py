@@ -231,6 +231,7 @@ class ArchivePath:
                 outbox = self.worker.engine.outbox
                 self._hold_due(self.worker.engine.clock.time(),
                                len(outbox.entries(self.worker.name)))
+            await self._guarded()
             if len(self._held) < ARCHIVE_MIN_FILES:
                 self._resting = True
                 return
@@ -241,6 +242,26 @@ class ArchivePath:
         finally:
             self._release(list(self._held.values()))
             self.worker.wake.set()
+
+    async def _guarded(self) -> None:
+        """The conflict guard (engine/guard.py) before the archive, as before any send: a
+        file it would not send (someone else's version is there, or the same content) is
+        settled as it says and leaves the batch; one whose read failed goes file by file.
+        New files cost one listing per folder, not one read each."""
+        worker = self.worker
+        if not worker.guard.enabled:
+            return
+
+        async def one(entry: OutboxEntry) -> None:
+            try:
+                guarded = await worker.guard.check(entry)
+            except HubsyncError:
+                self._release([entry])
+                return
+            if guarded is not None and self._held.pop(entry.remote_path, None) is entry:
+                worker.engine.finish_guarded(entry, guarded)
+
+        await asyncio.gather(*(one(e) for e in list(self._held.values())))
 
     async def _meta_first(self, metas: list[OutboxEntry]) -> None:
         if len(metas) >= META_ARCHIVE_MIN:
