@@ -156,3 +156,25 @@ def test_guard_off_overwrites_as_before(tmp_path: Path, team: EmulatorThread) ->
     assert remote(team)["css/main.css"] == b"body { ann }"
     assert requests(team, "meta", ann.user_id) == []
     assert ann.log("conflict") == []
+
+
+def test_source_code_transport_guards_by_hash(tmp_path: Path, team: EmulatorThread) -> None:
+    """On the Source Code API the version recorded after a write comes from the PUT's
+    answer (no extra read) and includes its hash: a teammate's change is a conflict, an
+    unchanged remote lets the next save through."""
+    ann = make_user(tmp_path, team, "ann", BASE, transport="source-code")
+    assert ann.run("push").returncode == 0
+    # First contact: one listing per folder; the versions come from the PUT answers.
+    assert sorted(requests(team, "v3_metadata", ann.user_id)) == [f"{DEST}/css",
+                                                                  f"{DEST}/templates"]
+    (ann.root / "templates/home.html").write_text("<h1>ann 2</h1>")
+    team.edit_as(PORTAL, f"{DEST}/css/main.css", b"body { bob }", user_id=7002)
+    (ann.root / "css/main.css").write_text("body { ann }")
+    done = ann.run("push")
+    assert done.returncode == 1
+    assert remote(team) == {"css/main.css": b"body { bob }",
+                            "templates/home.html": b"<h1>ann 2</h1>"}
+    [line] = ann.log("conflict")
+    assert (line["path"], line["kind"], line["remote_user_id"]) == ("css/main.css",
+                                                                    "changed", 7002)
+    assert line["remote_hash"]
