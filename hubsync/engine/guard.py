@@ -164,6 +164,11 @@ class Guard:
         self._listings[folder] = (self._worker.engine.clock.monotonic(), children)
         return children
 
+    def listed(self) -> dict[str, frozenset[str]]:
+        """folder -> the child names its listing gave, for every folder listed so far."""
+        return {folder: children for folder, (_, children) in self._listings.items()
+                if children is not None}
+
     def forget(self, remote_path: str) -> None:
         """Drop the cached listing of ``remote_path``'s folder (it changed)."""
         self._listings.pop(remote_path.strip("/").rpartition("/")[0], None)
