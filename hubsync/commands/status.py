@@ -313,6 +313,10 @@ def _errors(report: Mapping[str, Any]) -> list[str]:
         if account.get("held_deletes"):
             lines.append(f"{account.get('name')}: {account['held_deletes']} deletes held by "
                          "the safety brake; see `hubsync deletes`")
+    conflicts = report.get("conflicts") or []
+    if conflicts:
+        lines.append(f"{len(conflicts)} files not sent: changed remotely by someone else; "
+                     "see `hubsync conflicts`")
     return lines
 
 

@@ -256,13 +256,10 @@ class RemotePoller:
             remote_sha256=sha256_of(content) if content is not None else None,
             copy_path=str(copy) if copy is not None else None,
             detected_s=self.engine.clock.time())
-        effects = Effects(conflicts=[conflict])
-        effects.emit("conflict", watch=conflict.watch, account=self.account, path=rel,
-                     remote_path=path, kind=str(kind), local_sha256=local_sha,
-                     base_sha256=conflict.base_sha256, remote_sha256=conflict.remote_sha256,
-                     remote_updated_ms=meta.updated_at_ms if meta is not None else None,
-                     remote_user_id=meta.writer_user_id if meta is not None else None,
-                     copy=conflict.copy_path)
+        # Through the decision core: the path is then held (nothing owed or sent for it
+        # until `hubsync resolve`), and the line has the guard's fields (docs/sync-log.md).
+        effects = Effects()
+        self.engine.outbox.record(conflict, effects)
         self.engine.commit(effects)
 
 

@@ -25,7 +25,7 @@ from hubsync.core.outbox import Outbox
 from hubsync.errors import HubsyncError, UsageError
 from hubsync.journal import LOG_NAME, Journal
 from hubsync.lock import InstanceLock
-from hubsync.model import Conflict, ConflictKind, EngineEvent
+from hubsync.model import Conflict, ConflictKind, EngineEvent, Identity
 from hubsync.state import STATE_FILE, AsyncStateStore, StateStore, drop_remote_copy
 
 
@@ -98,10 +98,12 @@ async def list_offline(config: Config) -> list[Conflict]:
 
 
 async def resolve_offline(config: Config, account: str, remote_path: str, keep: str, *,
-                          now: Callable[[], float]) -> Conflict:
+                          now: Callable[[], float], identity: Identity | None = None
+                          ) -> Conflict:
     """Resolve one conflict with no session running: under the instance lock, apply the
     core's decision to the state, write (or remove) the local file for ``remote``, log the
-    ``resolved`` line. The caller pushes for ``local``. Returns the conflict resolved.
+    ``resolved`` line with ``identity`` (the key's user; None: the last ``auth test``'s).
+    The caller pushes for ``local``. Returns the conflict resolved.
 
     Raises AlreadyRunning when a session holds the state (ask it instead), UsageError
     when there is no such conflict, ResolveError/OSError for the local file, StateError.
@@ -122,11 +124,11 @@ async def resolve_offline(config: Config, account: str, remote_path: str, keep: 
                 size = apply_remote_copy(config.watch(conflict.watch).src, conflict)
             effects = outbox.resolve(conflict, keep, now(), remote_size=size)
             await store.apply(effects)
-            identity = (await store.run(StateStore.auth_statuses)).get(account)
+            checked = (await store.run(StateStore.auth_statuses)).get(account)
         finally:
             await store.close()
         drop_remote_copy(state_dir, conflict.copy_path)
-        who = identity.identity if identity is not None else None
+        who = identity or (checked.identity if checked is not None else None)
         journal = Journal(state_dir / LOG_NAME)
         try:
             for event in effects.events:

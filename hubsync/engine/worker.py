@@ -239,7 +239,7 @@ class AccountWorker:
         (the Source Code API's PUT does), else one metadata read (guard on only: it is
         what the next guard compares with). None when unknown."""
         version = version_of(getattr(answer, "meta", None))
-        if version is not None or not self.account.guard:
+        if version is not None or not self.guard.sees(entry):
             return version
         try:
             async def read(token: AccessToken) -> Any:
