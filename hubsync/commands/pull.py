@@ -330,6 +330,11 @@ class _Puller:
             lines.append((event, item, content, verdict is Verdict.LOCAL_CHANGE))
         if self.store is not None:
             self.store.apply(effects)
+            # The local file now holds the remote version: a conflict there is settled.
+            pulled = {item.meta.path for item, _ in plan}
+            for conflict in self.store.conflicts(self.account):
+                if conflict.remote_path in pulled:
+                    self.store.clear_conflict(self.account, conflict.remote_path)
         self._log(lines, tokens, took_s)
 
     def _log(self, lines: list[tuple[str, RemoteFile, bytes, bool]], tokens: TokenManager,

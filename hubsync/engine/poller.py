@@ -189,7 +189,8 @@ class RemotePoller:
         """The remote version is what the local file holds: record it as the base."""
         row = self._row(item, content)
         self.engine.outbox.load((), (row,))
-        effects = Effects(synced=[row])
+        # The local file holds the remote version: a conflict recorded there is settled.
+        effects = Effects(synced=[row], resolved=[(self.account, row.remote_path)])
         if event is not None:
             effects.events.append(EngineEvent(event, self._fields(item, content)))
         self.engine.commit(effects)
@@ -206,7 +207,7 @@ class RemotePoller:
                 self.engine.outbox.load((), (old,))
             log.warning("two_way_write_failed", path=item.rel, error=str(exc))
             return
-        effects = Effects(synced=[row])
+        effects = Effects(synced=[row], resolved=[(self.account, row.remote_path)])
         effects.events.append(EngineEvent("pulled", self._fields(item, content)))
         self.engine.commit(effects)
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from hubsync.emulator import EmulatorThread
+from hubsync.emulator.records import Endpoint
 from tests.e2e.e2e_helpers import DEST, run_hubsync, write_config
 from tests.pull.pull_helpers import TEAMMATE, THEME, log_lines, seed_remote
 from tests.support.processes import PORTALS, local_tree, remote_tree, write_files
@@ -188,3 +189,48 @@ def test_pull_help_has_description_and_example() -> None:
                            check=True, timeout=30)
     assert "hs cms fetch" in shown.stdout
     assert "hubsync pull --force" in shown.stdout
+
+
+def test_pull_over_the_source_code_api_records_its_hash(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """With `transport = "source-code"` the listing and downloads use the Source Code API
+    (metadata children, content GET); the tree arrives, a second pull downloads nothing,
+    and push uploads nothing."""
+    emu = emulator_thread
+    config, root, _ = _setup(tmp_path, emu)
+    text = config.read_text().replace(
+        "[accounts.sandbox]\n", '[accounts.sandbox]\ntransport = "source-code"\n')
+    config.write_text(text)
+    seed_remote(emu, PORTALS["sandbox"])
+
+    done = run_hubsync(config, emu, "pull")
+    assert done.returncode == 0, done.stderr
+    assert local_tree(root) == THEME
+    endpoints = {r.endpoint for r in emu.requests}
+    assert {Endpoint.V3_METADATA, Endpoint.V3_DOWNLOAD} <= endpoints
+    assert not endpoints & {Endpoint.META, Endpoint.STREAM}
+
+    emu.clear_requests()
+    again = run_hubsync(config, emu, "pull")
+    assert again.returncode == 0, again.stderr
+    assert [r for r in emu.requests if r.endpoint is Endpoint.V3_DOWNLOAD] == []
+
+    assert run_hubsync(config, emu, "push").returncode == 0
+    assert [r for r in emu.requests if r.endpoint is Endpoint.V3_UPLOAD] == []
+
+
+def test_pull_paces_itself_under_the_rate_limit(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """Against a portal allowing 8 calls per second, a pull of 20+ requests learns the
+    limit from HubSpot's headers and paces itself: the tree arrives whole and at most a
+    couple of 429s come back (the ones before the first answer taught the limit)."""
+    emu = emulator_thread
+    config, root, _ = _setup(tmp_path, emu)
+    seed_remote(emu, PORTALS["sandbox"])
+    emu.set_rate_limit(8, 1000)
+
+    done = run_hubsync(config, emu, "pull")
+    assert done.returncode == 0, done.stderr
+    assert local_tree(root) == THEME
+    limited = [r for r in emu.requests if r.status == 429]
+    assert len(limited) <= 2, limited
