@@ -79,7 +79,8 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--since", type=parse_since, metavar="WHEN",
                         help="only events since WHEN: 30m, 2h, 1d, or 2026-11-29T10:00 (local)")
     parser.add_argument("--failed", action="store_true",
-                        help="only failures (failed, auth_failed, held, conflict, or any error)")
+                        help="only failures (failed, auth_failed, held, conflict, a session "
+                             "stopped by an error); not retries, not skipped files")
     parser.add_argument("--json", action="store_true", help="print the raw JSON lines (for jq)")
     parser.add_argument("--file", type=Path, metavar="PATH",
                         help="read this log file instead of <state_dir>/sync.log")
