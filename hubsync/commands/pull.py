@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from hubsync.state import StateStore
 
 PULLED_SYMBOL = "↓"
+LARGE_PULL = 20
+"""More files than this: no line per file unless -v (the summary says how many)."""
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -165,6 +167,8 @@ async def _pull_all(config: Config, pairs: Sequence[tuple[Watch, str]],
 
 
 def _progress(show: bool) -> AbstractContextManager[Progress | None]:
+    """rich's own columns, as ``push`` shows them: what, bar, M/N, elapsed, remaining,
+    files per second; on stderr, gone when done."""
     if not show:
         return nullcontext()
     from rich.console import Console
@@ -172,14 +176,22 @@ def _progress(show: bool) -> AbstractContextManager[Progress | None]:
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
+        Task,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("- files/s" if speed is None else f"{speed:.1f} files/s")
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
-                    console=Console(stderr=True))
+                    TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+                    RateColumn(), transient=True, console=Console(stderr=True))
 
 
 class _Puller:
@@ -196,7 +208,8 @@ class _Puller:
         self.progress = progress
         self.force: bool = args.force
         self.dry_run: bool = args.dry_run
-        self.verbose = not (args.quiet or args.json)
+        self.loud = not (args.quiet or args.json)
+        self.verbose: bool = bool(getattr(args, "verbose", False))
         self.result = WatchPull(watch.name, account, watch.src, watch.dest.strip("/"))
 
     async def run(self) -> WatchPull:
@@ -354,7 +367,7 @@ class _Puller:
                 fields["forced"] = True
             if self.journal is not None:
                 self.journal.write(event, **fields)
-            if self.verbose and event == "pulled":
+            if self.loud and event == "pulled" and (self.verbose or len(lines) <= LARGE_PULL):
                 print(f"{PULLED_SYMBOL} {item.rel} <- {self.account}", flush=True)
 
 

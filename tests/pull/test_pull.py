@@ -234,3 +234,35 @@ def test_pull_paces_itself_under_the_rate_limit(
     assert local_tree(root) == THEME
     limited = [r for r in emu.requests if r.status == 429]
     assert len(limited) <= 2, limited
+
+
+def test_long_pull_on_a_terminal_shows_progress_and_no_line_per_file(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """On a pseudo terminal a 40-file pull draws rich's bar (M/N, time left, files/s) and
+    prints the summary, not 40 lines; with -v a large pull prints a line per file."""
+    import re
+
+    from tests.support.processes import HUBSYNC, keys_env
+    from tests.ux.ux_helpers import run_in_pty
+
+    emu = emulator_thread
+    config, root, _ = _setup(tmp_path, emu)
+    many = {f"css/f{i:03}.css": f"/* {i} */".encode() for i in range(40)}
+    seed_remote(emu, PORTALS["sandbox"], many)
+    emu.set_faults(latency_ms=30)
+    try:
+        code, out = run_in_pty([*HUBSYNC, "--config", str(config), "pull"], keys_env(emu))
+    finally:
+        emu.set_faults()
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
+    assert code == 0, plain
+    assert re.search(r"downloading \(sandbox\) [━╸╺ ]*\d+/40 .*left.*files/s", plain), plain
+    assert "40 written" in plain
+    assert "↓ css/" not in plain
+    assert local_tree(root) == many
+
+    changed = {rel: b"/* new */" for rel in list(many)[:25]}
+    seed_remote(emu, PORTALS["sandbox"], changed)
+    loud = run_hubsync(config, emu, "-v", "pull")
+    assert loud.returncode == 0, loud.stderr
+    assert loud.stdout.count("↓ css/") == 25
