@@ -152,6 +152,8 @@ class RemotePoller:
             return
         if self._reported.get(meta.path) == (meta.updated_at_ms, meta.hash):
             return
+        if self.engine.outbox.in_conflict(self.account, meta.path) is not None:
+            return  # a person decides (`hubsync resolve`); nothing comes down meanwhile
         if self._busy(meta.path) is None:
             return
         content = await self.remote.download(meta.path)
@@ -226,7 +228,8 @@ class RemotePoller:
         for remote_path, row in list(self._base().items()):
             if row.watch != watch or remote_path in listed or row.synced_s >= started_s:
                 continue
-            if self._busy(remote_path) is not False:
+            if self._busy(remote_path) is not False or \
+                    self.engine.outbox.in_conflict(self.account, remote_path) is not None:
                 continue
             if self._reported.get(remote_path) == (None, None):
                 continue
@@ -257,13 +260,10 @@ class RemotePoller:
             remote_sha256=sha256_of(content) if content is not None else None,
             copy_path=str(copy) if copy is not None else None,
             detected_s=self.engine.clock.time())
-        effects = Effects(conflicts=[conflict])
-        effects.emit("conflict", watch=conflict.watch, account=self.account, path=rel,
-                     remote_path=path, kind=str(kind), local_sha256=local_sha,
-                     base_sha256=conflict.base_sha256, remote_sha256=conflict.remote_sha256,
-                     remote_updated_ms=meta.updated_at_ms if meta is not None else None,
-                     remote_user_id=meta.writer_user_id if meta is not None else None,
-                     copy=conflict.copy_path)
+        effects = Effects()
+        # The core holds the path (nothing owed or sent until `hubsync resolve`), stores
+        # the conflict and logs it, as for the push guard's conflicts.
+        self.engine.outbox.record(conflict, effects)
         self.engine.commit(effects)
 
 
