@@ -348,6 +348,12 @@ class _Puller:
             for conflict in self.store.conflicts(self.account):
                 if conflict.remote_path in pulled:
                     self.store.clear_conflict(self.account, conflict.remote_path)
+                    if self.journal is not None:
+                        self.journal.write(
+                            "resolved", watch=conflict.watch, account=self.account,
+                            path=conflict.rel, remote_path=conflict.remote_path,
+                            kind=str(conflict.kind), keep="remote",
+                            note="hubsync pull wrote the remote version into the local file")
         self._log(lines, tokens, took_s)
 
     def _log(self, lines: list[tuple[str, RemoteFile, bytes, bool]], tokens: TokenManager,

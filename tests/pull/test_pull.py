@@ -266,3 +266,33 @@ def test_long_pull_on_a_terminal_shows_progress_and_no_line_per_file(
     loud = run_hubsync(config, emu, "-v", "pull")
     assert loud.returncode == 0, loud.stderr
     assert loud.stdout.count("↓ css/") == 25
+
+
+def test_pull_force_settles_a_guard_conflict_with_the_remote_version(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """A push refused by the conflict guard (the teammate changed the file) leaves a
+    conflict; `pull` refuses to overwrite the local edit, `pull --force` writes the
+    teammate's version, logs `resolved` (keep remote) and `conflicts` is empty again."""
+    emu = emulator_thread
+    config, root, state = _setup(tmp_path, emu)
+    seed_remote(emu, PORTALS["sandbox"])
+    assert run_hubsync(config, emu, "pull").returncode == 0
+    write_files(root, {"css/main.css": "body { color: mine; }\n"})
+    emu.edit_as(PORTALS["sandbox"], f"{DEST}/css/main.css", b"body { color: theirs; }\n",
+                user_id=TEAMMATE)
+    pushed = run_hubsync(config, emu, "push")
+    assert pushed.returncode == 1
+    assert run_hubsync(config, emu, "conflicts").returncode == 1
+
+    assert run_hubsync(config, emu, "pull").returncode == 1
+    assert (root / "css/main.css").read_bytes() == b"body { color: mine; }\n"
+
+    forced = run_hubsync(config, emu, "pull", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (root / "css/main.css").read_bytes() == b"body { color: theirs; }\n"
+    resolved = log_lines(state, "resolved")
+    assert [(r["path"], r["keep"]) for r in resolved] == [("css/main.css", "remote")]
+    assert run_hubsync(config, emu, "conflicts").returncode == 0
+    emu.clear_requests()
+    assert run_hubsync(config, emu, "push").returncode == 0
+    assert [r for r in emu.requests if r.endpoint is Endpoint.UPLOAD] == []
