@@ -390,6 +390,11 @@ def _print_summary(results: list[WatchPull], args: argparse.Namespace) -> None:
         if result.refused and not args.force:
             _print_refusal(result)
             continue
+        if not (result.written or result.adopted or result.current or result.skipped):
+            print(f"{result.watch} <- {result.account}: nothing to pull, the remote folder "
+                  f"{result.dest!r} holds no file (`hubsync ls {result.dest} --account "
+                  f"{result.account}` shows what is there)")
+            continue
         head = "would write" if args.dry_run else "written"
         parts = [f"{len(result.written)} {head}",
                  f"{len(result.adopted)} adopted (already equal)",

@@ -296,3 +296,23 @@ def test_pull_force_settles_a_guard_conflict_with_the_remote_version(
     emu.clear_requests()
     assert run_hubsync(config, emu, "push").returncode == 0
     assert [r for r in emu.requests if r.endpoint is Endpoint.UPLOAD] == []
+
+
+def test_pull_while_a_watch_runs_is_refused_and_an_empty_remote_says_so(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """`pull` takes the instance lock as `push` does: with a watch running it stops
+    before writing anything; an empty remote folder is said in words."""
+    from tests.pull.pull_helpers import watch_session
+
+    emu = emulator_thread
+    config, root, _ = _setup(tmp_path, emu)
+    empty = run_hubsync(config, emu, "pull")
+    assert empty.returncode == 0, empty.stderr
+    assert "nothing to pull" in empty.stdout
+
+    seed_remote(emu, PORTALS["sandbox"])
+    with watch_session(config, emu, tmp_path / "watch.out"):
+        refused = run_hubsync(config, emu, "pull")
+    assert refused.returncode != 0
+    assert "hubsync: error:" in refused.stderr
+    assert local_tree(root) == {}
