@@ -161,7 +161,7 @@ async def _pull_all(config: Config, pairs: Sequence[tuple[Watch, str]],
         for watch, account in pairs:
             puller = _Puller(config, watch, account, store, journal, progress, args)
             results.append(await puller.run())
-            if puller.result.refused:
+            if puller.result.refused and not args.force:
                 break  # nothing more is written once local work is in the way
         return results
 
