@@ -117,6 +117,11 @@ class RemotePoller:
                 except HubsyncError as exc:
                     log.warning("two_way_poll_failed", account=self.account,
                                 watch=self.tracker.watch.name, error=str(exc))
+                except Exception:
+                    # A bug here must not end the session (pushes go on); say it and
+                    # poll again after the pause.
+                    log.exception("two_way_poll_crashed", account=self.account,
+                                  watch=self.tracker.watch.name)
             await self.engine.clock.wait(stop, self.pause_s)
 
     async def poll_once(self) -> None:
