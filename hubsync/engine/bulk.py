@@ -235,6 +235,7 @@ class ArchivePath:
                 self._resting = True
                 return
             await self._send(list(self._held.values()))
+            await self._forget_refusal()
         except (Refused, FellBack) as exc:
             self._resting = True
             await self._fell_back(exc, len(self._held))
@@ -430,6 +431,14 @@ class ArchivePath:
         if store is not None:
             self.refusal = (await store.bulk_refusals()).get(self.worker.name)
         self._loaded = True
+
+    async def _forget_refusal(self) -> None:
+        """An archive went through (``bulk = "archive"``): an older refusal no longer
+        holds, so ``auto`` uses the archive path again."""
+        store = self.worker.engine._store
+        if self.refusal is not None and store is not None:
+            await store.record_bulk_refusal(self.worker.name, None)
+            self.refusal = None
 
     async def _fell_back(self, exc: Exception, files: int) -> None:
         worker = self.worker

@@ -73,3 +73,27 @@ def test_push_with_bulk_archive_reports_a_refusal(
     output = done.stdout + done.stderr
     assert "archive_refused" in output
     assert "extract" in output
+
+
+def test_status_shows_a_remembered_refusal(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """After ``auto`` met a refused extraction, ``hubsync status`` (nothing running) says
+    that large batches go file by file, why, and how to try again; ``--json`` has it as
+    ``archive_refused``."""
+    emulator_thread.set_extract_faults(refuse_status=403)
+    root = tmp_path / "theme"
+    write_files(root, css_theme(60))
+    config = write_config(tmp_path / "config.toml", emulator_thread, root, "auto")
+    assert push(config, emulator_thread).returncode == 0
+    status = subprocess.run([*HUBSYNC, "--config", str(config), "status", "--json"],
+                            env=keys_env(emulator_thread), capture_output=True, text=True,
+                            timeout=60, check=True)
+    [account] = json.loads(status.stdout)["accounts"]
+    assert "extract" in account["archive_refused"]["reason"]
+    assert account["archive_refused"]["at"].endswith("Z")
+    text = subprocess.run([*HUBSYNC, "--config", str(config), "status"],
+                          env=keys_env(emulator_thread), capture_output=True, text=True,
+                          timeout=60, check=True).stdout
+    assert "large batches go file by file" in text
+    assert 'bulk = "archive"' in text
