@@ -52,6 +52,7 @@ import uuid
 import zipfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -102,6 +103,13 @@ POLL_GROWTH = 1.5
 """Status polls wait 0.2 s, then 1.5 times longer each time, at most 2 s: a small theme
 extracts in well under a second (emulator: 0.3 s), a big one is not polled to death."""
 ARCHIVE_PREFIX = "hubsync-archive-"
+OVERWRITE_SAMPLE = 3
+"""Files already synced before whose metadata is read after an extraction, to see that it
+overwrote them (one request each)."""
+CALL_ATTEMPTS = 3
+"""Tries of one archive-path request that met a 429 or a transient failure (5xx, timeout)
+before the batch falls back to per-file uploads."""
+RETRY_WAIT_S = 0.5
 
 _T = TypeVar("_T")
 
@@ -301,15 +309,17 @@ class ArchivePath:
                              "storing the archive")
             stored = True
             task_id = await self._call(lambda t, a: a.extract(t, archive), "extract")
-            await self._wait_for(task_id, began)
+            status = await self._wait_for(task_id, began)
+            await self._check_overwrites(packed.entries, status)
             landed = await self._verify(packed.entries)
         finally:
             if stored:
                 await self._delete(archive)
         await self._record(landed, task_id, began)
 
-    async def _wait_for(self, task_id: str, began: float) -> None:
-        """Poll until COMPLETE; raise Refused/FellBack for anything else."""
+    async def _wait_for(self, task_id: str, began: float) -> Any:
+        """Poll until COMPLETE and return that status; raise Refused/FellBack for anything
+        else."""
         wait_s = POLL_FIRST_S
         while True:
             left_s = EXTRACT_DEADLINE_S - (time.monotonic() - began)
@@ -321,13 +331,30 @@ class ArchivePath:
             status = await self._call(lambda t, a: a.extract_status(t, task_id),
                                       "extract status")
             if status.status == "COMPLETE":
-                return
+                return status
             if status.status == "CANCELED":
                 if status.errors:
                     # Files refused inside the archive: nothing stored (all or nothing).
                     raise FellBack("HubSpot refused files inside the archive: "
                                    + "; ".join(d.message for d in status.errors[:3]))
                 raise Refused("HubSpot canceled the extraction")
+
+    async def _check_overwrites(self, entries: list[OutboxEntry], status: Any) -> None:
+        """Whether extraction replaces files that were there is not documented: read the
+        metadata of a few files hubsync had synced before (:data:`OVERWRITE_SAMPLE`
+        requests) and compare their ``updatedAt`` with the task's ``requestedAt``, both
+        HubSpot's clock. Older -> Refused: the archive cannot update a theme."""
+        requested_ms = _epoch_ms(status.requested_at)
+        base = self.worker.engine.outbox.base(self.worker.name)
+        sample = [e for e in entries if e.remote_path in base][:OVERWRITE_SAMPLE]
+        if requested_ms is None or not sample:
+            return
+        for entry in sample:
+            meta = await self._metadata(entry.remote_path, "check the extraction")
+            updated = meta.updated_at_ms if meta is not None else None
+            if updated is not None and updated < requested_ms:
+                raise Refused(f"the extraction left {entry.remote_path} as it was (updated "
+                              "before the archive was extracted): it does not overwrite")
 
     async def _verify(self, entries: list[OutboxEntry]) -> list[OutboxEntry]:
         """The entries whose names the listing of their folder shows (one request per
@@ -340,8 +367,7 @@ class ArchivePath:
         async def listed(folder: str) -> set[str]:
             async with limit:
                 try:
-                    meta = await self._call(lambda t, a: a.metadata(t, folder),
-                                            "verify the extraction")
+                    meta = await self._metadata(folder, "verify the extraction")
                 except (Refused, FellBack):
                     return set()
             return set(meta.children) if meta is not None and meta.folder else set()
@@ -403,24 +429,43 @@ class ArchivePath:
         worker = self.worker
         api = worker.api
         assert isinstance(api, ArchiveApi)
-        await worker.pacer.acquire()
-        if worker.engine.stopping and not cleanup:
-            raise FellBack("the session is stopping")
-        try:
-            return await worker.tokens.call(lambda token: request(token, api))
-        except RateLimited as exc:
-            worker.pacer.rate_limited(exc.retry_after)
-            raise FellBack(f"{what}: {exc}") from exc
-        except (TransientError, TokenExpired, AuthError, CredentialError) as exc:
+        for attempt in range(1, CALL_ATTEMPTS + 1):
+            await worker.pacer.acquire()
+            if worker.engine.stopping and not cleanup:
+                raise FellBack("the session is stopping")
+            try:
+                return await worker.tokens.call(lambda token: request(token, api))
+            except TransientError as exc:
+                # A 429 (the pacer then waits out the window) or a 5xx on one of a few
+                # requests must not cost the whole archive: try again, a few times.
+                if isinstance(exc, RateLimited):
+                    worker.pacer.rate_limited(exc.retry_after)
+                if attempt == CALL_ATTEMPTS or exc.status is None:
+                    raise self._fallback(exc, what) from exc
+                await asyncio.sleep(RETRY_WAIT_S * attempt)
+            except HubsyncError as exc:
+                raise self._fallback(exc, what) from exc
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _metadata(self, remote_path: str, what: str) -> RemoteMeta | None:
+        """One metadata read (file or folder listing) through :meth:`_call`."""
+
+        async def read(token: AccessToken, api: ArchiveApi) -> RemoteMeta | None:
+            return await api.metadata(token, remote_path)
+
+        return await self._call(read, what)
+
+    @staticmethod
+    def _fallback(exc: HubsyncError, what: str) -> Refused | FellBack:
+        """What an error of an archive-path request means for the batch."""
+        if isinstance(exc, TransientError | TokenExpired | AuthError | CredentialError):
             # The server is unwell or the key is in trouble: the per-file path meets the
             # same condition and handles it (offline probing, blocking the account).
-            raise FellBack(f"{what}: {exc}") from exc
-        except HubSpotError as exc:
-            if exc.status is not None and 400 <= exc.status < 500:
-                raise Refused(f"{what}: {exc.describe().splitlines()[0]}") from exc
-            raise FellBack(f"{what}: {exc}") from exc
-        except HubsyncError as exc:
-            raise FellBack(f"{what}: {exc}") from exc
+            return FellBack(f"{what}: {exc}")
+        if isinstance(exc, HubSpotError) and exc.status is not None \
+                and 400 <= exc.status < 500:
+            return Refused(f"{what}: {exc.describe().splitlines()[0]}")
+        return FellBack(f"{what}: {exc}")
 
     # --- refusals and fallback ----------------------------------------------------------
 
@@ -470,6 +515,20 @@ class ArchivePath:
                 del self._held[entry.remote_path]
                 outbox.unsent(entry)
         self.worker.engine.check_idle()
+
+
+def _epoch_ms(iso: str | None) -> int | None:
+    """HubSpot's ISO 8601 time (``2026-11-30T05:30:00.123Z``) in epoch ms; None if absent or
+    not a time."""
+    if not iso:
+        return None
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def _read_all(root: Path, entries: list[OutboxEntry]) -> list[bytes | None]:
