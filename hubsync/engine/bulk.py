@@ -50,7 +50,7 @@ import posixpath
 import time
 import uuid
 import zipfile
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,7 +74,7 @@ from hubsync.errors import (
 )
 from hubsync.model import AccessToken, Mode, OpKind, OutboxEntry, OutboxState, RemoteMeta
 from hubsync.ports import ApiAnswer
-from hubsync.state import BulkRefusal
+from hubsync.state import AsyncStateStore, BulkRefusal
 
 if TYPE_CHECKING:
     from hubsync.engine.worker import AccountWorker
@@ -160,6 +160,8 @@ class ArchivePath:
         self.refusal: BulkRefusal | None = None
         """The account's remembered refusal (loaded from the state on first use)."""
         self._loaded = False
+        self._starting: asyncio.Task[None] | None = None
+        self._start_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._held: dict[str, OutboxEntry] = {}
         """remote path -> an entry this path took (in flight in the core), until it is
@@ -173,17 +175,40 @@ class ArchivePath:
     def offer(self, now: float, group: asyncio.TaskGroup) -> None:
         """Start sending the account's due uploads as an archive if the batch is large
         enough and the account may (see the module docstring). Marks them in flight."""
-        if not self._may_try(now) or not self._take(now):
+        if not self._loaded and self._starting is None and self._usable():
+            # Once per session: learn a remembered refusal, delete what a killed process
+            # left (beside the per-file uploads, which go on meanwhile).
+            self._starting = self._spawn(group, self._startup(), "archive-start")
+        if self._task is not None and not self._task.done():
             return
-        task = group.create_task(self._run(), name=f"archive-{self.worker.name}")
-        self._task = task
+        if self._may_try(now) and self._take(now):
+            self._task = self._spawn(group, self._run(), "archive")
+
+    def _spawn(self, group: asyncio.TaskGroup, work: Coroutine[Any, Any, None], name: str
+               ) -> asyncio.Task[None]:
+        task = group.create_task(self._guarded(work), name=f"{name}-{self.worker.name}")
         requests = self.worker._requests
         requests.add(task)  # drained and cancelled on a stop like any request
         task.add_done_callback(requests.discard)
+        return task
+
+    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
+        """``work``, with any unexpected error logged instead of ending the session (what
+        it held is handed back by ``_run``): the per-file path is always there."""
+        try:
+            await work
+        except Exception:
+            self._resting = True
+            log.exception("archive_crashed", account=self.worker.name,
+                          note="this batch goes file by file")
+
+    def _usable(self) -> bool:
+        """Whether this account can use the archive path at all (a real client, a state)."""
+        return isinstance(self.worker.api, ArchiveApi) and self.worker.engine._store is not None
 
     def _may_try(self, now: float) -> bool:
         worker = self.worker
-        if self.mode == "files" or (self._task is not None and not self._task.done()):
+        if self.mode == "files":
             return False
         if self.mode == "auto" and self.refusal is not None:
             return False
@@ -191,9 +216,9 @@ class ArchivePath:
         if self._resting:
             self._resting = pending > 0
             return False
-        if pending < ARCHIVE_MIN_FILES or worker.engine._store is None:
+        if pending < ARCHIVE_MIN_FILES:
             return False
-        return isinstance(worker.api, ArchiveApi) and worker._free(now) > 0
+        return self._usable() and worker._free(now) > 0
 
     def _take(self, now: float) -> bool:
         """Take the due uploads of publish-mode watches (in flight from now on); False
@@ -206,6 +231,10 @@ class ArchivePath:
         if due < ARCHIVE_MIN_FILES:
             return False
         self._hold_due(now, len(entries))
+        if len(self._held) < ARCHIVE_MIN_FILES and not any(
+                is_module_meta(e.rel) for e in self._held.values()):
+            # Not dispatchable yet (rows the state has not written): the next round.
+            self._release(list(self._held.values()))
         return bool(self._held)
 
     def _hold_due(self, now: float, limit: int) -> None:
@@ -227,7 +256,7 @@ class ArchivePath:
         """Send what is held by archive; whatever does not land goes back to the core as
         not sent, for the per-file loop."""
         try:
-            await self._load_refusal()
+            await self._startup()
             if self.mode == "auto" and self.refusal is not None:
                 return
             base = self.worker.engine.outbox.base(self.worker.name)
@@ -305,9 +334,14 @@ class ArchivePath:
         began = time.monotonic()
         stored = False
         try:
+            if self.worker.engine.stopping:
+                raise FellBack("the session is stopping")
+            # Durable first: a process killed from here on leaves an archive the next
+            # start deletes.
+            await self._store().record_bulk_archive(self.worker.name, archive, time.time())
+            stored = True
             await self._call(lambda t, a: a.store_archive(t, archive, packed.content),
                              "storing the archive")
-            stored = True
             task_id = await self._call(lambda t, a: a.extract(t, archive), "extract")
             status = await self._wait_for(task_id, began)
             await self._check_overwrites(packed.entries, status)
@@ -397,42 +431,44 @@ class ArchivePath:
         worker.conditions.last_error = None
 
     async def _delete(self, archive: str) -> None:
-        """Remove the archive, also when the batch failed or is being cancelled."""
+        """Remove the archive, also when the batch failed or is being cancelled; the state
+        forgets it once HubSpot answered (a 404 counts: it is gone)."""
 
         async def delete(token: AccessToken, api: ArchiveApi) -> None:
             with contextlib.suppress(NotFound):
                 await api.delete(token, archive)
 
-        deleting = asyncio.ensure_future(self._call(delete, "delete the archive",
-                                                    cleanup=True))
+        async def delete_and_forget() -> None:
+            await self._call(delete, "delete the archive")
+            await self._store().record_bulk_archive(self.worker.name, archive, None)
+
+        deleting = asyncio.ensure_future(delete_and_forget())
         try:
             await asyncio.shield(deleting)
         except asyncio.CancelledError:
-            # A stop: give the delete a moment to finish before giving up on it.
+            # A stop: give the delete a moment to finish; if it cannot, the state still
+            # names the archive and the next start deletes it.
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(deleting, 5.0)
-            if not deleting.done() or deleting.cancelled() or deleting.exception():
-                log.warning("archive_left_behind", account=self.worker.name, path=archive,
-                            note="delete it in the Design Manager")
             raise
         except (Refused, FellBack) as exc:
             log.warning("archive_left_behind", account=self.worker.name, path=archive,
-                        error=str(exc), note="delete it in the Design Manager")
+                        error=str(exc), note="deleted at the next start, or delete it in "
+                        "the Design Manager")
 
     # --- requests -----------------------------------------------------------------------
 
     async def _call(self, request: Callable[[AccessToken, ArchiveApi], Awaitable[_T]],
-                    what: str, *, cleanup: bool = False) -> _T:
+                    what: str) -> _T:
         """One request of the archive path, through the pacer and the token manager;
-        HubSpot's refusals (4xx) become Refused, anything else FellBack. A ``cleanup``
-        request still goes while the session stops."""
+        HubSpot's refusals (4xx) become Refused, anything else FellBack. Once an archive
+        is being stored it is a request in flight: its polls, checks and delete go on
+        while the session stops (the drain waits for them, as for any request)."""
         worker = self.worker
         api = worker.api
         assert isinstance(api, ArchiveApi)
         for attempt in range(1, CALL_ATTEMPTS + 1):
             await worker.pacer.acquire()
-            if worker.engine.stopping and not cleanup:
-                raise FellBack("the session is stopping")
             try:
                 return await worker.tokens.call(lambda token: request(token, api))
             except TransientError as exc:
@@ -469,12 +505,26 @@ class ArchivePath:
 
     # --- refusals and fallback ----------------------------------------------------------
 
-    async def _load_refusal(self) -> None:
-        if self._loaded:
-            return
+    def _store(self) -> AsyncStateStore:
         store = self.worker.engine._store
-        if store is not None:
-            self.refusal = (await store.bulk_refusals()).get(self.worker.name)
+        assert store is not None  # _usable() said so
+        return store
+
+    async def _startup(self) -> None:
+        """Once per session: the remembered refusal, and the archives a killed process
+        left behind deleted (each kept in the state until its delete is answered)."""
+        async with self._start_lock:
+            if not self._loaded:
+                await self._start()
+
+    async def _start(self) -> None:
+        # Set last: a start cancelled half-way is tried again by the next archive.
+        store = self._store()
+        self.refusal = (await store.bulk_refusals()).get(self.worker.name)
+        for archive in await store.bulk_archives(self.worker.name):
+            log.info("archive_cleanup", account=self.worker.name, path=archive,
+                     note="left by an earlier run that did not finish")
+            await self._delete(archive)
         self._loaded = True
 
     async def _forget_refusal(self) -> None:
