@@ -226,5 +226,7 @@ async def test_changed_theme_goes_as_an_archive_over_the_files_there(
     seen = Counter(endpoints(emulator))
     assert seen["extract"] == 1
     assert seen["upload"] == 0
-    assert seen["meta"] == 4 + bulk.OVERWRITE_SAMPLE
+    # The conflict guard reads each synced file before (engine/guard.py); after the
+    # extraction: one listing per folder and the overwrite sample.
+    assert seen["meta"] == len(switched) + 4 + bulk.OVERWRITE_SAMPLE
     assert_no_archive_left(emulator)
