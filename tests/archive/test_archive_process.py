@@ -83,12 +83,12 @@ def test_push_with_bulk_archive_reports_a_refusal(
     assert "extract" in output
 
 
-def test_status_shows_a_remembered_refusal(
+def test_status_and_doctor_show_a_remembered_refusal(
     tmp_path: Path, emulator_thread: EmulatorThread
 ) -> None:
     """After ``auto`` met a refused extraction, ``hubsync status`` (nothing running) says
     that large batches go file by file, why, and how to try again; ``--json`` has it as
-    ``archive_refused``."""
+    ``archive_refused``; ``hubsync doctor`` has a line for it."""
     emulator_thread.set_extract_faults(refuse_status=403)
     root = tmp_path / "theme"
     write_files(root, css_theme(60))
@@ -105,6 +105,11 @@ def test_status_shows_a_remembered_refusal(
                           timeout=60, check=True).stdout
     assert "large batches go file by file" in text
     assert 'bulk = "archive"' in text
+    doctor = subprocess.run([*HUBSYNC, "--config", str(config), "doctor"],
+                            env=keys_env(emulator_thread), capture_output=True, text=True,
+                            timeout=60, check=False).stdout
+    assert "sandbox bulk" in doctor
+    assert "large batches go file by file" in doctor
 
 
 def test_sigkill_during_the_extraction_then_a_rerun_cleans_up_and_converges(
