@@ -1,19 +1,31 @@
 """The archive path: a large batch of one account's uploads sent as ONE zip archive that
 HubSpot extracts, instead of one request per file (issue 13; hubspot-api.md §4).
 
-Per batch, about ``4 + polls + folders`` requests instead of one per file:
+Per batch of at least :data:`ARCHIVE_MIN_FILES` due uploads (``ArchivePath.offer``, called
+by the account's worker loop), about ``5 + polls + folders`` requests instead of one per
+file, every one through the account's pacer and token manager:
 
-1. store a zip of the files (entries relative to the watch's ``dest``) at a unique
-   temporary path in that folder (Source Code API ``PUT published/content``, ``.zip``);
-2. ``POST extract/async`` with that path; poll the task's status through the account's
-   pacer (every poll is a request) with backoff, until :data:`EXTRACT_DEADLINE_S`;
-3. verify by metadata: one listing per folder touched (``children``), never one request
-   per file;
-4. delete the archive, always (also after a failure or a stop);
-5. feed one ``Result`` per file to the decision core (``Engine.finish``), exactly as a
-   per-file upload does: the file is looked at again first (changed during the upload ->
+0. the conflict guard vets each file as before a per-file upload (``_vet``, engine/guard.py);
+1. the files are read (a file whose bytes no longer match the hash the core queued is
+   handed back, as a per-file upload would find it) and zipped, entries relative to the
+   watch's ``dest``; the archive's unique path in that folder is written to the state
+   (``bulk_archives``) BEFORE it is stored (Source Code API ``PUT published/content``),
+   so a killed process's archive is deleted at the next start;
+2. ``POST extract/async`` with that path; the task's status is polled with backoff until
+   :data:`EXTRACT_DEADLINE_S`;
+3. checked by metadata: one listing per folder touched (``children``: every name there),
+   and the ``updatedAt`` of a few files synced before against the task's ``requestedAt``
+   (did it overwrite?); never one request per file;
+4. the archive is deleted, always (also after a failure, and on a stop: once stored, the
+   archive is a request in flight, which the stop's drain waits for);
+5. one ``Result`` per file goes to the decision core (``Engine.finish``), exactly as a
+   per-file upload's: the file is looked at again first (changed during the extraction ->
    the core marks it unknown and queues the new content), the base row and the ``pushed``
-   sync log line (with ``via: "archive"``) follow from the core's outcome rules.
+   sync log line (with ``via: "archive"`` and ``extract_task``) follow from the core's
+   outcome rules, in the committer's batched transactions.
+
+A 429 or a 5xx of one of these requests is tried again (:data:`CALL_ATTEMPTS`) before the
+batch falls back; any unexpected error falls back too, never ending the session.
 
 What HubSpot does not document, and how it is met:
 
