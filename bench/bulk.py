@@ -13,7 +13,9 @@ generous limit (10,000 requests / 10 s) in its X-HubSpot-RateLimit headers; hubs
 with the DEFAULT settings (it learns the limit from the headers, and the budget rule
 keeps up to ``max_concurrency`` = 20 uploads in flight), then the same with the rule off
 (``max_concurrency = concurrency`` = 5, the old fixed concurrency): files/s, total time,
-the emulator's most requests at once, 429s. BULK_FILES sets the count (default 1000).
+the emulator's most requests at once, 429s. Both twice: with the emulator thread in this
+process (as before: it shares the GIL, so files/s is a lower bound) and in its own
+process ("apart"). BULK_FILES sets the count (default 1000).
 Run 2: emulator limited to 100 requests / 10 s (hubsync starts from its default budget
 and learns the limit from the X-HubSpot-RateLimit headers): achieved request rate as a
 fraction of the limit (target >= 0.9) and the number of 429s (target 0). Run 2 uses
@@ -29,11 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import signal
 import statistics
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +102,48 @@ def run(files: int, *, latency_ms: float, emulator_limit: int, rate_limit: int |
     figures = {"seconds": round(elapsed, 2), "files_per_s": round(files / elapsed, 1),
                "cpu_s": round(cpu, 2), "max_in_flight": at_once,
                "too_many": too_many, "ok": int(summary.ok)}
-    if emulator_limit:
+    if emulator_limit and rate_limit is not None:  # run 2: a limit hubsync must meet
         rate = (len(uploads) - 1) / (last - first)
         figures["fraction"] = round(rate / (emulator_limit / 10), 3)
         print(f"  achieved {rate:.2f} req/s during the push = "
               f"{figures['fraction']:.2f} of the limit ({emulator_limit}/10 s)", flush=True)
     return figures
+
+
+def run_apart(files: int, max_concurrency: int | None) -> dict[str, float]:
+    """Run 1's push with the emulator in ANOTHER process (latency 50 ms, announcing
+    10,000 / 10 s), so the wall time is not shared with the emulator's GIL; the emulator's
+    most requests at once and 429s from its control API."""
+    from floor import start_emulator as start_emulator_process
+    process, base, key = start_emulator_process(
+        "--latency-ms", "50", "--rate-limit", "10000", "--rate-window-ms", "10000")
+    os.environ["HUBSYNC_KEY_FLOOR"] = key
+    try:
+        with tempfile.TemporaryDirectory(dir=Path.home()) as scratch:
+            root = Path(scratch) / "theme"
+            make_theme(root, files, min_bytes=2_000, max_bytes=20_000)
+            settings: dict[str, Any] = {"state_dir": Path(scratch) / "state"}
+            if max_concurrency is not None:
+                settings["max_concurrency"] = max_concurrency
+            config = Config(path=Path(scratch) / "config.toml", settings=Settings(**settings),
+                            accounts={"floor": Account("floor", 111, api_base=base)},
+                            watches=(Watch("theme", root, "apart", ("floor",)),))
+            began, began_cpu = time.monotonic(), time.process_time()
+            summary = asyncio.run(engine_for(config).push_once())
+            elapsed, cpu = time.monotonic() - began, time.process_time() - began_cpu
+        with urllib.request.urlopen(f"{base}/_emulator/") as answer:  # noqa: S310 - loopback
+            at_once = int(json.load(answer).get("max_in_flight", -1))
+        with urllib.request.urlopen(f"{base}/_emulator/requests") as answer:  # noqa: S310
+            too_many = sum(1 for r in json.load(answer) if r["status"] == 429)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    ok = "ok" if summary.ok else "NOT OK"
+    print(f"  {files} files, {ok}, emulator in its own process: total {elapsed:.2f} s, "
+          f"{files / elapsed:.1f} files/s, at most {at_once} requests at once, 429s: "
+          f"{too_many}, hubsync CPU {cpu:.2f} s ({load()})", flush=True)
+    return {"seconds": round(elapsed, 2), "files_per_s": round(files / elapsed, 1),
+            "max_in_flight": at_once, "too_many": too_many}
 
 
 def cpu_round(base: str, key: str, root: Path, state: Path, files: int, round_: int,
@@ -186,12 +226,22 @@ def main() -> None:
                 max_concurrency=DEFAULT_CONCURRENCY)
     print(f"  budget rule: {budget['files_per_s'] / fixed['files_per_s']:.2f}x the files/s "
           "of the fixed concurrency", flush=True)
+    print("run 1 apart: the same two, the emulator in its own process (no shared GIL)")
+    budget_apart = run_apart(files, None)
+    fixed_apart = run_apart(files, DEFAULT_CONCURRENCY)
+    print(f"  budget rule: {budget_apart['files_per_s'] / fixed_apart['files_per_s']:.2f}x "
+          "the files/s of the fixed concurrency", flush=True)
     figures = {"seconds": budget["seconds"], "files_per_s": budget["files_per_s"],
                "cpu_s": budget["cpu_s"], "too_many": budget["too_many"],
                "max_in_flight": budget["max_in_flight"],
                "fixed_seconds": fixed["seconds"], "fixed_files_per_s": fixed["files_per_s"],
                "fixed_max_in_flight": fixed["max_in_flight"],
-               "fixed_too_many": fixed["too_many"], **cpu_figures}
+               "fixed_too_many": fixed["too_many"],
+               "apart_files_per_s": budget_apart["files_per_s"],
+               "apart_max_in_flight": budget_apart["max_in_flight"],
+               "apart_too_many": budget_apart["too_many"],
+               "fixed_apart_files_per_s": fixed_apart["files_per_s"],
+               "fixed_apart_max_in_flight": fixed_apart["max_in_flight"], **cpu_figures}
     if os.environ.get("BULK_RUNS", "2") != "1":
         paced = int(os.environ.get("BULK_PACED_FILES", "300"))
         print("run 2: emulator limit 100 requests / 10 s, hubsync default pacing")

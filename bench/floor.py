@@ -45,11 +45,12 @@ PORTAL = 111
 CONNECTIONS = 5
 
 
-def start_emulator() -> tuple[subprocess.Popen[str], str, str]:
-    """``hubsync emulator`` in its own process; (process, api base, key)."""
+def start_emulator(*options: str) -> tuple[subprocess.Popen[str], str, str]:
+    """``hubsync emulator`` in its own process, unlimited unless ``options`` (its command
+    line options, e.g. ``--latency-ms 50``) say otherwise; (process, api base, key)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "hubsync", "emulator", "--rate-limit", "0",
-         "--account", f"floor:{PORTAL}:1"],
+         "--account", f"floor:{PORTAL}:1", *options],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert process.stdout is not None
     account = process.stdout.readline()
