@@ -48,6 +48,11 @@ TRANSPORTS = ("filemapper", "source-code")
 """``accounts.NAME.transport``: the CMS filemapper API (what ``hs`` uses), or the public
 CMS Source Code API."""
 
+BULK_MODES = ("auto", "archive", "files")
+"""``accounts.NAME.bulk``: how a large batch of uploads goes (``hubsync.engine.bulk``):
+``auto`` tries one zip archive extracted by HubSpot and falls back to per-file uploads
+for good after a refusal; ``archive`` always tries it; ``files`` never does."""
+
 DEFAULT_SOURCE_CODE_VERSION = "2026-03"
 """``accounts.NAME.source_code_version``: the dated Source Code API version, or ``"v3"`` for
 the previous ``/cms/v3/source-code`` family (hubspot-api.md §4). Kept equal to
@@ -85,6 +90,15 @@ def default_state_dir() -> Path:
     return xdg_dir("XDG_STATE_HOME", ".local/state") / "hubsync"
 
 
+class Notifications(enum.StrEnum):
+    """``settings.notifications``: where problems are told besides the log."""
+
+    NONE = "none"
+    """Only the console, the sync log and the journal."""
+    DESKTOP = "desktop"
+    """Also a desktop notification (freedesktop Notifications, session D-Bus)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """``[settings]``: process-wide knobs, all optional."""
@@ -108,6 +122,12 @@ class Settings:
     """Safety brake: a batch deleting more than this many files is held."""
     allow_deletes: bool = False
     """Config override of the safety brake (``push --allow-deletes`` for one run)."""
+    notify_file: Path | None = None
+    """Live-reload hook (``watch --notify FILE`` for one run): the local paths of each
+    settled batch are appended here once every account has stored them (hubsync.livereload)."""
+    notifications: Notifications = Notifications.NONE
+    """``"desktop"``: problems (a template error, a held account, a refused key) become
+    freedesktop desktop notifications over the session D-Bus (hubsync.desktop)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +141,12 @@ class Account:
     transport: str = "filemapper"
     source_code_version: str = DEFAULT_SOURCE_CODE_VERSION
     """Used when ``transport = "source-code"``: ``YYYY-MM`` or ``"v3"``."""
+    guard: bool = True
+    """The conflict guard (docs/teams.md): before overwriting or deleting a remote file,
+    check that it is still the version hubsync synced. Off only for a portal one person
+    pushes to alone: it saves one metadata read per changed file."""
+    bulk: str = "auto"
+    """One of :data:`BULK_MODES`: whether a large batch of uploads is sent as one archive."""
 
     @property
     def base_url(self) -> str:
@@ -145,6 +171,14 @@ class Watch:
     delete_remote: bool = False
     mode: Mode = Mode.PUBLISH
     ignore: tuple[str, ...] = ()
+    two_way: bool = False
+    """``watch`` also brings remote edits down into the folder (``engine/poller.py``)."""
+    convert_fields: bool = True
+    """Run each module's or the theme's ``fields.js`` with node and upload the output as
+    ``fields.json`` (``hs ... --convert-fields``; ``hubsync.fieldsjs``)."""
+    field_options: tuple[str, ...] = ()
+    """Passed to the function ``fields.js`` exports, joined with ``,`` (``hs
+    --field-options``); ``""`` when empty."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,6 +484,13 @@ def _transport_rule(value: str) -> str:
     return value
 
 
+def _bulk_rule(value: str) -> str:
+    if value not in BULK_MODES:
+        raise _Invalid(f"{_show(value)} is not one of {_quoted(BULK_MODES)}"
+                       f"{_did_you_mean(value, BULK_MODES)}")
+    return value
+
+
 def _source_code_version_rule(value: str) -> str:
     if value == "v3" or re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", value):
         return value
@@ -510,6 +551,7 @@ _FIELD_RULES: dict[tuple[type, str], _Rule] = {
     (Account, "api_base"): _check_api_base,
     (Account, "transport"): _transport_rule,
     (Account, "source_code_version"): _source_code_version_rule,
+    (Account, "bulk"): _bulk_rule,
     (Watch, "name"): _name_rule,
     (Watch, "src"): _existing_dir,
     (Watch, "dest"): _check_dest,
