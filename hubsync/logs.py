@@ -22,6 +22,7 @@ This is diagnostics only. Who pushed what lives in the sync log (``hubsync.journ
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -89,8 +90,12 @@ def forget_secrets() -> None:
         _secrets = ()
 
 
+@functools.lru_cache(maxsize=1024)
 def is_secret_name(name: str) -> bool:
-    """Whether a field called ``name`` must never have its value written anywhere."""
+    """Whether a field called ``name`` must never have its value written anywhere.
+
+    Pure, and asked for every field of every sync log line with the same few names:
+    cached (a bulk push asked it a dozen times per file)."""
     lowered = name.lower()
     if lowered in _SECRET_NAMES:
         return True
