@@ -116,6 +116,10 @@ class Account:
     transport: str = "filemapper"
     source_code_version: str = DEFAULT_SOURCE_CODE_VERSION
     """Used when ``transport = "source-code"``: ``YYYY-MM`` or ``"v3"``."""
+    guard: bool = True
+    """The conflict guard (docs/teams.md): before overwriting or deleting a remote file,
+    check that it is still the version hubsync synced. Off only for a portal one person
+    pushes to alone: it saves one metadata read per changed file."""
 
     @property
     def base_url(self) -> str:
@@ -140,6 +144,8 @@ class Watch:
     delete_remote: bool = False
     mode: Mode = Mode.PUBLISH
     ignore: tuple[str, ...] = ()
+    two_way: bool = False
+    """``watch`` also brings remote edits down into the folder (``engine/poller.py``)."""
 
 
 @dataclass(frozen=True, slots=True)

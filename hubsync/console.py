@@ -130,6 +130,8 @@ def _body(event: str, f: Mapping[str, Any]) -> str | None:
     took = f"{_user(f)}, {f.get('duration_ms', 0)} ms"
     if event == "pushed":
         return f"{path} -> {account} ({took})"
+    if event == "pulled":
+        return f"{path} <- {account} ({_user(f)})"
     if event == "deleted":
         kind = "folder " if f.get("folder") else ""
         return f"{kind}{path} -> {account} deleted ({took})"

@@ -488,7 +488,12 @@ class HubSpotClient:
         params = self._params({"buffer": "false" if publish else "true", "environmentId": "1"})
         response = await self._send_file("POST", url, token, local_file, params,
                                          f"upload {remote_path}")
-        return response.result()
+        # The filemapper answer is not documented (hubspot-api.md §3): use it only when it
+        # is metadata with an updatedAt; otherwise the caller reads the metadata.
+        meta = remote_meta(_json_object(response.body), remote_path, source_code=False)
+        if meta is None or meta.folder or meta.updated_at_ms is None:
+            meta = None
+        return replace(response.result(), meta=meta)
 
     async def delete(
         self, token: AccessToken, remote_path: str, *, publish: bool = True

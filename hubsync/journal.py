@@ -60,7 +60,15 @@ class Event(enum.StrEnum):
     DISCARDED = "discarded"
     """A user dropped the held deletes of an account: the remote files stay, untracked."""
     CONFLICT = "conflict"
-    """The remote changed in a way hubsync did not cause."""
+    """The remote changed in a way hubsync did not cause: not overwritten (docs/teams.md)."""
+    PULLED = "pulled"
+    """A remote file's content was written into the local file (``hubsync pull``, two-way
+    watch) and recorded as synced."""
+    ADOPTED = "adopted"
+    """A file hubsync never synced already held the local content remotely: recorded as
+    synced, not uploaded (first contact, ``hubsync pull``)."""
+    RESOLVED = "resolved"
+    """A person settled a conflict (``hubsync resolve``, ``keep``: local or remote)."""
     SESSION_STARTED = "session_started"
     """A watch, push or daemon session began."""
     SESSION_STOPPED = "session_stopped"

@@ -7,6 +7,7 @@ properties. Anything holding a secret hides it from ``repr`` so that a stray
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -186,6 +187,7 @@ class OutboxEntry:
         return (self.account, self.remote_path)
 
 
+
 @dataclass(frozen=True, slots=True)
 class RemoteVersion:
     """What the remote said of one file at one moment (filled by remote awareness)."""
@@ -209,6 +211,77 @@ class SyncedFile:
     synced_s: float = 0.0
     remote: RemoteVersion | None = None
     """The remote's version right after hubsync's write, when known."""
+
+
+class ConflictKind(enum.StrEnum):
+    """Why hubsync did not write (or delete) a remote file: someone else's version is there.
+
+    A ``StrEnum``: ``ConflictKind.CHANGED == "changed"``, and the value is what the state,
+    the sync log and ``hubsync conflicts --json`` show.
+    """
+
+    CHANGED = "changed"
+    """The remote changed since hubsync last synced it (its version differs from the base's)."""
+    DELETED = "deleted"
+    """The remote file was deleted since hubsync last synced it."""
+    UNSYNCED = "unsynced"
+    """The remote file exists, hubsync never synced it, and its content differs."""
+    BOTH = "both"
+    """Changed on both sides since the last sync (seen by two-way watch)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """One remote path hubsync will not write until a person decides (``hubsync resolve``).
+
+    Keyed by (``account``, ``remote_path``) like the base: at most one conflict per path,
+    the newest detection wins. Stored in the state's ``conflicts`` table
+    (``StateStore.record_conflict``); the remote copy, when one was downloaded, is a file at
+    ``copy_path`` (``state.conflict_copy_path``), never inside a watch folder.
+    """
+
+    account: str
+    remote_path: str
+    """No leading ``/``."""
+    watch: str
+    rel: str
+    """The path relative to the watch root (``/``-separated)."""
+    kind: ConflictKind
+    local_sha256: str | None = None
+    """The local file's content when detected; None when it is gone locally."""
+    base_sha256: str | None = None
+    """What hubsync last synced there (the base row); None when it never did."""
+    remote: RemoteVersion | None = None
+    """The remote version found (updatedAt, hash, writer); None when deleted or unknown."""
+    remote_sha256: str | None = None
+    """sha256 of the downloaded remote copy; None when none was downloaded."""
+    copy_path: str | None = None
+    """Where the remote copy is kept (absolute path in the state dir), or None."""
+    detected_s: float = 0.0
+    """Epoch seconds."""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.account, self.remote_path)
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape of ``hubsync conflicts --json`` and the control socket's
+        ``conflicts``: every field, the remote version flattened, ``remote_updated_at``
+        as ISO 8601 UTC."""
+        remote = self.remote
+        updated = remote.updated_at_ms if remote else None
+        return {
+            "account": self.account, "remote_path": self.remote_path, "watch": self.watch,
+            "path": self.rel, "kind": str(self.kind), "local_sha256": self.local_sha256,
+            "base_sha256": self.base_sha256, "remote_sha256": self.remote_sha256,
+            "remote_updated_ms": updated,
+            "remote_updated_at": None if updated is None else dt.datetime.fromtimestamp(
+                updated / 1000, tz=dt.UTC).isoformat(timespec="milliseconds"
+                                                      ).replace("+00:00", "Z"),
+            "remote_hash": remote.hash if remote else None,
+            "remote_writer": remote.writer_user_id if remote else None,
+            "copy_path": self.copy_path, "detected_s": self.detected_s,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,15 +370,19 @@ class SessionStatus:
     watches: tuple[WatchStatus, ...] = ()
     state_error: str | None = None
     """Why sending is stopped: the state could not be written (a full disk…)."""
+    conflicts: tuple[Conflict, ...] = ()
+    """Unresolved conflicts of the session's accounts, oldest first."""
 
     def account(self, name: str) -> AccountStatus | None:
         return next((a for a in self.accounts if a.name == name), None)
 
     def to_json(self) -> dict[str, Any]:
-        """The control socket's JSON shape: ``{"accounts": {name: …}, "watches": {…}}``."""
+        """The control socket's JSON shape: ``{"accounts": {name: …}, "watches": {…},
+        "state_error": …, "conflicts": [Conflict.to_json(), …]}``."""
         return {"accounts": {a.name: a.to_json() for a in self.accounts},
                 "watches": {w.name: w.to_json() for w in self.watches},
-                "state_error": self.state_error}
+                "state_error": self.state_error,
+                "conflicts": [c.to_json() for c in self.conflicts]}
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,13 +37,15 @@ SYMBOLS: Mapping[str, str] = {
     "failed": "✗",
     "auth_failed": "✗",
     "conflict": "≠",
+    "pulled": "↓",
+    "adopted": "≡",
 }
 
 _GREEN, _RED, _YELLOW, _CYAN, _DIM, _BOLD, _RESET = (
     "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[36m", "\x1b[2m", "\x1b[1m", "\x1b[0m",
 )
 _STYLE: Mapping[str, str] = {
-    "pushed": _GREEN, "deleted": _GREEN, "reconciled": _CYAN, "auth_ok": _CYAN,
+    "pushed": _GREEN, "deleted": _GREEN, "pulled": _GREEN, "reconciled": _CYAN, "auth_ok": _CYAN,
     "session_started": _DIM, "session_stopped": _DIM, "retrying": _YELLOW,
     "skipped": _DIM, "held": _YELLOW, "failed": _RED, "auth_failed": _RED, "conflict": _RED,
 }
@@ -192,6 +194,9 @@ def plan_lines(summary: Summary) -> list[str]:
         out.extend(f"  upload  {rel}" for rel in plan.uploads)
         out.extend(f"  delete  {_delete_text(d.rel, d.folder)}" for d in plan.deletes)
         out.extend(f"  held    {_delete_text(d.rel, d.folder)}" for d in plan.held_deletes)
+        out.extend(f"  conflict {rel} ({kind}: not sent; see docs/teams.md)"
+                   for rel, kind in plan.conflicts)
+        out.extend(f"  adopt   {rel} (the remote already holds it)" for rel in plan.adopted)
         if plan.hold_reason:
             out.append(f"  {plan.hold_reason}")
     out.extend(f"skipped {watch}:{rel}: {reason}" for watch, rel, reason in summary.skipped)
@@ -286,6 +291,10 @@ def summary_lines(summary: Summary) -> SummaryText:
                           "hubsync log --event skipped"))
     out.extend(f"held: {reason}" for reason in summary.held_reasons)
     err: list[str] = []
+    if summary.conflicts:
+        err.append(f"{len(summary.conflicts)} not sent: changed remotely by someone else "
+                   "(`hubsync conflicts`, then `hubsync resolve PATH --keep local|remote`):")
+        err.extend(f"  {c.account}: {c.rel}: {c.kind}" for c in summary.conflicts)
     if summary.failures:
         err.append(f"{len(summary.failures)} failed:")
         err.extend(_failure_lines(summary))
@@ -305,7 +314,8 @@ def summary_json(summary: Summary) -> dict[str, Any]:
     ``{"ok": bool, "accounts": {NAME: {"pushed": int, "deleted": int, "held_deletes": int}},
     "unchanged": int, "failures": [{"account", "path", "error"}], "skipped": [{"watch",
     "path", "reason"}], "held": [str], "left_pending": int, "interrupted": bool,
-    "pending": {NAME: int}, "bytes": {NAME: int}, "elapsed_s": float | null}``
+    "pending": {NAME: int}, "bytes": {NAME: int}, "elapsed_s": float | null,
+    "conflicts": [Conflict.to_json()]}``
     """
     names = sorted(set(summary.pushed) | set(summary.deleted) | set(summary.held_deletes))
     return {
@@ -325,6 +335,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "pending": dict(summary.pending),
         "bytes": dict(summary.bytes_pushed),
         "elapsed_s": None if summary.elapsed_s is None else round(summary.elapsed_s, 3),
+        "conflicts": [c.to_json() for c in summary.conflicts],
     }
 
 
@@ -339,6 +350,8 @@ def plan_json(summary: Summary) -> dict[str, Any]:
             "delete": [d.rel + ("/" if d.folder else "") for d in plan.deletes],
             "held": [d.rel + ("/" if d.folder else "") for d in plan.held_deletes],
             "unchanged": plan.unchanged, "hold_reason": plan.hold_reason,
+            "conflicts": [{"path": rel, "kind": kind} for rel, kind in plan.conflicts],
+            "adopted": list(plan.adopted),
         })
     return {"plans": plans, "skipped": [{"watch": w, "path": rel, "reason": reason}
                                         for w, rel, reason in summary.skipped]}

@@ -12,7 +12,7 @@ by the account's config name: pointing ``sandbox`` at another portal is a new ta
 nothing synced, so everything is pushed there again (engine-review.md S3). Names map to
 targets only for the running process, by :meth:`StateStore.bind` at start.
 
-Tables (schema 2):
+Tables (schema 3):
 
 - ``targets(id, portal_id, api_base, api)``: one row per remote identity ever bound.
 - ``synced(target_id, remote_path)``: the base, what hubsync last put at a remote path
@@ -20,6 +20,9 @@ Tables (schema 2):
 - ``outbox(target_id, remote_path)``: what is owed there, one row per path
   (:class:`~hubsync.model.OutboxEntry`). The decision core (``core/outbox.py``) is its only
   writer, through :meth:`StateStore.apply`; this module holds no merge rule.
+- ``conflicts(target_id, remote_path)``: remote versions hubsync found and will not
+  overwrite until resolved (:class:`~hubsync.model.Conflict`); their remote copies are
+  files under ``<state_dir>/conflicts/<account>/`` (:func:`conflict_copy_path`).
 - ``stat_cache(root, rel)``: the lstat key and sha256 of each scanned file, keyed by the
   watch folder's real path (a renamed watch keeps its cache).
 - ``auth_status(account)``: the outcome of the last ``hubsync auth add``/``auth test``.
@@ -40,6 +43,7 @@ import errno
 import functools
 import os
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +57,8 @@ from hubsync.localtree import CachedStat, StatKey
 from hubsync.model import (
     Api,
     AuthState,
+    Conflict,
+    ConflictKind,
     Identity,
     OpKind,
     OutboxEntry,
@@ -63,11 +69,24 @@ from hubsync.model import (
 )
 
 __all__ = [
-    "BUSY_TIMEOUT_MS", "MIGRATIONS", "SCHEMA_VERSION", "STATE_FILE", "AsyncStateStore",
-    "AuthStatus", "CachedStat", "Counts", "StatKey", "StateStore",
+    "BUSY_TIMEOUT_MS",
+    "CONFLICTS_DIR",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "STATE_FILE",
+    "AsyncStateStore",
+    "AuthStatus",
+    "CachedStat",
+    "Counts",
+    "StatKey",
+    "StateStore",
+    "conflict_copy_path",
+    "keep_remote_copy",
 ]
 
 STATE_FILE = "state.db"
+CONFLICTS_DIR = "conflicts"
+"""Under the state dir: the remote copies of conflicting files, one folder per account."""
 BUSY_TIMEOUT_MS = 5000
 """How long a write waits for another process's transaction before failing (SQLite's
 ``busy_timeout``): a ``hubsync status`` beside a running session, or two sessions."""
@@ -224,7 +243,31 @@ _SCHEMA_V2: tuple[str, ...] = (
 ) WITHOUT ROWID""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2)
+_SCHEMA_V3: tuple[str, ...] = (
+    # Remote versions hubsync will not overwrite until a person decides (issue 10): one
+    # row per target and path, the newest detection wins. The remote copy is a file under
+    # <state_dir>/conflicts/ (conflict_copy_path), named here by copy_path.
+    """CREATE TABLE conflicts (
+    target_id         INTEGER NOT NULL REFERENCES targets (id),
+    remote_path       TEXT NOT NULL,
+    watch             TEXT NOT NULL,
+    rel               TEXT NOT NULL,
+    kind              TEXT NOT NULL CHECK (kind IN ('changed', 'deleted', 'unsynced',
+                                                    'both')),
+    local_sha256      TEXT,
+    base_sha256       TEXT,
+    remote_updated_ms INTEGER,
+    remote_hash       TEXT,
+    remote_writer     INTEGER,
+    remote_known      INTEGER NOT NULL CHECK (remote_known IN (0, 1)),
+    remote_sha256     TEXT,
+    copy_path         TEXT,
+    detected_s        REAL NOT NULL,
+    PRIMARY KEY (target_id, remote_path)
+) WITHOUT ROWID""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
 """Schema steps: ``MIGRATIONS[n]`` takes ``PRAGMA user_version`` from n to n + 1.
 Append, never edit: a database on a user's disk is at some earlier step."""
 
@@ -274,6 +317,28 @@ ON CONFLICT (account) DO UPDATE SET
     account_type = excluded.account_type, email = excluded.email, error = excluded.error
 """
 
+UPSERT_CONFLICT = """
+INSERT INTO conflicts (target_id, remote_path, watch, rel, kind, local_sha256, base_sha256,
+                       remote_updated_ms, remote_hash, remote_writer, remote_known,
+                       remote_sha256, copy_path, detected_s)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (target_id, remote_path) DO UPDATE SET
+    watch = excluded.watch, rel = excluded.rel, kind = excluded.kind,
+    local_sha256 = excluded.local_sha256, base_sha256 = excluded.base_sha256,
+    remote_updated_ms = excluded.remote_updated_ms, remote_hash = excluded.remote_hash,
+    remote_writer = excluded.remote_writer, remote_known = excluded.remote_known,
+    remote_sha256 = excluded.remote_sha256, copy_path = excluded.copy_path,
+    detected_s = excluded.detected_s
+"""
+
+_SELECT_CONFLICTS = """
+SELECT target_id, remote_path, watch, rel, kind, local_sha256, base_sha256,
+       remote_updated_ms, remote_hash, remote_writer, remote_known, remote_sha256,
+       copy_path, detected_s
+FROM conflicts ORDER BY detected_s, remote_path
+"""
+
+DELETE_CONFLICT = "DELETE FROM conflicts WHERE target_id = ? AND remote_path = ?"
 DELETE_OUTBOX = "DELETE FROM outbox WHERE target_id = ? AND remote_path = ?"
 DELETE_SYNCED = "DELETE FROM synced WHERE target_id = ? AND remote_path = ?"
 
@@ -376,6 +441,72 @@ def _normalized(target: Target) -> Target:
         host, slash, path = rest.partition("/")
         base = f"{scheme.lower()}://{host.lower()}{slash}{path}"
     return Target(target.portal_id, base, Api(target.api))
+
+
+def conflict_copy_path(state_dir: Path, account: str, remote_path: str) -> Path:
+    """Where the remote copy of a conflicting file is kept:
+    ``<state_dir>/conflicts/<account>/<remote_path>`` (the one place that says so).
+
+    Never inside a watch folder, where the watcher would push it. Raises ValueError when
+    ``account`` is not a single path component or ``remote_path`` has an empty, ``.`` or
+    ``..`` segment (it would leave that folder).
+    """
+    if not account or account in (".", "..") or "/" in account or "\\" in account:
+        raise ValueError(f"account name {account!r} cannot name a folder for remote copies")
+    parts = remote_path.strip("/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"remote path {remote_path!r} has an empty, '.' or '..' segment")
+    return Path(state_dir, CONFLICTS_DIR, account, *parts)
+
+
+def keep_remote_copy(state_dir: Path, account: str, remote_path: str, data: bytes) -> Path:
+    """Write ``data`` (the remote content) to :func:`conflict_copy_path`, atomically (a
+    temporary file renamed over it), folders mode 0700 like the state dir; returns the path.
+
+    Raises ValueError for a path that would leave the folder, StateDiskFull on a full disk,
+    StateError when the disk refuses for another reason.
+    """
+    path = conflict_copy_path(state_dir, account, remote_path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".hubsync-copy-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            Path(tmp).replace(path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+            raise
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StateDiskFull(
+                f"disk full: cannot keep the remote copy of {remote_path} in {path.parent}; "
+                "free some space there or set settings.state_dir to another disk") from exc
+        raise StateError(f"cannot keep the remote copy of {remote_path} at {path}: "
+                         f"{exc.strerror or exc}; check the state folder's permissions"
+                         ) from exc
+    return path
+
+
+def drop_remote_copy(state_dir: Path, copy_path: str | None) -> None:
+    """Delete a kept remote copy if it lies under ``<state_dir>/conflicts/``; anything
+    else (None, or a path elsewhere) is not hubsync's to touch. Never raises."""
+    if copy_path is None:
+        return
+    root = (Path(state_dir) / CONFLICTS_DIR).resolve()
+    copy = Path(copy_path).resolve()
+    if root in copy.parents:
+        with contextlib.suppress(OSError):
+            copy.unlink()
+
+
+def _conflict_row(target_id: int, c: Conflict) -> tuple[object, ...]:
+    remote = c.remote or RemoteVersion()
+    return (target_id, c.remote_path, c.watch, c.rel, ConflictKind(c.kind).value,
+            c.local_sha256, c.base_sha256, remote.updated_at_ms, remote.hash,
+            remote.writer_user_id, int(c.remote is not None), c.remote_sha256, c.copy_path,
+            c.detected_s)
 
 
 class StateStore:
@@ -622,11 +753,12 @@ class StateStore:
         IMMEDIATE`` transaction: all of it, or (on any error) none of it.
 
         Within one ``Effects`` the order is ``upsert``, ``remove``, ``synced``,
-        ``unsynced``, later rows of a list winning: so a key both upserted and removed in
-        ONE ``Effects`` ends removed (the state then owes less, which the start reconcile
-        re-derives, never a stale delete). Across batches the later one wins whatever the
-        list: pass the decisions as they were made, not merged with ``Effects.extend``
-        (which loses whether a remove came before or after an upsert of the same key).
+        ``unsynced``, ``conflicts``, ``resolved``, later rows of a list winning: so a key
+        both upserted and removed in ONE ``Effects`` ends removed (the state then owes
+        less, which the start reconcile re-derives, never a stale delete). Across batches
+        the later one wins whatever the list: pass the decisions as they were made, not
+        merged with ``Effects.extend`` (which loses whether a remove came before or after
+        an upsert of the same key).
 
         Raises StateError if an account is not bound, StateDiskFull on a full disk.
         """
@@ -648,6 +780,9 @@ class StateStore:
             (UPSERT_SYNCED,
              [_synced_row(self._target_of(r.account), r) for r in effects.synced]),
             (DELETE_SYNCED, [self._keyed(key) for key in effects.unsynced]),
+            (UPSERT_CONFLICT,
+             [_conflict_row(self._target_of(c.account), c) for c in effects.conflicts]),
+            (DELETE_CONFLICT, [self._keyed(key) for key in effects.resolved]),
         ]
 
     def _keyed(self, key: Key) -> tuple[int, str]:
@@ -668,6 +803,73 @@ class StateStore:
             name: Counts(*by_id.get(target_id, (0, 0, 0)), int(synced.get(target_id, 0)))
             for name, target_id in self._ids.items()
         }
+
+    def record_synced(self, *rows: SyncedFile) -> None:
+        """Write base rows (what a bound account holds at a remote path because hubsync
+        put it there, or found it equal: ``pull``, adopt, ``resolve``), each with its
+        remote version (``SyncedFile.remote``), in one transaction; replaces the row of the
+        same account and path. The next push uploads none of these paths while the local
+        file's sha256 equals ``row.sha256``.
+
+        Only for a process whose core does not hold the base in memory (an engine writes
+        through :meth:`apply`, or its core would not know). Raises StateError if an account
+        is not bound, StateDiskFull on a full disk.
+        """
+        self.apply(Effects(synced=list(rows)))
+
+    # -- conflicts -------------------------------------------------------------------
+
+    def record_conflict(self, target: Target | None, conflict: Conflict) -> None:
+        """Record (or replace: one per path) ``conflict`` under ``target``; with None, under
+        the target ``conflict.account`` is bound to. A target not seen before gets its
+        ``targets`` row. :meth:`conflicts` returns it under the name bound to that target.
+
+        Raises StateError if ``target`` is None and the account is not bound,
+        StateDiskFull on a full disk.
+        """
+        with self._transaction("record the conflict") as db:
+            target_id = (self._target_of(conflict.account) if target is None
+                         else self._target_id(db, _normalized(target)))
+            db.execute(UPSERT_CONFLICT, _conflict_row(target_id, conflict))
+
+    def conflicts(self, account: str | None = None) -> list[Conflict]:
+        """The recorded conflicts of ``account`` (None: of every bound account), oldest
+        detection first, each under the account name its target is bound to. Rows of
+        unbound targets stay in the file and are not returned."""
+        with self._errors("read the conflicts"):
+            rows = self._db.execute(_SELECT_CONFLICTS).fetchall()
+        found = [self._conflict(name, row) for row in rows
+                 if (name := self._names.get(row[0])) is not None]
+        return [c for c in found if account is None or c.account == account]
+
+    @staticmethod
+    def _conflict(account: str, row: tuple[Any, ...]) -> Conflict:
+        (_, remote_path, watch, rel, kind, local_sha, base_sha, updated_ms, remote_hash,
+         writer, known, remote_sha, copy_path, detected_s) = row
+        return Conflict(
+            account=account, remote_path=remote_path, watch=watch, rel=rel,
+            kind=ConflictKind(kind), local_sha256=local_sha, base_sha256=base_sha,
+            remote=RemoteVersion(updated_ms, remote_hash, writer) if known else None,
+            remote_sha256=remote_sha, copy_path=copy_path, detected_s=float(detected_s))
+
+    def clear_conflict(self, account: str, remote_path: str) -> Conflict | None:
+        """Forget the conflict of a bound ``account`` at ``remote_path`` and delete its
+        remote copy (when it lies under ``<state_dir>/conflicts/``); returns what was
+        recorded, None when there was none. Read the copy first if you need it.
+
+        Raises StateError if the account is not bound, StateDiskFull on a full disk.
+        """
+        target_id = self._target_of(account)
+        with self._transaction("clear the conflict") as db:
+            row = db.execute(_SELECT_CONFLICTS.replace(
+                "FROM conflicts", "FROM conflicts WHERE target_id = ? AND remote_path = ?"),
+                (target_id, remote_path)).fetchone()
+            if row is None:
+                return None
+            db.execute(DELETE_CONFLICT, (target_id, remote_path))
+        cleared = self._conflict(account, row)
+        drop_remote_copy(self.path.parent, cleared.copy_path)
+        return cleared
 
     # -- stat cache ------------------------------------------------------------------
 
@@ -789,7 +991,20 @@ class AsyncStateStore:
         # Copies of the four lists: a caller may go on filling its Effects meanwhile.
         await self.run(StateStore.apply, *(Effects(
             upsert=list(e.upsert), remove=list(e.remove), synced=list(e.synced),
-            unsynced=list(e.unsynced)) for e in batches))
+            unsynced=list(e.unsynced), conflicts=list(e.conflicts),
+            resolved=list(e.resolved)) for e in batches))
+
+    async def record_synced(self, *rows: SyncedFile) -> None:
+        await self.run(StateStore.record_synced, *rows)
+
+    async def record_conflict(self, target: Target | None, conflict: Conflict) -> None:
+        await self.run(StateStore.record_conflict, target, conflict)
+
+    async def conflicts(self, account: str | None = None) -> list[Conflict]:
+        return await self.run(StateStore.conflicts, account)
+
+    async def clear_conflict(self, account: str, remote_path: str) -> Conflict | None:
+        return await self.run(StateStore.clear_conflict, account, remote_path)
 
     async def counts(self) -> dict[str, Counts]:
         return await self.run(StateStore.counts)

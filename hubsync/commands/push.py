@@ -29,6 +29,7 @@ examples:
   hubsync push --mode draft          write HubSpot's draft buffer instead of publishing
   hubsync push --dry-run             show what would be uploaded and deleted
   hubsync push --allow-deletes       let deletes held by the safety brake through
+  hubsync push --prefer local        first push to a theme others made: yours wins
   hubsync -q push --json | jq .ok
 """
 
@@ -66,6 +67,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         help="release deletes held by the safety brake")
     parser.add_argument("--json", action="store_true",
                         help="print the summary (or the --dry-run plan) as one JSON object")
+    parser.add_argument("--prefer", choices=("local",),
+                        help="local: on first contact, overwrite remote files hubsync never "
+                        "synced that differ from yours (default: keep them as conflicts)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
                   quiet=quiet, verbose=args.verbose, large_batch=LARGE_BATCH) as reporter:
         engine = build_engine(config, watches=args.watches, accounts=args.accounts,
                               dry_run=args.dry_run, allow_deletes=args.allow_deletes,
-                              on_event=reporter)
+                              prefer_local=args.prefer == "local", on_event=reporter)
         if args.dry_run:
             summary = asyncio.run(engine.push_once())
         else:

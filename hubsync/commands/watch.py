@@ -18,6 +18,7 @@ examples:
   hubsync watch --account sandbox    push to the sandbox account only
   hubsync watch --mode draft         write HubSpot's draft buffer instead of publishing
   hubsync watch --dry-run            show what the first reconcile would push, then exit
+  hubsync watch --two-way            also bring Design Manager edits down (docs/usage.md)
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from hubsync.errors import EX_OK
+
+if TYPE_CHECKING:
+    from hubsync.config import Config
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -35,13 +40,34 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     add_selection_options(parser, "watch")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan per account and change nothing")
+    parser.add_argument("--prefer", choices=("local",),
+                        help="local: on first contact, overwrite remote files hubsync never "
+                        "synced that differ from yours (default: keep them as conflicts)")
+    parser.add_argument("--two-way", action="store_true",
+                        help="also poll HubSpot and bring remote edits down into the folder "
+                             "(as `two_way = true` on every selected watch)")
+
+
+def _selected(config: Config, args: argparse.Namespace) -> Config:
+    """``select``, with ``--two-way`` turned on for the selected watches."""
+    from dataclasses import replace
+
+    from hubsync.commands import select
+
+    chosen = select(config, args)
+    if not getattr(args, "two_way", False):
+        return chosen
+    names = set(args.watches)
+    return replace(chosen, watches=tuple(
+        replace(w, two_way=True) if not names or w.name in names else w
+        for w in chosen.watches))
 
 
 def run(args: argparse.Namespace) -> int:
     from hubsync import render
     from hubsync.app import build_engine
-    from hubsync.commands import config_path, select
-    from hubsync.config import Config, load_config
+    from hubsync.commands import config_path
+    from hubsync.config import load_config
     from hubsync.console import Reporter
     from hubsync.engine import Engine, EventSink
     from hubsync.service import SessionKind, run_session
@@ -49,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     path = config_path(args)
     # Checked now, before a session starts: a typo or an empty config is an error at
     # once, not an idle "watching" line.
-    config = select(load_config(path), args)
+    config = _selected(load_config(path), args)
     reporter = Reporter(quiet=args.quiet)
     if args.dry_run:
         engine = build_engine(config, watches=args.watches, accounts=args.accounts,
@@ -60,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     def narrowed_engine(fresh: Config, watches: Sequence[str], sink: EventSink) -> Engine:
         # Applied to every config the session loads, a SIGHUP reload included.
-        return build_engine(select(fresh, args), watches=watches, accounts=args.accounts,
-                            on_event=sink)
+        return build_engine(_selected(fresh, args), watches=watches, accounts=args.accounts,
+                            prefer_local=args.prefer == "local", on_event=sink)
 
     for line in render.links(config, watches=args.watches or None,
                              accounts=args.accounts or None):

@@ -8,7 +8,7 @@ from typing import Any
 
 from hubsync.core import retry
 from hubsync.core.brake import DEFAULT_MAX_DELETES, DEFAULT_SETTLE_S, DEFAULT_WINDOW_S
-from hubsync.model import EngineEvent, OutboxEntry, RemoteVersion, SyncedFile
+from hubsync.model import Conflict, EngineEvent, OutboxEntry, RemoteVersion, SyncedFile
 
 Key = tuple[str, str]
 """(account, remote path): the key of an outbox entry and of a base row."""
@@ -55,6 +55,9 @@ class Policy:
     """An unexpected error (a bug, a local failure) is retried this many times, then the
     entry is parked with the error until its content changes: never a retry loop."""
     backoff_cap_s: float = 300.0
+    prefer_local: bool = False
+    """``--prefer local``: on first contact, a remote file hubsync never synced that differs
+    from the local one is overwritten instead of becoming an ``unsynced`` conflict."""
     write_before_send: bool = True
     """An entry is sent only once the state reports its row written (``Outbox.written``):
     nothing goes out that a full disk would keep from being recorded. False where writes
@@ -82,7 +85,7 @@ class Result:
 
 @dataclass(slots=True)
 class Effects:
-    """What follows from one decision. The four row lists are applied in one transaction."""
+    """What follows from one decision. The six row lists are applied in one transaction."""
 
     upsert: list[OutboxEntry] = field(default_factory=list)
     """Outbox rows to insert or replace (by ``key``)."""
@@ -92,6 +95,10 @@ class Effects:
     """Base rows to insert or replace."""
     unsynced: list[Key] = field(default_factory=list)
     """Base rows to delete."""
+    conflicts: list[Conflict] = field(default_factory=list)
+    """Conflict rows to insert or replace (by ``key``): remote versions not to overwrite."""
+    resolved: list[Key] = field(default_factory=list)
+    """Conflict rows to delete (resolved, or the remote is ours again)."""
     events: list[EngineEvent] = field(default_factory=list)
     reprobe: list[tuple[str, str]] = field(default_factory=list)
     """(watch, rel) to look at again: the tracker observes them."""
@@ -101,10 +108,12 @@ class Effects:
     @property
     def durable(self) -> bool:
         """Whether anything must be written to the state."""
-        return bool(self.upsert or self.remove or self.synced or self.unsynced)
+        return bool(self.upsert or self.remove or self.synced or self.unsynced
+                    or self.conflicts or self.resolved)
 
     def extend(self, other: Effects) -> None:
-        for name in ("upsert", "remove", "synced", "unsynced", "events", "reprobe", "block"):
+        for name in ("upsert", "remove", "synced", "unsynced", "conflicts", "resolved",
+                     "events", "reprobe", "block"):
             getattr(self, name).extend(getattr(other, name))
 
     def emit(self, event: str, **fields: Any) -> None:

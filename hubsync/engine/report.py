@@ -15,6 +15,7 @@ from hubsync.core.paths import to_remote
 from hubsync.core.plan import Delete, Plan
 from hubsync.model import (
     AccountStatus,
+    Conflict,
     EngineEvent,
     OpKind,
     OutboxState,
@@ -63,11 +64,13 @@ class Summary:
     counts the ``pushed`` events; empty when nobody counted)."""
     elapsed_s: float | None = None
     """Wall-clock seconds of the run, as the front end measured it (None: not measured)."""
+    conflicts: tuple[Conflict, ...] = ()
+    """Files the conflict guard did not send (someone else's version is there)."""
 
     @property
     def ok(self) -> bool:
         return not self.failures and not self.left_pending and not any(
-            self.held_deletes.values())
+            self.held_deletes.values()) and not self.conflicts
 
 
 def plan_of(outbox: Outbox, watch: str, account: str, *, unchanged: int,

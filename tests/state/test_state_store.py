@@ -75,7 +75,7 @@ def test_open_creates_a_wal_database_with_foreign_keys(tmp_path: Path) -> None:
     """state.db is created in WAL mode at the current schema, and its REFERENCES are
     enforced: a base row for a target that does not exist is refused."""
     with StateStore.open(tmp_path / "s") as opened:
-        assert opened.schema_version() == SCHEMA_VERSION == 2
+        assert opened.schema_version() == SCHEMA_VERSION == 3
         with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
             opened._db.execute(
                 "INSERT INTO synced (target_id, remote_path, watch, rel, sha256, synced_s) "
