@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from hubsync.auth import TokenManager
-from hubsync.config import Account, Config, Settings
-from hubsync.engine import Adapters, Engine
+from hubsync.config import Account, Config, Notifications, Settings
+from hubsync.engine import Adapters, Engine, SessionListener
 from hubsync.hubspot import HubSpotClient
 from hubsync.journal import Journal
 from hubsync.ports import RemoteApi, SystemClock
@@ -26,18 +26,36 @@ from hubsync.watcher import Watcher
 
 
 def _pacer(settings: Settings) -> Pacer:
-    return Pacer(settings.rate_limit, settings.rate_window_ms / 1000)
+    return Pacer(settings.rate_limit, settings.rate_window_ms / 1000,
+                 max_concurrency=settings.max_concurrency)
 
 
 def _client(account: Account, settings: Settings, pacer: Pacer) -> RemoteApi:
     return HubSpotClient(account.base_url, account.portal_id,
-                         max_connections=settings.concurrency, on_rate_limit=pacer.learn,
+                         # As many connections as the pacer may ask for (Pacer.slots).
+                         max_connections=max(settings.concurrency, settings.max_concurrency),
+                         on_rate_limit=pacer.learn, on_answer=pacer.observe,
                          transport=account.transport,
                          source_code_version=account.source_code_version)
 
 
 def _tokens(account: Account, api: RemoteApi) -> TokenManager:
     return TokenManager(account, api)
+
+
+def session_listeners(config: Config) -> list[SessionListener]:
+    """What follows a watch session as the config asks: the live-reload file
+    (``settings.notify_file``) and desktop notifications (``settings.notifications``)."""
+    from hubsync.desktop import DesktopNotifier
+    from hubsync.livereload import LiveReload
+
+    listeners: list[SessionListener] = []
+    if config.settings.notify_file is not None:
+        listeners.append(LiveReload(config.settings.notify_file,
+                                    {w.name: w.src for w in config.watches}))
+    if config.settings.notifications is Notifications.DESKTOP:
+        listeners.append(DesktopNotifier())
+    return listeners
 
 
 def real_adapters() -> Adapters:
@@ -51,6 +69,7 @@ def real_adapters() -> Adapters:
         make_tokens=_tokens,
         make_watcher=Watcher,
         jitter=random.random,
+        make_listeners=session_listeners,
     )
 
 

@@ -79,6 +79,9 @@ class Event(enum.StrEnum):
     """HubSpot refused a key; work for that account is held."""
     RECONCILED = "reconciled"
     """The tree was compared with the last-pushed state; counts in ``uploads``/``deletes``."""
+    ARCHIVE_REFUSED = "archive_refused"
+    """The account refused a batch sent as one archive (``bulk``); the batch went file by
+    file. ``error`` says why, ``remembered`` whether later batches skip the archive."""
 
 
 FAILURE_EVENTS = frozenset({Event.FAILED, Event.AUTH_FAILED, Event.CONFLICT, Event.HELD})

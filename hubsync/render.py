@@ -294,7 +294,8 @@ def summary_lines(summary: Summary) -> SummaryText:
     if summary.conflicts:
         err.append(f"{len(summary.conflicts)} not sent: changed remotely by someone else "
                    "(`hubsync conflicts`, then `hubsync resolve PATH --keep local|remote`):")
-        err.extend(f"  {c.account}: {c.rel}: {c.kind}" for c in summary.conflicts)
+        err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}" for c in summary.conflicts],
+                          "hubsync conflicts"))
     if summary.failures:
         err.append(f"{len(summary.failures)} failed:")
         err.extend(_failure_lines(summary))
@@ -332,10 +333,10 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "held": list(summary.held_reasons),
         "left_pending": summary.left_pending,
         "interrupted": summary.interrupted,
+        "conflicts": [c.to_json() for c in summary.conflicts],
         "pending": dict(summary.pending),
         "bytes": dict(summary.bytes_pushed),
         "elapsed_s": None if summary.elapsed_s is None else round(summary.elapsed_s, 3),
-        "conflicts": [c.to_json() for c in summary.conflicts],
     }
 
 

@@ -102,7 +102,7 @@ class RemotePoller:
         self.account = worker.name
         self.pause_s = pause_s
         publish = tracker.watch.mode.value == "publish"
-        self.remote = RemoteFiles(worker.api, worker.tokens,  # type: ignore[arg-type]
+        self.remote = RemoteFiles(worker.api, worker.tokens,
                                   ShareLimiter(worker.pacer), publish=publish, concurrency=1)
         self.dest = tracker.watch.dest.strip("/")
         self._reported: dict[str, tuple[int | None, str | None]] = {}

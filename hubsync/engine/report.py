@@ -57,6 +57,8 @@ class Summary:
     """(watch, account) -> plan; what ``--dry-run`` prints."""
     interrupted: bool = False
     """The push was stopped (Ctrl-C) before it was done; what is left stays pending."""
+    conflicts: tuple[Conflict, ...] = ()
+    """Files the conflict guard did not send (someone else's version is there)."""
     pending: Mapping[str, int] = field(default_factory=dict)
     """account -> changes still owed to it after this run (``left_pending`` per account)."""
     bytes_pushed: Mapping[str, int] = field(default_factory=dict)
@@ -64,8 +66,6 @@ class Summary:
     counts the ``pushed`` events; empty when nobody counted)."""
     elapsed_s: float | None = None
     """Wall-clock seconds of the run, as the front end measured it (None: not measured)."""
-    conflicts: tuple[Conflict, ...] = ()
-    """Files the conflict guard did not send (someone else's version is there)."""
 
     @property
     def ok(self) -> bool:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -60,6 +60,25 @@ PUSH_BACKOFF_CAP_S = 8.0
 WATCH_BACKOFF_CAP_S = 300.0
 
 
+class SessionListener(Protocol):
+    """Something beside the front end that follows a watch session (the live-reload
+    file, desktop notifications): built per session by ``Adapters.make_listeners``."""
+
+    def queued(self, rows: Sequence[OutboxEntry]) -> None:
+        """The outbox rows one state write made (what a settle asked each account)."""
+
+    def __call__(self, event: EngineEvent) -> None:
+        """Every engine event, after the front end's sink; must not block or raise."""
+
+    async def aclose(self) -> None:
+        """The session ends: release what it holds (a bus connection)."""
+
+
+def no_listeners(config: Config) -> list[SessionListener]:
+    """The default ``make_listeners``: nothing follows the session."""
+    return []
+
+
 @dataclass(frozen=True, slots=True)
 class Adapters:
     """Everything the engine builds its I/O from; :func:`hubsync.app.adapters` gives the
@@ -74,6 +93,8 @@ class Adapters:
     make_watcher: WatcherFactory
     jitter: Callable[[], float]
     """A number in [0, 1] for retry jitter."""
+    make_listeners: Callable[[Config], list[SessionListener]] = no_listeners
+    """What follows a watch session besides ``on_event`` (``watch``/``daemon`` only)."""
 
 
 class Engine:
@@ -110,6 +131,7 @@ class Engine:
         """Conflicts the guard found in this session (the push summary lists them)."""
         self._stop = asyncio.Event()
         self._interrupted = False
+        self._listeners: list[SessionListener] = []
 
     # --- public surface --------------------------------------------------------------------
 
@@ -383,7 +405,7 @@ class Engine:
         self._store = store if not self.dry_run else None
         # A dry run tells nobody anything as it goes: the plan it returns is its answer.
         self._committer = Committer(self._store, journal, self.clock, self._decorate,
-                                    None if self.dry_run else self._on_event)
+                                    None if self.dry_run else self._tell)
         self._committer.give_up_on_fault = self._once
         self._committer.on_recovered = self._wake_all
         self._committer.on_written = self._written
@@ -413,6 +435,11 @@ class Engine:
         )
 
     async def _start(self, stack: contextlib.AsyncExitStack, *, watch: bool) -> None:
+        if watch and not self.dry_run:
+            # Before the first key exchange: a refused key is the first thing to tell.
+            self._listeners = self.adapters.make_listeners(self.config)
+            for listener in self._listeners:
+                stack.push_async_callback(listener.aclose)
         if self.allow_deletes and not self.dry_run:
             self.commit(self.outbox.release_holds(None, self.clock.time()))
         if not self.dry_run:
@@ -479,6 +506,15 @@ class Engine:
     def _written(self, rows: list[OutboxEntry]) -> None:
         self.outbox.written(rows)
         self._wake_all()
+        for listener in self._listeners:
+            listener.queued(rows)
+
+    def _tell(self, event: EngineEvent) -> None:
+        """The committer's sink: the front end first, then each session listener."""
+        if self._on_event is not None:
+            self._on_event(event)
+        for listener in self._listeners:
+            listener(event)
 
     def _wake_all(self) -> None:
         for worker in self._workers.values():

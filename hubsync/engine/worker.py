@@ -22,6 +22,7 @@ from hubsync.auth import TokenManager
 from hubsync.config import Account
 from hubsync.core import retry
 from hubsync.core.effects import Result, Seen
+from hubsync.engine.bulk import ArchivePath
 from hubsync.engine.guard import Guard, version_of
 from hubsync.errors import AuthError, CredentialError, HubSpotError, HubsyncError, RateLimited
 from hubsync.journal import Event
@@ -71,6 +72,8 @@ class AccountWorker:
         """Requests still waiting for the rate limit: nothing sent yet, cancelled at once
         on a stop (a Ctrl-C must not wait out a rate-limit window)."""
         self.guard = Guard(self)
+        self.archive = ArchivePath(self)
+        """Large batches of uploads as one zip archive (``accounts.NAME.bulk``)."""
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -80,6 +83,7 @@ class AccountWorker:
             self.wake.clear()
             now = engine.clock.time()
             engine.commit(engine.outbox.vet_deletes(self.name, now))
+            self.archive.offer(now, group)  # a large batch: one archive, see engine/bulk.py
             for entry in engine.outbox.next_batch(self.name, now, self._free(now)):
                 task = group.create_task(self._request(entry), name=f"push-{entry.remote_path}")
                 self._requests.add(task)
@@ -95,7 +99,9 @@ class AccountWorker:
         if conditions.offline_since is not None:
             # One probe at a time while the server is away.
             return 1 if in_flight == 0 and now >= conditions.next_probe_s else 0
-        return self.concurrency - in_flight
+        # The configured concurrency, or more while the budget is large and the server
+        # slow, fewer after trouble (Pacer.slots); the pacer still gates every request.
+        return self.pacer.slots(self.concurrency) - in_flight
 
     def _sleep_s(self, now: float) -> float | None:
         times = [t for t in (self.engine.outbox.next_wake(self.name, now),) if t is not None]
@@ -246,11 +252,12 @@ class AccountWorker:
             return None
 
     def _call_for(self, entry: OutboxEntry, mode: Mode) -> Callable[[AccessToken], Any]:
-        root = self.engine.tracker(entry.watch).root
+        tracker = self.engine.tracker(entry.watch)
         if entry.op is OpKind.UPLOAD:
-            local_file = root / entry.rel
 
             async def upload(token: AccessToken) -> ApiAnswer:
+                # The file itself, or a fields.js's converted output (hubsync.fieldsjs).
+                local_file = await tracker.upload_source(entry.rel)
                 return await self.api.upload(token, entry.remote_path, local_file,
                                              publish=mode is Mode.PUBLISH)
             return upload
