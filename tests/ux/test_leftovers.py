@@ -62,6 +62,8 @@ def test_missing_key_without_a_keyring_names_the_variable_and_the_credential(
             "systemd credential 'hubsync-staging'") in out
     assert "run `hubsync auth add staging`" in out
     assert "<NAME>" not in out
+    # Said once, by the console, not again as a diagnostics warning.
+    assert "auth_failed" not in result.stderr
 
     test = project.run("auth", "test", "staging", env=env)
     assert "HUBSYNC_KEY_STAGING" in test.stdout + test.stderr
