@@ -58,9 +58,9 @@ def test_missing_key_without_a_keyring_names_the_variable_and_the_credential(
     result = project.run("push", env=env)
     assert result.returncode == 1
     out = result.stdout + result.stderr
-    assert ("no key for account 'staging': HUBSYNC_KEY_STAGING is not set, there is no "
-            "systemd credential 'hubsync-staging'") in out
-    assert "run `hubsync auth add staging`" in out
+    assert ("give keys as HUBSYNC_KEY_STAGING or the systemd credential 'hubsync-staging' "
+            "(no key for account 'staging' in HUBSYNC_KEY_STAGING or a systemd credential); "
+            "once a keyring works, `hubsync auth add staging` stores it") in out
     assert "<NAME>" not in out
     # Said once, by the console, not again as a diagnostics warning.
     assert "auth_failed" not in result.stderr
