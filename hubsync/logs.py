@@ -222,6 +222,17 @@ def _human_renderer(colour: bool) -> Processor:
     return render
 
 
+SAID_BY_THE_COMMAND = frozenset({"auth_failed"})
+"""Diagnostics that every interactive command already reports in its own words (the
+console's ``✗ staging: ...`` line, ``auth test``'s verdict, the error funnel): in the
+``human`` mode they would only say it twice. ``-v`` and the daemon keep them."""
+
+
+def _said_by_the_command(record: logging.LogRecord) -> bool:
+    message = record.msg
+    return not (isinstance(message, Mapping) and message.get("event") in SAID_BY_THE_COMMAND)
+
+
 def _drop_internals(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     for key in [k for k in event_dict if k.startswith("_")]:
         del event_dict[key]
@@ -349,6 +360,8 @@ def configure(
 
     handler = logging.StreamHandler(target)
     handler.set_name(_HANDLER_NAME)
+    if resolved == "human":
+        handler.addFilter(_said_by_the_command)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_SHARED_CHAIN,
