@@ -65,10 +65,14 @@ def _print_plain(report: Mapping[str, Any]) -> None:
 def _follow(first: dict[str, Any], ask: Ask, state_dir: Path, interval_s: float,
             show: Callable[[dict[str, Any]], None], end_to: TextIO | None = None) -> int:
     """Show ``first``, then a fresh report every ``interval_s`` until the session ends."""
+    from hubsync.console import stdout_gone
+
     report: dict[str, Any] | None = first
     try:
         while report is not None:
             show(report)
+            if stdout_gone():  # `status --watch | head`: the reader has left
+                return EX_OK
             time.sleep(interval_s)
             report = _next(ask, state_dir, report)
     except KeyboardInterrupt:

@@ -156,3 +156,23 @@ def test_without_a_session_it_says_so_and_exits_3(
     assert result.returncode == 3
     assert "not running" in result.stdout
     assert "nothing to follow live: no hubsync is running" in result.stderr
+
+
+def test_a_reader_that_leaves_ends_it(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """`status --watch | head -n 3` ends quietly with the pipe (exit 0, no traceback)
+    instead of refreshing forever with nobody reading."""
+    emu = emulator_thread
+    config, _ = _setup(tmp_path, emu)
+    with watch_session(config, emu, tmp_path / "out.txt"):
+        viewer = subprocess.Popen([*HUBSYNC, "--config", str(config), "status", "--watch",
+                                   "--interval", "0.1"], env=keys_env(emu),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert viewer.stdout is not None
+        assert viewer.stdout.readline().startswith(b"--- ")
+        viewer.stdout.close()
+        assert viewer.wait(30) == 0
+        assert viewer.stderr is not None
+        assert viewer.stderr.read() == b""
+        viewer.stderr.close()
