@@ -176,3 +176,38 @@ def test_a_reader_that_leaves_ends_it(
         assert viewer.stderr is not None
         assert viewer.stderr.read() == b""
         viewer.stderr.close()
+
+
+def test_view_shows_pacing_held_accounts_and_conflicts() -> None:
+    """The live view of a report: the rate budget left with a pause and the 429 count,
+    an unauthorized paused account, and a conflicts column only when the session
+    reports conflicts (per account or as a session list naming accounts)."""
+    from rich.console import Console
+
+    from hubsync.commands.status_live import render_live
+
+    def screen(report: dict[str, object]) -> str:
+        console = Console(record=True, width=220, color_system=None)
+        console.print(render_live(report))
+        return console.export_text()
+
+    sandbox = {"name": "sandbox", "auth": "ok", "pending": 7, "in_flight": 2,
+               "held_deletes": 30, "parked": 1, "last_error": "HTTP 429",
+               "rate": {"limit": 100, "window_ms": 10000, "budget": 60, "used": 58,
+                        "paused_for_ms": 2500, "rate_limited": 3},
+               "last_push_path": "css/a.css", "last_push_event": "pushed",
+               "last_push_at": "2020-01-01T00:00:00.000Z"}
+    staging = {"name": "staging", "auth": "unauthorized", "held": True, "paused": True}
+    text = screen({"kind": "daemon", "pid": 42, "summary": "1/2 accounts ok",
+                   "accounts": [sandbox, staging]})
+    assert "hubsync daemon (PID 42): 1/2 accounts ok" in text
+    assert "2/100 left per 10 s, paused 2.5 s, 3×429" in text
+    assert "css/a.css" in text
+    assert "unauthorized, paused" in text
+    assert "conflicts" not in text
+    listed = screen({"accounts": [sandbox, staging],
+                     "conflicts": [{"account": "staging", "path": "x.html"},
+                                   {"account": "staging", "path": "y.html"}]})
+    row = next(line for line in listed.splitlines() if "staging" in line)
+    assert "conflicts" in listed
+    assert row.rstrip(" │").endswith("2")
