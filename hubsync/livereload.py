@@ -125,7 +125,8 @@ class LiveReload:
         previous = self._owner.get(slot)
         if previous is not None:
             old = previous.wants[key][row.account]
-            if old.op is row.op and old.sha256 == row.sha256 and not old.done:
+            if (row.state is OutboxState.PENDING and old.op is row.op
+                    and old.sha256 == row.sha256 and not old.done):
                 return  # the same want written again (a retry's new due time)
             # Superseded (or landed earlier and changed again): the newest batch has it.
             del previous.wants[key][row.account]
