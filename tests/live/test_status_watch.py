@@ -86,7 +86,8 @@ def test_live_view_on_a_terminal_and_ctrl_c(
     tmp_path: Path, emulator_thread: EmulatorThread
 ) -> None:
     """On a pseudo terminal the view shows each account's queue, rate budget and last
-    push with its path; a refused template's error appears within a refresh; Ctrl-C
+    push with its path; a refused template's error appears with its file within a
+    refresh; Ctrl-C
     (SIGINT) ends it with exit 0 while the session goes on."""
     emu = emulator_thread
     config, root = _setup(tmp_path, emu)
@@ -102,8 +103,8 @@ def test_live_view_on_a_terminal_and_ctrl_c(
                 assert word in text, (word, text)
             write_files(root, {"templates/bad.html": "{{ nope"})
             session.wait_for_output("✗ templates/bad.html -> staging")
-            wait_until(lambda: "Template contains errors" in screen.text(),
-                       what="the error in the view")
+            wait_until(lambda: "templates/bad.html: Template contains errors"
+                       in screen.text(), what="the error, with its file, in the view")
             viewer.send_signal(signal.SIGINT)
             assert viewer.wait(20) == 0
         assert session.process.poll() is None
