@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubsync.errors import EX_FAILURE, EX_OK, HubsyncError, StateError
+from hubsync.errors import EX_FAILURE, EX_OK, HubsyncError, StateError, clause
 from hubsync.model import AuthState, Env, Identity
 
 if TYPE_CHECKING:
@@ -416,7 +416,7 @@ def _tell_session(state_dir: Path) -> None:
     try:
         signalled = reload_running(state_dir)
     except HubsyncError as exc:
-        print(f"note: could not tell the running hubsync to reload: {exc}; "
+        print(f"note: could not tell the running hubsync to reload: {clause(exc)}; "
               "run `hubsync reload`", file=sys.stderr)
         return
     if signalled is not None:

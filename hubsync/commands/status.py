@@ -112,6 +112,7 @@ def _config_or_state_dir(path: Path) -> tuple[Config | None, Path]:
     """
     from hubsync.config import load_config
     from hubsync.errors import ConfigError
+    from hubsync.render import one_line
     from hubsync.session_client import lenient_state_dir
 
     state_dir, problem = lenient_state_dir(path)
@@ -121,7 +122,7 @@ def _config_or_state_dir(path: Path) -> tuple[Config | None, Path]:
             return config, config.settings.state_dir
         except ConfigError as exc:
             problem = exc
-    reason = str(problem).splitlines()[0] if problem else f"{path} does not exist"
+    reason = one_line(problem) if problem else f"{path} does not exist"
     print(f"hubsync: warning: the config is not usable ({reason}); showing what "
           f"{state_dir} holds (`hubsync check` lists the problems)", file=sys.stderr)
     return None, state_dir

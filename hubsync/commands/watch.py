@@ -23,6 +23,7 @@ examples:
   hubsync watch --account sandbox    push to the sandbox account only
   hubsync watch --mode draft         write HubSpot's draft buffer instead of publishing
   hubsync watch --dry-run            show what the first reconcile would push, then exit
+  hubsync watch --two-way            also bring Design Manager edits down (docs/usage.md)
   hubsync watch --notify /tmp/hubsync-reload   tell a live-reload tool what landed
 """
 
@@ -46,15 +47,36 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     add_selection_options(parser, "watch")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan per account and change nothing")
+    parser.add_argument("--prefer", choices=("local",),
+                        help="local: on first contact, overwrite remote files hubsync never "
+                        "synced that differ from yours (default: keep them as conflicts)")
+    parser.add_argument("--two-way", action="store_true",
+                        help="also poll HubSpot and bring remote edits down into the folder "
+                             "(as `two_way = true` on every selected watch)")
     parser.add_argument("--notify", metavar="FILE", type=Path,
                         help="append the paths of each batch to FILE once every account "
                         "stored it (for a live-reload tool; overrides settings.notify_file)")
 
 
+def _selected(config: Config, args: argparse.Namespace) -> Config:
+    """``select``, with ``--two-way`` turned on for the selected watches."""
+    from dataclasses import replace
+
+    from hubsync.commands import select
+
+    chosen = select(config, args)
+    if not getattr(args, "two_way", False):
+        return chosen
+    names = set(args.watches)
+    return replace(chosen, watches=tuple(
+        replace(w, two_way=True) if not names or w.name in names else w
+        for w in chosen.watches))
+
+
 def run(args: argparse.Namespace) -> int:
     from hubsync import render
     from hubsync.app import build_engine
-    from hubsync.commands import config_path, select
+    from hubsync.commands import config_path
     from hubsync.config import load_config
     from hubsync.console import Reporter
     from hubsync.engine import Engine, EventSink
@@ -63,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     path = config_path(args)
     # Checked now, before a session starts: a typo or an empty config is an error at
     # once, not an idle "watching" line.
-    config = _with_notify(select(load_config(path), args), args.notify)
+    config = _with_notify(_selected(load_config(path), args), args.notify)
     reporter = Reporter(quiet=args.quiet)
     if args.dry_run:
         engine = build_engine(config, watches=args.watches, accounts=args.accounts,
@@ -74,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
 
     def narrowed_engine(fresh: Config, watches: Sequence[str], sink: EventSink) -> Engine:
         # Applied to every config the session loads, a SIGHUP reload included.
-        return build_engine(_with_notify(select(fresh, args), args.notify), watches=watches,
-                            accounts=args.accounts, on_event=sink)
+        return build_engine(_with_notify(_selected(fresh, args), args.notify),
+                            watches=watches, accounts=args.accounts,
+                            prefer_local=args.prefer == "local", on_event=sink)
 
     for line in render.links(config, watches=args.watches or None,
                              accounts=args.accounts or None):

@@ -89,7 +89,8 @@ class LocalSide:
         unchanged = counts["unchanged"]
         self.unchanged += unchanged
         if self._engine.dry_run:
-            reason = next(iter(self._engine.hold_reasons), None)
+            reason = next((r for r in self._engine.hold_reasons
+                           if r.startswith(f"{account}: ")), None)
             self.plans[(name, account)] = plan_of(self._engine.outbox, name, account,
                                                   unchanged=unchanged, hold_reason=reason)
         first = bool(tracker.local) and not self.known_by(tracker, account)
@@ -109,7 +110,7 @@ class LocalSide:
             # A failure, not a rule: said once per account, retried when it changes.
             for account in tracker.spec.accounts:
                 self._engine.emit(Event.FAILED, watch=name, account=account, path=item.rel,
-                                  error=item.reason, note="retried when it can be read")
+                                  error=item.reason, note=item.retry_note)
         self._engine.commit(self._engine.outbox.observe(
             tracker.spec, observed.files, self._engine.clock.time(), complete=observed.complete,
             root_ok=observed.root_ok, unknown=[u.rel for u in observed.unreadable],
