@@ -11,7 +11,7 @@ problem            dedup key                   resolved by
 a file refused     ("failed", account, path)   ``pushed``/``deleted`` of it
 a held account     ("held", account)           ``released``/``discarded``
 a refused key      ("auth", account)           ``auth_ok``
-a conflict         ("conflict", account, path) ``pushed``/``deleted`` of it
+a conflict         ("conflict", account, path) ``resolved``/``pushed`` of it
 =================  ==========================  ==============================
 
 ``retrying`` is never told: it resolves itself or becomes ``failed``.
@@ -107,8 +107,8 @@ def problem(event: EngineEvent) -> Notice | None:
                       f"`hubsync auth add {account}` stores a working key.", urgency=2)
     if event.event == "conflict":
         return Notice(("conflict", account, _where(f)),
-                      f"hubsync: {f.get('path')} was changed in {account} by someone else",
-                      f"{_where(f)}\n{_lines(f.get('error') or f.get('reason'))}")
+                      f"hubsync: {f.get('path')} conflicts in {account}",
+                      f"{_where(f)}\n{_lines(f.get('note') or f.get('kind'))}")
     return None
 
 
@@ -116,7 +116,7 @@ def resolved(event: EngineEvent) -> list[Key]:
     """The dedup keys an engine event resolves (the problem may be told again later)."""
     f = event.fields
     account = str(f.get("account") or "")
-    if event.event in ("pushed", "deleted"):
+    if event.event in ("pushed", "deleted", "resolved"):
         return [("failed", account, _where(f)), ("conflict", account, _where(f))]
     if event.event == "auth_ok":
         return [("auth", account)]

@@ -228,3 +228,29 @@ async def test_a_burst_of_problems_is_one_summary(
     assert "t/0.html was refused by sandbox" in note["body"]
     assert "and 5 more" in note["body"]
     assert "staging" not in note["body"]
+
+
+async def test_a_conflict_is_told_once_until_resolved(
+    notification_server: NotificationServer,
+) -> None:
+    """A conflict (a teammate's change the guard would not overwrite) is told once with
+    the guard's advice, not again while unresolved, and again after `resolve`."""
+    from hubsync.desktop import DesktopNotifier
+    from hubsync.model import EngineEvent
+
+    notifier = DesktopNotifier(notification_server.address)
+    conflict = EngineEvent("conflict", {
+        "watch": "theme", "account": "staging", "path": "templates/home.html",
+        "kind": "changed", "note": "changed remotely since hubsync last synced it; not "
+        "overwritten. See `hubsync conflicts`"})
+    resolved = EngineEvent("resolved", {"watch": "theme", "account": "staging",
+                                        "path": "templates/home.html", "keep": "local"})
+    for event in (conflict, conflict, resolved, conflict):
+        notifier(event)
+        await notifier.idle()
+    await notifier.aclose()
+    notes = notification_server.notifications()
+    assert [n["summary"] for n in notes] == [
+        "hubsync: templates/home.html conflicts in staging"] * 2
+    assert "hubsync conflicts" in notes[0]["body"]
+    assert "theme/templates/home.html" in notes[0]["body"]

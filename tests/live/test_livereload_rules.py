@@ -91,3 +91,15 @@ def test_a_pending_delete_the_brake_then_holds_stops_blocking(tmp_path: Path) ->
     assert _named(notify) == []
     live.queued([_row("a", "gone.css", None, op=OpKind.DELETE, state=OutboxState.HELD)])
     assert _named(notify) == [str(tmp_path / "new.css")]
+
+
+def test_a_conflict_leaves_the_path_out_without_holding_the_batch(tmp_path: Path) -> None:
+    """The guard holds a path a teammate changed (a ``conflict``, its row dropped with no
+    landing): the rest of the batch is named, that path is not."""
+    notify = tmp_path / "n"
+    live = LiveReload(notify, {"w": tmp_path})
+    live.queued([_row("a", "theirs.html", "1"), _row("a", "mine.css", "2")])
+    live(_pushed("a", "mine.css", "2"))
+    live(EngineEvent("conflict", {"watch": "w", "account": "a", "path": "theirs.html",
+                                  "kind": "changed"}))
+    assert _named(notify) == [str(tmp_path / "mine.css")]
