@@ -12,7 +12,8 @@ instead, and says "not running". A table on a terminal, plain lines otherwise.
    {"reason", "at"} (large batches go file by file: see `bulk` in docs/configuration.md),
    ...}],
    "watches": [{"name", "src", "files", "last_reconcile", ...}]}
-Times are ISO 8601 UTC strings, like the sync log's "ts".
+and, from a running session, "conflicts": [{"account", "path", "kind", ...}] (as
+`hubsync conflicts --json`). Times are ISO 8601 UTC strings, like the sync log's "ts".
 
 --watch follows the running session live, refreshed every --interval seconds (1): on a
 terminal a view redrawn in place (per account: queue, rate budget, last push with its
