@@ -411,8 +411,17 @@ class FieldsJs:
             if isinstance(st, os.stat_result) and not _is_dir(st):
                 present.append((source, os.path.join(root_path, *source.split("/")), st))
         if not present:
+            self._forget(rel)
             return None
         return self.convert(present, rel, cached, now_ns=now_ns)
+
+    def _forget(self, target: str) -> None:
+        """The source of ``target`` is gone: its output is not needed any more."""
+        with self._lock:
+            output = self._outputs.pop(target, None)
+            self._failures.pop(target, None)
+        if output is not None:
+            output.path.unlink(missing_ok=True)
 
     def convert(self, present: list[tuple[str, str, os.stat_result]], target: str,
                 cached: CachedStat | None, *, now_ns: int,
