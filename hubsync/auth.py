@@ -42,6 +42,7 @@ from hubsync.errors import (
     PortalMismatch,
     TokenExpired,
     TransientError,
+    clause,
 )
 from hubsync.hubspot import REFUSED_PREFIX
 from hubsync.model import AccessToken, AuthState, Identity
@@ -214,8 +215,8 @@ class TokenManager:
                 raise self._reject(
                     KeyRejected(
                         f"HubSpot refused the key of account {self.account.name!r}: "
-                        f"{_hubspot_message(exc)}; run `hubsync auth add {self.account.name} "
-                        f"--portal {self.account.portal_id}` with a new key",
+                        f"{clause(_hubspot_message(exc))}; run `hubsync auth add "
+                        f"{self.account.name} --portal {self.account.portal_id}` with a new key",
                         status=exc.status,
                         correlation_id=exc.correlation_id,
                     ),

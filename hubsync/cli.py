@@ -27,6 +27,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("auth", "auth", "add, list, test, or remove the personal access key of an account"),
     ("push", "push", "push every change once and exit (for scripts and CI)"),
     ("watch", "watch", "push changes as you edit, in the foreground"),
+    ("pull", "pull", "download the remote theme into the watch folder (like hs cms fetch)"),
+    ("ls", "ls", "list remote files and folders (like hs ls)"),
     ("daemon", "daemon", "run the sync engine under a service manager (systemd)"),
     ("status", "status", "show what the running daemon or watch session is doing"),
     ("pause", "control", "pause pushing to one account or all"),
@@ -34,6 +36,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("flush", "control", "push everything pending now and wait for it"),
     ("reload", "control", "make the running session re-read its config and keys"),
     ("deletes", "deletes", "show, release or discard deletes held by the safety brake"),
+    ("conflicts", "conflicts", "list files a teammate changed remotely (not overwritten)"),
+    ("resolve", "resolve", "settle a conflict: keep your local file or the remote one"),
     ("log", "log", "read or follow the attribution sync log"),
     ("service", "service", "install, uninstall, or inspect the systemd user service"),
     ("emulator", "emulator", "run the local HubSpot-compatible emulator"),
@@ -167,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The console is for people: diagnostics only at warning and above, unless asked.
         level = (logging.DEBUG if args.debug else logging.INFO if args.verbose
                  else logging.ERROR if args.quiet else logging.WARNING)
-        logs.configure(debug=args.debug, level=level)
+        # Off a terminal too, a person reads warnings: plain lines, JSON only with -v.
+        mode: logs.LogMode = "auto" if args.verbose or args.debug else "human"
+        logs.configure(debug=args.debug, level=level, mode=mode)
         box.append(_command_module(args._module).run(args))
     return box[0] if box else EX_FAILURE

@@ -40,12 +40,18 @@ from hubsync.model import Api, Env, Mode, Target
 
 DEFAULT_DEBOUNCE_MS = 300
 DEFAULT_CONCURRENCY = 5
+DEFAULT_MAX_CONCURRENCY = 20
 DEFAULT_RATE_LIMIT = 100
 DEFAULT_RATE_WINDOW_MS = 10_000
 
 TRANSPORTS = ("filemapper", "source-code")
 """``accounts.NAME.transport``: the CMS filemapper API (what ``hs`` uses), or the public
 CMS Source Code API."""
+
+BULK_MODES = ("auto", "archive", "files")
+"""``accounts.NAME.bulk``: how a large batch of uploads goes (``hubsync.engine.bulk``):
+``auto`` tries one zip archive extracted by HubSpot and falls back to per-file uploads
+for good after a refusal; ``archive`` always tries it; ``files`` never does."""
 
 DEFAULT_SOURCE_CODE_VERSION = "2026-03"
 """``accounts.NAME.source_code_version``: the dated Source Code API version, or ``"v3"`` for
@@ -84,6 +90,15 @@ def default_state_dir() -> Path:
     return xdg_dir("XDG_STATE_HOME", ".local/state") / "hubsync"
 
 
+class Notifications(enum.StrEnum):
+    """``settings.notifications``: where problems are told besides the log."""
+
+    NONE = "none"
+    """Only the console, the sync log and the journal."""
+    DESKTOP = "desktop"
+    """Also a desktop notification (freedesktop Notifications, session D-Bus)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """``[settings]``: process-wide knobs, all optional."""
@@ -95,7 +110,11 @@ class Settings:
     Linux; the quiet period ``debounce_ms`` then only coalesces what follows. False:
     every change waits out ``debounce_ms``."""
     concurrency: int = DEFAULT_CONCURRENCY
-    """Uploads in flight at once per account."""
+    """Uploads in flight at once per account (more up to ``max_concurrency`` while the
+    rate budget is large and the server slow; half of it after a 429 or server error)."""
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    """The most uploads in flight per account when the budget allows more than
+    ``concurrency`` (``hubsync.ratelimit.slots_for``); equal to ``concurrency``: fixed."""
     rate_limit: int = DEFAULT_RATE_LIMIT
     """Requests per ``rate_window_ms`` per account until HubSpot's headers say otherwise."""
     rate_window_ms: int = DEFAULT_RATE_WINDOW_MS
@@ -103,6 +122,12 @@ class Settings:
     """Safety brake: a batch deleting more than this many files is held."""
     allow_deletes: bool = False
     """Config override of the safety brake (``push --allow-deletes`` for one run)."""
+    notify_file: Path | None = None
+    """Live-reload hook (``watch --notify FILE`` for one run): the local paths of each
+    settled batch are appended here once every account has stored them (hubsync.livereload)."""
+    notifications: Notifications = Notifications.NONE
+    """``"desktop"``: problems (a template error, a held account, a refused key) become
+    freedesktop desktop notifications over the session D-Bus (hubsync.desktop)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +141,12 @@ class Account:
     transport: str = "filemapper"
     source_code_version: str = DEFAULT_SOURCE_CODE_VERSION
     """Used when ``transport = "source-code"``: ``YYYY-MM`` or ``"v3"``."""
+    guard: bool = True
+    """The conflict guard (docs/teams.md): before overwriting or deleting a remote file,
+    check that it is still the version hubsync synced. Off only for a portal one person
+    pushes to alone: it saves one metadata read per changed file."""
+    bulk: str = "auto"
+    """One of :data:`BULK_MODES`: whether a large batch of uploads is sent as one archive."""
 
     @property
     def base_url(self) -> str:
@@ -140,6 +171,8 @@ class Watch:
     delete_remote: bool = False
     mode: Mode = Mode.PUBLISH
     ignore: tuple[str, ...] = ()
+    two_way: bool = False
+    """``watch`` also brings remote edits down into the folder (``engine/poller.py``)."""
     convert_fields: bool = True
     """Run each module's or the theme's ``fields.js`` with node and upload the output as
     ``fields.json`` (``hs ... --convert-fields``; ``hubsync.fieldsjs``)."""
@@ -243,6 +276,11 @@ def _validate(data: dict[str, Any], path: Path) -> Config:
     if "settings" in data:
         structured = _structure(Settings, data["settings"], "settings", base_dir, problems)
         settings = structured or settings
+    if settings.max_concurrency < settings.concurrency:
+        problems.append(
+            f"settings.max_concurrency: {settings.max_concurrency} is below "
+            f"settings.concurrency ({settings.concurrency}); set it to at least "
+            f"{settings.concurrency} (equal keeps the number of uploads in flight fixed)")
     accounts, account_names = _validate_accounts(data.get("accounts", {}), base_dir, problems)
     raw_watches, watches = _validate_watches(data.get("watch", []), base_dir, problems)
 
@@ -446,6 +484,13 @@ def _transport_rule(value: str) -> str:
     return value
 
 
+def _bulk_rule(value: str) -> str:
+    if value not in BULK_MODES:
+        raise _Invalid(f"{_show(value)} is not one of {_quoted(BULK_MODES)}"
+                       f"{_did_you_mean(value, BULK_MODES)}")
+    return value
+
+
 def _source_code_version_rule(value: str) -> str:
     if value == "v3" or re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", value):
         return value
@@ -498,6 +543,7 @@ def _check_api_base(url: str) -> str:
 _FIELD_RULES: dict[tuple[type, str], _Rule] = {
     (Settings, "debounce_ms"): _in_range(0, 60_000),
     (Settings, "concurrency"): _in_range(1, 20),
+    (Settings, "max_concurrency"): _in_range(1, 64),
     (Settings, "rate_limit"): _in_range(1, 10_000),
     (Settings, "rate_window_ms"): _in_range(100, 3_600_000),
     (Settings, "max_deletes"): _in_range(0, 1_000_000),
@@ -505,6 +551,7 @@ _FIELD_RULES: dict[tuple[type, str], _Rule] = {
     (Account, "api_base"): _check_api_base,
     (Account, "transport"): _transport_rule,
     (Account, "source_code_version"): _source_code_version_rule,
+    (Account, "bulk"): _bulk_rule,
     (Watch, "name"): _name_rule,
     (Watch, "src"): _existing_dir,
     (Watch, "dest"): _check_dest,

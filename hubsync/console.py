@@ -20,15 +20,18 @@ import contextlib
 import io
 import os
 import sys
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from hubsync.render import SYMBOLS
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    from rich.progress import Progress, Task
 
     from hubsync.engine import EngineEvent
+    from hubsync.model import AccountStatus, SessionStatus
 
 # Events printed even with --quiet: each is a problem the user must see.
 PROBLEM_EVENTS = frozenset({"failed", "auth_failed", "held", "conflict"})
@@ -127,6 +130,8 @@ def _body(event: str, f: Mapping[str, Any]) -> str | None:
     took = f"{_user(f)}, {f.get('duration_ms', 0)} ms"
     if event == "pushed":
         return f"{path} -> {account} ({took})"
+    if event == "pulled":
+        return f"{path} <- {account} ({_user(f)})"
     if event == "deleted":
         kind = "folder " if f.get("folder") else ""
         return f"{kind}{path} -> {account} deleted ({took})"
@@ -172,23 +177,85 @@ def render(event: EngineEvent) -> str | None:
     return f"{SYMBOLS.get(event.event, '-')} {body}"
 
 
+LARGE_BATCH = 20
+"""A ``push`` with more changes than this (all accounts together) prints no line per file
+unless ``-v``: 4,000 lines scrolling by hide the few that matter. Failures, holds and
+refused keys are always printed; skipped files and failures are listed in the summary."""
+
+_PER_FILE = frozenset({"pushed", "deleted", "retrying", "skipped"})
+_DONE = frozenset({"pushed", "deleted", "failed"})
+
+
+@dataclass(slots=True)
+class AccountTally:
+    """What one account's events added up to in this run (counted by the Reporter)."""
+
+    queued: int = 0
+    """Changes the reconcile owed to the account (uploads and deletes)."""
+    done: int = 0
+    """Pushed, deleted or failed for good."""
+    bytes_pushed: int = 0
+
+
+def _duration(seconds: float) -> str:
+    """``12 s``, ``3 min``, ``1 h 5 min``: a person's rounding of a duration."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def _window_text(window_ms: int) -> str:
+    seconds = window_ms / 1000
+    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:g} min"
+
+
+def pacing_line(account: AccountStatus) -> str | None:
+    """``staging: paced by HubSpot's rate limit (100 requests / 10 s); about 3 min left``
+    when ``account``'s pacer is holding requests back (its window is full, or it is paused
+    after a 429) while work is pending; None otherwise.
+
+    The estimate is the pending count at the pacer's current budget per window, plus what
+    is left of a pause (facts from :class:`hubsync.model.RateStatus`, which is the pacer's
+    ``PacerSnapshot``).
+    """
+    rate = account.rate
+    left = account.pending
+    if rate is None or left <= 0 or rate.budget <= 0:
+        return None
+    if rate.paused_for_ms <= 0 and rate.used < rate.budget:
+        return None
+    seconds = left * rate.window_ms / 1000 / rate.budget + rate.paused_for_ms / 1000
+    return (f"{account.name}: paced by HubSpot's rate limit ({rate.limit} requests / "
+            f"{_window_text(rate.window_ms)}); about {_duration(seconds)} left")
+
+
 class Reporter:
-    """Prints engine events as they come; with ``progress`` also drives a rich bar."""
+    """Prints engine events as they come; with ``progress`` also drives rich bars.
+
+    With ``progress`` (a terminal): one bar per account, with its own total (uploads and
+    deletes), elapsed and remaining time and the rate in files/s. With ``large_batch``
+    (``push``): when more changes than that are queued, per-file lines are printed only
+    with ``verbose``. ``quiet`` prints only the problems. Counts per account are kept in
+    ``tallies`` for the summary; ``started`` is the ``time.monotonic()`` of creation.
+    """
 
     def __init__(self, stream: TextIO | None = None, *, progress: bool = False,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, verbose: bool = False,
+                 large_batch: int | None = None) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.quiet = quiet
+        self.verbose = verbose
+        self.large_batch = large_batch
+        self.started = time.monotonic()
+        self.tallies: dict[str, AccountTally] = {}
+        self._paced: set[str] = set()
         self._progress: Progress | None = None
-        self._task: Any = None
+        self._tasks: dict[str, Any] = {}
         if progress:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self._progress = Progress(
-                TextColumn("[progress.description]{task.description}"), BarColumn(),
-                MofNCompleteColumn(), transient=True,
-            )
-            self._task = self._progress.add_task("pushing", total=0)
+            self._progress = _make_progress()
 
     def __enter__(self) -> Reporter:
         if self._progress is not None:
@@ -199,28 +266,109 @@ class Reporter:
         if self._progress is not None:
             self._progress.stop()
 
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def _large(self) -> bool:
+        if self.large_batch is None or self.verbose:
+            return False
+        return sum(t.queued for t in self.tallies.values()) > self.large_batch
+
+    def _shown(self, event: EngineEvent) -> bool:
+        if self.quiet:
+            return event.event in PROBLEM_EVENTS
+        if event.event == "skipped" and self.large_batch is not None and not self.verbose:
+            # push lists them in its summary; they come before the batch size is known.
+            return False
+        return not (event.event in _PER_FILE and self._large())
+
     def __call__(self, event: EngineEvent) -> None:
-        line = render(event)
-        if self.quiet and event.event not in PROBLEM_EVENTS:
-            line = None
-        if self._progress is not None:
-            if event.event == "reconciled":
-                total = self._progress.tasks[0].total or 0
-                self._progress.update(self._task, total=total + int(event.fields.get(
-                    "queued", 0)))
-            elif event.event in ("pushed", "deleted", "failed"):
-                self._progress.advance(self._task)
-            if line is not None:
-                self._progress.console.print(line, markup=False, highlight=False)
-            return
+        self._count(event)
+        line = render(event) if self._shown(event) else None
         if line is not None:
-            print(line, file=self.stream, flush=True)
+            self._print(line)
+
+    def _count(self, event: EngineEvent) -> None:
+        account = event.fields.get("account")
+        if not isinstance(account, str):
+            return
+        tally = self.tallies.setdefault(account, AccountTally())
+        if event.event == "reconciled":
+            tally.queued += int(event.fields.get("queued", 0) or 0)
+        elif event.event in _DONE:
+            tally.done += 1
+            if event.event == "pushed":
+                tally.bytes_pushed += int(event.fields.get("bytes", 0) or 0)
+        else:
+            return
+        self._update_bar(account, tally)
+
+    def _update_bar(self, account: str, tally: AccountTally) -> None:
+        progress = self._progress
+        if progress is None:
+            return
+        # A change can come in after the reconcile (a file that changed again): the bar's
+        # total grows rather than showing more done than owed.
+        total = max(tally.queued, tally.done)
+        if total == 0:
+            return
+        task = self._tasks.get(account)
+        if task is None:
+            self._tasks[account] = progress.add_task(account, total=total,
+                                                     completed=tally.done)
+        else:
+            progress.update(task, total=total, completed=tally.done)
+
+    def pacing(self, status: SessionStatus) -> None:
+        """Say once per account when its rate limit is what makes the push slow; the
+        account's bar reads ``NAME (paced)`` while it is. Called about once a second."""
+        for account in status.accounts:
+            line = pacing_line(account)
+            task = self._tasks.get(account.name)
+            if task is not None and self._progress is not None:
+                paced = line is not None
+                self._progress.update(task, description=account.name + (
+                    " (paced)" if paced else ""))
+            if line is not None and account.name not in self._paced:
+                self._paced.add(account.name)
+                self.say(line)
+
+    def _print(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=self.stream, flush=True)
 
     def say(self, text: str, *, important: bool = False) -> None:
         """A line that is not an engine event; with ``quiet`` only an ``important`` one."""
         if self.quiet and not important:
             return
-        if self._progress is not None:
-            self._progress.console.print(text, markup=False, highlight=False)
-        else:
-            print(text, file=self.stream, flush=True)
+        self._print(text)
+
+
+def _make_progress() -> Progress:
+    """rich's own columns: account, bar, M/N, elapsed, remaining, files per second."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Files per second (rich's speed estimate over the last 30 s)."""
+
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("- files/s" if speed is None else f"{speed:.1f} files/s")
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(),
+        MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("left"),
+        TimeRemainingColumn(), RateColumn(), transient=True,
+    )

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hubsync.core.keynames import env_var_name as env_var_name  # part of this API
-from hubsync.errors import KeyNotFound, KeyringUnavailable
+from hubsync.errors import KeyNotFound, KeyringUnavailable, clause
 
 SERVICE = "hubsync"
 KEYRING_TIMEOUT_S = 5.0
@@ -81,6 +81,19 @@ def _not_found(account: str) -> KeyNotFound:
         f"or load the systemd credential {credential_name(account)!r} (LoadCredential=), "
         f"or run `hubsync auth add {account}` to store it in the keyring"
     )
+
+
+def _no_keyring_for(account: str, problem: str) -> str:
+    """The keyring's ``problem`` as the missing key of ``account``: which variable and
+    which systemd credential would give it (the keyring's own messages can only say
+    ``HUBSYNC_KEY_<NAME>``)."""
+    variable, credential = env_var_name(account), credential_name(account)
+    named = (problem.replace("HUBSYNC_KEY_<NAME>", variable)
+             .replace("systemd credentials", f"the systemd credential {credential!r}")
+             .replace("a systemd credential", f"the systemd credential {credential!r}"))
+    return (f"no key for account {account!r}: {variable} is not set, there is no systemd "
+            f"credential {credential!r}, and the keyring cannot be asked: {clause(named)}; "
+            f"or, once a keyring works, run `hubsync auth add {account}`")
 
 
 # --- keyring, always in a daemon thread -------------------------------------------------
@@ -258,7 +271,10 @@ async def find_key(account: str, *, timeout_s: float | None = None) -> tuple[str
     value = await asyncio.to_thread(_from_systemd, account)
     if value is not None:
         return value, KeySource.SYSTEMD
-    stored = await _keyring_get(account, timeout_s)
+    try:
+        stored = await _keyring_get(account, timeout_s)
+    except KeyringUnavailable as exc:
+        raise KeyringUnavailable(_no_keyring_for(account, str(exc))) from exc
     if stored is not None:
         return stored.strip(), KeySource.KEYRING
     raise _not_found(account)

@@ -41,6 +41,20 @@ EX_TEMPFAIL = 75
 EX_CONFIG = 78
 
 
+def clause(message: object) -> str:
+    """``message`` ready to go on inside another sentence (``f"...: {clause(m)}; run ..."``):
+    trailing spaces and a final ``.``, ``;`` or ``:`` removed, an ellipsis kept.
+
+    HubSpot's messages end with a period ("... Personal access key)."), so quoting one
+    before our own advice printed ``).;``; every message built around a message that is
+    not ours goes through here.
+    """
+    text = str(message).rstrip()
+    if text.endswith(("...", "…")):
+        return text
+    return text.rstrip(".;:").rstrip()
+
+
 class HubsyncError(Exception):
     """Base of every error hubsync raises on purpose.
 

@@ -60,7 +60,15 @@ class Event(enum.StrEnum):
     DISCARDED = "discarded"
     """A user dropped the held deletes of an account: the remote files stay, untracked."""
     CONFLICT = "conflict"
-    """The remote changed in a way hubsync did not cause."""
+    """The remote changed in a way hubsync did not cause: not overwritten (docs/teams.md)."""
+    PULLED = "pulled"
+    """A remote file's content was written into the local file (``hubsync pull``, two-way
+    watch) and recorded as synced."""
+    ADOPTED = "adopted"
+    """A file hubsync never synced already held the local content remotely: recorded as
+    synced, not uploaded (first contact, ``hubsync pull``)."""
+    RESOLVED = "resolved"
+    """A person settled a conflict (``hubsync resolve``, ``keep``: local or remote)."""
     SESSION_STARTED = "session_started"
     """A watch, push or daemon session began."""
     SESSION_STOPPED = "session_stopped"
@@ -71,10 +79,29 @@ class Event(enum.StrEnum):
     """HubSpot refused a key; work for that account is held."""
     RECONCILED = "reconciled"
     """The tree was compared with the last-pushed state; counts in ``uploads``/``deletes``."""
+    ARCHIVE_REFUSED = "archive_refused"
+    """The account refused a batch sent as one archive (``bulk``); the batch went file by
+    file. ``error`` says why, ``remembered`` whether later batches skip the archive."""
 
 
 FAILURE_EVENTS = frozenset({Event.FAILED, Event.AUTH_FAILED, Event.CONFLICT, Event.HELD})
-"""Events ``hubsync log --failed`` shows (together with any line carrying an ``error``)."""
+"""Events ``hubsync log --failed`` shows (see ``is_failure`` for the rest)."""
+NOT_FAILURES = frozenset(Event) - FAILURE_EVENTS - {Event.SESSION_STOPPED}
+"""Known events that are never failures, even with an ``error`` field: a ``retrying``
+attempt is tried again (its end is a ``pushed`` or a ``failed`` line), a ``skipped``
+file is a rule (older versions wrote its reason as ``error``)."""
+
+
+def is_failure(entry: Mapping[str, Any]) -> bool:
+    """Whether ``hubsync log --failed`` shows a sync log line: a failure event, a session
+    that stopped with an ``error``, or an event this version does not know that carries
+    an ``error`` (written by a newer hubsync)."""
+    event = entry.get("event")
+    if event in FAILURE_EVENTS:
+        return True
+    if event in NOT_FAILURES:
+        return False
+    return bool(entry.get("error"))
 
 # Field order of a written line: the documented schema first, anything else after.
 SCHEMA_FIELDS: tuple[str, ...] = (
@@ -267,7 +294,7 @@ class LogFilter:
             return False
         if self.events and entry.get("event") not in self.events:
             return False
-        if self.failed_only and not (entry.get("event") in FAILURE_EVENTS or entry.get("error")):
+        if self.failed_only and not is_failure(entry):
             return False
         if self.user is not None and not self._user_matches(entry):
             return False

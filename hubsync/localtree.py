@@ -49,6 +49,9 @@ class SkipReason(enum.StrEnum):
     """A folder link back to one of its own ancestors."""
     NOT_REGULAR = "not a regular file"
     """A FIFO, socket or device."""
+    EMPTY = "empty file: HubSpot refuses empty files"
+    """HubSpot answers 400 "File source stream cannot be empty" (hubspot-api.md §3);
+    skipped by ``push --dry-run`` and ``push`` alike (``file_problem``)."""
     UNREADABLE = "cannot be read"
     """Permission denied or another read error: the prefix of an ``Unreadable`` reason.
 
@@ -196,6 +199,19 @@ def _fresh_or_cached(path: str, rel: str, key: StatKey, cached: CachedStat | Non
     return CachedStat(key, sha, now_ns), True
 
 
+def file_problem(rel: str, st: os.stat_result) -> SkipReason | None:
+    """Why a file that passed the ignore and name rules is still not pushed, or None: not
+    a regular file, an extension HubSpot does not take, or empty. The one rule for a
+    whole-tree scan (``push``, ``--dry-run``, reconcile) and a single look (``watch``)."""
+    if not stat.S_ISREG(st.st_mode):
+        return SkipReason.NOT_REGULAR
+    if not is_allowed(rel):
+        return SkipReason.EXTENSION
+    if st.st_size == 0:
+        return SkipReason.EMPTY
+    return None
+
+
 class _Walker:
     def __init__(self, root: Path, rules: IgnoreRules, cache: Mapping[str, CachedStat],
                  now_ns: int, fields: FieldsJs | None = None) -> None:
@@ -302,14 +318,13 @@ class _Walker:
         self.visit_file(path, rel, st)
 
     def visit_file(self, path: str, rel: str, st: os.stat_result) -> None:
-        if not stat.S_ISREG(st.st_mode):
-            self.skip(rel, SkipReason.NOT_REGULAR)
-            return
-        if self.fields is not None and self.fields.target_of(rel) is not None:
+        if (stat.S_ISREG(st.st_mode) and self.fields is not None
+                and self.fields.target_of(rel) is not None):
             self.fields_sources.append((rel, path, st))
             return
-        if not is_allowed(rel):
-            self.skip(rel, SkipReason.EXTENSION)
+        problem = file_problem(rel, st)
+        if problem is not None:
+            self.skip(rel, problem)
             return
         try:
             found = _fresh_or_cached(path, rel, StatKey.of(st), self.cache.get(rel),
@@ -436,10 +451,9 @@ def probe_with_stat(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat
         return Gone(rel), None
     if isinstance(st, SkipReason):
         return Skipped(display_path(rel), st), None
-    if not stat.S_ISREG(st.st_mode):
-        return Skipped(display_path(rel), SkipReason.NOT_REGULAR), None
-    if not is_allowed(rel):
-        return Skipped(display_path(rel), SkipReason.EXTENSION), None
+    problem = file_problem(rel, st)
+    if problem is not None:
+        return Skipped(display_path(rel), problem), None
     try:
         found = _fresh_or_cached(path, rel, StatKey.of(st), cached, now_ns)
     except OSError as exc:

@@ -3,6 +3,9 @@
 Where the output goes decides its shape:
 
 - a terminal gets structlog's readable console lines;
+- an interactive command without ``-v`` asks for ``human``: one plain line per warning
+  or error, ``hubsync: warning: account_offline (account=sandbox, error=...)``, on a
+  terminal or not (a person reads a piped stderr too); the journal still wins;
 - the systemd journal (stderr *is* the stream named by ``$JOURNAL_STREAM``) gets plain
   ``key=value`` lines, each prefixed with its syslog priority ``<N>`` so
   ``journalctl -p warning`` filters them;
@@ -31,7 +34,7 @@ import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-LogMode = Literal["auto", "console", "json", "journal"]
+LogMode = Literal["auto", "console", "json", "journal", "human"]
 
 REDACTED = "[redacted]"
 
@@ -191,6 +194,29 @@ def _logfmt(value: object) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+_HUMAN_HIDDEN = frozenset({"timestamp", "logger", "level", "event", "exception"})
+_LEVEL_COLOUR = {"warning": "\x1b[33m", "error": "\x1b[31m", "critical": "\x1b[31m"}
+
+
+def _human_renderer(colour: bool) -> Processor:
+    """``hubsync: LEVEL: event (key=value, ...)``, then the traceback if any; the level
+    word coloured on a terminal without ``NO_COLOR``."""
+
+    def render(_logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
+        level = str(event_dict.get("level", method)).lower()
+        shown = f"{_LEVEL_COLOUR[level]}{level}\x1b[0m" if colour and level in \
+            _LEVEL_COLOUR else level
+        pairs = ", ".join(f"{k}={_logfmt(v)}" for k, v in event_dict.items()
+                          if k not in _HUMAN_HIDDEN and v is not None)
+        line = f"hubsync: {shown}: {event_dict.get('event', '')}"
+        if pairs:
+            line += f" ({pairs})"
+        exception = event_dict.get("exception")
+        return f"{line}\n{exception}".rstrip() if exception else line
+
+    return render
+
+
 def _drop_internals(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     for key in [k for k in event_dict if k.startswith("_")]:
         del event_dict[key]
@@ -215,11 +241,14 @@ def journal_attached(stream: TextIO) -> bool:
     return (status.st_dev, status.st_ino) == (int(device), int(inode))
 
 
-def _resolve_mode(mode: LogMode, stream: TextIO) -> Literal["console", "json", "journal"]:
-    if mode != "auto":
+def _resolve_mode(mode: LogMode,
+                  stream: TextIO) -> Literal["console", "json", "journal", "human"]:
+    if mode == "console" or mode == "json" or mode == "journal":
         return mode
     if journal_attached(stream):
         return "journal"
+    if mode == "human":
+        return "human"
     isatty = getattr(stream, "isatty", None)
     return "console" if isatty is not None and isatty() else "json"
 
@@ -235,15 +264,16 @@ def _renderer_chain(resolved: str, stream: TextIO) -> list[Processor]:
         # A plain traceback string (no locals) that `redact` can scan; ConsoleRenderer
         # prints an "exception" string as it is instead of formatting exc_info itself.
         exceptions = structlog.processors.format_exc_info
+        isatty = getattr(stream, "isatty", None)
+        # NO_COLOR (no-color.org): structlog's console renderer does not read it.
+        colour = bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
         if resolved == "journal":
             renderer = _journal_renderer
+        elif resolved == "human":
+            renderer = _human_renderer(colour)
         else:
-            isatty = getattr(stream, "isatty", None)
-            # NO_COLOR (no-color.org): structlog's console renderer does not read it.
             renderer = structlog.dev.ConsoleRenderer(
-                colors=bool(isatty and isatty()) and not os.environ.get("NO_COLOR"),
-                exception_formatter=structlog.dev.plain_traceback,
-            )
+                colors=colour, exception_formatter=structlog.dev.plain_traceback)
     return [_drop_internals, exceptions, redact, renderer]
 
 
@@ -283,8 +313,9 @@ def configure(
     """Route structlog and stdlib logging to ``stream`` (stderr) in the shape ``mode`` asks.
 
     ``mode="auto"`` picks the journal format when stderr is the journal, the console
-    format on a TTY, and JSON lines otherwise. ``level`` is the lowest stdlib level
-    written (default: DEBUG with ``debug``, else INFO; interactive commands pass
+    format on a TTY, and JSON lines otherwise; ``mode="human"`` the journal format when
+    stderr is the journal, else plain ``hubsync: warning: ...`` lines. ``level`` is the
+    lowest stdlib level written (default: DEBUG with ``debug``, else INFO; interactive commands pass
     WARNING so diagnostics stay off the human console). Safe to call again: the previous
     handler is replaced, and loggers cached by structlog keep working because the
     mode lives in the handler's formatter, not in the structlog chain.

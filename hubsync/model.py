@@ -7,6 +7,7 @@ properties. Anything holding a secret hides it from ``repr`` so that a stray
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -186,6 +187,7 @@ class OutboxEntry:
         return (self.account, self.remote_path)
 
 
+
 @dataclass(frozen=True, slots=True)
 class RemoteVersion:
     """What the remote said of one file at one moment (filled by remote awareness)."""
@@ -261,6 +263,25 @@ class Conflict:
     @property
     def key(self) -> tuple[str, str]:
         return (self.account, self.remote_path)
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape of ``hubsync conflicts --json`` and the control socket's
+        ``conflicts``: every field, the remote version flattened, ``remote_updated_at``
+        as ISO 8601 UTC."""
+        remote = self.remote
+        updated = remote.updated_at_ms if remote else None
+        return {
+            "account": self.account, "remote_path": self.remote_path, "watch": self.watch,
+            "path": self.rel, "kind": str(self.kind), "local_sha256": self.local_sha256,
+            "base_sha256": self.base_sha256, "remote_sha256": self.remote_sha256,
+            "remote_updated_ms": updated,
+            "remote_updated_at": None if updated is None else dt.datetime.fromtimestamp(
+                updated / 1000, tz=dt.UTC).isoformat(timespec="milliseconds"
+                                                      ).replace("+00:00", "Z"),
+            "remote_hash": remote.hash if remote else None,
+            "remote_writer": remote.writer_user_id if remote else None,
+            "copy_path": self.copy_path, "detected_s": self.detected_s,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,15 +370,19 @@ class SessionStatus:
     watches: tuple[WatchStatus, ...] = ()
     state_error: str | None = None
     """Why sending is stopped: the state could not be written (a full disk…)."""
+    conflicts: tuple[Conflict, ...] = ()
+    """Unresolved conflicts of the session's accounts, oldest first."""
 
     def account(self, name: str) -> AccountStatus | None:
         return next((a for a in self.accounts if a.name == name), None)
 
     def to_json(self) -> dict[str, Any]:
-        """The control socket's JSON shape: ``{"accounts": {name: …}, "watches": {…}}``."""
+        """The control socket's JSON shape: ``{"accounts": {name: …}, "watches": {…},
+        "state_error": …, "conflicts": [Conflict.to_json(), …]}``."""
         return {"accounts": {a.name: a.to_json() for a in self.accounts},
                 "watches": {w.name: w.to_json() for w in self.watches},
-                "state_error": self.state_error}
+                "state_error": self.state_error,
+                "conflicts": [c.to_json() for c in self.conflicts]}
 
 
 @dataclass(frozen=True, slots=True)

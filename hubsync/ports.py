@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from hubsync.credentials import KeySource
-from hubsync.model import AccessToken, TokenGrant
+from hubsync.model import AccessToken, RemoteMeta, TokenGrant
 
 __all__ = [
     "ApiAnswer", "Clock", "DirtySink", "KeyLookup", "RemoteApi", "SystemClock", "TreeWatcher",
@@ -39,6 +39,11 @@ class ApiAnswer(Protocol):
 
     @property
     def correlation_id(self) -> str | None: ...
+
+    @property
+    def meta(self) -> RemoteMeta | None:
+        """What the answer said of the file written (None: it said nothing usable)."""
+        ...
 
 
 class RemoteApi(Protocol):
@@ -64,6 +69,17 @@ class RemoteApi(Protocol):
 
     async def delete(self, token: AccessToken, remote_path: str) -> ApiAnswer:
         """Delete a file or (recursively) a folder; ``NotFound`` when it is not there."""
+        ...
+
+    async def metadata(self, token: AccessToken, remote_path: str, *,
+                       publish: bool = True) -> RemoteMeta | None:
+        """What the remote holds at ``remote_path`` (file or folder), None when nothing
+        (404). One request against the rate limit (the conflict guard's read)."""
+        ...
+
+    async def download(self, token: AccessToken, remote_path: str, *,
+                       publish: bool = True) -> bytes:
+        """The stored bytes of one file; ``NotFound`` when it is not there."""
         ...
 
     async def close(self) -> None:

@@ -12,12 +12,19 @@ with the same account (the ``hs`` CLI, another machine), which then count agains
 window too. On a 429 the whole account pauses until ``Retry-After`` (or one window),
 then resumes at a reduced budget that recovers window by window.
 
+It also says how many requests to keep in flight (``slots``): the configured
+concurrency, or more when the budget is large and the server slow (:func:`slots_for`,
+up to ``max_concurrency``), fewer for a window after a 429 or a server error. The pacer
+still gates every request, so more slots never mean more than the budget.
+
 Time is injectable (``clock``, ``sleep``) so the tests run on a fake clock::
 
-    pacer = Pacer(limit=100, window_s=10.0)
+    pacer = Pacer(limit=100, window_s=10.0, max_concurrency=20)
     await pacer.acquire()          # returns at once, or when the window has room
     pacer.learn(result.rate_limit) # after each response
+    pacer.observe(0.05, 200)       # each answer's latency (s) and status (None: no answer)
     pacer.rate_limited(retry_after=2.0)  # on 429
+    pacer.slots(5)                 # requests to keep in flight, 5 configured
 """
 
 from __future__ import annotations
@@ -37,6 +44,37 @@ BACKOFF_FACTOR = 0.5
 """After a 429 the budget drops to this share of the limit ..."""
 RECOVERY_STEP = 0.1
 """... and recovers by this share per window without a 429."""
+LATENCY_HEADROOM = 1.5
+"""More slots than the budget needs at the measured latency exactly: latency varies, and
+an answer must still be read and recorded before its slot is free again."""
+LATENCY_WEIGHT = 0.2
+"""Weight of the newest answer in the moving average of latency."""
+
+
+def slots_for(budget: int, window_s: float, latency_s: float | None, *, base: int,
+              ceiling: int, strained: bool = False) -> int:
+    """How many requests to keep in flight for one account.
+
+    ``budget`` requests per ``window_s`` seconds (the pacer's, after the safety margin)
+    at ``latency_s`` seconds per request (None: not measured yet) need
+    ``budget / window_s * latency_s`` requests in flight to be used fully (Little's
+    law), times LATENCY_HEADROOM. The answer is that, but never below ``base`` (the
+    configured ``concurrency``) nor above ``ceiling`` (``max_concurrency``; at or below
+    ``base`` the rule is off). ``strained`` (a 429 or a server error in the last window)
+    gives half of ``base``, at least 1: a struggling server gets fewer connections.
+
+    >>> slots_for(9500, 10.0, 0.05, base=5, ceiling=20)   # 950/s at 50 ms
+    20
+    >>> slots_for(95, 10.0, 0.05, base=5, ceiling=20)     # HubSpot's 100/10 s
+    5
+    """
+    base = max(1, base)
+    if strained:
+        return max(1, base // 2)
+    if latency_s is None or latency_s <= 0 or window_s <= 0 or ceiling <= base:
+        return base
+    need = math.ceil(budget / window_s * latency_s * LATENCY_HEADROOM)
+    return max(base, min(ceiling, need))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +100,14 @@ class Pacer:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_concurrency: int = 0,
     ) -> None:
+        self.max_concurrency = max_concurrency
+        """The most requests ``slots`` allows in flight; 0 (or at most the configured
+        concurrency) keeps the configured concurrency."""
+        self.latency_s: float | None = None
+        """Moving average of answered requests' latency (seconds); None before any."""
+        self._strained_until = float("-inf")
         self._limit = max(1, limit)
         self._window = max(0.001, window_s)
         self._clock = clock
@@ -144,6 +189,26 @@ class Pacer:
         self._factor = BACKOFF_FACTOR
         self._factor_updated = self._paused_until
         return pause
+
+    def observe(self, latency_s: float, status: int | None) -> None:
+        """One request's answer: its latency (seconds, send to answer read) and status
+        (None when no answer came: refused, reset, timed out). A server error (5xx, 408)
+        or no answer strains the account for one window (``slots``)."""
+        if status is None or status == 408 or status >= 500:
+            self._strained_until = self._clock() + self._window
+            return
+        if self.latency_s is None:
+            self.latency_s = latency_s
+        else:
+            self.latency_s += LATENCY_WEIGHT * (latency_s - self.latency_s)
+
+    def slots(self, base: int) -> int:
+        """Requests to keep in flight now, ``base`` configured (:func:`slots_for` of this
+        pacer's budget, window, measured latency and recent trouble)."""
+        budget = self.budget()  # first: it lets the factor recover
+        strained = self._factor < 1.0 or self._clock() < self._strained_until
+        return slots_for(budget, self._window, self.latency_s, base=base,
+                         ceiling=self.max_concurrency, strained=strained)
 
     def paused_for(self) -> float:
         """Seconds until the current pause ends (0 when not paused)."""

@@ -37,13 +37,15 @@ SYMBOLS: Mapping[str, str] = {
     "failed": "✗",
     "auth_failed": "✗",
     "conflict": "≠",
+    "pulled": "↓",
+    "adopted": "≡",
 }
 
 _GREEN, _RED, _YELLOW, _CYAN, _DIM, _BOLD, _RESET = (
     "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[36m", "\x1b[2m", "\x1b[1m", "\x1b[0m",
 )
 _STYLE: Mapping[str, str] = {
-    "pushed": _GREEN, "deleted": _GREEN, "reconciled": _CYAN, "auth_ok": _CYAN,
+    "pushed": _GREEN, "deleted": _GREEN, "pulled": _GREEN, "reconciled": _CYAN, "auth_ok": _CYAN,
     "session_started": _DIM, "session_stopped": _DIM, "retrying": _YELLOW,
     "skipped": _DIM, "held": _YELLOW, "failed": _RED, "auth_failed": _RED, "conflict": _RED,
 }
@@ -139,6 +141,25 @@ def format_entry(entry: Mapping[str, Any], *, color: bool = False) -> str:
     return line
 
 
+ONE_LINE_ITEMS = 5
+"""``one_line`` keeps this many items of a message's list, then says how many more."""
+
+
+def one_line(message: object, *, limit: int = ONE_LINE_ITEMS) -> str:
+    """A message of several lines (``"config.toml: 3 problems:\\n  a\\n  b\\n  c"``) on one
+    line: the head, then its items joined by ``; ``, at most ``limit`` of them and then
+    ``and N more``. Never the head alone: a warning that says "3 problems:" must show
+    them."""
+    head, *rest = str(message).splitlines() or [""]
+    items = [line.strip() for line in rest if line.strip()]
+    if not items:
+        return head
+    shown = "; ".join(items[:limit])
+    if len(items) > limit:
+        shown += f"; and {len(items) - limit} more"
+    return f"{head} {shown}" if head.endswith(":") else f"{head}: {shown}"
+
+
 def sync_log_path(config_path: Path) -> tuple[Path, str | None]:
     """``<state_dir>/sync.log`` of the config at ``config_path``, and a warning or None.
 
@@ -153,7 +174,7 @@ def sync_log_path(config_path: Path) -> tuple[Path, str | None]:
     warning = None
     if problem is not None:
         warning = (f"the config is not valid, reading {state_dir} anyway "
-                   f"(run `hubsync check` for the details): {str(problem).splitlines()[0]}")
+                   f"(run `hubsync check` for the details): {one_line(problem)}")
     return state_dir / LOG_NAME, warning
 
 
@@ -173,6 +194,9 @@ def plan_lines(summary: Summary) -> list[str]:
         out.extend(f"  upload  {rel}" for rel in plan.uploads)
         out.extend(f"  delete  {_delete_text(d.rel, d.folder)}" for d in plan.deletes)
         out.extend(f"  held    {_delete_text(d.rel, d.folder)}" for d in plan.held_deletes)
+        out.extend(f"  conflict {rel} ({kind}: not sent; see docs/teams.md)"
+                   for rel, kind in plan.conflicts)
+        out.extend(f"  adopt   {rel} (the remote already holds it)" for rel in plan.adopted)
         if plan.hold_reason:
             out.append(f"  {plan.hold_reason}")
     out.extend(f"skipped {watch}:{rel}: {reason}" for watch, rel, reason in summary.skipped)
@@ -187,24 +211,97 @@ class SummaryText:
     err: list[str]
 
 
+LIST_LIMIT = 20
+"""Summaries list at most this many files of a kind, then "and N more" with the command
+that shows them all."""
+
+
+def capped(lines: list[str], more_hint: str, *, limit: int = LIST_LIMIT,
+           indent: str = "  ") -> list[str]:
+    """``lines``, or the first ``limit`` of them and ``and N more: <more_hint>``."""
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], f"{indent}and {len(lines) - limit} more: {more_hint}"]
+
+
+def duration_text(seconds: float) -> str:
+    """``0.4 s``, ``12 s``, ``3 min 5 s``, ``1 h 2 min``: a run's elapsed time."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _account_line(summary: Summary, account: str) -> str:
+    pushed = summary.pushed.get(account, 0)
+    sent = summary.bytes_pushed.get(account)
+    size = f" ({size_text(sent)})" if sent else ""
+    line = f"{account}: {pushed} pushed{size}, {summary.deleted.get(account, 0)} deleted"
+    if summary.pending.get(account):
+        line += f", {summary.pending[account]} pending"
+    if summary.held_deletes.get(account):
+        line += f", {summary.held_deletes[account]} deletes held"
+    return line
+
+
+def _totals_line(summary: Summary) -> str | None:
+    """``8 pushed, 2 deleted, 1.5 KB in 3.2 s`` over every account; None when there is
+    nothing to add to a single account's line."""
+    if summary.elapsed_s is None:
+        return None
+    pushed = sum(summary.pushed.values())
+    deleted = sum(summary.deleted.values())
+    sent = sum(summary.bytes_pushed.values())
+    return (f"in all: {pushed} pushed, {deleted} deleted, {size_text(sent)} "
+            f"in {duration_text(summary.elapsed_s)}")
+
+
+def _failure_lines(summary: Summary) -> list[str]:
+    lines: list[str] = []
+    for failure in summary.failures[:LIST_LIMIT]:
+        first, *rest = failure.error.splitlines() or [""]
+        lines.append(f"  {failure.account}: {failure.path}: {first}")
+        lines.extend(f"      {line.removeprefix('- ')}" for line in rest)
+    more = len(summary.failures) - LIST_LIMIT
+    if more > 0:
+        lines.append(f"  and {more} more: hubsync log --failed")
+    return lines
+
+
 def summary_lines(summary: Summary) -> SummaryText:
-    """What ``push`` prints at the end: per-account counts, holds, failures, pending."""
-    out: list[str] = [
-        f"{account}: {summary.pushed[account]} pushed, "
-        f"{summary.deleted.get(account, 0)} deleted" for account in sorted(summary.pushed)]
+    """What ``push`` prints at the end: per account the counts (bytes, pending, held),
+    the totals and the elapsed time, the files left out by the rules and the failures
+    LISTED (at most ``LIST_LIMIT`` of each, then the command that lists the rest), holds
+    with their account, and what is still pending."""
+    accounts = sorted(set(summary.pushed) | set(summary.pending) | set(summary.held_deletes))
+    out: list[str] = [_account_line(summary, account) for account in accounts]
+    totals = _totals_line(summary)
+    if totals is not None:
+        out.append(totals)
     if summary.skipped:
         out.append(f"{len(summary.skipped)} files left out by the rules:")
-        out.extend(f"  {watch}:{rel}: {reason}" for watch, rel, reason in summary.skipped)
+        out.extend(capped([f"  {watch}:{rel}: {reason}"
+                           for watch, rel, reason in summary.skipped],
+                          "hubsync log --event skipped"))
     out.extend(f"held: {reason}" for reason in summary.held_reasons)
     err: list[str] = []
+    if summary.conflicts:
+        err.append(f"{len(summary.conflicts)} not sent: changed remotely by someone else "
+                   "(`hubsync conflicts`, then `hubsync resolve PATH --keep local|remote`):")
+        err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}" for c in summary.conflicts],
+                          "hubsync conflicts"))
     if summary.failures:
         err.append(f"{len(summary.failures)} failed:")
-        for failure in summary.failures:
-            first, *rest = failure.error.splitlines() or [""]
-            err.append(f"  {failure.account}: {failure.path}: {first}")
-            err.extend(f"      {line.removeprefix('- ')}" for line in rest)
+        err.extend(_failure_lines(summary))
     if summary.interrupted:
-        err.append("interrupted: the counts above were pushed; what is left is kept")
+        err.append("interrupted: the files counted as pushed above reached HubSpot; "
+                   "the pending ones are kept for the next run")
     if summary.left_pending:
         err.append(f"{summary.left_pending} changes still pending; run `hubsync push` again")
     if summary.ok:
@@ -217,7 +314,9 @@ def summary_json(summary: Summary) -> dict[str, Any]:
 
     ``{"ok": bool, "accounts": {NAME: {"pushed": int, "deleted": int, "held_deletes": int}},
     "unchanged": int, "failures": [{"account", "path", "error"}], "skipped": [{"watch",
-    "path", "reason"}], "held": [str], "left_pending": int}``
+    "path", "reason"}], "held": [str], "left_pending": int, "interrupted": bool,
+    "pending": {NAME: int}, "bytes": {NAME: int}, "elapsed_s": float | null,
+    "conflicts": [Conflict.to_json()]}``
     """
     names = sorted(set(summary.pushed) | set(summary.deleted) | set(summary.held_deletes))
     return {
@@ -234,6 +333,10 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "held": list(summary.held_reasons),
         "left_pending": summary.left_pending,
         "interrupted": summary.interrupted,
+        "conflicts": [c.to_json() for c in summary.conflicts],
+        "pending": dict(summary.pending),
+        "bytes": dict(summary.bytes_pushed),
+        "elapsed_s": None if summary.elapsed_s is None else round(summary.elapsed_s, 3),
     }
 
 
@@ -248,6 +351,8 @@ def plan_json(summary: Summary) -> dict[str, Any]:
             "delete": [d.rel + ("/" if d.folder else "") for d in plan.deletes],
             "held": [d.rel + ("/" if d.folder else "") for d in plan.held_deletes],
             "unchanged": plan.unchanged, "hold_reason": plan.hold_reason,
+            "conflicts": [{"path": rel, "kind": kind} for rel, kind in plan.conflicts],
+            "adopted": list(plan.adopted),
         })
     return {"plans": plans, "skipped": [{"watch": w, "path": rel, "reason": reason}
                                         for w, rel, reason in summary.skipped]}

@@ -441,6 +441,15 @@ class _Session:
                 return await self._flush(engine, request.get("timeout"))
             if command == "deletes":
                 return self._deletes(engine, request)
+            if command == "conflicts":
+                return {"conflicts": [c.to_json() for c in
+                                      engine.conflicts(_account_param(request))]}
+            if command == "resolve":
+                resolved = await engine.resolve(str(request.get("account")),
+                                                str(request.get("remote_path")),
+                                                str(request.get("keep")))
+                self._status_wake.set()
+                return {"resolved": resolved.to_json(), "keep": request.get("keep")}
             if command == "reload":
                 self._request_reload()
                 return self._status(engine)

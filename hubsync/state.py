@@ -26,6 +26,9 @@ Tables (schema 3):
 - ``stat_cache(root, rel)``: the lstat key and sha256 of each scanned file, keyed by the
   watch folder's real path (a renamed watch keeps its cache).
 - ``auth_status(account)``: the outcome of the last ``hubsync auth add``/``auth test``.
+- ``bulk_refusals(target_id)``: why the target refused the archive path
+  (``hubsync.engine.bulk``), so later batches of ``bulk = "auto"`` go file by file.
+  Created on first write, outside :data:`MIGRATIONS` (see :data:`_BULK_REFUSALS`).
 - ``legacy_pushed``/``legacy_outbox``: schema-1 rows, keyed by account name, until
   :meth:`StateStore.bind` learns that name's target and moves them.
 
@@ -76,6 +79,7 @@ __all__ = [
     "STATE_FILE",
     "AsyncStateStore",
     "AuthStatus",
+    "BulkRefusal",
     "CachedStat",
     "Counts",
     "StatKey",
@@ -117,6 +121,15 @@ class AuthStatus:
     checked_at_s: float
     identity: Identity | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkRefusal:
+    """Why an account's target refused the archive path: HubSpot's one-line answer (never a
+    key or token, errors.py) and when, in epoch seconds."""
+
+    reason: str
+    refused_s: float
 
 
 # --- schema --------------------------------------------------------------------------------
@@ -339,6 +352,16 @@ FROM conflicts ORDER BY detected_s, remote_path
 """
 
 DELETE_CONFLICT = "DELETE FROM conflicts WHERE target_id = ? AND remote_path = ?"
+
+_BULK_REFUSALS = """CREATE TABLE IF NOT EXISTS bulk_refusals (
+    target_id INTEGER PRIMARY KEY REFERENCES targets (id),
+    reason    TEXT NOT NULL,
+    refused_s REAL NOT NULL
+)"""
+"""The archive path's refusal memory. Not a schema step: it is an optional memory (a
+database without it has refused nothing), so it is created when first written, and an
+older hubsync opening the file simply never reads it."""
+
 DELETE_OUTBOX = "DELETE FROM outbox WHERE target_id = ? AND remote_path = ?"
 DELETE_SYNCED = "DELETE FROM synced WHERE target_id = ? AND remote_path = ?"
 
@@ -487,6 +510,18 @@ def keep_remote_copy(state_dir: Path, account: str, remote_path: str, data: byte
                          f"{exc.strerror or exc}; check the state folder's permissions"
                          ) from exc
     return path
+
+
+def drop_remote_copy(state_dir: Path, copy_path: str | None) -> None:
+    """Delete a kept remote copy if it lies under ``<state_dir>/conflicts/``; anything
+    else (None, or a path elsewhere) is not hubsync's to touch. Never raises."""
+    if copy_path is None:
+        return
+    root = (Path(state_dir) / CONFLICTS_DIR).resolve()
+    copy = Path(copy_path).resolve()
+    if root in copy.parents:
+        with contextlib.suppress(OSError):
+            copy.unlink()
 
 
 def _conflict_row(target_id: int, c: Conflict) -> tuple[object, ...]:
@@ -856,18 +891,8 @@ class StateStore:
                 return None
             db.execute(DELETE_CONFLICT, (target_id, remote_path))
         cleared = self._conflict(account, row)
-        self._drop_copy(cleared.copy_path)
+        drop_remote_copy(self.path.parent, cleared.copy_path)
         return cleared
-
-    def _drop_copy(self, copy_path: str | None) -> None:
-        """Remove a remote copy the state dir holds; anything else is not ours to touch."""
-        if copy_path is None:
-            return
-        root = (self.path.parent / CONFLICTS_DIR).resolve()
-        copy = Path(copy_path).resolve()
-        if root in copy.parents:
-            with contextlib.suppress(OSError):
-                copy.unlink()
 
     # -- stat cache ------------------------------------------------------------------
 
@@ -924,6 +949,34 @@ class StateStore:
                 account_type=kind or "", email=email)
             statuses[account] = AuthStatus(AuthState(state), float(checked), identity, error)
         return statuses
+
+
+    # -- archive path refusals ------------------------------------------------------
+
+    def record_bulk_refusal(self, account: str, refusal: BulkRefusal | None) -> None:
+        """Remember that ``account``'s target refused the archive path (None: forget it)."""
+        target_id = self._target_of(account)
+        with self._transaction("record the archive refusal") as db:
+            db.execute(_BULK_REFUSALS)
+            if refusal is None:
+                db.execute("DELETE FROM bulk_refusals WHERE target_id = ?", (target_id,))
+                return
+            db.execute("INSERT INTO bulk_refusals (target_id, reason, refused_s) "
+                       "VALUES (?, ?, ?) ON CONFLICT (target_id) DO UPDATE SET "
+                       "reason = excluded.reason, refused_s = excluded.refused_s",
+                       (target_id, refusal.reason, refusal.refused_s))
+
+    def bulk_refusals(self) -> dict[str, BulkRefusal]:
+        """The remembered archive refusal of every bound account that has one, by name."""
+        with self._errors("read the archive refusals"):
+            exists = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                      "AND name = 'bulk_refusals'").fetchone()
+            rows = self._db.execute(
+                "SELECT target_id, reason, refused_s FROM bulk_refusals").fetchall() \
+                if exists else []
+        return {name: BulkRefusal(str(reason), float(refused_s))
+                for target_id, reason, refused_s in rows
+                if (name := self._names.get(int(target_id))) is not None}
 
 
 class AsyncStateStore:
@@ -1019,3 +1072,9 @@ class AsyncStateStore:
 
     async def checkpoint(self) -> bool:
         return await self.run(StateStore.checkpoint)
+
+    async def record_bulk_refusal(self, account: str, refusal: BulkRefusal | None) -> None:
+        await self.run(StateStore.record_bulk_refusal, account, refusal)
+
+    async def bulk_refusals(self) -> dict[str, BulkRefusal]:
+        return await self.run(StateStore.bulk_refusals)

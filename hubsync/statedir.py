@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from hubsync.errors import ConfigError, StateError
+from hubsync.errors import ConfigError, StateError, clause
 
 _FIX = "set settings.state_dir to a folder you can write, or fix that path"
 # Errors a restart may cure (a disk remounted read-write, space freed); the rest need a
@@ -65,7 +65,7 @@ def ensure_state_dir(state_dir: Path, config_path: Path | None = None) -> None:
         problem = state_dir_problem(state_dir) or f"{state_dir}: {exc.strerror or exc}"
         if exc.errno in _TRANSIENT:
             raise StateError(f"settings.state_dir: {problem}") from exc
-        raise ConfigError(config_path, f"settings.state_dir: {problem}; {_FIX}") from exc
+        raise ConfigError(config_path, f"settings.state_dir: {clause(problem)}; {_FIX}") from exc
     after = state_dir_problem(state_dir)
     if after is not None:
         raise ConfigError(config_path, f"settings.state_dir: {after}; {_FIX}")

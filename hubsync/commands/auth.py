@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubsync.errors import EX_FAILURE, EX_OK, HubsyncError, StateError
+from hubsync.errors import EX_FAILURE, EX_OK, HubsyncError, StateError, clause
 from hubsync.model import AuthState, Env, Identity
 
 if TYPE_CHECKING:
@@ -67,7 +67,8 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                     "examples:\n  hubsync auth test\n  hubsync auth test sandbox --json")
     test.add_argument("names", nargs="*", metavar="NAME", help="accounts (default: all)")
     test.add_argument("--json", action="store_true",
-                      help="one JSON object per account: name, ok, source, identity, error")
+                      help="one JSON object: ok, and accounts (name, ok, source, identity, "
+                      "error)")
 
     remove = actions.add_parser(
         "remove", help="delete an account's key from the keyring", formatter_class=_RAW,
@@ -415,7 +416,7 @@ def _tell_session(state_dir: Path) -> None:
     try:
         signalled = reload_running(state_dir)
     except HubsyncError as exc:
-        print(f"note: could not tell the running hubsync to reload: {exc}; "
+        print(f"note: could not tell the running hubsync to reload: {clause(exc)}; "
               "run `hubsync reload`", file=sys.stderr)
         return
     if signalled is not None:
@@ -566,7 +567,9 @@ async def _test(config_path: Path, names: list[str], *, as_json: bool = False) -
         return EX_FAILURE
     results = [await _test_one(config, name) for name in chosen]
     if as_json:
-        print(json.dumps(results, indent=2))
+        # One object, as every --json: the verdict, then one entry per account.
+        print(json.dumps({"ok": all(r["ok"] for r in results), "accounts": results},
+                         indent=2))
     else:
         for result in results:
             if result["ok"]:

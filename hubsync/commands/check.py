@@ -70,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_state_dir(config: Config, problem_of: Callable[[Path], str | None]) -> None:
     """A state_dir that is a file or unwritable is as fatal as a bad key: ConfigError."""
-    from hubsync.errors import ConfigError
+    from hubsync.errors import ConfigError, clause
 
     problem = problem_of(config.settings.state_dir)
     if problem is not None:
-        raise ConfigError(config.path, f"settings.state_dir: {problem}; set it to a folder "
+        raise ConfigError(config.path, f"settings.state_dir: {clause(problem)}; set it to a folder "
                                        "you can write")

@@ -9,7 +9,9 @@ reload             re-read the config and the keys (SIGHUP, as `systemctl --user
 
 They talk to the hubsync that uses the config's state directory; with nothing running
 they fail with exit 1. An account name the config does not know is a usage error
-(exit 64).
+(exit 64). --json prints one JSON object: the session's status as `hubsync status
+--json` has it (times ISO 8601 UTC), flush adding what is left; reload's object names
+the process asked ({"reloaded": true, "pid", "command", "service", "config"}).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ _HELP: Mapping[str, tuple[str, str]] = {
         "from `systemctl --user reload hubsync`). Use it after editing the config or\n"
         "rotating a key; `hubsync auth add` does it by itself.",
         "  hubsync reload\n"
+        "  hubsync reload --json          say which process was asked, as JSON\n"
         "  hubsync --config ~/work.toml reload"),
 }
 
@@ -66,9 +69,8 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         parser.add_argument("--timeout", type=float, default=FLUSH_DEFAULT_TIMEOUT_S,
                             metavar="S", help="give up waiting after S seconds (default: "
                             f"{FLUSH_DEFAULT_TIMEOUT_S:g})")
-    if name != "reload":
-        parser.add_argument("--json", action="store_true",
-                            help="print the session's answer as one JSON object")
+    parser.add_argument("--json", action="store_true",
+                        help="print the session's answer as one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,21 +80,21 @@ def run(args: argparse.Namespace) -> int:
 
     path, state_dir, accounts = session_of(args)
     if args.command == "reload":
-        return _reload(state_dir, path)
+        return _reload(state_dir, path, as_json=args.json)
     if args.command == "flush":
         if args.timeout <= 0:
             raise HubsyncError("--timeout must be a positive number of seconds")
         result = ask_running(state_dir, "flush", config_path=path,
                              wait_s=args.timeout + _REPLY_MARGIN_S, timeout=args.timeout)
         if args.json:
-            print(json.dumps(result, default=str))
+            print(json.dumps(_iso_times(result), default=str))
             return EX_OK if not _flush_problems(result) else EX_FAILURE
         return _report_flush(result)
     if args.account is not None and accounts:
         check_names("account", [args.account], accounts)
     result = ask_running(state_dir, args.command, config_path=path, account=args.account)
     if args.json:
-        print(json.dumps(result, default=str))
+        print(json.dumps(_iso_times(result), default=str))
         return EX_OK
     paused = [a["name"] for a in result.get("accounts", []) if a.get("paused")]
     which = args.account or "every account"
@@ -102,7 +104,14 @@ def run(args: argparse.Namespace) -> int:
     return EX_OK
 
 
-def _reload(state_dir: Path, path: Path) -> int:
+def _iso_times(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The session's answer with its epoch times as ISO 8601 UTC, as `status --json`."""
+    from hubsync.commands.status import normalize
+
+    return normalize(result)
+
+
+def _reload(state_dir: Path, path: Path, *, as_json: bool = False) -> int:
     from hubsync.config import load_config
     from hubsync.errors import ControlError
     from hubsync.session_client import holder, reload_running
@@ -116,6 +125,10 @@ def _reload(state_dir: Path, path: Path) -> int:
             raise ControlError(f"{held_by.describe()} holds {state_dir}; a push reads the "
                                "config and keys when it starts, so there is nothing to reload")
         raise ControlError(f"no hubsync is running for {path}; nothing to reload")
+    if as_json:
+        print(json.dumps({"reloaded": True, "pid": signalled.pid, "command": signalled.command,
+                          "service": signalled.service, "config": str(path)}))
+        return EX_OK
     print(f"asked {signalled.describe()} to re-read the config and keys "
           "(`hubsync status` shows the result)")
     return EX_OK

@@ -13,8 +13,14 @@ work even when the config has a problem the session does not, such as the watch 
 gone missing: the very case the brake exists for). With nothing running they act on the
 state directly: released deletes then go out at the next `push` or `watch`.
 
+--json prints one object: {"running": bool, "accounts": [{"name", "held_deletes"}]}
+without an action; {"running", "action", "deletes": N} with one. The exit status is
+the same as without --json.
+
 examples:
   hubsync deletes                    see what is held
+  hubsync deletes --json | jq '.accounts[] | select(.held_deletes > 0)'
+
   hubsync deletes release sandbox    let sandbox's held deletes go out
   hubsync deletes discard            keep every remote file the deletes would remove
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +45,7 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         "without it, show what is held")
     parser.add_argument("account", nargs="?", metavar="ACCOUNT",
                         help="only this account (default: all)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
     if held_by is None:
         return _offline(path, args)
     if args.action is None:
-        return _show(ask_running(state_dir, "status", config_path=path))
+        return _show(ask_running(state_dir, "status", config_path=path), running=True,
+                     as_json=args.json)
     result = ask_running(state_dir, "deletes", config_path=path, action=args.action,
                          account=args.account)
-    return _said(args.action, int(result.get("deletes") or 0), running=True)
+    return _said(args.action, int(result.get("deletes") or 0), running=True,
+                 as_json=args.json)
 
 
 def _offline(path: Path, args: argparse.Namespace) -> int:
@@ -65,12 +75,16 @@ def _offline(path: Path, args: argparse.Namespace) -> int:
     config = load_config(path)
     if args.action is None:
         return _show({"accounts": [{"name": name, "held_deletes": count}
-                                   for name, count in asyncio.run(held_counts(config))]})
+                                   for name, count in asyncio.run(held_counts(config))]},
+                     running=False, as_json=args.json)
     count = asyncio.run(settle_holds(config, args.action, args.account))
-    return _said(args.action, count, running=False)
+    return _said(args.action, count, running=False, as_json=args.json)
 
 
-def _said(action: str, count: int, *, running: bool) -> int:
+def _said(action: str, count: int, *, running: bool, as_json: bool = False) -> int:
+    if as_json:
+        print(json.dumps({"running": running, "action": action, "deletes": count}))
+        return EX_OK
     if count == 0:
         print("no deletes are held")
     elif action == "release":
@@ -82,9 +96,14 @@ def _said(action: str, count: int, *, running: bool) -> int:
     return EX_OK
 
 
-def _show(status: Mapping[str, Any]) -> int:
+def _show(status: Mapping[str, Any], *, running: bool, as_json: bool = False) -> int:
     held = [(a["name"], int(a.get("held_deletes") or 0))
             for a in status.get("accounts", []) if a.get("held_deletes")]
+    if as_json:
+        print(json.dumps({"running": running, "accounts": [
+            {"name": a["name"], "held_deletes": int(a.get("held_deletes") or 0)}
+            for a in status.get("accounts", [])]}))
+        return EX_FAILURE if held else EX_OK
     if not held:
         print("no deletes are held")
         return EX_OK

@@ -9,6 +9,9 @@ examples:
   hubsync log -n 100 --account sandbox    the last 100 events of one account
   hubsync log -f --failed                 follow failures as they happen
   hubsync log --since 2h --user jane@example.com --path 'templates/*'
+  hubsync log --path templates/home.html -n 0   one file's history (pushed, pulled, conflicts)
+  hubsync log --path ~/theme/css/main.css       the same by its path on disk
+  hubsync log --event pulled,adopted            what came down from HubSpot
   hubsync log --since 2026-11-29T10:00 --json | jq -r 'select(.event=="pushed") | .path'
 """
 
@@ -68,14 +71,16 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         help="only this account (repeatable)")
     parser.add_argument("--user", metavar="ID|EMAIL",
                         help="only pushes by this HubSpot user (numeric id or email)")
-    parser.add_argument("--path", metavar="GLOB", dest="path_glob",
-                        help="only files matching GLOB (local or remote path; * crosses /)")
+    parser.add_argument("--path", metavar="PATH|GLOB", dest="path_glob",
+                        help="only this file's history: its path in the watch, its remote "
+                             "path, its path on disk, or a GLOB of either (* crosses /)")
     parser.add_argument("--event", action="append", default=[], metavar="EVENT",
                         help="only these events (repeatable or comma-separated: pushed,failed)")
     parser.add_argument("--since", type=parse_since, metavar="WHEN",
                         help="only events since WHEN: 30m, 2h, 1d, or 2026-11-29T10:00 (local)")
     parser.add_argument("--failed", action="store_true",
-                        help="only failures (failed, auth_failed, held, conflict, or any error)")
+                        help="only failures (failed, auth_failed, held, conflict, a session "
+                             "stopped by an error); not retries, not skipped files")
     parser.add_argument("--json", action="store_true", help="print the raw JSON lines (for jq)")
     parser.add_argument("--file", type=Path, metavar="PATH",
                         help="read this log file instead of <state_dir>/sync.log")
@@ -132,11 +137,39 @@ def _filters(args: argparse.Namespace, log_path: Path) -> journal.LogFilter:
     return journal.LogFilter(
         accounts=frozenset(args.account),
         user=args.user,
-        path_glob=args.path_glob,
+        path_glob=None if args.path_glob is None else path_pattern(
+            args.path_glob, _watch_roots(config_path(args))),
         events=events,
         since=args.since,
         failed_only=args.failed,
     )
+
+
+def _watch_roots(config_file: Path) -> list[Path]:
+    """The watch folders of the config (none when it cannot be read: ``log`` still works)."""
+    from hubsync.config import load_config
+    from hubsync.errors import HubsyncError
+
+    with contextlib.suppress(HubsyncError, OSError):
+        return [watch.src for watch in load_config(config_file).watches]
+    return []
+
+
+def path_pattern(given: str, roots: Iterable[Path]) -> str:
+    """The ``LogFilter.path_glob`` for ``--path``: a path on disk inside a watch folder
+    (absolute, ``./``, ``~``) becomes its path relative to that folder, as the log
+    records it; anything else (a watch-relative or remote path, a glob) is kept, without
+    a leading ``./`` or ``/``."""
+    import glob
+
+    if not glob.has_magic(given):
+        on_disk = Path(given).expanduser()
+        if on_disk.is_absolute() or given.startswith(("./", "../")) or on_disk.exists():
+            absolute = Path.cwd() / on_disk if not on_disk.is_absolute() else on_disk
+            for root in roots:
+                with contextlib.suppress(ValueError, OSError):
+                    return absolute.resolve().relative_to(root.resolve()).as_posix()
+    return given.removeprefix("./").lstrip("/")
 
 
 def _log_path(args: argparse.Namespace) -> Path:

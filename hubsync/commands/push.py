@@ -9,6 +9,14 @@ failures. Deletes that trip the safety brake (more than settings.max_deletes fil
 more than a quarter of the tree, or an empty or missing watch folder) are held until
 you run with --allow-deletes.
 
+On a terminal a bar per account shows done/total, elapsed and remaining time and files
+per second; a line says when an account's rate limit is what makes it slow. A line per
+file is printed for up to 20 changes; above that only with -v (failures always). The
+summary gives per account what was pushed (and its size), deleted, pending and held, the
+total time, and lists the files left out and the failures (the first 20, then the
+command that lists them all). Ctrl-C stops after the requests in flight and says what
+was pushed and what is still pending, per account; a second Ctrl-C quits at once.
+
 After a push it prints where to look: each account's Design Manager and, for a theme
 (a folder with theme.json), its theme preview link. An unknown watch or account name is
 a usage error (exit 64); a config with nothing to sync exits 78. --json prints the
@@ -21,6 +29,7 @@ examples:
   hubsync push --mode draft          write HubSpot's draft buffer instead of publishing
   hubsync push --dry-run             show what would be uploaded and deleted
   hubsync push --allow-deletes       let deletes held by the safety brake through
+  hubsync push --prefer local        first push to a theme others made: yours wins
   hubsync -q push --json | jq .ok
 """
 
@@ -28,10 +37,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from hubsync.errors import EX_FAILURE, EX_OK
@@ -40,6 +51,8 @@ if TYPE_CHECKING:
     from hubsync.console import Reporter
     from hubsync.engine import Engine, Summary
 
+PACING_CHECK_S = 1.0
+"""How often a push looks at each account's pacer to say when it is the bottleneck."""
 SECOND_INTERRUPT_EXIT = 130
 """Exit status of an interrupted push (128 + SIGINT), after its summary."""
 
@@ -54,6 +67,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         help="release deletes held by the safety brake")
     parser.add_argument("--json", action="store_true",
                         help="print the summary (or the --dry-run plan) as one JSON object")
+    parser.add_argument("--prefer", choices=("local",),
+                        help="local: on first contact, overwrite remote files hubsync never "
+                        "synced that differ from yours (default: keep them as conflicts)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,23 +77,25 @@ def run(args: argparse.Namespace) -> int:
     from hubsync.app import build_engine
     from hubsync.commands import config_path, select
     from hubsync.config import load_config
-    from hubsync.console import Reporter
+    from hubsync.console import LARGE_BATCH, Reporter
     from hubsync.lock import InstanceLock
 
     full = load_config(config_path(args))
     config = select(full, args)
     quiet = args.quiet or args.json
     with Reporter(progress=sys.stdout.isatty() and not args.dry_run and not quiet,
-                  quiet=quiet) as reporter:
+                  quiet=quiet, verbose=args.verbose, large_batch=LARGE_BATCH) as reporter:
         engine = build_engine(config, watches=args.watches, accounts=args.accounts,
                               dry_run=args.dry_run, allow_deletes=args.allow_deletes,
-                              on_event=reporter)
+                              prefer_local=args.prefer == "local", on_event=reporter)
         if args.dry_run:
             summary = asyncio.run(engine.push_once())
         else:
             # The lock creates the state dir, or says why it cannot (statedir).
             with InstanceLock(config.settings.state_dir):
                 summary = asyncio.run(_push(engine, reporter))
+            summary = replace(summary, elapsed_s=reporter.elapsed_s, bytes_pushed={
+                name: tally.bytes_pushed for name, tally in reporter.tallies.items()})
     if args.dry_run:
         if args.json:
             print(json.dumps(render.plan_json(summary), ensure_ascii=False))
@@ -123,7 +141,21 @@ async def _push(engine: Engine, reporter: Reporter) -> Summary:
         engine.stop()
 
     loop.add_signal_handler(signal.SIGINT, interrupted)
+    pacing = asyncio.create_task(_watch_pacing(engine, reporter))
     try:
         return await engine.push_once()
     finally:
+        pacing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pacing
         loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _watch_pacing(engine: Engine, reporter: Reporter) -> None:
+    """Once a second, tell the reporter each account's pacing (the pacer's snapshot in
+    ``Engine.status()``), so it can say when HubSpot's rate limit is the bottleneck."""
+    while True:
+        await asyncio.sleep(PACING_CHECK_S)
+        with contextlib.suppress(RuntimeError, KeyError):
+            # Before the session opened, or while it closes, there is nothing to read.
+            reporter.pacing(engine.status())

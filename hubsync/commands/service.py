@@ -22,13 +22,13 @@ import sys
 from pathlib import Path
 
 from hubsync import systemd
-from hubsync.errors import HubsyncError
+from hubsync.errors import HubsyncError, clause
 
 
 def _run_steps(steps: list[list[str]], probe: systemd.SystemdProbe) -> int:
     """Run ``systemctl --user`` steps, or print them when no user manager is reachable."""
     if not probe.reachable:
-        print(f"systemd: {probe.reason}. When it is, run:")
+        print(f"systemd: {clause(probe.reason)}. When it is, run:")
         for step in steps:
             print("  " + shlex.join(["systemctl", "--user", *step]))
         return 0
@@ -37,7 +37,7 @@ def _run_steps(steps: list[list[str]], probe: systemd.SystemdProbe) -> int:
         shown = shlex.join(["systemctl", "--user", *step])
         if result.returncode != 0:
             message = (result.stderr or result.stdout).strip()
-            raise HubsyncError(f"`{shown}` failed: {message}; see `journalctl --user -xe`")
+            raise HubsyncError(f"`{shown}` failed: {clause(message)}; see `journalctl --user -xe`")
         print(f"ran: {shown}")
     return 0
 

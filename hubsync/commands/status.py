@@ -12,9 +12,18 @@ instead, and says "not running". A table on a terminal, plain lines otherwise.
    "watches": [{"name", "src", "files", "last_reconcile", ...}]}
 Times are ISO 8601 UTC strings, like the sync log's "ts".
 
+--watch follows the running session live, refreshed every --interval seconds (1): on a
+terminal a view redrawn in place (per account: queue, rate budget, last push with its
+path, last error, conflicts); off a terminal one plain snapshot per interval after a
+`--- TIME` line; with --json one object per line. It ends with exit 0 on Ctrl-C or when
+the session ends (it says so). With no session running it prints what plain `status`
+prints and exits 3: there is nothing live to follow.
+
 examples:
   hubsync status                          what is the daemon doing?
   hubsync status --json | jq '.accounts[] | {name, pending}'
+  hubsync status --watch                  follow the queue and the rate budget live
+  hubsync status --watch --json | jq -c '.accounts[] | {name, pending}'
   hubsync --config ~/work.toml status
 """
 
@@ -34,13 +43,31 @@ if TYPE_CHECKING:
     from hubsync.config import Config
     from hubsync.model import Target
 
+EX_NOT_RUNNING = 3
+"""``status --watch`` with no session to follow (LSB "program is not running")."""
 RECENT_LOG_ENTRIES = 2000
 """How far back (in sync log lines) a stopped hubsync's last push and errors are looked for."""
 _TIME_FIELDS = ("last_push", "last_reconcile", "started_at", "token_expires_at")
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (with --watch: one per line)")
+    parser.add_argument("--watch", action="store_true",
+                        help="follow the running session live until Ctrl-C or its end")
+    parser.add_argument("--interval", type=_interval, default=1.0, metavar="S",
+                        help="seconds between refreshes of --watch (default: 1)")
+
+
+def _interval(text: str) -> float:
+    """``--interval``: a number of seconds from 0.1 to 3600."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 0.1 and 3600 seconds")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,14 +80,28 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = normalize(ask_running(state_dir, "status", config_path=path))
     except ControlError as exc:
-        report = stopped_status(config, note=str(exc), state_dir=state_dir, config_path=path)
-    if args.json:
+        _show(stopped_status(config, note=str(exc), state_dir=state_dir, config_path=path),
+              as_json=args.json)
+        if args.watch:
+            print(f"hubsync: nothing to follow live: {exc}", file=sys.stderr)
+            return EX_NOT_RUNNING
+        return EX_OK
+    if args.watch:
+        from hubsync.commands.status_live import run_watch
+
+        return run_watch(path, state_dir, report, as_json=args.json,
+                         interval_s=args.interval)
+    _show(report, as_json=args.json)
+    return EX_OK
+
+
+def _show(report: Mapping[str, Any], *, as_json: bool) -> None:
+    if as_json:
         print(json.dumps(report, default=str))
     elif sys.stdout.isatty():
         _print_table(report)
     else:
         print(render_text(report), end="")
-    return EX_OK
 
 
 def _config_or_state_dir(path: Path) -> tuple[Config | None, Path]:
@@ -71,6 +112,7 @@ def _config_or_state_dir(path: Path) -> tuple[Config | None, Path]:
     """
     from hubsync.config import load_config
     from hubsync.errors import ConfigError
+    from hubsync.render import one_line
     from hubsync.session_client import lenient_state_dir
 
     state_dir, problem = lenient_state_dir(path)
@@ -80,7 +122,7 @@ def _config_or_state_dir(path: Path) -> tuple[Config | None, Path]:
             return config, config.settings.state_dir
         except ConfigError as exc:
             problem = exc
-    reason = str(problem).splitlines()[0] if problem else f"{path} does not exist"
+    reason = one_line(problem) if problem else f"{path} does not exist"
     print(f"hubsync: warning: the config is not usable ({reason}); showing what "
           f"{state_dir} holds (`hubsync check` lists the problems)", file=sys.stderr)
     return None, state_dir

@@ -8,6 +8,11 @@ written to the sync log (`hubsync log -f`) with who pushed it.
 Ctrl-C stops gracefully (exit 0): pushes in flight finish (bounded wait), and pending
 work stays in the state for next time. A second Ctrl-C exits at once.
 
+--notify FILE (or settings.notify_file) is the live-reload hook, like `hs cms watch
+--notify`: once every account has stored a settled batch (HTTP 2xx), one line per file
+is appended to FILE, `<ISO time> Changed: /abs/path` (`Removed:` for a delete); a file
+that failed is not written. Point a browser live-reload tool at FILE.
+
 The header names where to look: each account's Design Manager and, for a theme, its
 theme preview link. An unknown watch or account name is a usage error (exit 64); a
 config with nothing to sync exits 78 instead of idling.
@@ -18,6 +23,8 @@ examples:
   hubsync watch --account sandbox    push to the sandbox account only
   hubsync watch --mode draft         write HubSpot's draft buffer instead of publishing
   hubsync watch --dry-run            show what the first reconcile would push, then exit
+  hubsync watch --two-way            also bring Design Manager edits down (docs/usage.md)
+  hubsync watch --notify /tmp/hubsync-reload   tell a live-reload tool what landed
 """
 
 from __future__ import annotations
@@ -25,8 +32,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hubsync.errors import EX_OK
+
+if TYPE_CHECKING:
+    from hubsync.config import Config
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -35,13 +47,37 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     add_selection_options(parser, "watch")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan per account and change nothing")
+    parser.add_argument("--prefer", choices=("local",),
+                        help="local: on first contact, overwrite remote files hubsync never "
+                        "synced that differ from yours (default: keep them as conflicts)")
+    parser.add_argument("--two-way", action="store_true",
+                        help="also poll HubSpot and bring remote edits down into the folder "
+                             "(as `two_way = true` on every selected watch)")
+    parser.add_argument("--notify", metavar="FILE", type=Path,
+                        help="append the paths of each batch to FILE once every account "
+                        "stored it (for a live-reload tool; overrides settings.notify_file)")
+
+
+def _selected(config: Config, args: argparse.Namespace) -> Config:
+    """``select``, with ``--two-way`` turned on for the selected watches."""
+    from dataclasses import replace
+
+    from hubsync.commands import select
+
+    chosen = select(config, args)
+    if not getattr(args, "two_way", False):
+        return chosen
+    names = set(args.watches)
+    return replace(chosen, watches=tuple(
+        replace(w, two_way=True) if not names or w.name in names else w
+        for w in chosen.watches))
 
 
 def run(args: argparse.Namespace) -> int:
     from hubsync import render
     from hubsync.app import build_engine
-    from hubsync.commands import config_path, select
-    from hubsync.config import Config, load_config
+    from hubsync.commands import config_path
+    from hubsync.config import load_config
     from hubsync.console import Reporter
     from hubsync.engine import Engine, EventSink
     from hubsync.service import SessionKind, run_session
@@ -49,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     path = config_path(args)
     # Checked now, before a session starts: a typo or an empty config is an error at
     # once, not an idle "watching" line.
-    config = select(load_config(path), args)
+    config = _with_notify(_selected(load_config(path), args), args.notify)
     reporter = Reporter(quiet=args.quiet)
     if args.dry_run:
         engine = build_engine(config, watches=args.watches, accounts=args.accounts,
@@ -60,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
 
     def narrowed_engine(fresh: Config, watches: Sequence[str], sink: EventSink) -> Engine:
         # Applied to every config the session loads, a SIGHUP reload included.
-        return build_engine(select(fresh, args), watches=watches, accounts=args.accounts,
-                            on_event=sink)
+        return build_engine(_with_notify(_selected(fresh, args), args.notify),
+                            watches=watches, accounts=args.accounts,
+                            prefer_local=args.prefer == "local", on_event=sink)
 
     for line in render.links(config, watches=args.watches or None,
                              accounts=args.accounts or None):
@@ -78,3 +115,13 @@ def run(args: argparse.Namespace) -> int:
     if code == EX_OK:
         reporter.say("stopped")
     return code
+
+
+def _with_notify(config: Config, notify: Path | None) -> Config:
+    """``config`` with ``--notify FILE`` as its ``settings.notify_file`` (absolute, from
+    the working directory, as the shell meant it)."""
+    from dataclasses import replace
+
+    if notify is None:
+        return config
+    return replace(config, settings=replace(config.settings, notify_file=notify.absolute()))

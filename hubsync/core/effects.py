@@ -55,6 +55,9 @@ class Policy:
     """An unexpected error (a bug, a local failure) is retried this many times, then the
     entry is parked with the error until its content changes: never a retry loop."""
     backoff_cap_s: float = 300.0
+    prefer_local: bool = False
+    """``--prefer local``: on first contact, a remote file hubsync never synced that differs
+    from the local one is overwritten instead of becoming an ``unsynced`` conflict."""
     write_before_send: bool = True
     """An entry is sent only once the state reports its row written (``Outbox.written``):
     nothing goes out that a full disk would keep from being recorded. False where writes

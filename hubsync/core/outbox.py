@@ -29,10 +29,10 @@ from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
 from hubsync.core.brake import brake_reason
+from hubsync.core.conflicts import ConflictRules
 from hubsync.core.effects import Effects, Policy, Result, Seen, WatchSpec
 from hubsync.core.ordering import PendingItem, dispatchable, upload_rank
 from hubsync.core.outbox_base import _Account
-from hubsync.core.outcomes import OutcomeRules
 from hubsync.core.paths import to_local, to_remote
 from hubsync.model import OpKind, OutboxEntry, OutboxState, RemoteVersion
 
@@ -42,9 +42,10 @@ ready work is (a reconcile enqueues in upload order), so sorting the whole backl
 time a slot frees is not needed."""
 
 
-class Outbox(OutcomeRules):
+class Outbox(ConflictRules):
     """Every account's owed operations and base, and the rules over them: observations,
-    the delete brake and dispatch here; answers in :class:`OutcomeRules`."""
+    the delete brake and dispatch here; answers in :class:`OutcomeRules`; the guard's
+    verdicts and resolutions in :class:`ConflictRules`."""
 
     # --- local observations --------------------------------------------------------------
 
@@ -79,6 +80,8 @@ class Outbox(OutcomeRules):
             acc = self._accounts[account]
             for rel, local in self._judged(acc, watch, files, complete, blind).items():
                 remote_path = to_remote(watch.dest, rel)
+                if self._held_by_conflict(acc, remote_path, local, now, effects):
+                    continue
                 if local is None:
                     self._gone(acc, watch, account, rel, remote_path, now, effects)
                 else:
@@ -87,6 +90,17 @@ class Outbox(OutcomeRules):
             if not root_ok:
                 self._hold_all_new(acc, account, watch, effects, root_missing_or_empty=True)
         return effects
+
+    def _held_by_conflict(self, acc: _Account, remote_path: str, local: Seen | None,
+                          now: float, effects: Effects) -> bool:
+        """Whether an unresolved conflict holds ``remote_path`` (nothing is owed for it);
+        a local file made equal to the kept remote copy ends the conflict."""
+        conflict = acc.conflicts.get(remote_path)
+        if conflict is None:
+            return False
+        if local is not None:
+            self.settle_conflict(acc, conflict, local, now, effects)
+        return True
 
     @staticmethod
     def _judged(acc: _Account, watch: WatchSpec, files: Mapping[str, Seen | None],

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from hubsync.core.brake import DeleteLedger
 from hubsync.core.effects import Effects, Policy
 from hubsync.core.ordering import upload_rank
-from hubsync.model import OpKind, OutboxEntry, OutboxState, SyncedFile
+from hubsync.model import Conflict, OpKind, OutboxEntry, OutboxState, SyncedFile
 
 
 @dataclass(slots=True)
@@ -29,6 +29,8 @@ class _Account:
     """remote path -> an entry whose row the state has not written yet: not sent before
     it is (nothing goes out that the state could not record)."""
     ledger: DeleteLedger = field(default_factory=DeleteLedger)
+    conflicts: dict[str, Conflict] = field(default_factory=dict)
+    """remote path -> a conflict not resolved yet: nothing is owed or sent for the path."""
     pushed: int = 0
     deleted: int = 0
     wake: tuple[float, float | None] | None = None
@@ -49,8 +51,12 @@ class OutboxBase:
 
     # --- loading and queries -------------------------------------------------------------
 
-    def load(self, entries: Iterable[OutboxEntry], base: Iterable[SyncedFile]) -> None:
+    def load(self, entries: Iterable[OutboxEntry], base: Iterable[SyncedFile],
+             conflicts: Iterable[Conflict] = ()) -> None:
         """Take the durable state (from the last session) of the known accounts."""
+        for conflict in conflicts:
+            if conflict.account in self._accounts:
+                self._accounts[conflict.account].conflicts[conflict.remote_path] = conflict
         for row in base:
             if row.account in self._accounts:
                 self._accounts[row.account].base[row.remote_path] = row
@@ -79,6 +85,11 @@ class OutboxBase:
     def synced_sha(self, account: str, remote_path: str) -> str | None:
         row = self._accounts[account].base.get(remote_path)
         return row.sha256 if row is not None else None
+
+    def conflicts(self, account: str) -> list[Conflict]:
+        """The account's unresolved conflicts, oldest detection first (a copy)."""
+        return sorted(self._accounts[account].conflicts.values(),
+                      key=lambda c: (c.detected_s, c.remote_path))
 
     def in_flight(self, account: str) -> int:
         return len(self._accounts[account].in_flight)

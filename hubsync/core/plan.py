@@ -40,7 +40,11 @@ class Plan:
     """One sentence saying why deletes are held and how to let them through."""
     deleted_files: int = 0
     """How many pushed files ``deletes`` (or ``held_deletes``) remove in all."""
+    conflicts: tuple[tuple[str, str], ...] = ()
+    """(path, kind) the conflict guard would not send: someone else's version is there."""
+    adopted: tuple[str, ...] = ()
+    """Paths not uploaded: the remote already holds the same content."""
 
     @property
     def is_empty(self) -> bool:
-        return not (self.uploads or self.deletes or self.held_deletes)
+        return not (self.uploads or self.deletes or self.held_deletes or self.conflicts)

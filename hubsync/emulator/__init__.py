@@ -101,7 +101,8 @@ to make client bugs visible):
 - Every response carries ``X-HubSpot-Correlation-Id``; every error body has
   ``status``, ``message``, ``correlationId`` and ``category``.
 
-Control API (loopback clients only, no auth), under ``/_emulator/``: ``GET /`` (summary),
+Control API (loopback clients only, no auth), under ``/_emulator/``: ``GET /`` (summary, with
+``max_in_flight``: the most API requests handled at once),
 ``GET|POST accounts`` (POST returns the new key), ``GET files/{portal}?environment=``,
 ``GET content/{portal}/{env}/{path}``, ``GET|DELETE requests`` (``?since=N``),
 ``PUT|DELETE files/{portal}/{path}`` (``?user_id=``: a change by another user),

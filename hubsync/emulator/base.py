@@ -126,6 +126,8 @@ class EmulatorBase:
             maxlen=_MAX_REQUEST_LOG
         )
         self._windows: dict[int, collections.deque[float]] = {}
+        self._in_flight = 0
+        self._max_in_flight = 0
         self._rate_limit = 0
         self._rate_window_ms = 10_000
         self.set_rate_limit(rate_limit, rate_window_ms)
@@ -205,9 +207,26 @@ class EmulatorBase:
             return list(self._requests)
 
     def clear_requests(self) -> None:
-        """Forget the request log."""
+        """Forget the request log and the in-flight high-water mark."""
         with self._lock:
             self._requests.clear()
+            self._max_in_flight = self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most API requests (key exchange included) that were being handled at once,
+        latency included, since the start or ``clear_requests``."""
+        with self._lock:
+            return self._max_in_flight
+
+    def _enter_request(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def _leave_request(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     @property
     def faults(self) -> Faults:

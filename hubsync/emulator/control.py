@@ -80,6 +80,7 @@ class ControlRoutes(EmulatorBase):
             "faults": self._faults_json(),
             "rate_limit": {"limit": limit, "window_ms": window_ms},
             "requests": len(self.requests),
+            "max_in_flight": self.max_in_flight,
         })
 
     async def _c_accounts(self, request: web.Request) -> web.Response:

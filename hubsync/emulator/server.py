@@ -175,6 +175,13 @@ class Emulator(AuthRoutes, FilemapperRoutes, SourceCodeRoutes, ExtractRoutes, Hs
         return response
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
+        self._enter_request()
+        try:
+            return await self._api_counted(request)
+        finally:
+            self._leave_request()
+
+    async def _api_counted(self, request: web.Request) -> web.StreamResponse:
         exchange = Exchange(correlation_id=request[CORRELATION_ID])
         try:
             response = await self._api_inner(request, exchange)

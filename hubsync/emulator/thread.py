@@ -136,6 +136,11 @@ class EmulatorThread:
         """See ``Emulator.requests``."""
         return self.emulator.requests
 
+    @property
+    def max_in_flight(self) -> int:
+        """See ``Emulator.max_in_flight``."""
+        return self.emulator.max_in_flight
+
     def clear_requests(self) -> None:
         """See ``Emulator.clear_requests``."""
         self.emulator.clear_requests()

@@ -23,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hubsync.engine.report import Failure, Summary
-from hubsync.engine.session import Adapters, Engine
+from hubsync.engine.session import Adapters, Engine, SessionListener
 from hubsync.model import EngineEvent
 
 EventSink = Callable[[EngineEvent], None]
 """Receives every engine event on the loop thread (the console, the service's status)."""
 
-__all__ = ["Adapters", "Engine", "EngineEvent", "EventSink", "Failure", "Summary"]
+__all__ = ["Adapters", "Engine", "EngineEvent", "EventSink", "Failure", "SessionListener",
+           "Summary"]

@@ -31,6 +31,12 @@ log = structlog.get_logger("hubsync.engine")
 STATE_RETRY_S = 5.0
 """How often a failed state write is tried again (seconds)."""
 CHECKPOINT_ROWS = 1000
+GATHER_S = 0.004
+"""A batch of completions only (no new outbox rows, which a worker waits for before
+sending) waits this long (seconds, real time) for more to join it: a bulk push then
+writes one transaction and one run of sync log lines per few files, not per file."""
+INLINE_LINES = 64
+"""Sync log batches up to this many lines are written on the loop (see ``_tell``)."""
 """Rows written since the last WAL checkpoint before the next quiet moment takes one."""
 _JOURNALED = frozenset(Event)
 
@@ -86,6 +92,7 @@ class Committer:
         while True:
             self._wake.clear()
             if self._pending and not (stop.is_set() and self.fault is not None):
+                await self._gather(stop)
                 await self._write_batch()
                 continue
             await self._checkpoint_if_due()
@@ -103,6 +110,17 @@ class Committer:
         self._rows_since_checkpoint = max(self._rows_since_checkpoint, CHECKPOINT_ROWS)
         await self._checkpoint_if_due()
         self._idle.set()
+
+    async def _gather(self, stop: asyncio.Event) -> None:
+        """Let more completions join the pending batch (GATHER_S), unless something in it
+        is waited for: a new outbox row (not sent before it is written), a stop."""
+        if stop.is_set() or self.fault is not None or len(self._pending) >= INLINE_LINES:
+            return
+        if any(effects.upsert for effects in self._pending):
+            return
+        # Real time even under a fake clock: a few milliseconds of batching, never a
+        # timer a test has to advance.
+        await asyncio.sleep(GATHER_S)
 
     async def _checkpoint_if_due(self) -> None:
         """Fold the write-ahead log back into the database once things are quiet after a
@@ -154,7 +172,12 @@ class Committer:
         journaled = [e for e in decorated if e.event in _JOURNALED]
         if journaled and self._journal is not None:
             try:
-                await asyncio.to_thread(_write_lines, self._journal, journaled)
+                if len(journaled) <= INLINE_LINES:
+                    # A few appended lines cost less on the loop than a trip to a thread
+                    # and back (a bulk push made one such trip per file).
+                    _write_lines(self._journal, journaled)
+                else:
+                    await asyncio.to_thread(_write_lines, self._journal, journaled)
             except OSError as exc:
                 # The state holds the truth; a sync log that cannot be written (full disk)
                 # must not stop syncing. Say so once per failure.

@@ -89,7 +89,8 @@ class LocalSide:
         unchanged = counts["unchanged"]
         self.unchanged += unchanged
         if self._engine.dry_run:
-            reason = next(iter(self._engine.hold_reasons), None)
+            reason = next((r for r in self._engine.hold_reasons
+                           if r.startswith(f"{account}: ")), None)
             self.plans[(name, account)] = plan_of(self._engine.outbox, name, account,
                                                   unchanged=unchanged, hold_reason=reason)
         first = bool(tracker.local) and not self.known_by(tracker, account)

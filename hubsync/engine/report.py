@@ -6,7 +6,7 @@ Everything here is read from the decision core and the workers; nothing decides.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from hubsync.core.ordering import upload_rank
@@ -15,6 +15,8 @@ from hubsync.core.paths import to_remote
 from hubsync.core.plan import Delete, Plan
 from hubsync.model import (
     AccountStatus,
+    Conflict,
+    EngineEvent,
     OpKind,
     OutboxState,
     RateStatus,
@@ -55,11 +57,20 @@ class Summary:
     """(watch, account) -> plan; what ``--dry-run`` prints."""
     interrupted: bool = False
     """The push was stopped (Ctrl-C) before it was done; what is left stays pending."""
+    conflicts: tuple[Conflict, ...] = ()
+    """Files the conflict guard did not send (someone else's version is there)."""
+    pending: Mapping[str, int] = field(default_factory=dict)
+    """account -> changes still owed to it after this run (``left_pending`` per account)."""
+    bytes_pushed: Mapping[str, int] = field(default_factory=dict)
+    """account -> bytes of the files pushed in this run (filled by the front end, which
+    counts the ``pushed`` events; empty when nobody counted)."""
+    elapsed_s: float | None = None
+    """Wall-clock seconds of the run, as the front end measured it (None: not measured)."""
 
     @property
     def ok(self) -> bool:
         return not self.failures and not self.left_pending and not any(
-            self.held_deletes.values())
+            self.held_deletes.values()) and not self.conflicts
 
 
 def plan_of(outbox: Outbox, watch: str, account: str, *, unchanged: int,
@@ -125,6 +136,7 @@ def build_summary(outbox: Outbox, workers: Mapping[str, AccountWorker],
     """How a ``push`` went: totals, failures (parked, given up, blocked, unreadable)."""
     failures: list[Failure] = []
     left = 0
+    pending_by_account: dict[str, int] = {}
     for name, worker in workers.items():
         for entry in outbox.entries(name):
             if entry.state is OutboxState.PARKED:
@@ -139,7 +151,9 @@ def build_summary(outbox: Outbox, workers: Mapping[str, AccountWorker],
             failures.extend(Failure(e.watch, name, e.rel, worker.conditions.blocked)
                             for e in pending)
         else:
-            left += len(pending) - len(outbox.gave_up(name))
+            owed = max(0, len(pending) - len(outbox.gave_up(name)))
+            pending_by_account[name] = owed
+            left += owed
     for tracker in trackers.values():
         failures.extend(Failure(tracker.watch.name, account, item.rel, item.reason)
                         for item in tracker.unreadable.values()
@@ -151,7 +165,7 @@ def build_summary(outbox: Outbox, workers: Mapping[str, AccountWorker],
         unchanged=unchanged, failures=tuple(failures), skipped=tuple(skipped),
         held_deletes={n: outbox.held_files(n) for n in workers},
         held_reasons=tuple(dict.fromkeys(hold_reasons)), left_pending=max(0, left),
-        plans=dict(plans), interrupted=interrupted,
+        plans=dict(plans), interrupted=interrupted, pending=pending_by_account,
     )
 
 
@@ -170,3 +184,19 @@ def reconciled_counts(outbox: Outbox, tracker: WatchTracker, observed: Observed,
     held = sum(1 for e in entries if e.state is OutboxState.HELD)
     return {"uploads": uploads, "deletes": deletes, "held": held, "unchanged": unchanged,
             "queued": uploads + deletes}
+
+
+def with_real_waits(events: list[EngineEvent], paused_s: float) -> list[EngineEvent]:
+    """``events`` with each ``retrying`` line's ``retry_in_ms`` raised to ``paused_s``.
+
+    The core's backoff says when an entry is due again; while the account's pacer is
+    paused (a 429 window, ``Pacer.paused_for``) nothing is sent before the pause ends,
+    so the real wait is the larger of the two. Said wrongly, a console line read
+    "retrying in 2.1 s" and the request went 10 s later.
+    """
+    floor_ms = round(paused_s * 1000)
+    if floor_ms <= 0:
+        return events
+    return [replace(e, fields={**e.fields, "retry_in_ms": max(
+                int(e.fields.get("retry_in_ms") or 0), floor_ms)})
+            if e.event == "retrying" else e for e in events]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ def select_watches(config: Config, watches: Sequence[str], accounts: Sequence[st
     unknown = [n for n in watches if n not in names]
     if unknown:
         raise UsageError(unknown_names("watch", unknown, names, config.path))
-    chosen = [config.watch(n) for n in (watches or names)]
+    chosen = [_without_notify_file(config, config.watch(n)) for n in (watches or names)]
     if not accounts:
         return chosen
     configured = sorted(config.accounts)
@@ -27,6 +28,21 @@ def select_watches(config: Config, watches: Sequence[str], accounts: Sequence[st
     limited = [replace(w, accounts=tuple(a for a in w.accounts if a in accounts))
                for w in chosen]
     return [w for w in limited if w.accounts]
+
+
+def _without_notify_file(config: Config, watch: Watch) -> Watch:
+    """``watch`` ignoring the live-reload file when it lies inside the watched folder:
+    appending to it must not be pushed (and so notified, and appended to, forever)."""
+    notify = config.settings.notify_file
+    if notify is None:
+        return watch
+    try:
+        rel = notify.absolute().relative_to(watch.src.absolute())
+    except ValueError:
+        return watch
+    # Anchored and escaped: the path itself, not a gitignore pattern it may look like.
+    pattern = "/" + re.sub(r"([\\*?\[\]!# ])", r"\\\1", rel.as_posix())
+    return replace(watch, ignore=(*watch.ignore, pattern))
 
 
 def unknown_names(kind: str, names: list[str], known: list[str], path: Path | None) -> str:

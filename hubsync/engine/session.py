@@ -8,27 +8,34 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from hubsync.auth import TokenManager
 from hubsync.config import Account, Config, Settings
+from hubsync.core.conflicts import KEEP_LOCAL, KEEP_REMOTE
 from hubsync.core.effects import Effects, Policy, Result
+from hubsync.core.guard import Step
 from hubsync.core.outbox import Outbox
 from hubsync.engine.commit import Committer
+from hubsync.engine.guard import Guarded
 from hubsync.engine.local import LocalSide
+from hubsync.engine.poller import start_pollers
 from hubsync.engine.report import (
     Summary,
     build_summary,
     session_status,
+    with_real_waits,
 )
+from hubsync.engine.resolve import apply_remote_copy, check_keep, find_conflict
 from hubsync.engine.selection import select_watches
 from hubsync.engine.tracker import WatchTracker
 from hubsync.engine.worker import AccountWorker
 from hubsync.errors import UsageError, cause_of
 from hubsync.journal import LOG_NAME, Event, Journal
 from hubsync.model import (
+    Conflict,
     EngineEvent,
     OutboxEntry,
     OutboxState,
@@ -36,7 +43,7 @@ from hubsync.model import (
 )
 from hubsync.ports import Clock, RemoteApi, WatcherFactory
 from hubsync.ratelimit import Pacer
-from hubsync.state import AsyncStateStore
+from hubsync.state import AsyncStateStore, drop_remote_copy
 
 log = structlog.get_logger("hubsync.engine")
 
@@ -53,6 +60,25 @@ PUSH_BACKOFF_CAP_S = 8.0
 WATCH_BACKOFF_CAP_S = 300.0
 
 
+class SessionListener(Protocol):
+    """Something beside the front end that follows a watch session (the live-reload
+    file, desktop notifications): built per session by ``Adapters.make_listeners``."""
+
+    def queued(self, rows: Sequence[OutboxEntry]) -> None:
+        """The outbox rows one state write made (what a settle asked each account)."""
+
+    def __call__(self, event: EngineEvent) -> None:
+        """Every engine event, after the front end's sink; must not block or raise."""
+
+    async def aclose(self) -> None:
+        """The session ends: release what it holds (a bus connection)."""
+
+
+def no_listeners(config: Config) -> list[SessionListener]:
+    """The default ``make_listeners``: nothing follows the session."""
+    return []
+
+
 @dataclass(frozen=True, slots=True)
 class Adapters:
     """Everything the engine builds its I/O from; :func:`hubsync.app.adapters` gives the
@@ -67,6 +93,8 @@ class Adapters:
     make_watcher: WatcherFactory
     jitter: Callable[[], float]
     """A number in [0, 1] for retry jitter."""
+    make_listeners: Callable[[Config], list[SessionListener]] = no_listeners
+    """What follows a watch session besides ``on_event`` (``watch``/``daemon`` only)."""
 
 
 class Engine:
@@ -74,7 +102,7 @@ class Engine:
 
     def __init__(self, config: Config, *, adapters: Adapters, watches: Sequence[str] = (),
                  accounts: Sequence[str] = (), dry_run: bool = False,
-                 allow_deletes: bool = False,
+                 allow_deletes: bool = False, prefer_local: bool = False,
                  on_event: Callable[[EngineEvent], None] | None = None,
                  reconcile_interval_s: float = RECONCILE_INTERVAL_S,
                  drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
@@ -84,6 +112,8 @@ class Engine:
         self.clock = adapters.clock
         self.dry_run = dry_run
         self.allow_deletes = allow_deletes or config.settings.allow_deletes
+        self.prefer_local = prefer_local
+        """``--prefer local``: first contact overwrites differing remote files."""
         self._on_event = on_event
         self._drain_timeout_s = drain_timeout_s
         self._watch_defs = select_watches(config, watches, accounts)
@@ -97,8 +127,11 @@ class Engine:
         """Set once the stop was asked for: nothing new is started."""
         self._idle = asyncio.Event()
         self.hold_reasons: list[str] = []
+        self._new_conflicts: list[Conflict] = []
+        """Conflicts the guard found in this session (the push summary lists them)."""
         self._stop = asyncio.Event()
         self._interrupted = False
+        self._listeners: list[SessionListener] = []
 
     # --- public surface --------------------------------------------------------------------
 
@@ -118,10 +151,11 @@ class Engine:
         """
         self._once = True
         await self._session(self._stop, ready=None, watch=False)
-        return build_summary(self.outbox, self._workers, self.local.trackers,
-                             unchanged=self.local.unchanged, skipped=self.local.skipped,
-                             hold_reasons=self.hold_reasons, plans=self.local.plans,
-                             interrupted=self._interrupted)
+        summary = build_summary(self.outbox, self._workers, self.local.trackers,
+                                unchanged=self.local.unchanged, skipped=self.local.skipped,
+                                hold_reasons=self.hold_reasons, plans=self.local.plans,
+                                interrupted=self._interrupted)
+        return replace(summary, conflicts=tuple(self._new_conflicts))
 
     def stop(self) -> None:
         """End the session as soon as requests in flight are done (a first Ctrl-C):
@@ -132,8 +166,40 @@ class Engine:
 
     def status(self) -> SessionStatus:
         fault = self._committer.fault if self._committer is not None else None
-        return session_status(self._workers, self.local.trackers, self.outbox,
-                              str(fault) if fault is not None else None)
+        status = session_status(self._workers, self.local.trackers, self.outbox,
+                                str(fault) if fault is not None else None)
+        return replace(status, conflicts=tuple(self.conflicts()))
+
+    def conflicts(self, account: str | None = None) -> list[Conflict]:
+        """Unresolved conflicts of ``account`` (None: every account of the session)."""
+        names = [w.name for w in self._select_workers(account)]
+        return sorted((c for name in names for c in self.outbox.conflicts(name)),
+                      key=lambda c: (c.detected_s, c.account, c.remote_path))
+
+    async def resolve(self, account: str, remote_path: str, keep: str) -> Conflict:
+        """Resolve one conflict (``hubsync resolve`` through the control socket).
+
+        ``keep="remote"``: the kept remote copy is written into the local file (or the
+        local file removed, for a remote delete) and recorded as synced, so nothing is
+        uploaded. ``keep="local"``: the local file is pushed over the remote version the
+        conflict recorded (the guard still refuses a newer one). Raises UsageError for an
+        unknown account, conflict or ``keep``; ResolveError/OSError for the local file.
+        """
+        check_keep(keep)
+        self._select_workers(account)
+        conflict = find_conflict(self.outbox.conflicts(account), account, remote_path)
+        size = None
+        if keep == KEEP_REMOTE:
+            root = self.tracker(conflict.watch).root
+            size = await asyncio.to_thread(apply_remote_copy, root, conflict)
+        self.commit(self.outbox.resolve(conflict, keep, self.clock.time(), remote_size=size))
+        if self._committer is not None:
+            await self._committer.settled()
+        await asyncio.to_thread(drop_remote_copy, self.config.settings.state_dir,
+                                conflict.copy_path)
+        if keep == KEEP_LOCAL:
+            self.local.look_again(conflict.watch, conflict.rel)
+        return conflict
 
     def snapshot(self) -> dict[str, Any]:
         """``status()`` as the control socket's JSON."""
@@ -208,8 +274,9 @@ class Engine:
 
     def commit(self, effects: Effects) -> None:
         """Carry out ``effects``: live conditions now, rows and events via the committer."""
-        self.hold_reasons.extend(str(e.fields.get("reason", "")) for e in effects.events
-                                  if e.event == Event.HELD)
+        # Named by account: a summary's "held:" line must say whose deletes wait.
+        self.hold_reasons.extend(f"{e.fields.get('account')}: {e.fields.get('reason', '')}"
+                                 for e in effects.events if e.event == Event.HELD)
         for account, reason in effects.block:
             worker = self._workers[account]
             if worker.conditions.blocked is None:
@@ -227,7 +294,47 @@ class Engine:
     def finish(self, sent: OutboxEntry, result: Result) -> None:
         """The answer to ``sent`` (from its worker)."""
         jitter = self.adapters.jitter()
-        self.commit(self.outbox.on_result(sent, result, self.clock.time(), jitter=jitter))
+        effects = self.outbox.on_result(sent, result, self.clock.time(), jitter=jitter)
+        # The retry time said is the real one: a paused account sends nothing sooner.
+        effects.events = with_real_waits(effects.events,
+                                         self._workers[sent.account].pacer.paused_for())
+        self.commit(effects)
+
+    def finish_guarded(self, sent: OutboxEntry, guarded: Guarded) -> None:
+        """The guard decided not to send ``sent`` (from its worker): done, adopted or a
+        conflict."""
+        effects = self.outbox.on_guard(sent, guarded.verdict, guarded.view,
+                                       self.clock.time())
+        self._new_conflicts.extend(effects.conflicts)
+        self.commit(effects)
+
+    async def _dry_guard(self) -> None:
+        """``--dry-run``: ask the guard about every planned upload and delete, reading
+        only (metadata, listings, downloads; nothing kept or written), so the plan shows
+        what would be a conflict or adopted instead of sent. Needs each account's key;
+        an account whose key does not work keeps its plan as it is."""
+        for (watch, account), plan in list(self.local.plans.items()):
+            worker = self._workers[account]
+            entries = [e for e in self.outbox.entries(account) if e.watch == watch
+                       and e.state is OutboxState.PENDING and worker.guard.enabled]
+            if not entries or not await worker.authenticate_quietly():
+                continue
+            verdicts = await asyncio.gather(*(worker.guard.check(e, dry=True)
+                                              for e in entries), return_exceptions=True)
+            conflicts: list[tuple[str, str]] = []
+            adopted: list[str] = []
+            for entry, guarded in zip(entries, verdicts, strict=True):
+                if isinstance(guarded, BaseException) or guarded is None:
+                    continue
+                if guarded.verdict.kind is not None:
+                    conflicts.append((entry.rel, str(guarded.verdict.kind)))
+                elif guarded.verdict.step is Step.ADOPT:
+                    adopted.append(entry.rel)
+            held = {rel for rel, _ in conflicts} | set(adopted)
+            self.local.plans[(watch, account)] = replace(
+                plan, uploads=tuple(r for r in plan.uploads if r not in held),
+                deletes=tuple(d for d in plan.deletes if d.rel not in held),
+                conflicts=tuple(conflicts), adopted=tuple(adopted))
 
     def unsent(self, sent: OutboxEntry) -> None:
         self.outbox.unsent(sent)
@@ -263,6 +370,8 @@ class Engine:
                     ready()
                 if not self.dry_run:
                     await self._work(stop, group, watch=watch)
+                else:
+                    await self._dry_guard()
             except BaseException as exc:
                 error = "cancelled" if isinstance(exc, asyncio.CancelledError) else (
                     f"{type(exc).__name__}: {exc}")
@@ -289,14 +398,14 @@ class Engine:
             stack.push_async_callback(store.close)
             await store.bind({name: self.config.accounts[name].target for name in needed})
             entries, base = await store.load()
-            self.outbox.load(entries, base)
+            self.outbox.load(entries, base, await store.conflicts())
         if not self.dry_run:
             journal = adapters.open_journal(settings.state_dir / LOG_NAME)
             stack.callback(journal.close)
         self._store = store if not self.dry_run else None
         # A dry run tells nobody anything as it goes: the plan it returns is its answer.
         self._committer = Committer(self._store, journal, self.clock, self._decorate,
-                                    None if self.dry_run else self._on_event)
+                                    None if self.dry_run else self._tell)
         self._committer.give_up_on_fault = self._once
         self._committer.on_recovered = self._wake_all
         self._committer.on_written = self._written
@@ -318,6 +427,7 @@ class Engine:
         settings = self.config.settings
         return Policy(
             max_deletes=settings.max_deletes, allow_deletes=self.allow_deletes,
+            prefer_local=self.prefer_local,
             give_up_after=PUSH_GIVE_UP_AFTER if self._once else None,
             backoff_cap_s=PUSH_BACKOFF_CAP_S if self._once else WATCH_BACKOFF_CAP_S,
             # push sees the whole tree at once: nothing to wait for before judging deletes.
@@ -325,6 +435,11 @@ class Engine:
         )
 
     async def _start(self, stack: contextlib.AsyncExitStack, *, watch: bool) -> None:
+        if watch and not self.dry_run:
+            # Before the first key exchange: a refused key is the first thing to tell.
+            self._listeners = self.adapters.make_listeners(self.config)
+            for listener in self._listeners:
+                stack.push_async_callback(listener.aclose)
         if self.allow_deletes and not self.dry_run:
             self.commit(self.outbox.release_holds(None, self.clock.time()))
         if not self.dry_run:
@@ -346,6 +461,9 @@ class Engine:
         helpers = [group.create_task(self.local.run(stop), name="settler"),
                    group.create_task(self._auth_rechecker(stop), name="auth")] if watch else [
             group.create_task(self._stop_when_idle(stop), name="idle")]
+        if watch:
+            helpers += start_pollers(self, self.local.trackers.values(), self._workers, group,
+                                     stop)
         await stop.wait()
         self.stopping = True
         self._wake_all()
@@ -388,6 +506,15 @@ class Engine:
     def _written(self, rows: list[OutboxEntry]) -> None:
         self.outbox.written(rows)
         self._wake_all()
+        for listener in self._listeners:
+            listener.queued(rows)
+
+    def _tell(self, event: EngineEvent) -> None:
+        """The committer's sink: the front end first, then each session listener."""
+        if self._on_event is not None:
+            self._on_event(event)
+        for listener in self._listeners:
+            listener(event)
 
     def _wake_all(self) -> None:
         for worker in self._workers.values():

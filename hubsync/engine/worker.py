@@ -22,9 +22,11 @@ from hubsync.auth import TokenManager
 from hubsync.config import Account
 from hubsync.core import retry
 from hubsync.core.effects import Result, Seen
+from hubsync.engine.bulk import ArchivePath
+from hubsync.engine.guard import Guard, version_of
 from hubsync.errors import AuthError, CredentialError, HubSpotError, HubsyncError, RateLimited
 from hubsync.journal import Event
-from hubsync.model import AccessToken, AuthState, Mode, OpKind, OutboxEntry
+from hubsync.model import AccessToken, AuthState, Mode, OpKind, OutboxEntry, RemoteVersion
 from hubsync.ports import ApiAnswer, RemoteApi
 from hubsync.ratelimit import Pacer
 
@@ -69,6 +71,9 @@ class AccountWorker:
         self._pacing: set[asyncio.Task[Any]] = set()
         """Requests still waiting for the rate limit: nothing sent yet, cancelled at once
         on a stop (a Ctrl-C must not wait out a rate-limit window)."""
+        self.guard = Guard(self)
+        self.archive = ArchivePath(self)
+        """Large batches of uploads as one zip archive (``accounts.NAME.bulk``)."""
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -78,6 +83,7 @@ class AccountWorker:
             self.wake.clear()
             now = engine.clock.time()
             engine.commit(engine.outbox.vet_deletes(self.name, now))
+            self.archive.offer(now, group)  # a large batch: one archive, see engine/bulk.py
             for entry in engine.outbox.next_batch(self.name, now, self._free(now)):
                 task = group.create_task(self._request(entry), name=f"push-{entry.remote_path}")
                 self._requests.add(task)
@@ -93,7 +99,9 @@ class AccountWorker:
         if conditions.offline_since is not None:
             # One probe at a time while the server is away.
             return 1 if in_flight == 0 and now >= conditions.next_probe_s else 0
-        return self.concurrency - in_flight
+        # The configured concurrency, or more while the budget is large and the server
+        # slow, fewer after trouble (Pacer.slots); the pacer still gates every request.
+        return self.pacer.slots(self.concurrency) - in_flight
 
     def _sleep_s(self, now: float) -> float | None:
         times = [t for t in (self.engine.outbox.next_wake(self.name, now),) if t is not None]
@@ -117,6 +125,15 @@ class AccountWorker:
         self.engine.emit(Event.AUTH_OK, account=self.name,
                    hub_name=identity.hub_name if identity else None,
                    account_type=identity.account_type if identity else None)
+
+    async def authenticate_quietly(self) -> bool:
+        """Get a token without a sync log line (``--dry-run``'s guard reads); False when
+        the key does not work."""
+        try:
+            await self.tokens.token()
+        except HubsyncError:
+            return False
+        return True
 
     async def recheck(self) -> None:
         """Re-read the key (rotated, or appeared); a blocked account that works again goes on."""
@@ -146,7 +163,15 @@ class AccountWorker:
         engine = self.engine
         began = time.monotonic()
         try:
-            result = await self._send(entry, began)
+            try:
+                guarded = await self.guard.check(entry)
+            except HubsyncError as exc:  # a guard read failed: retried like a send
+                result = self._failure(exc, self._fields(entry, began))
+            else:
+                if guarded is not None:
+                    engine.finish_guarded(entry, guarded)
+                    return
+                result = await self._send(entry, began)
         except FileNotFoundError:
             # Gone between hash and read: the tracker looks again and the core decides.
             engine.unsent(entry)
@@ -165,35 +190,66 @@ class AccountWorker:
         self._note(result)
         engine.finish(entry, result)
 
+    async def paced(self, call: Callable[[AccessToken], Any]) -> Any:
+        """``call(token)`` once the account's pacer lets a request through (a stop while
+        waiting cancels it: nothing was sent). Raises what the call raises."""
+        await self._acquire()
+        return await self.tokens.call(call)
+
+    async def _acquire(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._pacing.add(task)
+        try:
+            await self.pacer.acquire()
+        finally:
+            self._pacing.discard(task)
+        if self.engine.stopping:
+            # Stopped while waiting for the rate limit: not started, so not sent.
+            raise asyncio.CancelledError
+
     async def _send(self, entry: OutboxEntry, began: float) -> Result:
-        engine = self.engine
-        tracker = engine.tracker(entry.watch)
+        tracker = self.engine.tracker(entry.watch)
         error: HubsyncError | None = None
         answer: ApiAnswer | None = None
         try:
-            task = asyncio.current_task()
-            if task is not None:
-                self._pacing.add(task)
-            try:
-                await self.pacer.acquire()
-            finally:
-                self._pacing.discard(task)
-            if self.engine.stopping:
-                # Stopped while waiting for the rate limit: not started, so not sent.
-                raise asyncio.CancelledError
+            call = self._call_for(entry, tracker.watch.mode)
+            await self._acquire()
             began = time.monotonic()
-            answer = await self.tokens.call(self._call_for(entry, tracker.watch.mode))
+            answer = await self.tokens.call(call)
         except HubsyncError as exc:  # HubSpot's answer, or the key refused or missing
             error = exc
         fields = self._fields(entry, began)
         if error is not None:
             return self._failure(error, fields)
         after: Seen | None = None
+        remote: RemoteVersion | None = None
         if entry.op is OpKind.UPLOAD:
             after = await tracker.look(entry.rel)
+            assert answer is not None
+            remote = await self._written_version(entry, answer, tracker.watch.mode)
         assert answer is not None
         return Result(retry.Outcome.OK, status=answer.status,
-                      correlation_id=answer.correlation_id, after=after, fields=fields)
+                      correlation_id=answer.correlation_id, after=after, remote=remote,
+                      fields=fields)
+
+    async def _written_version(self, entry: OutboxEntry, answer: ApiAnswer,
+                               mode: Mode) -> RemoteVersion | None:
+        """The remote version right after hubsync's write: from the answer when it says
+        (the Source Code API's PUT does), else one metadata read (guard on only: it is
+        what the next guard compares with). None when unknown."""
+        version = version_of(getattr(answer, "meta", None))
+        if version is not None or not self.account.guard:
+            return version
+        try:
+            async def read(token: AccessToken) -> Any:
+                return await self.api.metadata(token, entry.remote_path,
+                                               publish=mode is Mode.PUBLISH)
+            self.guard.reads += 1
+            return version_of(await self.paced(read))
+        except HubsyncError:
+            # The write is done; without its version the next guard compares content.
+            return None
 
     def _call_for(self, entry: OutboxEntry, mode: Mode) -> Callable[[AccessToken], Any]:
         tracker = self.engine.tracker(entry.watch)

@@ -56,10 +56,10 @@ from hubsync.errors import (
     ValidationFailed,
 )
 from hubsync.hubspot import REFUSED_PREFIX, ApiResult
-from hubsync.model import AccessToken, Identity, RateLimitInfo, TokenGrant
+from hubsync.model import AccessToken, Identity, RateLimitInfo, RemoteMeta, TokenGrant
 from hubsync.ports import Clock, SystemClock
 
-Op = Literal["exchange", "upload", "delete"]
+Op = Literal["exchange", "upload", "delete", "meta", "download"]
 
 REJECTED_KEY_MESSAGE = (
     "The personal access key is invalid or has been revoked. Generate a new personal "
@@ -351,7 +351,47 @@ class MemoryApi:
                 f"{what}: {problem.message}", status=400, category="VALIDATION_ERROR",
                 correlation_id=_correlation_id(), details=details))
         self._store(user, path, content, publish=publish)
-        return self._ok("upload", "POST", path, token, user, 200)
+        result = self._ok("upload", "POST", path, token, user, 200)
+        # The emulator's filemapper upload answers the file's metadata; so does this twin.
+        return replace(result, meta=self._node_meta(user, path, Environment.PUBLISHED
+                                                    if publish else Environment.DRAFT))
+
+    async def metadata(self, token: AccessToken, remote_path: str, *,
+                       publish: bool = True) -> RemoteMeta | None:
+        """What the tree holds at ``remote_path`` (published, or the draft), as the
+        filemapper ``meta/`` answer says it (no ``hash``); None when nothing is there."""
+        what = f"meta {remote_path}"
+        user, path = await self._authorized("meta", "GET", remote_path, token, what,
+                                            allow_root=True)
+        environment = Environment.PUBLISHED if publish else Environment.DRAFT
+        meta = self._node_meta(user, path, environment)
+        self._record("meta", "GET", path, token, 200 if meta else 404, user)
+        return meta
+
+    async def download(self, token: AccessToken, remote_path: str, *,
+                       publish: bool = True) -> bytes:
+        """The stored bytes (published, or the draft); ``NotFound`` when absent."""
+        what = f"download {remote_path}"
+        user, path = await self._authorized("download", "GET", remote_path, token, what)
+        environment = Environment.PUBLISHED if publish else Environment.DRAFT
+        tree = self._world.trees.get((user.identity.hub_id, environment))
+        stored = tree.files.get(path) if tree is not None else None
+        if stored is None:
+            raise self._refuse("download", "GET", path, token, user, NotFound(
+                f"{what}: Path not found: {path}", status=404, category="OBJECT_NOT_FOUND",
+                correlation_id=_correlation_id()))
+        self._record("download", "GET", path, token, 200, user)
+        return stored.content
+
+    def _node_meta(self, user: _User, path: str, environment: Environment
+                   ) -> RemoteMeta | None:
+        tree = self._world.trees.get((user.identity.hub_id, environment))
+        node = tree.node(path) if tree is not None else None
+        if node is None:
+            return None
+        return RemoteMeta(path=node.path, folder=node.folder, created_at_ms=node.created_at_ms,
+                          updated_at_ms=node.updated_at_ms, children=node.children,
+                          writer_user_id=node.writer_user_id)
 
     async def delete(self, token: AccessToken, remote_path: str) -> ApiResult:
         """Delete a file, or a folder recursively, from both trees; ``NotFound`` if absent."""
@@ -374,7 +414,7 @@ class MemoryApi:
     # --- internals -----------------------------------------------------------------------
 
     async def _authorized(self, op: Op, method: str, remote_path: str, token: AccessToken,
-                          what: str) -> tuple[_User, str]:
+                          what: str, *, allow_root: bool = False) -> tuple[_User, str]:
         """The faults, then the token and path checks of an authenticated call."""
         try:
             await self._admit(op, remote_path)
@@ -390,7 +430,7 @@ class MemoryApi:
             raise refusal
         assert held is not None
         path = normalize_path(remote_path)
-        if path is None or not path:
+        if path is None or (not path and not allow_root):
             raise self._refuse(op, method, remote_path, token, held.user, ValidationFailed(
                 f"{what}: Invalid remote path {remote_path!r}", status=400,
                 category="VALIDATION_ERROR", correlation_id=_correlation_id()))

@@ -447,11 +447,23 @@ async def test_extract_and_status_via_the_client(
     assert [error.message for error in statuses[1].errors] == ["Template contains errors"]
 
 
-async def test_extract_needs_the_source_code_transport(tmp_path: Path) -> None:
-    """On a filemapper client ``extract`` and ``extract_status`` are ConfigErrors naming the
-    setting, before anything is sent (no server is listening)."""
-    async with HubSpotClient("http://127.0.0.1:9", 111) as client:
-        with pytest.raises(ConfigError, match='transport = "source-code"'):
-            await client.extract(TOKEN, "t/a.zip")
-        with pytest.raises(ConfigError, match='transport = "source-code"'):
-            await client.extract_status(TOKEN, "id")
+async def test_archive_calls_use_the_source_code_api_on_a_filemapper_client(
+    make_emulator: EmulatorFactory,
+) -> None:
+    """A filemapper client (the default transport) stores an archive, extracts it and polls
+    the task through the Source Code API: the archive path (engine/bulk.py) tries it
+    whatever the account's transport, and the answer says whether the token may."""
+    emu = await make_emulator()
+    emu.set_extract_faults(delay_ms=20)
+    async with HubSpotClient(emu.url, 111) as client:
+        token = (await client.exchange_key(emu.accounts["sandbox"].key)).token
+        await client.store_archive(token, "t/a.zip", _zip({"css/a.css": b"a{}"}))
+        task_id = await client.extract(token, "t/a.zip")
+        status = await client.extract_status(token, task_id)
+        while not status.done:
+            await asyncio.sleep(0.01)
+            status = await client.extract_status(token, task_id)
+    assert status.status == "COMPLETE"
+    assert emu.files(111)["t/css/a.css"].content == b"a{}"
+    assert [str(r.endpoint) for r in emu.requests if r.endpoint != Endpoint.AUTH][:2] == [
+        "v3_upload", "extract"]

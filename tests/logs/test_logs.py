@@ -17,7 +17,7 @@ from hubsync import logs
 SECRET = "pat-na1-0f4c2a9e-1b7d-4e3a-9c55-7d2f8e6a1b90"
 REGISTERED = "rt-Zq9Lm2Xv8Pw4Kd7Hs1Nc"  # short, not token-shaped: only registration hides it
 BEARER = "CJSP5qf1KhICAQEYs-gDIIGOBii1hQIyGQAf3xBKmlwHjX7OIpu"
-MODES = ("json", "console", "journal")
+MODES = ("json", "console", "journal", "human")
 
 
 @pytest.fixture(autouse=True)

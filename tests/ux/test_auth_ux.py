@@ -173,7 +173,8 @@ def test_auth_import_takes_the_accounts_of_an_hs_config(
     assert hs_config.read_text() == before
     tested = project.run("auth", "test", "--json", env=env)
     assert tested.returncode == 0, tested.stdout
-    assert [(r["name"], r["ok"], r["source"]) for r in json.loads(tested.stdout)] == [
+    assert [(r["name"], r["ok"], r["source"])
+            for r in json.loads(tested.stdout)["accounts"]] == [
         ("dev-portal", True, "keyring"), ("staging", True, "keyring")]
     _assert_no_keys(project, result.stdout, result.stderr, tested.stdout)
 

@@ -78,9 +78,37 @@ def test_no_color_is_honoured_by_every_renderer_on_a_terminal(
 
 def test_quiet_push_prints_the_summary_alone(
         tmp_path: Path, emulator_thread: EmulatorThread) -> None:
-    """`push -q` prints no line per file, only the per-account summary."""
+    """`push -q` prints no line per file, only the summary: per account, the totals with
+    bytes and time, and the verdict."""
     project = make_project(tmp_path, emulator_thread, accounts=("sandbox",))
     result = project.run("push", "-q")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["sandbox: 4 pushed, 0 deleted",
-                                          "everything is in sync"]
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0] == "sandbox: 4 pushed (35 B), 0 deleted"
+    assert re.fullmatch(r"in all: 4 pushed, 0 deleted, 35 B in \d+\.\d s", lines[1]), lines
+    assert lines[2] == "everything is in sync"
+
+
+def test_warnings_off_a_terminal_are_plain_lines_json_only_with_verbose(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """Dropped connections make `push` warn (account_offline). Into a pipe the warning is
+    one plain `hubsync: warning: ...` line, no JSON object; with -v the diagnostics come
+    as JSON lines."""
+    project = make_project(tmp_path, emulator_thread, files=6, accounts=("sandbox",))
+    emulator_thread.set_faults(drop_rate=0.5)
+    try:
+        result = project.run("push")
+        (project.root / "css" / "f0000.css").write_text("/* changed */")
+        (project.root / "css" / "f0001.css").write_text("/* changed */")
+        verbose = project.run("push", "-v")
+    finally:
+        emulator_thread.set_faults()
+    assert result.returncode == 0, result.stdout + result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line]
+    assert warnings, "the test needs a warning to look at"
+    assert all(line.startswith("hubsync: warning: account_offline (account=sandbox")
+               for line in warnings), warnings
+    assert not any(line.lstrip().startswith("{") for line in result.stderr.splitlines())
+    assert verbose.returncode == 0, verbose.stderr
+    assert any(line.startswith('{"') for line in verbose.stderr.splitlines()), verbose.stderr

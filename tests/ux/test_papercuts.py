@@ -117,7 +117,7 @@ def test_links_name_the_theme_preview_and_design_manager_of_each_account(
 
 
 def test_completion_for_bash_completes_commands_and_options(tmp_path: Path) -> None:
-    """The bash script, sourced in a real bash, completes `hubsync pu` to `push` and
+    """The bash script, sourced in a real bash, completes `hubsync pus` to `push` and
     `hubsync push --acc` to `--account`; --install writes it where bash-completion looks."""
     script = subprocess.run([*HUBSYNC, "completion", "bash"], capture_output=True, text=True,
                             timeout=60, check=False)
@@ -125,8 +125,8 @@ def test_completion_for_bash_completes_commands_and_options(tmp_path: Path) -> N
     (tmp_path / "hubsync.bash").write_text(script.stdout)
     probe = (f"source {tmp_path / 'hubsync.bash'}\n"
              "fn=$(complete -p hubsync | sed -E 's/.*-F ([^ ]+).*/\\1/')\n"
-             "COMP_WORDS=(hubsync pu); COMP_CWORD=1; COMP_LINE='hubsync pu'; "
-             "COMP_POINT=${#COMP_LINE}; $fn hubsync pu hubsync; echo \"${COMPREPLY[*]}\"\n"
+             "COMP_WORDS=(hubsync pus); COMP_CWORD=1; COMP_LINE='hubsync pus'; "
+             "COMP_POINT=${#COMP_LINE}; $fn hubsync pus hubsync; echo \"${COMPREPLY[*]}\"\n"
              "COMP_WORDS=(hubsync push --acc); COMP_CWORD=2; COMP_LINE='hubsync push --acc'; "
              "COMP_POINT=${#COMP_LINE}; $fn hubsync --acc push; echo \"${COMPREPLY[*]}\"\n")
     result = subprocess.run(["bash", "-c", probe], capture_output=True, text=True,

@@ -1,0 +1,85 @@
+"""List the files hubsync did not overwrite because someone else changed them remotely.
+
+Before overwriting or deleting a remote file it synced, hubsync checks that the remote
+still holds the version it synced (the conflict guard, docs/teams.md). When a teammate
+(or the Design Manager) changed it, nothing is sent for that file: it is a conflict,
+kept until you decide with `hubsync resolve PATH --keep local|remote`. The remote
+version is kept in the state folder (never in your theme folder).
+
+Kinds: changed (the remote changed since hubsync synced it), deleted (the remote file was
+deleted since), unsynced (it exists remotely, hubsync never synced it, and its content
+differs from yours), both (changed on both sides, seen by a two-way watch).
+
+With `hubsync watch` or the service running, it asks that session; otherwise it reads
+the state. Exits 0 when there is no conflict, 1 when there is at least one.
+
+examples:
+  hubsync conflicts                      every account's conflicts
+  hubsync conflicts --account sandbox    only sandbox's
+  hubsync conflicts --json | jq '.conflicts[].path'
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from hubsync.errors import EX_FAILURE, EX_OK
+
+
+def configure(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("--account", metavar="NAME",
+                        help="only this account's conflicts (default: all)")
+    parser.add_argument("--json", action="store_true",
+                        help='print {"conflicts": [...]} as one JSON object')
+
+
+def listed(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The conflicts (``Conflict.to_json`` shapes) of the running session, else the state;
+    only ``args.account``'s when given (UsageError for an unknown name)."""
+    from hubsync.commands import check_names, session_of
+    from hubsync.session_client import ask_running, holder
+
+    path, state_dir, accounts = session_of(args)
+    account = getattr(args, "account", None)
+    if account is not None and accounts:
+        check_names("account", [account], accounts, option="--account")
+    held_by = holder(state_dir)
+    if held_by is not None and held_by.answers:
+        found = ask_running(state_dir, "conflicts", config_path=path, account=account)
+        return list(found.get("conflicts") or [])
+    from hubsync.config import load_config
+    from hubsync.engine.resolve import list_offline
+
+    conflicts = asyncio.run(list_offline(load_config(path)))
+    return [c.to_json() for c in conflicts if account is None or c.account == account]
+
+
+def run(args: argparse.Namespace) -> int:
+    conflicts = listed(args)
+    if args.json:
+        print(json.dumps({"conflicts": conflicts}, ensure_ascii=False))
+        return EX_FAILURE if conflicts else EX_OK
+    if not conflicts:
+        print("no conflicts")
+        return EX_OK
+    for item in conflicts:
+        print(describe(item))
+    print("keep one side with `hubsync resolve PATH --keep local` (push yours over it) or "
+          "`--keep remote` (take theirs into your file)")
+    return EX_FAILURE
+
+
+def describe(item: dict[str, Any]) -> str:
+    """One line: account, local path, kind, who changed it remotely and when, copy."""
+    who = f"user {item['remote_writer']}" if item.get("remote_writer") else "someone"
+    when = f" at {item['remote_updated_at']}" if item.get("remote_updated_at") else ""
+    what = {"changed": f"changed remotely by {who}{when}",
+            "deleted": "deleted remotely",
+            "unsynced": f"exists remotely with other content ({who}{when})",
+            "both": f"changed here and remotely ({who}{when})"}.get(
+                str(item.get("kind")), str(item.get("kind")))
+    copy = f"; their version: {item['copy_path']}" if item.get("copy_path") else ""
+    return f"{item['account']}: {item['path']} ({item['remote_path']}): {what}{copy}"

@@ -1,0 +1,128 @@
+"""Settle one conflict: keep your local file, or take the remote version.
+
+  --keep local    push your local file over the remote version the conflict recorded
+                  (if it changed again since, that is a new conflict: nothing is lost);
+                  a local file you deleted deletes the remote one
+  --keep remote   write the remote version (kept in the state folder) into your local
+                  file, atomically, and record it as synced: nothing is uploaded; for a
+                  remote delete, your local file is removed
+
+PATH is the local file (relative to the current folder, or to the watch folder) or its
+remote path, as `hubsync conflicts` lists it. With `hubsync watch` or the service running
+it asks that session; otherwise it works on the state under the lock, and --keep local
+pushes that watch to that account at once. A `resolved` line goes to the sync log.
+
+examples:
+  hubsync resolve templates/home.html --keep remote
+  hubsync resolve my-theme/css/main.css --keep local --account sandbox
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from hubsync.errors import EX_FAILURE, EX_OK, UsageError
+
+
+def configure(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("path", metavar="PATH",
+                        help="the conflicting file: local path or remote path")
+    parser.add_argument("--keep", required=True, choices=("local", "remote"),
+                        help="local: push your file over theirs; remote: take theirs")
+    parser.add_argument("--account", metavar="NAME",
+                        help="the account, when PATH is in conflict in more than one")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hubsync.commands import session_of
+    from hubsync.commands.conflicts import listed
+    from hubsync.session_client import ask_running, holder
+
+    path, state_dir, _accounts = session_of(args)
+    conflicts = listed(args)
+    chosen = pick(conflicts, args.path, roots=_roots(path))
+    held_by = holder(state_dir)
+    if held_by is not None and held_by.answers:
+        ask_running(state_dir, "resolve", config_path=path, account=chosen["account"],
+                    remote_path=chosen["remote_path"], keep=args.keep, wait_s=30.0)
+        print(_said(chosen, args.keep, running=True))
+        return EX_OK
+    return _offline(path, chosen, args.keep)
+
+
+def _roots(config_path: Path) -> dict[str, Path]:
+    """watch name -> its folder, when the config loads (empty when it does not)."""
+    from hubsync.config import load_config
+    from hubsync.errors import HubsyncError
+
+    try:
+        return {w.name: w.src for w in load_config(config_path).watches}
+    except HubsyncError:
+        return {}
+
+
+def pick(conflicts: list[dict[str, Any]], given: str, *,
+         roots: dict[str, Path]) -> dict[str, Any]:
+    """The one conflict ``given`` names (local path relative to the current folder or to
+    its watch folder, or remote path). UsageError with did-you-mean when none, or when it
+    is in conflict in several accounts (say which with --account)."""
+    from hubsync.commands import check_names
+
+    if not conflicts:
+        raise UsageError("there are no conflicts to resolve (`hubsync conflicts` lists them)")
+    # resolve(): the watch folder in the config may be spelled through a symlink.
+    absolute = Path(given).resolve()
+    matches = [c for c in conflicts if given in (c["path"], c["remote_path"])
+               or given.strip("/") == c["remote_path"]
+               or (c["watch"] in roots
+                   and absolute == (roots[c["watch"]] / c["path"]).resolve())]
+    if not matches:
+        known = sorted({c["path"] for c in conflicts} | {c["remote_path"] for c in conflicts})
+        check_names("conflicting file", [given], known)
+    if len(matches) > 1:
+        names = ", ".join(sorted(c["account"] for c in matches))
+        raise UsageError(f"{given!r} is in conflict in several accounts ({names}); pick one "
+                         "with --account NAME")
+    return matches[0]
+
+
+def _offline(path: Path, chosen: dict[str, Any], keep: str) -> int:
+    from hubsync.config import load_config
+    from hubsync.engine.resolve import resolve_offline
+
+    config = load_config(path)
+    conflict = asyncio.run(resolve_offline(config, chosen["account"], chosen["remote_path"],
+                                           keep, now=time.time))
+    print(_said(chosen, keep, running=False))
+    if keep == "remote":
+        return EX_OK
+    return _push(config, conflict.watch, conflict.account)
+
+
+def _push(config: Any, watch: str, account: str) -> int:
+    """Push ``watch`` to ``account`` now, the way `hubsync push` does."""
+    from hubsync import render
+    from hubsync.app import build_engine
+    from hubsync.console import Reporter
+    from hubsync.lock import InstanceLock
+
+    with Reporter(progress=False, quiet=False) as reporter:
+        engine = build_engine(config, watches=[watch], accounts=[account], on_event=reporter)
+        with InstanceLock(config.settings.state_dir):
+            summary = asyncio.run(engine.push_once())
+    text = render.summary_lines(summary)
+    for line in text.out:
+        print(line)
+    return EX_OK if summary.ok else EX_FAILURE
+
+
+def _said(chosen: dict[str, Any], keep: str, *, running: bool) -> str:
+    where = f"{chosen['account']}: {chosen['path']}"
+    if keep == "remote":
+        return f"{where}: took the remote version into your file; nothing is uploaded"
+    after = "the running session pushes it now" if running else "pushing it now"
+    return f"{where}: keeping your local file; {after}"

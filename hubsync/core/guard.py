@@ -1,0 +1,156 @@
+"""The conflict guard's decision: may hubsync write (or delete) a remote path now?
+
+Pure. The worker learns about the remote one read at a time (a folder listing, a
+metadata read, a download) and asks :func:`judge` after each; ``judge`` either asks for
+one more read or gives the verdict. The rule (issue 10):
+
+- a path hubsync synced (a base row) is written only while the remote still holds the
+  version hubsync recorded after its own write, or content equal to what it synced;
+  otherwise it is a ``changed`` conflict (``deleted`` when the remote file is gone, for
+  an upload; a delete of a file already gone is simply done);
+- a path hubsync never synced (first contact) is looked up in its folder's listing
+  (one request per folder, not one per file); when it exists remotely its content is
+  compared: equal is adopted (no upload), different is an ``unsynced`` conflict unless
+  the user said ``--prefer local``;
+- ``guard = false`` sends without asking. ``hubsync resolve --keep local`` needs no
+  exception: it records the remote version the person saw as the base, so the guard
+  lets the local file over that version, and no newer one.
+
+The invariant the property tests check: a ``SEND`` over a remote file is decided only
+when the remote holds a version hubsync saw (its recorded version, or its synced
+content), or with ``--prefer local`` on first contact, or when the guard is off.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from hubsync.core.effects import UNKNOWN_CONTENT
+from hubsync.model import ConflictKind, OpKind, OutboxEntry, RemoteVersion, SyncedFile
+
+
+class Step(enum.StrEnum):
+    """What the worker does next for one entry."""
+
+    SEND = "send"
+    """Send the entry as it is."""
+    READ_LISTING = "read_listing"
+    """Learn whether the path exists from its parent folder's listing (cached)."""
+    READ_META = "read_meta"
+    """Read the path's metadata (one request: exists? updatedAt, hash, writer)."""
+    READ_CONTENT = "read_content"
+    """Download the remote file and hash it (sha256)."""
+    CONFLICT = "conflict"
+    """Do not send: someone else's version is there (``Verdict.kind`` says how)."""
+    ADOPT = "adopt"
+    """Do not send: the remote already holds the local content; record it as synced."""
+    DONE = "done"
+    """Do not send: a delete of a file that is already gone."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteView:
+    """What the worker has learned of one remote path so far.
+
+    ``listed``: whether the path's folder listing names it (None: not listed).
+    ``meta_read``: a metadata read was made; then ``exists`` says whether it found a file
+    and ``version`` what it said. ``content_sha256``: sha256 of a download (None: none).
+    ``copy_path``: where the downloaded copy would be kept if this becomes a conflict.
+    """
+
+    listed: bool | None = None
+    meta_read: bool = False
+    exists: bool = False
+    version: RemoteVersion | None = None
+    content_sha256: str | None = None
+    copy_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """``judge``'s answer; ``kind`` only with ``Step.CONFLICT``."""
+
+    step: Step
+    kind: ConflictKind | None = None
+
+
+def same_version(recorded: RemoteVersion | None, seen: RemoteVersion | None) -> bool:
+    """Whether ``seen`` is the remote version hubsync ``recorded`` after its write.
+
+    The Source Code API's ``hash`` decides when both have one (same API, hubspot-api.md
+    §4); otherwise ``updatedAt`` (epoch ms) must be equal and known, and so must the
+    writer where both answers name one. Unknown is never the same.
+    """
+    if recorded is None or seen is None:
+        return False
+    if recorded.hash is not None and seen.hash is not None:
+        return recorded.hash == seen.hash
+    if recorded.updated_at_ms is None or recorded.updated_at_ms != seen.updated_at_ms:
+        return False
+    writers = (recorded.writer_user_id, seen.writer_user_id)
+    return None in writers or writers[0] == writers[1]
+
+
+def judge(entry: OutboxEntry, base: SyncedFile | None, view: RemoteView, *,
+          guard: bool = True, prefer_local: bool = False) -> Verdict:
+    """The next step for ``entry`` given the ``base`` row of its path and ``view``.
+
+    ``guard``: the account's ``guard`` setting. ``prefer_local``: ``--prefer local``,
+    which overwrites files hubsync never synced (first contact) that differ.
+    """
+    if not guard:
+        return Verdict(Step.SEND)
+    if base is None:
+        return _first_contact(entry, view, prefer_local=prefer_local)
+    if base.sha256 == UNKNOWN_CONTENT:
+        # hubsync's own request left the remote unknown (a timeout, a 5xx, a change during
+        # the upload): what is there may be its own write, which must not block itself.
+        return Verdict(Step.SEND)
+    return _synced(entry, base, view)
+
+
+def _first_contact(entry: OutboxEntry, view: RemoteView, *, prefer_local: bool) -> Verdict:
+    if entry.op is OpKind.DELETE:
+        # hubsync deletes only what it synced; without a base row it does not know whose
+        # file is there.
+        if not view.meta_read:
+            return Verdict(Step.READ_META)
+        return Verdict(Step.DONE) if not view.exists else Verdict(
+            Step.CONFLICT, ConflictKind.UNSYNCED)
+    exists = view.exists if view.meta_read else view.listed
+    if exists is None:
+        return Verdict(Step.READ_LISTING)
+    if not exists:
+        return Verdict(Step.SEND)
+    if view.content_sha256 is None:
+        return Verdict(Step.READ_CONTENT)
+    if view.content_sha256 != entry.sha256 and prefer_local:
+        return Verdict(Step.SEND)
+    if not view.meta_read:
+        return Verdict(Step.READ_META)  # the version (and writer) to record or to report
+    if not view.exists:
+        return Verdict(Step.SEND)  # deleted since the listing: nothing to lose
+    if view.content_sha256 == entry.sha256:
+        return Verdict(Step.ADOPT)
+    return Verdict(Step.CONFLICT, ConflictKind.UNSYNCED)
+
+
+def _synced(entry: OutboxEntry, base: SyncedFile, view: RemoteView) -> Verdict:
+    if not view.meta_read:
+        return Verdict(Step.READ_META)
+    if not view.exists:
+        if entry.op is OpKind.DELETE:
+            return Verdict(Step.DONE)
+        return Verdict(Step.CONFLICT, ConflictKind.DELETED)
+    if same_version(base.remote, view.version):
+        return Verdict(Step.SEND)
+    if view.content_sha256 is None:
+        return Verdict(Step.READ_CONTENT)
+    if entry.op is OpKind.UPLOAD and view.content_sha256 == entry.sha256:
+        return Verdict(Step.ADOPT)  # someone put exactly our bytes there
+    if view.content_sha256 == base.sha256:
+        # A new version with the content hubsync synced (re-saved unchanged, or a base
+        # written before versions were recorded): nobody's work is lost.
+        return Verdict(Step.SEND)
+    return Verdict(Step.CONFLICT, ConflictKind.CHANGED)

@@ -1,0 +1,162 @@
+"""The conflict guard's I/O, one per account worker: the remote reads the decision core
+asks for before a write or a delete, and the remote copy of a conflicting file.
+
+The worker calls :meth:`Guard.check` for each entry before sending it; the core
+(:func:`hubsync.core.guard.judge`, through ``Outbox.guard_verdict``) asks for one read at
+a time (a folder listing, a metadata read, a download) until it decides. Every read is
+one request through the account's pacer, so it counts against the same rate budget as
+the uploads (hubspot-api.md §6). Folder listings (filemapper ``meta/{folder}``: the
+children's names) are cached per folder for :data:`LISTING_TTL_S`: first contact with a
+theme costs one request per folder, not one per file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hubsync.core.guard import RemoteView, Step, Verdict
+from hubsync.errors import NotFound
+from hubsync.model import AccessToken, Mode, OutboxEntry, RemoteMeta, RemoteVersion
+from hubsync.state import conflict_copy_path, keep_remote_copy
+
+if TYPE_CHECKING:
+    from hubsync.engine.worker import AccountWorker
+
+LISTING_TTL_S = 30.0
+"""How long a folder listing is trusted (monotonic seconds): a push is over well within
+it; a watch session lists again when a new file arrives later."""
+MAX_STEPS = 8
+"""More reads than any verdict needs (listing, metadata, download, metadata): a bug
+guard, never reached by the rules."""
+
+
+@dataclass(frozen=True, slots=True)
+class Guarded:
+    """The guard decided not to send: ``verdict`` (DONE, ADOPT or CONFLICT) on ``view``."""
+
+    verdict: Verdict
+    view: RemoteView
+
+
+def version_of(meta: RemoteMeta | None) -> RemoteVersion | None:
+    """The version a metadata answer states (None: no answer, or no updatedAt/hash)."""
+    if meta is None or (meta.updated_at_ms is None and meta.hash is None):
+        return None
+    return RemoteVersion(meta.updated_at_ms, meta.hash, meta.writer_user_id)
+
+
+class Guard:
+    """One account's guard reads (see the module docstring). Loop thread only."""
+
+    def __init__(self, worker: AccountWorker) -> None:
+        self._worker = worker
+        self._listings: dict[str, tuple[float, frozenset[str] | None]] = {}
+        """folder -> (monotonic time listed, child names; None: no such folder)."""
+        self._listing: dict[str, asyncio.Task[frozenset[str] | None]] = {}
+        """Listings in flight: concurrent entries of one folder share one request."""
+        self.reads = 0
+        """Guard requests made in this session (the bench counts them)."""
+
+    @property
+    def enabled(self) -> bool:
+        return self._worker.account.guard
+
+    async def check(self, entry: OutboxEntry, *, dry: bool = False) -> Guarded | None:
+        """None when ``entry`` may be sent now; otherwise why not. Raises the request's
+        ``HubsyncError`` when a read fails (the entry is retried like a failed send).
+        ``dry``: only look (``--dry-run``): no remote copy is kept."""
+        outbox = self._worker.engine.outbox
+        view = RemoteView()
+        content: bytes | None = None
+        for _ in range(MAX_STEPS):
+            verdict = outbox.guard_verdict(entry, view, guard=self.enabled)
+            step = verdict.step
+            if step is Step.SEND:
+                return None
+            if step is Step.READ_LISTING:
+                view = replace(view, listed=await self._listed(entry.remote_path))
+            elif step is Step.READ_META:
+                view = await self._read_meta(entry, view)
+            elif step is Step.READ_CONTENT:
+                content, view = await self._read_content(entry, view)
+            else:
+                if step is Step.CONFLICT and content is not None and not dry:
+                    # Kept before the conflict is recorded: the record names this file.
+                    await asyncio.to_thread(self._keep, entry.remote_path, content)
+                return Guarded(verdict, view)
+        raise RuntimeError(f"guard for {entry.remote_path}: no verdict after {MAX_STEPS} "
+                           "reads (a bug)")
+
+    def _keep(self, remote_path: str, content: bytes) -> None:
+        keep_remote_copy(self._state_dir, self._worker.name, remote_path, content)
+
+    @property
+    def _state_dir(self) -> Path:
+        return self._worker.engine.config.settings.state_dir
+
+    def _publish(self, entry: OutboxEntry) -> bool:
+        return self._worker.engine.tracker(entry.watch).watch.mode is Mode.PUBLISH
+
+    async def _read_meta(self, entry: OutboxEntry, view: RemoteView) -> RemoteView:
+        publish = self._publish(entry)
+
+        async def read(token: AccessToken) -> RemoteMeta | None:
+            return await self._worker.api.metadata(token, entry.remote_path, publish=publish)
+        meta = await self._call(read)
+        exists = meta is not None and not meta.folder
+        return replace(view, meta_read=True, exists=exists,
+                       version=version_of(meta) if exists else None)
+
+    async def _read_content(self, entry: OutboxEntry, view: RemoteView
+                            ) -> tuple[bytes | None, RemoteView]:
+        publish = self._publish(entry)
+
+        async def read(token: AccessToken) -> bytes:
+            return await self._worker.api.download(token, entry.remote_path, publish=publish)
+        try:
+            content = await self._call(read)
+        except NotFound:
+            # Gone between the listing (or metadata) and the download.
+            return None, replace(view, meta_read=True, exists=False, version=None,
+                                 listed=False)
+        copy = conflict_copy_path(self._state_dir, self._worker.name, entry.remote_path)
+        return content, replace(view, content_sha256=hashlib.sha256(content).hexdigest(),
+                                copy_path=str(copy))
+
+    async def _listed(self, remote_path: str) -> bool:
+        folder, _, name = remote_path.strip("/").rpartition("/")
+        children = await self._children(folder)
+        return children is not None and name in children
+
+    async def _children(self, folder: str) -> frozenset[str] | None:
+        now = self._worker.engine.clock.monotonic()
+        cached = self._listings.get(folder)
+        if cached is not None and now - cached[0] < LISTING_TTL_S:
+            return cached[1]
+        task = self._listing.get(folder)
+        if task is None:
+            task = asyncio.ensure_future(self._list(folder))
+            self._listing[folder] = task
+            task.add_done_callback(lambda _t: self._listing.pop(folder, None))
+        return await asyncio.shield(task)
+
+    async def _list(self, folder: str) -> frozenset[str] | None:
+        async def read(token: AccessToken) -> RemoteMeta | None:
+            return await self._worker.api.metadata(token, folder)
+        meta = await self._call(read)
+        children = frozenset(meta.children) if meta is not None and meta.folder else None
+        self._listings[folder] = (self._worker.engine.clock.monotonic(), children)
+        return children
+
+    def forget(self, remote_path: str) -> None:
+        """Drop the cached listing of ``remote_path``'s folder (it changed)."""
+        self._listings.pop(remote_path.strip("/").rpartition("/")[0], None)
+
+    async def _call(self, call: Callable[[AccessToken], Awaitable[Any]]) -> Any:
+        self.reads += 1
+        return await self._worker.paced(call)

@@ -1,0 +1,282 @@
+"""Two-way watch: remote edits (the Design Manager, a teammate) come down while you work.
+
+Opt-in per watch (``two_way = true``, or ``hubsync watch --two-way``). One
+:class:`RemotePoller` per (watch, account) lists the watch's remote folder over and over
+and compares each file's version (``updatedAt``, and the Source Code API's ``hash``) with
+the base, what hubsync last synced there:
+
+- unchanged remotely: nothing (no download);
+- changed remotely, unchanged locally: downloaded, written into the local file (temp +
+  rename), recorded as the new base and logged as ``pulled``. The base is updated in
+  memory *before* the file is written, so when the watcher reports the write the local
+  side finds the content equal to the base and uploads nothing;
+- changed remotely and locally (a local edit not yet pushed, pending or parked): a
+  ``both`` conflict, never a silent overwrite either way; the local file stays;
+- remote content equal to the local file: the new version is recorded, nothing written;
+- a synced file gone remotely: a ``deleted`` conflict, the local file stays.
+
+**Budget.** Polling must not slow pushes down: its reads go through the account's own
+pacer (so together they stay under HubSpot's limit) *and* are spaced at least
+``window / (POLL_SHARE × limit)`` seconds apart, ``limit``/``window`` being the account's
+learned rate limit (``X-HubSpot-RateLimit-*``; 100 per 10 s until HubSpot says). With the
+default share of 10 % and 100 per 10 s that is one read per second: a theme of N files and
+folders is polled every N s + ``POLL_PAUSE_S``; uploads keep the other 90 %. One poll
+costs one metadata read per remote file and folder, plus a download per changed file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from hubsync.core.effects import Effects
+from hubsync.errors import HubsyncError
+from hubsync.model import Conflict, ConflictKind, EngineEvent, RemoteMeta, SyncedFile
+from hubsync.ratelimit import Pacer
+from hubsync.remote import (
+    Local,
+    RemoteFile,
+    RemoteFiles,
+    Verdict,
+    decide,
+    left_out_reason,
+    pulled_fields,
+    same_version,
+    sha256_of,
+    version_of,
+    write_atomically,
+)
+from hubsync.state import keep_remote_copy
+
+if TYPE_CHECKING:
+    from hubsync.engine.session import Engine
+    from hubsync.engine.tracker import WatchTracker
+    from hubsync.engine.worker import AccountWorker
+
+log = structlog.get_logger("hubsync.engine")
+
+POLL_SHARE = 0.10
+"""Share of the account's rate limit the polling may use."""
+POLL_PAUSE_S = 5.0
+"""Pause between the end of one poll and the start of the next (seconds)."""
+
+
+class ShareLimiter:
+    """The account's pacer, with this reader's requests spaced to ``share`` of its limit."""
+
+    def __init__(self, pacer: Pacer, share: float = POLL_SHARE, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.pacer = pacer
+        self.share = share
+        self._clock = clock
+        self._next = 0.0
+
+    def spacing_s(self) -> float:
+        """Seconds between two reads: ``window / (share × limit)``."""
+        return self.pacer.window_s / max(1e-9, self.share * self.pacer.limit)
+
+    async def acquire(self) -> None:
+        now = self._clock()
+        if self._next > now:
+            await asyncio.sleep(self._next - now)
+        self._next = max(now, self._next) + self.spacing_s()
+        await self.pacer.acquire()
+
+    def rate_limited(self, retry_after: float | None = None) -> float:
+        return self.pacer.rate_limited(retry_after)
+
+
+class RemotePoller:
+    """Brings one watch's remote changes from one account down while ``run`` runs."""
+
+    def __init__(self, engine: Engine, tracker: WatchTracker, worker: AccountWorker, *,
+                 pause_s: float = POLL_PAUSE_S) -> None:
+        self.engine = engine
+        self.tracker = tracker
+        self.worker = worker
+        self.account = worker.name
+        self.pause_s = pause_s
+        publish = tracker.watch.mode.value == "publish"
+        self.remote = RemoteFiles(worker.api, worker.tokens,
+                                  ShareLimiter(worker.pacer), publish=publish, concurrency=1)
+        self.dest = tracker.watch.dest.strip("/")
+        self._reported: dict[str, tuple[int | None, str | None]] = {}
+        """remote path -> the remote version last reported as a conflict (said once)."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop``; a failed poll is logged and tried again after the pause."""
+        while not stop.is_set():
+            if not self.worker.conditions.blocked:
+                try:
+                    await self.poll_once()
+                except HubsyncError as exc:
+                    log.warning("two_way_poll_failed", account=self.account,
+                                watch=self.tracker.watch.name, error=str(exc))
+            await self.engine.clock.wait(stop, self.pause_s)
+
+    async def poll_once(self) -> None:
+        """One pass over the remote folder (see the module docstring for the rules)."""
+        started_s = self.engine.clock.time()
+        files = await self.remote.walk(self.dest)
+        listed = {item.meta.path for item in files}
+        for item in files:
+            if self.engine.stopping:
+                return
+            if left_out_reason(item.rel, self.tracker.rules) is None:
+                await self._check(item)
+        if files:
+            # An empty answer is more likely a moved dest than a teammate removing the
+            # whole theme: say nothing rather than one conflict per file.
+            await self._gone_remotely(listed, started_s)
+
+    def _base(self) -> Mapping[str, SyncedFile]:
+        return self.engine.outbox.base(self.account)
+
+    def _busy(self, remote_path: str) -> bool | None:
+        """True when an operation is owed for the path (a local change not pushed yet);
+        None while any request of the account is in flight: its answer moves the base,
+        so the path is judged at the next poll instead."""
+        if self.engine.outbox.in_flight(self.account):
+            return None
+        return any(e.remote_path == remote_path for e in self.engine.outbox.entries(self.account))
+
+    async def _check(self, item: RemoteFile) -> None:
+        meta = item.meta
+        before = self._base().get(meta.path)
+        if before is not None and same_version(before, meta):
+            return
+        if self._reported.get(meta.path) == (meta.updated_at_ms, meta.hash):
+            return
+        if self._busy(meta.path) is None:
+            return
+        content = await self.remote.download(meta.path)
+        busy = self._busy(meta.path)
+        if busy is None or self._base().get(meta.path) is not before:
+            # A push of this account ran or answered while we read: the base we judged
+            # against may be stale, and writing now could put older content over a newer
+            # save. The next poll judges again.
+            return
+        seen = await self.tracker.look(item.rel)
+        await self._judge(item, content, before, seen.sha256 if seen is not None else None,
+                          busy=busy)
+
+    async def _judge(self, item: RemoteFile, content: bytes, base: SyncedFile | None,
+                     local_sha: str | None, *, busy: bool) -> None:
+        verdict = decide(Local(local_sha), base, item.meta, sha256_of(content))
+        if busy and verdict is Verdict.WRITE:
+            verdict = Verdict.LOCAL_CHANGE  # an upload is owed: the local side changed
+        if verdict is Verdict.ADOPT:
+            self._record(item, content, event="adopted" if base is None else None)
+        elif verdict is Verdict.WRITE:
+            await self._write(item, content, base)
+        elif verdict is Verdict.LOCAL_CHANGE:
+            await self._conflict(ConflictKind.BOTH if base is not None
+                                 else ConflictKind.UNSYNCED, item.rel, item.meta, base,
+                                 local_sha, content)
+
+    def _row(self, item: RemoteFile, content: bytes) -> SyncedFile:
+        return SyncedFile(account=self.account, remote_path=item.meta.path,
+                          watch=self.tracker.watch.name, rel=item.rel,
+                          sha256=sha256_of(content), size=len(content),
+                          synced_s=self.engine.clock.time(), remote=item.version)
+
+    def _record(self, item: RemoteFile, content: bytes, *, event: str | None) -> None:
+        """The remote version is what the local file holds: record it as the base."""
+        row = self._row(item, content)
+        self.engine.outbox.load((), (row,))
+        effects = Effects(synced=[row])
+        if event is not None:
+            effects.events.append(EngineEvent(event, self._fields(item, content)))
+        self.engine.commit(effects)
+
+    async def _write(self, item: RemoteFile, content: bytes, old: SyncedFile | None) -> None:
+        row = self._row(item, content)
+        # First the base (memory), then the file: the watcher's report of the write then
+        # finds local == base and owes nothing. Undone if the write fails.
+        self.engine.outbox.load((), (row,))
+        try:
+            await asyncio.to_thread(write_atomically, self.tracker.root, item.rel, content)
+        except OSError as exc:
+            if old is not None:
+                self.engine.outbox.load((), (old,))
+            log.warning("two_way_write_failed", path=item.rel, error=str(exc))
+            return
+        effects = Effects(synced=[row])
+        effects.events.append(EngineEvent("pulled", self._fields(item, content)))
+        self.engine.commit(effects)
+
+    def _fields(self, item: RemoteFile, content: bytes) -> dict[str, Any]:
+        return pulled_fields(watch=self.tracker.watch.name, account=self.account,
+                             portal_id=self.worker.account.portal_id,
+                             identity=self.worker.tokens.identity, rel=item.rel,
+                             meta=item.meta, content=content,
+                             mode=self.tracker.watch.mode.value)
+
+    async def _gone_remotely(self, listed: set[str], started_s: float) -> None:
+        """Synced files missing from the listing. Rows written after the listing began
+        (a push meanwhile) and paths with an operation owed (a local delete on its way)
+        are not judged."""
+        watch = self.tracker.watch.name
+        for remote_path, row in list(self._base().items()):
+            if row.watch != watch or remote_path in listed or row.synced_s >= started_s:
+                continue
+            if self._busy(remote_path) is not False:
+                continue
+            if self._reported.get(remote_path) == (None, None):
+                continue
+            if left_out_reason(row.rel, self.tracker.rules) is not None:
+                continue
+            seen = await self.tracker.look(row.rel)
+            await self._conflict(ConflictKind.DELETED, row.rel, None, row,
+                                 seen.sha256 if seen is not None else None, None,
+                                 remote_path=remote_path)
+
+    async def _conflict(self, kind: ConflictKind, rel: str, meta: RemoteMeta | None,
+                        base: SyncedFile | None, local_sha: str | None,
+                        content: bytes | None, *, remote_path: str | None = None) -> None:
+        """Record the conflict (the remote copy kept in the state dir, never in the watch
+        folder) and say it once per remote version; the local file is left as it is."""
+        path = meta.path if meta is not None else remote_path or ""
+        self._reported[path] = ((meta.updated_at_ms, meta.hash) if meta is not None
+                                else (None, None))
+        copy: Path | None = None
+        if content is not None:
+            copy = await asyncio.to_thread(keep_remote_copy, self.engine.config.settings.state_dir,
+                                           self.account, path, content)
+        conflict = Conflict(
+            account=self.account, remote_path=path, watch=self.tracker.watch.name, rel=rel,
+            kind=kind, local_sha256=local_sha,
+            base_sha256=base.sha256 if base is not None else None,
+            remote=version_of(meta) if meta is not None else None,
+            remote_sha256=sha256_of(content) if content is not None else None,
+            copy_path=str(copy) if copy is not None else None,
+            detected_s=self.engine.clock.time())
+        effects = Effects(conflicts=[conflict])
+        effects.emit("conflict", watch=conflict.watch, account=self.account, path=rel,
+                     remote_path=path, kind=str(kind), local_sha256=local_sha,
+                     base_sha256=conflict.base_sha256, remote_sha256=conflict.remote_sha256,
+                     remote_updated_ms=meta.updated_at_ms if meta is not None else None,
+                     remote_user_id=meta.writer_user_id if meta is not None else None,
+                     copy=conflict.copy_path)
+        self.engine.commit(effects)
+
+
+def start_pollers(engine: Engine, trackers: Iterable[WatchTracker],
+                  workers: Mapping[str, AccountWorker], group: asyncio.TaskGroup,
+                  stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    """A polling task per (two-way watch, account), in ``group``; the tasks to cancel."""
+    tasks = []
+    for tracker in trackers:
+        if not getattr(tracker.watch, "two_way", False):
+            continue
+        for account in tracker.watch.accounts:
+            if account in workers:
+                poller = RemotePoller(engine, tracker, workers[account])
+                tasks.append(group.create_task(poller.run(stop),
+                                               name=f"poll-{tracker.watch.name}-{account}"))
+    return tasks

@@ -1,0 +1,146 @@
+"""Resolving a conflict: the local-file half of ``hubsync resolve``, and the offline path.
+
+The decision is the core's (``Outbox.resolve``: the base becomes the remote version the
+person saw); this module does the I/O around it. ``--keep remote`` writes the kept remote
+copy (``<state_dir>/conflicts/...``) into the local file atomically (a temporary file in
+the same folder, then a rename: an editor or the watcher never sees half a file), or
+removes the local file when the remote one was deleted. With nothing running,
+:func:`resolve_offline` does it on the state under the instance lock; ``--keep local``
+then pushes that watch for that account at once (its own client, like ``push``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from hubsync.config import Config
+from hubsync.core.conflicts import KEEP_LOCAL, KEEP_REMOTE
+from hubsync.core.effects import Policy
+from hubsync.core.outbox import Outbox
+from hubsync.errors import HubsyncError, UsageError
+from hubsync.journal import LOG_NAME, Journal
+from hubsync.lock import InstanceLock
+from hubsync.model import Conflict, ConflictKind, EngineEvent
+from hubsync.state import STATE_FILE, AsyncStateStore, StateStore, drop_remote_copy
+
+
+class ResolveError(HubsyncError):
+    """The conflict cannot be resolved as asked (the kept copy is missing or damaged)."""
+
+
+def check_keep(keep: str) -> str:
+    """``keep`` if it is "local" or "remote"; UsageError otherwise."""
+    if keep not in (KEEP_LOCAL, KEEP_REMOTE):
+        raise UsageError(f"--keep {keep!r}: use --keep local or --keep remote")
+    return keep
+
+
+def apply_remote_copy(root: Path, conflict: Conflict) -> int | None:
+    """Make the local file of ``conflict`` (under the watch folder ``root``) what the
+    remote holds: the kept copy written atomically, or the file removed when the remote
+    one was deleted. Returns the bytes written (None: removed).
+
+    Raises ResolveError when the copy is missing or no longer has the sha256 recorded
+    (say to run ``hubsync pull`` or ``resolve --keep local``); OSError from the disk.
+    """
+    local = root / conflict.rel
+    if conflict.kind is ConflictKind.DELETED or conflict.remote is None:
+        local.unlink(missing_ok=True)
+        return None
+    if conflict.copy_path is None or not Path(conflict.copy_path).is_file():
+        raise ResolveError(
+            f"{conflict.rel}: the remote copy was not kept ({conflict.copy_path or 'none'}); "
+            "use `hubsync resolve --keep local`, or fetch the remote file with `hubsync pull`")
+    content = Path(conflict.copy_path).read_bytes()
+    if conflict.remote_sha256 and hashlib.sha256(content).hexdigest() != conflict.remote_sha256:
+        raise ResolveError(
+            f"{conflict.rel}: the kept remote copy {conflict.copy_path} changed since it was "
+            "downloaded; use `hubsync resolve --keep local`, or `hubsync pull` it again")
+    local.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=local.parent, prefix=".hubsync-resolve-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+        with contextlib.suppress(OSError):
+            Path(tmp).chmod(local.stat().st_mode & 0o777 if local.exists() else 0o644)
+        Path(tmp).replace(local)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(content)
+
+
+def find_conflict(conflicts: list[Conflict], account: str, remote_path: str) -> Conflict:
+    """The conflict of ``account`` at ``remote_path``; UsageError when there is none."""
+    for conflict in conflicts:
+        if conflict.account == account and conflict.remote_path == remote_path:
+            return conflict
+    raise UsageError(f"no conflict at {remote_path} in account {account!r} (see "
+                     "`hubsync conflicts`)")
+
+
+async def list_offline(config: Config) -> list[Conflict]:
+    """Every configured account's conflicts, from the state alone (none without one)."""
+    state_dir = config.settings.state_dir
+    if not (state_dir / STATE_FILE).exists():
+        return []
+    store = await AsyncStateStore.open(state_dir)
+    try:
+        await store.bind({name: a.target for name, a in config.accounts.items()})
+        return await store.conflicts()
+    finally:
+        await store.close()
+
+
+async def resolve_offline(config: Config, account: str, remote_path: str, keep: str, *,
+                          now: Callable[[], float]) -> Conflict:
+    """Resolve one conflict with no session running: under the instance lock, apply the
+    core's decision to the state, write (or remove) the local file for ``remote``, log the
+    ``resolved`` line. The caller pushes for ``local``. Returns the conflict resolved.
+
+    Raises AlreadyRunning when a session holds the state (ask it instead), UsageError
+    when there is no such conflict, ResolveError/OSError for the local file, StateError.
+    """
+    check_keep(keep)
+    state_dir = config.settings.state_dir
+    with InstanceLock(state_dir):
+        store = await AsyncStateStore.open(state_dir)
+        try:
+            await store.bind({account: config.accounts[account].target})
+            outbox = Outbox([account], Policy())
+            entries, base = await store.load()
+            conflicts = await store.conflicts(account)
+            outbox.load(entries, base, conflicts)
+            conflict = find_conflict(conflicts, account, remote_path)
+            size = None
+            if keep == KEEP_REMOTE:
+                size = apply_remote_copy(config.watch(conflict.watch).src, conflict)
+            effects = outbox.resolve(conflict, keep, now(), remote_size=size)
+            await store.apply(effects)
+            identity = (await store.run(StateStore.auth_statuses)).get(account)
+        finally:
+            await store.close()
+        drop_remote_copy(state_dir, conflict.copy_path)
+        who = identity.identity if identity is not None else None
+        journal = Journal(state_dir / LOG_NAME)
+        try:
+            for event in effects.events:
+                journal.write(event.event, **decorated(event, config, account,
+                                                        who.user_id if who else None,
+                                                        who.email if who else None))
+        finally:
+            journal.close()
+    return conflict
+
+
+def decorated(event: EngineEvent, config: Config, account: str, user_id: int | None,
+              email: str | None) -> dict[str, object]:
+    """An event's fields with the account's identity, as a running session adds them."""
+    extra = {"portal_id": config.accounts[account].portal_id, "hub_user_id": user_id,
+             "hub_user_email": email}
+    return {**event.fields, **{k: v for k, v in extra.items() if v is not None}}

@@ -1,0 +1,303 @@
+"""The remote side of one account: list its tree, read metadata, download files.
+
+Reads go through the account's client, its token manager and its :class:`Pacer`, the
+same one its pushes use, so a pull, an ``ls`` or the two-way watch's polling share the
+account's rate budget with uploads instead of competing with them (hubspot-api.md §6).
+A 429 pauses the whole account (``Pacer.rate_limited``) and the read is tried again
+after the pause; other transient failures are retried a few times with a short backoff.
+
+Listing (hubspot-api.md §3-4): filemapper ``GET meta/{folder}`` and the Source Code
+API's ``metadata/{folder}`` both answer a folder with its children's *names*, so a tree
+of N files and folders costs one metadata read per node, as ``hs cms fetch`` spends.
+
+Also here, shared by ``hubsync pull`` and the two-way watch (``engine/poller.py``):
+``write_atomically`` (temp file + rename, parents created) and ``decide``, the pure rule
+for what a remote file means for the local one given the base (what hubsync last
+synced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import hashlib
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from hubsync.core.ignore import IgnoreRules
+from hubsync.core.paths import is_allowed, name_problem
+from hubsync.errors import RateLimited, TransientError
+from hubsync.model import AccessToken, Identity, RemoteMeta, RemoteVersion, SyncedFile
+
+T = TypeVar("T")
+
+READ_ATTEMPTS = 5
+"""Tries of one read after transient failures (429s do not count: they pause instead)."""
+RETRY_BASE_S = 0.5
+"""First backoff after a transient failure; doubles per attempt."""
+
+
+class RemoteReader(Protocol):
+    """The reads of ``hubspot.HubSpotClient`` this module uses."""
+
+    async def metadata(self, token: AccessToken, remote_path: str, *,
+                       publish: bool = True) -> RemoteMeta | None: ...
+
+    async def download(self, token: AccessToken, remote_path: str, *,
+                       publish: bool = True) -> bytes: ...
+
+
+class Authorizer(Protocol):
+    """``auth.TokenManager.call``: runs ``fn(token)`` with a fresh token."""
+
+    async def call(self, fn: Callable[[AccessToken], Awaitable[T]]) -> T: ...
+
+
+class Limiter(Protocol):
+    """The account's ``ratelimit.Pacer``."""
+
+    async def acquire(self) -> None: ...
+
+    def rate_limited(self, retry_after: float | None = None) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    """One remote file found by a listing: its path relative to the listed root."""
+
+    rel: str
+    meta: RemoteMeta
+
+    @property
+    def version(self) -> RemoteVersion:
+        return version_of(self.meta)
+
+
+def version_of(meta: RemoteMeta) -> RemoteVersion:
+    """The version to record in a base row for what ``meta`` describes."""
+    return RemoteVersion(meta.updated_at_ms, meta.hash, meta.writer_user_id)
+
+
+class RemoteFiles:
+    """Paced, authenticated reads of one account's Design Manager files.
+
+    ``publish`` picks what is read on the Source Code API (``published`` or ``draft``);
+    filemapper always reads what is live. ``concurrency`` bounds reads in flight (the
+    account's ``settings.concurrency``).
+    """
+
+    def __init__(self, api: RemoteReader, tokens: Authorizer, pacer: Limiter, *,
+                 publish: bool = True, concurrency: int = 5,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.api = api
+        self.tokens = tokens
+        self.pacer = pacer
+        self.publish = publish
+        self.requests = 0
+        """Reads sent (for ``pull``'s summary and the poller's budget)."""
+        self._gate = asyncio.Semaphore(max(1, concurrency))
+        self._sleep = sleep
+
+    async def _read(self, fn: Callable[[AccessToken], Awaitable[T]]) -> T:
+        """``fn(token)`` under the pacer; 429 pauses the account and tries again, other
+        transient errors are retried ``READ_ATTEMPTS`` times. Raises the last error."""
+        attempt = 0
+        async with self._gate:
+            while True:
+                await self.pacer.acquire()
+                self.requests += 1
+                try:
+                    return await self.tokens.call(fn)
+                except RateLimited as exc:
+                    # The pacer pauses every request of the account; acquire() waits it out.
+                    self.pacer.rate_limited(exc.retry_after)
+                except TransientError:
+                    attempt += 1
+                    if attempt >= READ_ATTEMPTS:
+                        raise
+                    await self._sleep(RETRY_BASE_S * 2 ** (attempt - 1))
+
+    async def metadata(self, remote_path: str) -> RemoteMeta | None:
+        """The file or folder at ``remote_path``; None when nothing is there.
+
+        Raises ``HubsyncError`` subclasses (Forbidden, KeyRejected, TransientError after
+        the retries...).
+        """
+        async def call(token: AccessToken) -> RemoteMeta | None:
+            return await self.api.metadata(token, remote_path, publish=self.publish)
+        return await self._read(call)
+
+    async def download(self, remote_path: str) -> bytes:
+        """The bytes of the file at ``remote_path`` (NotFound when it is gone)."""
+        async def call(token: AccessToken) -> bytes:
+            return await self.api.download(token, remote_path, publish=self.publish)
+        return await self._read(call)
+
+    async def walk(self, root: str, *, recursive: bool = True,
+                   folders: bool = False) -> list[RemoteFile]:
+        """Every file under the remote folder ``root`` (and, with ``folders``, every
+        folder), ``rel`` relative to it, sorted. ``[]`` when ``root`` does not exist; a
+        file at ``root`` itself is returned with ``rel == ""``.
+
+        One metadata read per node; children of a folder are read concurrently.
+        """
+        top = await self.metadata(root.strip("/"))
+        if top is None:
+            return []
+        if not top.folder:
+            return [RemoteFile("", top)]
+        found: list[RemoteFile] = []
+        await self._walk_children(top, "", found, recursive=recursive, folders=folders)
+        return sorted(found, key=lambda f: f.rel)
+
+    async def _walk_children(self, folder: RemoteMeta, prefix: str, found: list[RemoteFile],
+                             *, recursive: bool, folders: bool) -> None:
+        async def one(name: str) -> None:
+            rel = f"{prefix}{name}"
+            meta = await self.metadata(f"{folder.path}/{name}" if folder.path else name)
+            if meta is None:
+                return  # removed between the listing and this read
+            if not meta.folder:
+                found.append(RemoteFile(rel, meta))
+                return
+            if folders:
+                found.append(RemoteFile(rel, meta))
+            if recursive:
+                await self._walk_children(meta, rel + "/", found, recursive=True,
+                                          folders=folders)
+
+        async with asyncio.TaskGroup() as group:
+            for name in folder.children:
+                group.create_task(one(name))
+
+
+def left_out_reason(rel: str, rules: IgnoreRules) -> str | None:
+    """Why the local rules leave the remote file ``rel`` out of the watch (an ignored
+    folder on its way, an ignore pattern, an extension or a name HubSpot does not sync),
+    or None when it is pulled: what push would not send is not pulled either."""
+    parts = rel.split("/")
+    for depth in range(1, len(parts)):
+        reason = rules.reason("/".join(parts[:depth]), is_dir=True)
+        if reason is not None:
+            return reason
+    reason = rules.reason(rel)
+    if reason is not None:
+        return reason
+    if not is_allowed(rel):
+        return "extension HubSpot does not sync"
+    problem = name_problem(rel)
+    return None if problem is None else str(problem)
+
+
+# --- writing pulled content --------------------------------------------------------------
+
+
+def sha256_of(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def write_atomically(root: Path, rel: str, content: bytes) -> Path:
+    """Write ``content`` to ``root/rel`` through a temp file in the same folder and a
+    rename, creating parent folders: a reader (the watcher, an editor) sees the old
+    file or the new one, never half of it. A new file gets the umask's mode, a replaced
+    one keeps its mode. The temp name starts with a dot, which the default ignore rules
+    leave out, so a watcher never pushes it. Returns the path. Raises OSError."""
+    target = root / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.parent / f".hubsync-pull-{secrets.token_hex(6)}"
+    # O_EXCL: never follow or reuse something already there; 0o666 is cut by the umask.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            temp.chmod(target.stat().st_mode & 0o7777)
+        temp.replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    return target
+
+
+# --- what a remote file means for the local one ------------------------------------------
+
+
+class Verdict(enum.StrEnum):
+    """What to do with one remote file (``decide``)."""
+
+    CURRENT = "current"
+    """The base says the local file already holds this remote version: nothing to do."""
+    WRITE = "write"
+    """Write the remote content into the local file (new, or unchanged locally)."""
+    ADOPT = "adopt"
+    """The local file already equals the remote content: only record the base."""
+    LOCAL_CHANGE = "local-change"
+    """The local file holds work the remote does not have: overwriting would lose it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Local:
+    """The local file as seen now: its sha256, or None when there is no file."""
+
+    sha256: str | None
+
+
+def same_version(base: SyncedFile | None, meta: RemoteMeta) -> bool:
+    """Whether ``meta`` is the remote version recorded in ``base``: its hash when both
+    have one (Source Code API), else its ``updatedAt``. False when either is unknown."""
+    if base is None or base.remote is None:
+        return False
+    if base.remote.hash is not None and meta.hash is not None:
+        return base.remote.hash == meta.hash
+    return base.remote.updated_at_ms is not None and \
+        base.remote.updated_at_ms == meta.updated_at_ms
+
+
+def decide(local: Local, base: SyncedFile | None, meta: RemoteMeta,
+           remote_sha256: str | None) -> Verdict:
+    """What the remote file ``meta`` means for the local file, given the base.
+
+    ``remote_sha256`` is the downloaded content's sha256, or None when not downloaded
+    yet: the verdict is then CURRENT when the base says nothing changed on either side,
+    else WRITE/LOCAL_CHANGE as far as the base tells (call again with the hash to tell
+    ADOPT from LOCAL_CHANGE). The rule, as ``hs cms fetch`` lacks it: a local file that
+    differs from the base, or that has no base and differs from the remote, is work
+    that a write would lose.
+    """
+    unchanged_locally = base is not None and local.sha256 == base.sha256
+    if unchanged_locally and same_version(base, meta):
+        return Verdict.CURRENT
+    if remote_sha256 is not None and local.sha256 == remote_sha256:
+        return Verdict.ADOPT
+    if local.sha256 is None and base is None:
+        return Verdict.WRITE
+    if unchanged_locally:
+        return Verdict.WRITE
+    return Verdict.LOCAL_CHANGE
+
+
+def pulled_fields(*, watch: str, account: str, portal_id: int, identity: Identity | None,
+                  rel: str, meta: RemoteMeta, content: bytes, mode: str | None = None
+                  ) -> dict[str, Any]:
+    """The sync log fields of a ``pulled`` (or ``adopted``) line: the same identity fields
+    as ``pushed`` (the key's HubSpot user; ``local_user`` and ``host`` are added by the
+    journal), the content's ``bytes`` and ``sha256``, and the remote version taken:
+    ``remote_updated_ms`` (epoch ms, as HubSpot sends it) and, where HubSpot says who
+    wrote it, ``remote_user_id``."""
+    fields: dict[str, Any] = {
+        "watch": watch, "account": account, "portal_id": portal_id,
+        "hub_user_id": identity.user_id if identity else None,
+        "hub_user_email": identity.email if identity else None,
+        "path": rel, "remote_path": meta.path, "mode": mode, "bytes": len(content),
+        "sha256": sha256_of(content), "remote_updated_ms": meta.updated_at_ms,
+        "remote_user_id": meta.writer_user_id,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
