@@ -484,7 +484,6 @@ class _Session:
                          for name, info in snapshot["accounts"].items()],
             "watches": [{"name": name, "src": info.get("root"), **info}
                         for name, info in snapshot["watches"].items()],
-            "conflicts": snapshot.get("conflicts", []),
         }
 
     def _deletes(self, engine: Engine, request: Mapping[str, Any]) -> dict[str, Any]:

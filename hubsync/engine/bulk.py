@@ -346,7 +346,14 @@ class ArchivePath:
         handed back (the tracker looks again), as a per-file upload would find it."""
         tracker = self.worker.engine.tracker(watch)
         ordered = sorted(entries, key=lambda e: upload_rank(e.rel))
-        contents = await asyncio.to_thread(_read_all, tracker.root, ordered)
+        sources: list[Path | None] = []
+        for entry in ordered:
+            try:
+                # The file itself, or a fields.js's converted output (hubsync.fieldsjs).
+                sources.append(await tracker.upload_source(entry.rel))
+            except FileNotFoundError:
+                sources.append(None)
+        contents = await asyncio.to_thread(_read_all, sources)
         files: list[tuple[str, bytes]] = []
         kept: list[OutboxEntry] = []
         for entry, content in zip(ordered, contents, strict=True):
@@ -614,12 +621,12 @@ def _epoch_ms(iso: str | None) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-def _read_all(root: Path, entries: list[OutboxEntry]) -> list[bytes | None]:
-    """Each entry's bytes, or None when it cannot be read now (gone, a folder, ...)."""
+def _read_all(paths: list[Path | None]) -> list[bytes | None]:
+    """Each file's bytes, or None when it cannot be read now (gone, a folder, ...)."""
     contents: list[bytes | None] = []
-    for entry in entries:
+    for path in paths:
         try:
-            contents.append((root / entry.rel).read_bytes())
+            contents.append(path.read_bytes() if path is not None else None)
         except OSError:
             contents.append(None)
     return contents
