@@ -280,7 +280,7 @@ class ArchivePath:
                 outbox = self.worker.engine.outbox
                 self._hold_due(self.worker.engine.clock.time(),
                                len(outbox.entries(self.worker.name)))
-            await self._guarded()
+            await self._vet_by_guard()
             if len(self._held) < ARCHIVE_MIN_FILES:
                 self._resting = True
                 return
@@ -293,7 +293,7 @@ class ArchivePath:
             self._release(list(self._held.values()))
             self.worker.wake.set()
 
-    async def _guarded(self) -> None:
+    async def _vet_by_guard(self) -> None:
         """The conflict guard (engine/guard.py) before the archive, as before any send: a
         file it would not send (someone else's version is there, or the same content) is
         settled as it says and leaves the batch; one whose read failed goes file by file.
