@@ -116,6 +116,17 @@ def _user(fields: Mapping[str, Any]) -> str:
     return f"user {user_id}" if user_id is not None else "?"
 
 
+def written_by(fields: Mapping[str, Any]) -> str:
+    """`` (written by user 202)`` for a pulled version whose writer HubSpot names
+    (``remote_user_id``); ``""`` when it does not (never the key's user: they only read
+    it)."""
+    writer = fields.get("remote_user_id")
+    if writer is None:
+        return ""
+    you = " (you)" if writer == fields.get("hub_user_id") else ""
+    return f" (written by user {writer}{you})"
+
+
 def error_lines(error: str) -> list[str]:
     """HubSpot's message, then one ``line N: message`` per detail (indented)."""
     lines = error.splitlines() or [""]
@@ -131,7 +142,7 @@ def _body(event: str, f: Mapping[str, Any]) -> str | None:
     if event == "pushed":
         return f"{path} -> {account} ({took})"
     if event == "pulled":
-        return f"{path} <- {account} ({_user(f)})"
+        return f"{path} <- {account}{written_by(f)}"
     if event == "deleted":
         kind = "folder " if f.get("folder") else ""
         return f"{kind}{path} -> {account} deleted ({took})"

@@ -313,14 +313,23 @@ class LogFilter:
         return stamp is None or stamp >= self.since
 
     def _user_matches(self, entry: Mapping[str, Any]) -> bool:
+        """The key's user (``hub_user_id``/``hub_user_email``), or on ``pulled`` and
+        ``conflict`` lines the remote version's writer (``remote_user_id``: HubSpot names
+        the writer by id only, so an email finds it only when it is the key's own)."""
         wanted = (self.user or "").strip()
         if wanted.isdigit():
-            return str(entry.get("hub_user_id", "")) == wanted
+            writer = entry.get("remote_user_id") if entry.get("event") in WRITER_EVENTS \
+                else None
+            return wanted in (str(entry.get("hub_user_id", "")), str(writer))
         email = entry.get("hub_user_email")
         return isinstance(email, str) and email.lower() == wanted.lower()
 
 
 MATCH_ALL = LogFilter()
+
+WRITER_EVENTS = frozenset({"pulled", "conflict"})
+"""Lines about someone else's remote version: their ``remote_user_id`` (HubSpot's user id of
+the version's writer, when HubSpot says) is who caused them, not the key's user."""
 
 
 def _parse_line(raw: bytes) -> Entry | None:

@@ -117,6 +117,21 @@ def _details(entry: Mapping[str, Any]) -> list[str]:
     return details
 
 
+def _who(entry: Mapping[str, Any], event: str) -> str:
+    """The user column: the key's user, or for a ``pulled``/``conflict`` line the writer
+    of the remote version (``remote_user_id``; the key's email when it is theirs)."""
+    from hubsync.journal import WRITER_EVENTS
+
+    mine = entry.get("hub_user_email") or (
+        f"user {entry['hub_user_id']}" if entry.get("hub_user_id") is not None else "")
+    if event not in WRITER_EVENTS:
+        return str(mine)
+    writer = entry.get("remote_user_id")
+    if writer is None:
+        return "?"
+    return str(mine) if writer == entry.get("hub_user_id") else f"user {writer}"
+
+
 def format_entry(entry: Mapping[str, Any], *, color: bool = False) -> str:
     """One human line for a sync log entry, in local time, columns aligned.
 
@@ -125,8 +140,7 @@ def format_entry(entry: Mapping[str, Any], *, color: bool = False) -> str:
     """
     event = str(entry.get("event", "?"))
     symbol = SYMBOLS.get(event, "-")
-    who = entry.get("hub_user_email") or (
-        f"user {entry['hub_user_id']}" if entry.get("hub_user_id") is not None else "")
+    who = _who(entry, event)
     path = entry.get("path") or entry.get("remote_path") or ""
     parts = [_when(entry.get("ts")), symbol, event.ljust(_EVENT_WIDTH),
              str(entry.get("account") or "-").ljust(_ACCOUNT_WIDTH),

@@ -70,7 +70,8 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--account", action="append", default=[], metavar="NAME",
                         help="only this account (repeatable)")
     parser.add_argument("--user", metavar="ID|EMAIL",
-                        help="only pushes by this HubSpot user (numeric id or email)")
+                        help="only lines by this HubSpot user (numeric id or email); pulled and "
+                        "conflict lines also by the remote version's writer (id only)")
     parser.add_argument("--path", metavar="PATH|GLOB", dest="path_glob",
                         help="only this file's history: its path in the watch, its remote "
                              "path, its path on disk, or a GLOB of either (* crosses /)")

@@ -358,6 +358,7 @@ class _Puller:
 
     def _log(self, lines: list[tuple[str, RemoteFile, bytes, bool]], tokens: TokenManager,
              took_s: float) -> None:
+        from hubsync.console import written_by
         from hubsync.remote import pulled_fields
 
         identity = tokens.identity
@@ -374,7 +375,8 @@ class _Puller:
             if self.journal is not None:
                 self.journal.write(event, **fields)
             if self.loud and event == "pulled" and (self.verbose or len(lines) <= LARGE_PULL):
-                print(f"{PULLED_SYMBOL} {item.rel} <- {self.account}", flush=True)
+                print(f"{PULLED_SYMBOL} {item.rel} <- {self.account}{written_by(fields)}",
+                      flush=True)
 
 
 def _why(local_sha: str | None, synced: SyncedFile | None) -> str:

@@ -172,6 +172,12 @@ class Outbox(ConflictRules):
         if not entry.approved and entry.state is OutboxState.PENDING:
             acc.ledger.queued(now)
 
+    def left_remote(self, account: str, remote_path: str) -> bool:
+        """Whether this session stopped tracking ``remote_path`` after a local delete it
+        did not send (``delete_remote = false``, discarded held deletes): the remote copy
+        stays on purpose, and a two-way poll must not write it back."""
+        return remote_path in self._accounts[account].left_remote
+
     def _keep_remote(self, acc: _Account, watch: WatchSpec, account: str, rel: str,
                      remote_path: str, effects: Effects) -> None:
         """A local delete under ``delete_remote = false``: the remote copy stays, hubsync
@@ -180,6 +186,7 @@ class Outbox(ConflictRules):
         if current is not None and remote_path not in acc.in_flight:
             self._drop(acc, remote_path, effects)
         if acc.base.pop(remote_path, None) is not None:
+            acc.left_remote.add(remote_path)
             effects.unsynced.append((account, remote_path))
             effects.emit("skipped", watch=watch.name, account=account, path=rel,
                          remote_path=remote_path,
@@ -287,6 +294,7 @@ class Outbox(ConflictRules):
                 self._drop(acc, entry.remote_path, effects)
                 for path in self._covered(acc, entry):
                     del acc.base[path]
+                    acc.left_remote.add(path)
                     effects.unsynced.append((name, path))
             if held:
                 effects.emit("discarded", account=name, deletes=len(held))

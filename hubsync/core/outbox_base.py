@@ -31,6 +31,10 @@ class _Account:
     ledger: DeleteLedger = field(default_factory=DeleteLedger)
     conflicts: dict[str, Conflict] = field(default_factory=dict)
     """remote path -> a conflict not resolved yet: nothing is owed or sent for the path."""
+    left_remote: set[str] = field(default_factory=set)
+    """Remote paths this session stopped tracking after a local delete it did not send
+    (``delete_remote = false``, discarded held deletes): the remote copy stays on
+    purpose, so a two-way poll must not bring the file back."""
     pushed: int = 0
     deleted: int = 0
     wake: tuple[float, float | None] | None = None

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from hubsync.core.effects import Effects
+from hubsync.engine.resolve import generated_by
 from hubsync.errors import HubsyncError
 from hubsync.model import Conflict, ConflictKind, EngineEvent, RemoteMeta, SyncedFile
 from hubsync.ratelimit import Pacer
@@ -161,12 +162,18 @@ class RemotePoller:
             return  # a person decides (`hubsync resolve`); nothing comes down meanwhile
         if self._busy(meta.path) is None:
             return
+        if before is None and self.engine.outbox.left_remote(self.account, meta.path) \
+                and await self.tracker.look(item.rel) is None:
+            # Deleted here and kept remotely on purpose (delete_remote = false, discarded
+            # deletes): a local delete is a local change, not undone by a poll.
+            return
         content = await self.remote.download(meta.path)
         busy = self._busy(meta.path)
-        if busy is None or self._base().get(meta.path) is not before:
-            # A push of this account ran or answered while we read: the base we judged
-            # against may be stale, and writing now could put older content over a newer
-            # save. The next poll judges again.
+        if busy is None or self._base().get(meta.path) is not before \
+                or self.engine.outbox.in_conflict(self.account, meta.path) is not None:
+            # A push of this account ran or answered while we read (or its guard found a
+            # conflict meanwhile): the base we judged against may be stale, and writing
+            # now could put older content over a newer save. The next poll judges again.
             return
         seen = await self.tracker.look(item.rel)
         await self._judge(item, content, before, seen.sha256 if seen is not None else None,
@@ -177,14 +184,29 @@ class RemotePoller:
         verdict = decide(Local(local_sha), base, item.meta, sha256_of(content))
         if busy and verdict is Verdict.WRITE:
             verdict = Verdict.LOCAL_CHANGE  # an upload is owed: the local side changed
+        source = self._generated_by(item.rel)
         if verdict is Verdict.ADOPT:
             self._record(item, content, event="adopted" if base is None else None)
-        elif verdict is Verdict.WRITE:
+        elif verdict is Verdict.WRITE and source is None:
             await self._write(item, content, base)
-        elif verdict is Verdict.LOCAL_CHANGE:
-            await self._conflict(ConflictKind.BOTH if base is not None
-                                 else ConflictKind.UNSYNCED, item.rel, item.meta, base,
-                                 local_sha, content)
+        elif verdict in (Verdict.WRITE, Verdict.LOCAL_CHANGE):
+            # A fields.json generated from a fields.js here is never written: beside its
+            # source it would be ignored, and the source's output pushed over the
+            # teammate's version. Someone changed the remote one: a person decides.
+            if base is None:
+                kind = ConflictKind.UNSYNCED
+            elif verdict is Verdict.WRITE:
+                kind = ConflictKind.CHANGED  # only the remote side changed
+            else:
+                kind = ConflictKind.BOTH
+            await self._conflict(kind, item.rel, item.meta, base, local_sha, content,
+                                 source=source)
+
+    def _generated_by(self, rel: str) -> str | None:
+        """The fields.js (or .mjs/.cjs) here that ``rel`` is converted from, or None."""
+        if not self.tracker.fields.enabled:
+            return None
+        return generated_by(self.tracker.root, rel)
 
     def _row(self, item: RemoteFile, content: bytes) -> SyncedFile:
         return SyncedFile(account=self.account, remote_path=item.meta.path,
@@ -247,10 +269,14 @@ class RemotePoller:
 
     async def _conflict(self, kind: ConflictKind, rel: str, meta: RemoteMeta | None,
                         base: SyncedFile | None, local_sha: str | None,
-                        content: bytes | None, *, remote_path: str | None = None) -> None:
+                        content: bytes | None, *, remote_path: str | None = None,
+                        source: str | None = None) -> None:
         """Record the conflict (the remote copy kept in the state dir, never in the watch
-        folder) and say it once per remote version; the local file is left as it is."""
+        folder) and say it once per remote version; the local file is left as it is.
+        ``source``: the fields.js the file is generated from (the line names it)."""
         path = meta.path if meta is not None else remote_path or ""
+        if self.engine.outbox.in_conflict(self.account, path) is not None:
+            return  # already recorded (by the push guard meanwhile): said once
         self._reported[path] = ((meta.updated_at_ms, meta.hash) if meta is not None
                                 else (None, None))
         copy: Path | None = None
@@ -269,7 +295,21 @@ class RemotePoller:
         # until `hubsync resolve`), and the line has the guard's fields (docs/sync-log.md).
         effects = Effects()
         self.engine.outbox.record(conflict, effects)
+        if source is not None:
+            effects.events = [_naming_source(e, source) for e in effects.events]
         self.engine.commit(effects)
+
+
+def _naming_source(event: EngineEvent, source: str) -> EngineEvent:
+    """A ``conflict`` line of a generated fields.json, saying what to do about it."""
+    if event.event != "conflict":
+        return event
+    rel = event.fields.get("path", "")
+    return EngineEvent(event.event, {
+        **event.fields, "source": source,
+        "note": f"{rel} is generated from {source}: not written beside it, and not pushed "
+                f"over the remote version. Put the change into {source} (their version: "
+                f"`hubsync conflicts`), then `hubsync resolve {rel} --keep local`"})
 
 
 def start_pollers(engine: Engine, trackers: Iterable[WatchTracker],

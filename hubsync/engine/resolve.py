@@ -23,6 +23,7 @@ from hubsync.core.conflicts import KEEP_LOCAL, KEEP_REMOTE
 from hubsync.core.effects import Policy
 from hubsync.core.outbox import Outbox
 from hubsync.errors import HubsyncError, UsageError
+from hubsync.fieldsjs import sources_of
 from hubsync.journal import LOG_NAME, Journal
 from hubsync.lock import InstanceLock
 from hubsync.model import Conflict, ConflictKind, EngineEvent, Identity
@@ -40,14 +41,25 @@ def check_keep(keep: str) -> str:
     return keep
 
 
-def apply_remote_copy(root: Path, conflict: Conflict) -> int | None:
+def apply_remote_copy(root: Path, conflict: Conflict, *,
+                      convert_fields: bool = True) -> int | None:
     """Make the local file of ``conflict`` (under the watch folder ``root``) what the
     remote holds: the kept copy written atomically, or the file removed when the remote
     one was deleted. Returns the bytes written (None: removed).
 
     Raises ResolveError when the copy is missing or no longer has the sha256 recorded
-    (say to run ``hubsync pull`` or ``resolve --keep local``); OSError from the disk.
+    (say to run ``hubsync pull`` or ``resolve --keep local``), or when the file is a
+    ``fields.json`` generated from a fields.js here (``convert_fields``): HubSpot's JSON
+    cannot be written into the JavaScript; OSError from the disk.
     """
+    source = generated_by(root, conflict.rel) if convert_fields else None
+    if source is not None:
+        where = f"their version: {conflict.copy_path}; " if conflict.copy_path else ""
+        raise ResolveError(
+            f"{conflict.rel} is generated from {source}, so the remote version cannot be "
+            f"written into your files ({where}a fields.json beside {source} would never "
+            f"be pushed). Put the change you want into {source}, then `hubsync resolve "
+            f"{conflict.rel} --keep local`")
     local = root / conflict.rel
     if conflict.kind is ConflictKind.DELETED or conflict.remote is None:
         local.unlink(missing_ok=True)
@@ -73,6 +85,16 @@ def apply_remote_copy(root: Path, conflict: Conflict) -> int | None:
         Path(tmp).unlink(missing_ok=True)
         raise
     return len(content)
+
+
+def generated_by(root: Path, rel: str) -> str | None:
+    """The fields source (``fields.js``/``.mjs``/``.cjs``, watch-relative) that ``rel``, a
+    ``fields.json``, is converted from under the watch folder ``root``; None when no
+    such file is there (``hubsync.fieldsjs.sources_of``)."""
+    for source in sources_of(rel):
+        if (root / source).is_file():
+            return source
+    return None
 
 
 def find_conflict(conflicts: list[Conflict], account: str, remote_path: str) -> Conflict:
@@ -121,7 +143,9 @@ async def resolve_offline(config: Config, account: str, remote_path: str, keep: 
             conflict = find_conflict(conflicts, account, remote_path)
             size = None
             if keep == KEEP_REMOTE:
-                size = apply_remote_copy(config.watch(conflict.watch).src, conflict)
+                watch = config.watch(conflict.watch)
+                size = apply_remote_copy(watch.src, conflict,
+                                         convert_fields=watch.convert_fields)
             effects = outbox.resolve(conflict, keep, now(), remote_size=size)
             await store.apply(effects)
             checked = (await store.run(StateStore.auth_statuses)).get(account)

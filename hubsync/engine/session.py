@@ -210,8 +210,9 @@ class Engine:
         conflict = find_conflict(self.outbox.conflicts(account), account, remote_path)
         size = None
         if keep == KEEP_REMOTE:
-            root = self.tracker(conflict.watch).root
-            size = await asyncio.to_thread(apply_remote_copy, root, conflict)
+            tracker = self.tracker(conflict.watch)
+            size = await asyncio.to_thread(apply_remote_copy, tracker.root, conflict,
+                                           convert_fields=tracker.fields.enabled)
         self.commit(self.outbox.resolve(conflict, keep, self.clock.time(), remote_size=size))
         if self._committer is not None:
             await self._committer.settled()

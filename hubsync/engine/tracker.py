@@ -325,9 +325,13 @@ class WatchTracker:
         return again
 
     def new_skips(self, skipped: Iterable[_S]) -> list[_S]:
-        """The skips not reported before in this session (each is said once)."""
+        """The skips not reported before in this session (each is said once). hubsync's
+        own temporary files (``.hubsync-pull-*``, ``.hubsync-resolve-*``: a pull or a
+        resolve writing a file) are never reported: they are not the user's files."""
         fresh = []
         for item in skipped:
+            if _own_temp(item.rel):
+                continue
             if (item.rel, item.reason) not in self.reported_skips:
                 self.reported_skips.add((item.rel, item.reason))
                 fresh.append(item)
@@ -347,6 +351,15 @@ class WatchTracker:
 
 
 _Probed = tuple[str, LocalFile | Gone | Skipped, CachedStat | None]
+
+
+OWN_TEMP_PREFIX = ".hubsync-"
+"""How hubsync's own temporary files in a watch folder are named (remote.write_atomically,
+engine.resolve.apply_remote_copy): renamed into place in a moment, never pushed."""
+
+
+def _own_temp(rel: str) -> bool:
+    return rel.rsplit("/", 1)[-1].startswith(OWN_TEMP_PREFIX)
 
 
 def _probe_all(root: Path, rels: list[str], dirs: set[str], known: set[str],
