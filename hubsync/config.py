@@ -173,6 +173,12 @@ class Watch:
     ignore: tuple[str, ...] = ()
     two_way: bool = False
     """``watch`` also brings remote edits down into the folder (``engine/poller.py``)."""
+    convert_fields: bool = True
+    """Run each module's or the theme's ``fields.js`` with node and upload the output as
+    ``fields.json`` (``hs ... --convert-fields``; ``hubsync.fieldsjs``)."""
+    field_options: tuple[str, ...] = ()
+    """Passed to the function ``fields.js`` exports, joined with ``,`` (``hs
+    --field-options``); ``""`` when empty."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -332,6 +332,32 @@ def check_inotify(watches: Sequence[Watch], limit_file: Path = INOTIFY_LIMIT_FIL
                  f"{needed} folders to watch ({per_watch}), max_user_watches is {limit}")
 
 
+def check_node(watches: Sequence[Watch]) -> Check | None:
+    """Whether node can convert the watches' ``fields.js`` files (``hubsync.fieldsjs``);
+    None when no watch that converts has one."""
+    from hubsync import fieldsjs
+
+    found = {watch.name: fieldsjs.find_sources(watch.src) for watch in watches
+             if watch.convert_fields}
+    found = {name: sources for name, sources in found.items() if sources}
+    if not found:
+        return None
+    name, sources = next(iter(found.items()))
+    counts = ", ".join(f"{len(items)} fields.js in watch {watch!r}"
+                       for watch, items in found.items())
+    missing = fieldsjs.node_missing()
+    if missing is not None:
+        problem, fix = missing
+        return Check("node", Status.WARN,
+                     f"{counts} to convert (e.g. {sources[0]} in watch {name!r}), but "
+                     f"{problem}: they fail until it is there; every other file syncs",
+                     f"{fix}, or set convert_fields = false in those [[watch]] tables")
+    node = fieldsjs.find_node()
+    version = fieldsjs.node_version(node) if node is not None else None
+    shown = f"{node} {version[1]}" if version is not None else str(node)
+    return Check("node", Status.OK, f"{shown} converts {counts}")
+
+
 def check_service(config_path: Path | None) -> list[Check]:
     """The optional systemd user unit: installed? running? for this config?"""
     from hubsync import systemd
@@ -396,6 +422,9 @@ async def diagnose(
         checks.append(check_state_dir(config.settings.state_dir))
         checks.append(await asyncio.to_thread(check_inotify, config.watches,
                                               inotify_limit_file))
+        node = await asyncio.to_thread(check_node, config.watches)
+        if node is not None:
+            checks.append(node)
     checks.extend(await asyncio.to_thread(check_service,
                                           config_path if config is not None else None))
     return Report(tuple(checks))

@@ -22,6 +22,7 @@ and re-raised ``from`` the original, so callers decide by class, never by messag
     ├── StateError                  exit 75: the state database cannot be opened or written
     │   └── StateDiskFull           the disk of the state directory is full
     ├── UsageError                  exit 64: an unknown watch or account name
+    ├── FieldsConversionFailed      a fields.js could not be run with node (per file)
     ├── AlreadyRunning              another hubsync holds the lock for this state dir
     └── ControlError                no daemon answers on the control socket
 
@@ -179,6 +180,13 @@ class RateLimited(TransientError):
 
 class ValidationFailed(HubSpotError):
     """HTTP 400: HubSpot rejected the content. Permanent until the file changes."""
+
+
+class FieldsConversionFailed(HubsyncError):
+    """A ``fields.js`` could not be converted to ``fields.json`` (``hubsync.fieldsjs``):
+    node is missing or too old, the file threw or broke the contract, or ran too long.
+    The message names the file and carries node's own words. Permanent for that content:
+    retried when the file changes."""
 
 
 class TokenExpired(HubSpotError):

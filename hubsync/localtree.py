@@ -22,10 +22,14 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 from hubsync.core.ignore import IgnoreRules
 from hubsync.core.paths import NameRule, display_path, is_allowed, name_problem, normalize_rel
 from hubsync.core.plan import LocalFile
+
+if TYPE_CHECKING:
+    from hubsync.fieldsjs import FieldsJs
 
 HSIGNORE = ".hsignore"
 RACY_NS = 2_000_000_000
@@ -115,6 +119,9 @@ class Unreadable(Skipped):
     caller matching only ``Skipped`` keeps treating it as "not pushed"; match
     ``Unreadable`` first to tell them apart.
     """
+
+    retry_note: ClassVar[str] = "retried when it can be read"
+    """What the ``failed`` line adds about retrying (a subclass says its own)."""
 
 
 def _unreadable(rel: str, exc: OSError, *, folder: bool = False) -> Unreadable:
@@ -207,13 +214,16 @@ def file_problem(rel: str, st: os.stat_result) -> SkipReason | None:
 
 class _Walker:
     def __init__(self, root: Path, rules: IgnoreRules, cache: Mapping[str, CachedStat],
-                 now_ns: int) -> None:
+                 now_ns: int, fields: FieldsJs | None = None) -> None:
         self.root = os.fspath(root)
         self.real_root = os.path.realpath(self.root)
         self.rules = rules
         self.cache = cache
         self.now_ns = now_ns
         self.result = ScanResult(files={}, skipped=[], stats={}, root_ok=False)
+        self.fields = fields
+        self.fields_sources: list[tuple[str, str, os.stat_result]] = []
+        """fields.js files found (rel, path, stat): converted once the walk is done."""
 
     def skip(self, rel: str, reason: str, *, folder: bool = False) -> None:
         self.result.skipped.append(Skipped(display_path(rel), reason, folder))
@@ -308,6 +318,10 @@ class _Walker:
         self.visit_file(path, rel, st)
 
     def visit_file(self, path: str, rel: str, st: os.stat_result) -> None:
+        if (stat.S_ISREG(st.st_mode) and self.fields is not None
+                and self.fields.target_of(rel) is not None):
+            self.fields_sources.append((rel, path, st))
+            return
         problem = file_problem(rel, st)
         if problem is not None:
             self.skip(rel, problem)
@@ -327,13 +341,15 @@ class _Walker:
 
 
 def scan(root: Path, rules: IgnoreRules, cache: Mapping[str, CachedStat], *,
-         now_ns: int) -> ScanResult:
+         now_ns: int, fields: FieldsJs | None = None) -> ScanResult:
     """Walk ``root``: the pushable files with their hashes, and everything left out.
 
     ``cache`` is the stat cache from the last scan (rel -> CachedStat); ``now_ns`` is
-    the wall clock (``time.time_ns()``) recorded with fresh hashes.
+    the wall clock (``time.time_ns()``) recorded with fresh hashes. With ``fields``,
+    each fields.js it converts is in ``files`` as its ``fields.json`` (runs node when the
+    source changed; ``hubsync.fieldsjs``).
     """
-    walker = _Walker(root, rules, cache, now_ns)
+    walker = _Walker(root, rules, cache, now_ns, fields)
     try:
         root_stat = os.stat(walker.root)
     except (FileNotFoundError, NotADirectoryError):
@@ -344,6 +360,8 @@ def scan(root: Path, rules: IgnoreRules, cache: Mapping[str, CachedStat], *,
     if not stat.S_ISDIR(root_stat.st_mode):
         return walker.result
     walker.walk(walker.root, "", frozenset({(root_stat.st_dev, root_stat.st_ino)}))
+    if fields is not None and walker.fields_sources:
+        fields.finish_scan(walker.result, walker.fields_sources, rules, cache, now_ns=now_ns)
     walker.result.root_ok = bool(walker.result.files)
     walker.result.skipped.sort(key=lambda skipped: skipped.rel)
     walker.result.unreadable.sort(key=lambda unreadable: unreadable.rel)
@@ -365,7 +383,7 @@ def _parents_are_plain(root_path: str, parts: list[str]) -> bool:
     return True
 
 
-def _stat_inside(root_path: str, parts: list[str], real_root: str,
+def stat_inside(root_path: str, parts: list[str], real_root: str,
                  ) -> os.stat_result | SkipReason | None:
     """What ``root_path/parts...`` is after following a symlink that stays inside the
     root (``real_root`` is the root resolved).
@@ -396,7 +414,7 @@ def _stat_inside(root_path: str, parts: list[str], real_root: str,
 
 
 def probe_with_stat(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat | None, *,
-                    now_ns: int, real_root: str | None = None,
+                    now_ns: int, real_root: str | None = None, fields: FieldsJs | None = None,
                     ) -> tuple[LocalFile | Gone | Skipped, CachedStat | None]:
     """``probe``, plus the cache entry to save (None when there is nothing to cache).
 
@@ -405,6 +423,9 @@ def probe_with_stat(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat
     extension or a symlink rule leaves it out. ValueError when ``rel`` is the root or
     leaves it. ``real_root`` is ``os.path.realpath(root)`` when the caller keeps it (a
     tracker probing many paths); None resolves it here, a stat per path component.
+    With ``fields``, a ``fields.json`` that a fields.js stands for is that file's
+    converted output (``hubsync.fieldsjs``); callers ask for the ``fields.json``, never
+    the fields.js (``FieldsJs.target_of``).
     """
     rel = normalize_rel(rel)
     if not rel:
@@ -413,10 +434,15 @@ def probe_with_stat(root: Path, rel: str, rules: IgnoreRules, cached: CachedStat
     if reason is not None:
         return Skipped(display_path(rel), reason), None
     root_path = os.fspath(root)
+    real_root = real_root or os.path.realpath(root_path)
+    if fields is not None and fields.sources_of(rel):
+        converted = fields.probe(root, rel, rules, cached, now_ns=now_ns, real_root=real_root)
+        if converted is not None:
+            return converted
     parts = rel.split("/")
     path = os.path.join(root_path, *parts)
     try:
-        st = _stat_inside(root_path, parts, real_root or os.path.realpath(root_path))
+        st = stat_inside(root_path, parts, real_root)
     except OSError as exc:
         return _unreadable(rel, exc), None
     if st is None or (not isinstance(st, SkipReason) and stat.S_ISDIR(st.st_mode)):

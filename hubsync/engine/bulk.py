@@ -231,7 +231,7 @@ class ArchivePath:
                 outbox = self.worker.engine.outbox
                 self._hold_due(self.worker.engine.clock.time(),
                                len(outbox.entries(self.worker.name)))
-            await self._guarded()
+            await self._vet()
             if len(self._held) < ARCHIVE_MIN_FILES:
                 self._resting = True
                 return
@@ -243,25 +243,27 @@ class ArchivePath:
             self._release(list(self._held.values()))
             self.worker.wake.set()
 
-    async def _guarded(self) -> None:
-        """The conflict guard (engine/guard.py) before the archive, as before any send: a
-        file it would not send (someone else's version is there, or the same content) is
-        settled as it says and leaves the batch; one whose read failed goes file by file.
-        New files cost one listing per folder, not one read each."""
-        worker = self.worker
-        if not worker.guard.enabled:
-            return
+    async def _vet(self) -> None:
+        """The conflict guard (engine/guard.py), as before a per-file upload: extraction
+        overwrites whatever is at a path, so a file someone else changed, or one hubsync
+        never synced that differs, must not go into the archive. Files never synced cost
+        one listing per folder; files synced before, one metadata read each. What the guard
+        keeps back is finished by the core (conflict, adopted, done); a failed read hands
+        the file back to the per-file loop, which retries it with its own guard."""
+        limit = asyncio.Semaphore(self.worker.concurrency)
+        engine = self.worker.engine
 
-        async def one(entry: OutboxEntry) -> None:
-            try:
-                guarded = await worker.guard.check(entry)
-            except HubsyncError:
-                self._release([entry])
-                return
+        async def vet(entry: OutboxEntry) -> None:
+            async with limit:
+                try:
+                    guarded = await self.worker.guard.check(entry)
+                except HubsyncError:
+                    self._release([entry])
+                    return
             if guarded is not None and self._held.pop(entry.remote_path, None) is entry:
-                worker.engine.finish_guarded(entry, guarded)
+                engine.finish_guarded(entry, guarded)
 
-        await asyncio.gather(*(one(e) for e in list(self._held.values())))
+        await asyncio.gather(*(vet(e) for e in list(self._held.values())))
 
     async def _meta_first(self, metas: list[OutboxEntry]) -> None:
         if len(metas) >= META_ARCHIVE_MIN:

@@ -110,7 +110,7 @@ class LocalSide:
             # A failure, not a rule: said once per account, retried when it changes.
             for account in tracker.spec.accounts:
                 self._engine.emit(Event.FAILED, watch=name, account=account, path=item.rel,
-                                  error=item.reason, note="retried when it can be read")
+                                  error=item.reason, note=item.retry_note)
         self._engine.commit(self._engine.outbox.observe(
             tracker.spec, observed.files, self._engine.clock.time(), complete=observed.complete,
             root_ok=observed.root_ok, unknown=[u.rel for u in observed.unreadable],

@@ -20,6 +20,7 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
@@ -31,11 +32,14 @@ from hubsync.core.ignore import IgnoreRules
 from hubsync.core.paths import is_under
 from hubsync.core.plan import LocalFile
 from hubsync.errors import StateError
+from hubsync.fieldsjs import FieldsJs, Shadowed, Unconverted
 from hubsync.localtree import CachedStat, Gone, Skipped, Unreadable
 from hubsync.ports import Clock, TreeWatcher, WatcherFactory
 from hubsync.state import AsyncStateStore
 
 log = structlog.get_logger("hubsync.engine")
+
+_S = TypeVar("_S", bound=Skipped)
 
 Observation = dict[str, Seen | None]
 """rel -> the file as seen (content hash, size), or None when it is gone."""
@@ -58,8 +62,12 @@ class Observed:
 
     @property
     def left_out(self) -> list[str]:
-        """Paths the rules leave out: owed nothing, and never deleted for it."""
-        return [item.rel for item in self.skipped]
+        """Paths the rules leave out: owed nothing, and never deleted for it. A local
+        ``fields.json`` shadowed by a fields.js is not: that path is pushed (converted).
+        A ``fields.json`` whose fields.js does not convert is: nothing is owed for it
+        until it converts again (then its new output is)."""
+        return [*(item.rel for item in self.skipped if not isinstance(item, Shadowed)),
+                *(item.rel for item in self.unreadable if isinstance(item, Unconverted))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,8 @@ class WatchTracker:
                               watch.delete_remote)
         self.root = watch.src
         self.rules = IgnoreRules.defaults()
+        self.fields = FieldsJs.for_watch(watch)
+        """fields.js sources: tracked (marked, probed, scanned) as their fields.json."""
         self._store = store  # None in a dry run: nothing is written
         self._clock = clock
         self._make_watcher = make_watcher
@@ -149,6 +159,8 @@ class WatchTracker:
         is renamed or deleted in a moment, so it waits out the quiet period like
         everything else.
         """
+        if not is_dir:
+            rel = self.fields.target_of(rel) or rel  # a fields.js is its fields.json
         fast = complete and self._fast and not is_dir and rel in self.local
         self._coalescer.mark(rel, self._clock.monotonic(), complete=fast)
         if is_dir:
@@ -187,7 +199,7 @@ class WatchTracker:
         if not self.stats and self._store is not None:
             self.stats = await self._store.stat_cache(self.root)
         result = await asyncio.to_thread(localtree.scan, self.root, self.rules, self.stats,
-                                         now_ns=self._clock_ns())
+                                         now_ns=self._clock_ns(), fields=self.fields)
         self.local = {rel: Seen(f.sha256, f.size) for rel, f in result.files.items()}
         changed = {rel: e for rel, e in result.stats.items() if self.stats.get(rel) != e}
         removed = [rel for rel in self.stats if rel not in result.stats]
@@ -217,7 +229,7 @@ class WatchTracker:
         candidates = set(self.local).union(known)
         results = await asyncio.to_thread(
             _probe_all, self.root, ready, dirs, candidates, self.rules, dict(self.stats),
-            self._clock_ns())
+            self._clock_ns(), self.fields)
         return await self._take(results)
 
     async def _take(self, results: list[_Probed]) -> Observed:
@@ -226,10 +238,16 @@ class WatchTracker:
         removed: list[str] = []
         for rel, outcome, entry in results:
             if isinstance(outcome, Unreadable):
+                if isinstance(outcome, Unconverted) and outcome.fresh:
+                    # node ran again (the file changed) and failed again: say it again.
+                    self.reported_skips.discard((outcome.rel, outcome.reason))
                 self.unreadable[outcome.rel] = outcome
                 observed.unreadable.append(outcome)
                 continue
-            self.unreadable.pop(rel, None)
+            was = self.unreadable.pop(rel, None)
+            if was is not None:
+                # Readable again: failing once more later is news again.
+                self.reported_skips.discard((was.rel, was.reason))
             if isinstance(outcome, LocalFile):
                 seen = Seen(outcome.sha256, outcome.size)
                 self.local[rel] = seen
@@ -254,7 +272,7 @@ class WatchTracker:
         found its file gone)."""
         results = await asyncio.to_thread(
             _probe_all, self.root, sorted(set(rels)), set(), set(self.local).union(known),
-            self.rules, dict(self.stats), self._clock_ns())
+            self.rules, dict(self.stats), self._clock_ns(), self.fields)
         return await self._take(results)
 
     async def look(self, rel: str) -> Seen | None:
@@ -272,17 +290,31 @@ class WatchTracker:
             self._real_root = await asyncio.to_thread(os.path.realpath, self.root)
         outcome, entry = await asyncio.to_thread(
             localtree.probe_with_stat, self.root, rel, self.rules, self.stats.get(rel),
-            now_ns=self._clock_ns(), real_root=self._real_root)
+            now_ns=self._clock_ns(), real_root=self._real_root, fields=self.fields)
         if entry is not None and self.stats.get(rel) != entry:
             self.stats[rel] = entry
         return Seen(outcome.sha256, outcome.size) if isinstance(
             outcome, LocalFile) else None
 
+    async def upload_source(self, rel: str) -> Path:
+        """The file whose bytes are uploaded for ``rel``: ``root/rel``, or for a
+        ``fields.json`` that a fields.js stands for, node's output (converted now if this
+        session has not yet). Raises ``FileNotFoundError`` when there is nothing to
+        upload now (the file is gone, or its fields.js no longer converts): the worker
+        then has it looked at again, which reports why."""
+        if not self.fields.sources_of(rel):
+            return self.root / rel
+        output = await asyncio.to_thread(self.fields.output_path, self.root, rel,
+                                         self.rules, now_ns=self._clock_ns())
+        return output if output is not None else self.root / rel
+
     def readable_again(self) -> list[Unreadable]:
         """The unreadable paths that can be read now (a ``chmod`` emits no event the
-        watcher keeps); each is marked dirty, so the next settle pushes it."""
+        watcher keeps); each is marked dirty, so the next settle pushes it. A fields.js
+        that failed to convert is not among them: it is tried again when it changes."""
         again = [u for u in self.unreadable.values()
-                 if os.access(self.root / u.rel, os.R_OK | (os.X_OK if u.folder else 0))]
+                 if not isinstance(u, Unconverted)
+                 and os.access(self.root / u.rel, os.R_OK | (os.X_OK if u.folder else 0))]
         for item in again:
             del self.unreadable[item.rel]
             self.reported_skips.discard((item.rel, item.reason))
@@ -292,7 +324,7 @@ class WatchTracker:
                 self.mark(item.rel, item.folder)
         return again
 
-    def new_skips(self, skipped: Iterable[Skipped]) -> list[Skipped]:
+    def new_skips(self, skipped: Iterable[_S]) -> list[_S]:
         """The skips not reported before in this session (each is said once)."""
         fresh = []
         for item in skipped:
@@ -319,11 +351,12 @@ _Probed = tuple[str, LocalFile | Gone | Skipped, CachedStat | None]
 
 def _probe_all(root: Path, rels: list[str], dirs: set[str], known: set[str],
                rules: IgnoreRules, stats: dict[str, CachedStat], now_ns: int,
-               ) -> list[_Probed]:
+               fields: FieldsJs | None = None) -> list[_Probed]:
     """Probe each settled path (runs in a thread).
 
     A folder (an event said so, it is one on disk, or it vanished with known files under
-    it) stands for every file under it: those we knew and those there now.
+    it) stands for every file under it: those we knew and those there now. A fields.js
+    stands for its ``fields.json`` (``fields``).
     """
     wanted: set[str] = set()
     real_root = os.path.realpath(root)  # once per batch, not once per file
@@ -341,8 +374,10 @@ def _probe_all(root: Path, rels: list[str], dirs: set[str], known: set[str],
         wanted.update(under)
         if is_dir:
             wanted.update(_files_under(root, rel, rules))
+    if fields is not None:
+        wanted = {fields.target_of(rel) or rel for rel in wanted}
     return [(rel, *localtree.probe_with_stat(root, rel, rules, stats.get(rel), now_ns=now_ns,
-                                             real_root=real_root))
+                                             real_root=real_root, fields=fields))
             for rel in sorted(wanted)]
 
 

@@ -252,11 +252,12 @@ class AccountWorker:
             return None
 
     def _call_for(self, entry: OutboxEntry, mode: Mode) -> Callable[[AccessToken], Any]:
-        root = self.engine.tracker(entry.watch).root
+        tracker = self.engine.tracker(entry.watch)
         if entry.op is OpKind.UPLOAD:
-            local_file = root / entry.rel
 
             async def upload(token: AccessToken) -> ApiAnswer:
+                # The file itself, or a fields.js's converted output (hubsync.fieldsjs).
+                local_file = await tracker.upload_source(entry.rel)
                 return await self.api.upload(token, entry.remote_path, local_file,
                                              publish=mode is Mode.PUBLISH)
             return upload
