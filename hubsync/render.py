@@ -287,7 +287,7 @@ def summary_lines(summary: Summary) -> SummaryText:
         out.append(totals)
     if summary.skipped:
         out.append(f"{len(summary.skipped)} files left out by the rules:")
-        out.extend(capped([f"  {watch}:{rel}: {reason}"
+        out.extend(capped([f"  skipped {watch}:{rel}: {reason}"
                            for watch, rel, reason in summary.skipped],
                           "hubsync log --event skipped"))
     out.extend(f"held: {reason}" for reason in summary.held_reasons)

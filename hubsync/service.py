@@ -479,11 +479,11 @@ class _Session:
             "summary": self._summary(),
             "reload_error": self._reload_failure,
             "state_error": snapshot.get("state_error"),
+            "conflicts": snapshot.get("conflicts", []),
             "accounts": [{"name": name, **info}
                          for name, info in snapshot["accounts"].items()],
             "watches": [{"name": name, "src": info.get("root"), **info}
                         for name, info in snapshot["watches"].items()],
-            "conflicts": snapshot.get("conflicts", []),
         }
 
     def _deletes(self, engine: Engine, request: Mapping[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from hubsync.state import StateStore
 
 PULLED_SYMBOL = "↓"
+LARGE_PULL = 20
+"""More files than this: no line per file unless -v (the summary says how many)."""
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -159,12 +161,14 @@ async def _pull_all(config: Config, pairs: Sequence[tuple[Watch, str]],
         for watch, account in pairs:
             puller = _Puller(config, watch, account, store, journal, progress, args)
             results.append(await puller.run())
-            if puller.result.refused:
+            if puller.result.refused and not args.force:
                 break  # nothing more is written once local work is in the way
         return results
 
 
 def _progress(show: bool) -> AbstractContextManager[Progress | None]:
+    """rich's own columns, as ``push`` shows them: what, bar, M/N, elapsed, remaining,
+    files per second; on stderr, gone when done."""
     if not show:
         return nullcontext()
     from rich.console import Console
@@ -172,14 +176,22 @@ def _progress(show: bool) -> AbstractContextManager[Progress | None]:
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
+        Task,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("- files/s" if speed is None else f"{speed:.1f} files/s")
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
-                    console=Console(stderr=True))
+                    TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+                    RateColumn(), transient=True, console=Console(stderr=True))
 
 
 class _Puller:
@@ -196,7 +208,8 @@ class _Puller:
         self.progress = progress
         self.force: bool = args.force
         self.dry_run: bool = args.dry_run
-        self.verbose = not (args.quiet or args.json)
+        self.loud = not (args.quiet or args.json)
+        self.verbose: bool = bool(getattr(args, "verbose", False))
         self.result = WatchPull(watch.name, account, watch.src, watch.dest.strip("/"))
 
     async def run(self) -> WatchPull:
@@ -330,6 +343,17 @@ class _Puller:
             lines.append((event, item, content, verdict is Verdict.LOCAL_CHANGE))
         if self.store is not None:
             self.store.apply(effects)
+            # The local file now holds the remote version: a conflict there is settled.
+            pulled = {item.meta.path for item, _ in plan}
+            for conflict in self.store.conflicts(self.account):
+                if conflict.remote_path in pulled:
+                    self.store.clear_conflict(self.account, conflict.remote_path)
+                    if self.journal is not None:
+                        self.journal.write(
+                            "resolved", watch=conflict.watch, account=self.account,
+                            path=conflict.rel, remote_path=conflict.remote_path,
+                            kind=str(conflict.kind), keep="remote",
+                            note="hubsync pull wrote the remote version into the local file")
         self._log(lines, tokens, took_s)
 
     def _log(self, lines: list[tuple[str, RemoteFile, bytes, bool]], tokens: TokenManager,
@@ -349,7 +373,7 @@ class _Puller:
                 fields["forced"] = True
             if self.journal is not None:
                 self.journal.write(event, **fields)
-            if self.verbose and event == "pulled":
+            if self.loud and event == "pulled" and (self.verbose or len(lines) <= LARGE_PULL):
                 print(f"{PULLED_SYMBOL} {item.rel} <- {self.account}", flush=True)
 
 
@@ -365,6 +389,11 @@ def _print_summary(results: list[WatchPull], args: argparse.Namespace) -> None:
     for result in results:
         if result.refused and not args.force:
             _print_refusal(result)
+            continue
+        if not (result.written or result.adopted or result.current or result.skipped):
+            print(f"{result.watch} <- {result.account}: nothing to pull, the remote folder "
+                  f"{result.dest!r} holds no file (`hubsync ls {result.dest} --account "
+                  f"{result.account}` shows what is there)")
             continue
         head = "would write" if args.dry_run else "written"
         parts = [f"{len(result.written)} {head}",

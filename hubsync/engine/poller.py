@@ -117,6 +117,11 @@ class RemotePoller:
                 except HubsyncError as exc:
                     log.warning("two_way_poll_failed", account=self.account,
                                 watch=self.tracker.watch.name, error=str(exc))
+                except Exception:
+                    # A bug here must not end the session (pushes go on); say it and
+                    # poll again after the pause.
+                    log.exception("two_way_poll_crashed", account=self.account,
+                                  watch=self.tracker.watch.name)
             await self.engine.clock.wait(stop, self.pause_s)
 
     async def poll_once(self) -> None:
@@ -152,6 +157,8 @@ class RemotePoller:
             return
         if self._reported.get(meta.path) == (meta.updated_at_ms, meta.hash):
             return
+        if self.engine.outbox.in_conflict(self.account, meta.path) is not None:
+            return  # a person decides (`hubsync resolve`); nothing comes down meanwhile
         if self._busy(meta.path) is None:
             return
         content = await self.remote.download(meta.path)
@@ -189,7 +196,8 @@ class RemotePoller:
         """The remote version is what the local file holds: record it as the base."""
         row = self._row(item, content)
         self.engine.outbox.load((), (row,))
-        effects = Effects(synced=[row])
+        # The local file holds the remote version: a conflict recorded there is settled.
+        effects = Effects(synced=[row], resolved=[(self.account, row.remote_path)])
         if event is not None:
             effects.events.append(EngineEvent(event, self._fields(item, content)))
         self.engine.commit(effects)
@@ -206,7 +214,7 @@ class RemotePoller:
                 self.engine.outbox.load((), (old,))
             log.warning("two_way_write_failed", path=item.rel, error=str(exc))
             return
-        effects = Effects(synced=[row])
+        effects = Effects(synced=[row], resolved=[(self.account, row.remote_path)])
         effects.events.append(EngineEvent("pulled", self._fields(item, content)))
         self.engine.commit(effects)
 
@@ -225,7 +233,8 @@ class RemotePoller:
         for remote_path, row in list(self._base().items()):
             if row.watch != watch or remote_path in listed or row.synced_s >= started_s:
                 continue
-            if self._busy(remote_path) is not False:
+            if self._busy(remote_path) is not False or \
+                    self.engine.outbox.in_conflict(self.account, remote_path) is not None:
                 continue
             if self._reported.get(remote_path) == (None, None):
                 continue

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from hubsync.emulator import EmulatorThread
+from hubsync.emulator.records import Endpoint
 from tests.e2e.e2e_helpers import DEST, run_hubsync, write_config
 from tests.pull.pull_helpers import TEAMMATE, THEME, log_lines, seed_remote
 from tests.support.processes import PORTALS, local_tree, remote_tree, write_files
@@ -188,3 +189,130 @@ def test_pull_help_has_description_and_example() -> None:
                            check=True, timeout=30)
     assert "hs cms fetch" in shown.stdout
     assert "hubsync pull --force" in shown.stdout
+
+
+def test_pull_over_the_source_code_api_records_its_hash(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """With `transport = "source-code"` the listing and downloads use the Source Code API
+    (metadata children, content GET); the tree arrives, a second pull downloads nothing,
+    and push uploads nothing."""
+    emu = emulator_thread
+    config, root, _ = _setup(tmp_path, emu)
+    text = config.read_text().replace(
+        "[accounts.sandbox]\n", '[accounts.sandbox]\ntransport = "source-code"\n')
+    config.write_text(text)
+    seed_remote(emu, PORTALS["sandbox"])
+
+    done = run_hubsync(config, emu, "pull")
+    assert done.returncode == 0, done.stderr
+    assert local_tree(root) == THEME
+    endpoints = {r.endpoint for r in emu.requests}
+    assert {Endpoint.V3_METADATA, Endpoint.V3_DOWNLOAD} <= endpoints
+    assert not endpoints & {Endpoint.META, Endpoint.STREAM}
+
+    emu.clear_requests()
+    again = run_hubsync(config, emu, "pull")
+    assert again.returncode == 0, again.stderr
+    assert [r for r in emu.requests if r.endpoint is Endpoint.V3_DOWNLOAD] == []
+
+    assert run_hubsync(config, emu, "push").returncode == 0
+    assert [r for r in emu.requests if r.endpoint is Endpoint.V3_UPLOAD] == []
+
+
+def test_pull_paces_itself_under_the_rate_limit(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """Against a portal allowing 8 calls per second, a pull of 20+ requests learns the
+    limit from HubSpot's headers and paces itself: the tree arrives whole and at most a
+    couple of 429s come back (the ones before the first answer taught the limit)."""
+    emu = emulator_thread
+    config, root, _ = _setup(tmp_path, emu)
+    seed_remote(emu, PORTALS["sandbox"])
+    emu.set_rate_limit(8, 1000)
+
+    done = run_hubsync(config, emu, "pull")
+    assert done.returncode == 0, done.stderr
+    assert local_tree(root) == THEME
+    limited = [r for r in emu.requests if r.status == 429]
+    assert len(limited) <= 2, limited
+
+
+def test_long_pull_on_a_terminal_shows_progress_and_no_line_per_file(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """On a pseudo terminal a 40-file pull draws rich's bar (M/N, time left, files/s) and
+    prints the summary, not 40 lines; with -v a large pull prints a line per file."""
+    import re
+
+    from tests.support.processes import HUBSYNC, keys_env
+    from tests.ux.ux_helpers import run_in_pty
+
+    emu = emulator_thread
+    config, root, _ = _setup(tmp_path, emu)
+    many = {f"css/f{i:03}.css": f"/* {i} */".encode() for i in range(40)}
+    seed_remote(emu, PORTALS["sandbox"], many)
+    emu.set_faults(latency_ms=30)
+    try:
+        code, out = run_in_pty([*HUBSYNC, "--config", str(config), "pull"], keys_env(emu))
+    finally:
+        emu.set_faults()
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
+    assert code == 0, plain
+    assert re.search(r"downloading \(sandbox\) [━╸╺ ]*\d+/40 .*left.*files/s", plain), plain
+    assert "40 written" in plain
+    assert "↓ css/" not in plain
+    assert local_tree(root) == many
+
+    changed = {rel: b"/* new */" for rel in list(many)[:25]}
+    seed_remote(emu, PORTALS["sandbox"], changed)
+    loud = run_hubsync(config, emu, "-v", "pull")
+    assert loud.returncode == 0, loud.stderr
+    assert loud.stdout.count("↓ css/") == 25
+
+
+def test_pull_force_settles_a_guard_conflict_with_the_remote_version(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """A push refused by the conflict guard (the teammate changed the file) leaves a
+    conflict; `pull` refuses to overwrite the local edit, `pull --force` writes the
+    teammate's version, logs `resolved` (keep remote) and `conflicts` is empty again."""
+    emu = emulator_thread
+    config, root, state = _setup(tmp_path, emu)
+    seed_remote(emu, PORTALS["sandbox"])
+    assert run_hubsync(config, emu, "pull").returncode == 0
+    write_files(root, {"css/main.css": "body { color: mine; }\n"})
+    emu.edit_as(PORTALS["sandbox"], f"{DEST}/css/main.css", b"body { color: theirs; }\n",
+                user_id=TEAMMATE)
+    pushed = run_hubsync(config, emu, "push")
+    assert pushed.returncode == 1
+    assert run_hubsync(config, emu, "conflicts").returncode == 1
+
+    assert run_hubsync(config, emu, "pull").returncode == 1
+    assert (root / "css/main.css").read_bytes() == b"body { color: mine; }\n"
+
+    forced = run_hubsync(config, emu, "pull", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (root / "css/main.css").read_bytes() == b"body { color: theirs; }\n"
+    resolved = log_lines(state, "resolved")
+    assert [(r["path"], r["keep"]) for r in resolved] == [("css/main.css", "remote")]
+    assert run_hubsync(config, emu, "conflicts").returncode == 0
+    emu.clear_requests()
+    assert run_hubsync(config, emu, "push").returncode == 0
+    assert [r for r in emu.requests if r.endpoint is Endpoint.UPLOAD] == []
+
+
+def test_pull_while_a_watch_runs_is_refused_and_an_empty_remote_says_so(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """`pull` takes the instance lock as `push` does: with a watch running it stops
+    before writing anything; an empty remote folder is said in words."""
+    from tests.pull.pull_helpers import watch_session
+
+    emu = emulator_thread
+    config, root, _ = _setup(tmp_path, emu)
+    empty = run_hubsync(config, emu, "pull")
+    assert empty.returncode == 0, empty.stderr
+    assert "nothing to pull" in empty.stdout
+
+    seed_remote(emu, PORTALS["sandbox"])
+    with watch_session(config, emu, tmp_path / "watch.out"):
+        refused = run_hubsync(config, emu, "pull")
+    assert refused.returncode != 0
+    assert "hubsync: error:" in refused.stderr
+    assert local_tree(root) == {}

@@ -76,8 +76,9 @@ def test_design_manager_edit_arrives_locally_and_is_not_pushed_back(
 def test_change_on_both_sides_is_a_conflict_and_nothing_is_overwritten(
         tmp_path: Path, emulator_thread: EmulatorThread) -> None:
     """A local edit held back (the account paused) and a teammate's edit of the same file:
-    a `conflict` line of kind `both`; the local file keeps the local edit and the remote
-    keeps the teammate's."""
+    a `conflict` line of kind `both`, listed by `hubsync conflicts` while the watch runs;
+    the local file keeps the local edit, the remote keeps the teammate's, and the
+    teammate's version is kept in the state folder."""
     emu = emulator_thread
     config, root, state = _pulled_theme(tmp_path, emu, in_config=True)
     remote_path = f"{DEST}/templates/home.html"
@@ -101,6 +102,11 @@ def test_change_on_both_sides_is_a_conflict_and_nothing_is_overwritten(
         kept = state / "conflicts" / "sandbox" / DEST / "templates" / "home.html"
         assert conflict["copy"] == str(kept)
         assert kept.read_bytes() == b"<h1>theirs</h1>\n"
+        listed = run_hubsync(config, emu, "conflicts", "--json")
+        assert listed.returncode == 1
+        shown = json.loads(listed.stdout)["conflicts"]
+        assert [(c["path"], c["kind"], c["remote_user_id"]) for c in shown] == [
+            ("templates/home.html", "both", TEAMMATE)]
     recorded = _conflicts(state, emu)
     assert [(c.remote_path, c.kind) for c in recorded] == [(remote_path, ConflictKind.BOTH)]
     assert recorded[0].remote_sha256 == hashlib.sha256(b"<h1>theirs</h1>\n").hexdigest()
