@@ -14,6 +14,13 @@ first, move them away, or run again with --force. A local file equal to the remo
 is adopted (recorded as synced, not written); a file whose recorded remote version and
 local content are both unchanged is not downloaded again.
 
+A fields.json made from a fields.js here is judged by node's output (what push
+uploads): equal to the remote one, nothing to do; different, it is refused and never
+written, not even with --force (beside the fields.js it would be ignored): carry the
+change into the fields.js yourself. --dry-run lists the whole plan, refusals included,
+and exits 1 when a real pull would be refused; --json says "written" only for files
+written ("would_write" otherwise).
+
 With several accounts on a watch, --account picks the one to pull from. Reads share the
 account's rate budget (hubsync paces itself under it). The instance lock is held, so a
 running `watch` or service must be stopped first.
@@ -63,7 +70,8 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         dest="accounts",
                         help="pull from this account (needed when a watch has several)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="download and compare, but write nothing; print the plan")
+                        help="download and compare, but write nothing; print the plan, "
+                        "refusals included (exit 1 when a real pull would be refused)")
     parser.add_argument("--force", action="store_true",
                         help="overwrite local files that changed since the last sync")
     parser.add_argument("--json", action="store_true",
@@ -83,14 +91,25 @@ class WatchPull:
     current: int = 0
     refused: list[tuple[str, str]] = field(default_factory=list)
     """(path, why) of local work a write would lose."""
+    generated: list[str] = field(default_factory=list)
+    """Among ``refused``: ``fields.json`` files made from a fields.js here, never written
+    (not even with --force): beside the fields.js they would be ignored."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
     requests: int = 0
     bytes: int = 0
+    applied: bool = False
+    """Whether the files were written and recorded (False: refused, or a dry run)."""
 
     def to_json(self) -> dict[str, Any]:
+        """``written``/``adopted`` list what was done; ``would_write``/``would_adopt`` what
+        a pull not refused (or not dry) would do (empty once done)."""
+        done = (self.written, self.adopted) if self.applied else ([], [])
+        would = ([], []) if self.applied else (self.written, self.adopted)
         return {"account": self.account, "root": str(self.root), "dest": self.dest,
-                "written": self.written, "adopted": self.adopted, "current": self.current,
-                "refused": [{"path": p, "why": w} for p, w in self.refused],
+                "applied": self.applied, "written": done[0], "adopted": done[1],
+                "would_write": would[0], "would_adopt": would[1], "current": self.current,
+                "refused": [{"path": p, "why": w, "forceable": p not in self.generated}
+                            for p, w in self.refused],
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
                 "requests": self.requests, "bytes": self.bytes}
 
@@ -132,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         nullcontext() if args.dry_run else InstanceLock(config.settings.state_dir))
     with lock:
         results = asyncio.run(_pull_all(config, pairs, args, show_progress))
-    ok = args.force or not any(r.refused for r in results)
+    ok = not any(r.generated for r in results) and (
+        args.force or not any(r.refused for r in results))
     if args.json:
         print(json.dumps({"ok": ok, "dry_run": args.dry_run,
                           "watches": {r.watch: r.to_json() for r in results}},
@@ -161,7 +181,7 @@ async def _pull_all(config: Config, pairs: Sequence[tuple[Watch, str]],
         for watch, account in pairs:
             puller = _Puller(config, watch, account, store, journal, progress, args)
             results.append(await puller.run())
-            if puller.result.refused and not args.force:
+            if puller.result.refused and not args.force and not args.dry_run:
                 break  # nothing more is written once local work is in the way
         return results
 
@@ -228,6 +248,7 @@ class _Puller:
             if (self.result.refused and not self.force) or self.dry_run:
                 return self.result
             self._apply(plan, contents, tokens, time.monotonic() - started)
+            self.result.applied = True
         return self.result
 
     def _base(self) -> dict[str, SyncedFile]:
@@ -261,13 +282,20 @@ class _Puller:
                 self.result.skipped.append((item.rel, reason))
         return kept
 
+    def _source_of(self, rel: str) -> str | None:
+        """The fields.js (.mjs, .cjs) here that the ``fields.json`` ``rel`` is made from."""
+        from hubsync.engine.resolve import generated_by
+
+        return generated_by(self.watch.src, rel) if self.watch.convert_fields else None
+
     def _local_sha(self, rel: str) -> str | None:
         from hubsync.fieldsjs import converted_sha
         from hubsync.localtree import hash_file
 
-        converted = converted_sha(self.watch, rel)  # a fields.json made from fields.js
-        if converted is not None:
-            return converted
+        if self._source_of(rel) is not None:
+            # A fields.json made from fields.js is what push would upload: node's output
+            # (None when it does not convert now; never a stray file beside it).
+            return converted_sha(self.watch, rel)
         path = self.watch.src / rel
         if not path.is_file() or path.is_symlink():
             return None
@@ -313,6 +341,11 @@ class _Puller:
             local = Local(self._local_sha(item.rel))
             synced = base.get(item.meta.path)
             verdict = decide(local, synced, item.meta, sha256_of(contents[item.rel]))
+            source = self._source_of(item.rel)
+            if source is not None and verdict is not Verdict.ADOPT:
+                self.result.refused.append((item.rel, _generated_why(source, local.sha256)))
+                self.result.generated.append(item.rel)
+                continue
             if verdict is Verdict.LOCAL_CHANGE:
                 self.result.refused.append((item.rel, _why(local.sha256, synced)))
             if verdict is Verdict.ADOPT:
@@ -391,12 +424,22 @@ def _why(local_sha: str | None, synced: SyncedFile | None) -> str:
     return "changed locally since the last sync"
 
 
+def _generated_why(source: str, converted: str | None) -> str:
+    if converted is None:
+        return (f"made from {source}, which does not convert now (`hubsync push` says "
+                f"why); the remote fields.json is not written beside it")
+    return (f"made from {source}, whose output differs from the remote fields.json "
+            f"(someone changed it); not written beside {source} (it would be ignored): "
+            f"carry the change into {source} yourself, or push to replace the remote one")
+
+
 def _print_summary(results: list[WatchPull], args: argparse.Namespace) -> None:
     for result in results:
-        if result.refused and not args.force:
+        if result.refused and not args.force and not args.dry_run:
             _print_refusal(result)
             continue
-        if not (result.written or result.adopted or result.current or result.skipped):
+        if not (result.written or result.adopted or result.current or result.skipped
+                or result.refused):
             print(f"{result.watch} <- {result.account}: nothing to pull, the remote folder "
                   f"{result.dest!r} holds no file (`hubsync ls {result.dest} --account "
                   f"{result.account}` shows what is there)")
@@ -411,11 +454,31 @@ def _print_summary(results: list[WatchPull], args: argparse.Namespace) -> None:
               + f" ({result.requests} requests, {result.bytes} bytes)"
               + (" (dry run: nothing written)" if args.dry_run else ""))
         if args.dry_run:
-            for path in result.written:
-                overwrites = any(path == p for p, _ in result.refused)
-                print(f"  would {'overwrite' if overwrites else 'write'} {path}")
+            _print_plan(result, force=args.force)
+        else:
+            why = dict(result.refused)
+            for path in result.generated:
+                print(f"  not written {path}: {why[path]}", file=sys.stderr)
         for path, reason in result.skipped:
             print(f"  skipped {path}: {reason}")
+
+
+def _print_plan(result: WatchPull, *, force: bool) -> None:
+    """What a real pull would do with each file, refusals included (``--dry-run``)."""
+    why = dict(result.refused)
+    for path in result.written:
+        if path in why:
+            print(f"  would overwrite {path} (local work: {why[path]})"
+                  + ("" if force else "; only with --force"))
+        else:
+            print(f"  would write {path}")
+    for path in result.adopted:
+        print(f"  would adopt {path} (already equal)")
+    for path in result.generated:
+        print(f"  would not write {path}: {why[path]}")
+    if result.refused and not force:
+        print(f"  a real pull would be refused ({len(result.refused)} file(s) above), and "
+              "write nothing")
 
 
 def _print_refusal(result: WatchPull) -> None:

@@ -189,23 +189,34 @@ def test_hubsync_doctor_prints_the_node_line(
     assert "problem" not in missing.stdout.splitlines()[-1]
 
 
-def test_a_pulled_fields_json_stays_shadowed_and_the_next_push_restores_the_conversion(
+def test_pull_never_writes_a_fields_json_beside_its_fields_js(
     tmp_path: Path, emulator_thread: EmulatorThread
 ) -> None:
-    """Someone edits fields.json in the Design Manager; ``pull`` writes it beside fields.js
-    (as ``hs cms fetch``), where it is reported as shadowed; the next ``push`` uploads
-    fields.js's output over the remote copy (docs/usage.md)."""
+    """A pull after a push finds the module's fields.json current (judged by node's
+    output, not refused as "deleted locally"). Someone edits fields.json in the Design
+    Manager: ``pull`` refuses naming fields.js and writes nothing, ``pull --force``
+    writes the other files but still not a fields.json beside fields.js (exit 1), and
+    the remote copy is left alone (docs/usage.md)."""
     emu = emulator_thread
     root = tmp_path / "theme"
     write_files(root, MODULE)
     config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
                           accounts=("sandbox",))
     assert run_hubsync(config, emu, "push").returncode == 0
+    again = run_hubsync(config, emu, "pull")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already current" in again.stdout
     emu.edit_as(111, f"{DEST}/{FIELDS}", b'[{"name": "edited"}]', user_id=9001)
+    emu.edit_as(111, f"{DEST}/modules/hero.module/module.html", b"<h2>x</h2>", user_id=9001)
     pulled = run_hubsync(config, emu, "pull")
-    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
-    assert (root / FIELDS).read_bytes() == b'[{"name": "edited"}]'
-    pushed = run_hubsync(config, emu, "push")
-    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
-    assert "fields.js beside it is converted" in pushed.stdout + pushed.stderr
-    assert remote_tree(emu, 111, DEST)[FIELDS] == converted("title")
+    assert pulled.returncode == 1, pulled.stdout + pulled.stderr
+    assert "made from modules/hero.module/fields.js" in pulled.stderr
+    assert not (root / FIELDS).exists()
+    assert (root / "modules/hero.module/module.html").read_text() == MODULE[
+        "modules/hero.module/module.html"]
+    forced = run_hubsync(config, emu, "pull", "--force")
+    assert forced.returncode == 1, forced.stdout + forced.stderr
+    assert f"not written {FIELDS}" in forced.stderr
+    assert not (root / FIELDS).exists()
+    assert (root / "modules/hero.module/module.html").read_bytes() == b"<h2>x</h2>"
+    assert remote_tree(emu, 111, DEST)[FIELDS] == b'[{"name": "edited"}]'
