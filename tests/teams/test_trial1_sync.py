@@ -133,3 +133,27 @@ def test_two_way_pull_says_who_wrote_it_and_hides_its_temp_files(
     shown = ann.run("log", "--event", "conflict", "-n", "0").stdout
     assert "user 7002" in shown
     assert "ann@example.com" not in shown
+
+
+def test_conflicts_found_by_two_way_are_listed_and_resolved_while_the_watch_runs(
+        tmp_path: Path, team: EmulatorThread) -> None:
+    """A `both` conflict found by Ann's two-way poll is what `hubsync conflicts` shows
+    while the watch runs (not "no conflicts"), and `resolve --keep local` settles it in
+    the running session: her version goes up, and the conflict is gone."""
+    files = {k: v for k, v in PROMO.items() if "fields" not in k}
+    ann = two_way(make_user(tmp_path, team, "ann", files))
+    with ann.watching(tmp_path / "watch.txt"):
+        wait_until(lambda: set(remote(team)) == set(files), what="first push")
+        assert ann.run("pause", "ann").returncode == 0
+        (ann.root / "templates/home.html").write_text("<h1>ann</h1>")
+        team.edit_as(PORTAL, f"{DEST}/templates/home.html", b"<h1>bob</h1>", user_id=BOB)
+        wait_until(lambda: bool(ann.log("conflict")), 30, "a conflict line")
+        listed = ann.run("conflicts")
+        assert listed.returncode == 1, listed.stdout + listed.stderr
+        assert "templates/home.html" in listed.stdout
+        assert ann.run("resume", "ann").returncode == 0
+        kept = ann.run("resolve", "templates/home.html", "--keep", "local")
+        assert kept.returncode == 0, kept.stdout + kept.stderr
+        flushed(ann)
+        assert remote(team)["templates/home.html"] == b"<h1>ann</h1>"
+        assert ann.conflicts() == []
