@@ -102,14 +102,15 @@ class WatchPull:
 
     def to_json(self) -> dict[str, Any]:
         """``written``/``adopted`` list what was done; ``would_write``/``would_adopt`` what
-        a pull not refused (or not dry) would do (empty once done)."""
+        a pull not refused (or not dry) would do (empty once done); ``generated``: the
+        refused paths that --force does not write either (fields.json from fields.js)."""
         done = (self.written, self.adopted) if self.applied else ([], [])
         would = ([], []) if self.applied else (self.written, self.adopted)
         return {"account": self.account, "root": str(self.root), "dest": self.dest,
                 "applied": self.applied, "written": done[0], "adopted": done[1],
                 "would_write": would[0], "would_adopt": would[1], "current": self.current,
-                "refused": [{"path": p, "why": w, "forceable": p not in self.generated}
-                            for p, w in self.refused],
+                "refused": [{"path": p, "why": w} for p, w in self.refused],
+                "generated": self.generated,
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
                 "requests": self.requests, "bytes": self.bytes}
 

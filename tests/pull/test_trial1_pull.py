@@ -43,8 +43,9 @@ def test_pull_json_of_a_refused_pull_says_nothing_was_written(
     assert answer["ok"] is False
     assert (theme["applied"], theme["written"], theme["adopted"]) == (False, [], [])
     assert sorted(theme["would_write"]) == ["css/main.css", "templates/home.html"]
-    assert theme["refused"] == [{"path": "templates/home.html", "forceable": True,
+    assert theme["refused"] == [{"path": "templates/home.html",
                                  "why": "changed locally since the last sync"}]
+    assert theme["generated"] == []
     assert (root / "css/main.css").read_bytes() == THEME["css/main.css"]
 
     forced = json.loads(run_hubsync(config, emu, "pull", "--json", "--force").stdout)
