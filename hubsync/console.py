@@ -162,6 +162,21 @@ def _body(event: str, f: Mapping[str, Any]) -> str | None:
     return None
 
 
+_TEAM_EVENTS = frozenset({"conflict", "adopted", "resolved"})
+
+
+def _team_body(event: str, f: Mapping[str, Any]) -> str:
+    """The conflict guard's lines (docs/teams.md): a conflict says why and what next."""
+    path, account = f.get("path", ""), f.get("account", "")
+    if event == "conflict":
+        writer = f" by user {f['remote_user_id']}" if f.get("remote_user_id") else ""
+        when = f" at {f['remote_updated_at']}" if f.get("remote_updated_at") else ""
+        return f"{path} -> {account}: {f.get('kind')}{writer}{when}: {f.get('note', '')}"
+    if event == "adopted":
+        return f"{path} -> {account}: already there with this content; recorded, not uploaded"
+    return f"{path} -> {account}: conflict resolved, keeping the {f.get('keep')} version"
+
+
 def render(event: EngineEvent) -> str | None:
     """The console line for one engine event; None for events not worth a line.
 
@@ -171,7 +186,8 @@ def render(event: EngineEvent) -> str | None:
     if event.event == "watching":
         watches = ", ".join(event.fields.get("watches", []))
         return f"watching {watches}; Ctrl-C to stop"
-    body = _body(event.event, event.fields)
+    body = (_team_body(event.event, event.fields) if event.event in _TEAM_EVENTS
+            else _body(event.event, event.fields))
     if body is None:
         return None
     return f"{SYMBOLS.get(event.event, '-')} {body}"

@@ -84,16 +84,15 @@ def _not_found(account: str) -> KeyNotFound:
 
 
 def _no_keyring_for(account: str, problem: str) -> str:
-    """The keyring's ``problem`` as the missing key of ``account``: which variable and
-    which systemd credential would give it (the keyring's own messages can only say
-    ``HUBSYNC_KEY_<NAME>``)."""
+    """The keyring's ``problem`` for the key of ``account``: the keyring's own messages can
+    only say ``HUBSYNC_KEY_<NAME>``; this one names the account's variable and systemd
+    credential, and the ``auth add`` that stores the key once a keyring works."""
     variable, credential = env_var_name(account), credential_name(account)
     named = (problem.replace("HUBSYNC_KEY_<NAME>", variable)
              .replace("systemd credentials", f"the systemd credential {credential!r}")
              .replace("a systemd credential", f"the systemd credential {credential!r}"))
-    return (f"no key for account {account!r}: {variable} is not set, there is no systemd "
-            f"credential {credential!r}, and the keyring cannot be asked: {clause(named)}; "
-            f"or, once a keyring works, run `hubsync auth add {account}`")
+    return (f"{clause(named)} (no key for account {account!r} in {variable} or a systemd "
+            f"credential); once a keyring works, `hubsync auth add {account}` stores it")
 
 
 # --- keyring, always in a daemon thread -------------------------------------------------

@@ -11,7 +11,7 @@ problem            dedup key                   resolved by
 a file refused     ("failed", account, path)   ``pushed``/``deleted`` of it
 a held account     ("held", account)           ``released``/``discarded``
 a refused key      ("auth", account)           ``auth_ok``
-a conflict         ("conflict", account, path) ``pushed``/``deleted`` of it
+a conflict         ("conflict", account, path) ``resolved``/``pushed`` of it
 =================  ==========================  ==============================
 
 ``retrying`` is never told: it resolves itself or becomes ``failed``.
@@ -56,6 +56,10 @@ SEND_TIMEOUT_S = 5.0
 QUEUE_SIZE = 100
 """Notifications waiting to be sent; more are dropped (a server that hangs)."""
 _BODY_LINES = 8
+BURST = 3
+"""More notices than this waiting at once are sent as one summary (a checkout that
+breaks 200 templates is one notification, not 200)."""
+_AUTH_STATUSES = frozenset({401, 403})
 
 Key = tuple[str, ...]
 
@@ -87,8 +91,11 @@ def problem(event: EngineEvent) -> Notice | None:
     f = event.fields
     account = str(f.get("account") or "")
     if event.event == "failed" and f.get("path"):
+        if f.get("status") in _AUTH_STATUSES:
+            return None  # the account's refused key: its own auth_failed notice says it
+        verb = "was refused by" if f.get("status") else "could not be pushed to"
         return Notice(("failed", account, _where(f)),
-                      f"hubsync: {f.get('path')} was refused by {account}",
+                      f"hubsync: {f.get('path')} {verb} {account}",
                       f"{_where(f)}\n{_lines(f.get('error'))}")
     if event.event == "held":
         return Notice(("held", account), f"hubsync: deletes held for {account}",
@@ -100,8 +107,8 @@ def problem(event: EngineEvent) -> Notice | None:
                       f"`hubsync auth add {account}` stores a working key.", urgency=2)
     if event.event == "conflict":
         return Notice(("conflict", account, _where(f)),
-                      f"hubsync: {f.get('path')} was changed in {account} by someone else",
-                      f"{_where(f)}\n{_lines(f.get('error') or f.get('reason'))}")
+                      f"hubsync: {f.get('path')} conflicts in {account}",
+                      f"{_where(f)}\n{_lines(f.get('note') or f.get('kind'))}")
     return None
 
 
@@ -109,13 +116,23 @@ def resolved(event: EngineEvent) -> list[Key]:
     """The dedup keys an engine event resolves (the problem may be told again later)."""
     f = event.fields
     account = str(f.get("account") or "")
-    if event.event in ("pushed", "deleted"):
+    if event.event in ("pushed", "deleted", "resolved"):
         return [("failed", account, _where(f)), ("conflict", account, _where(f))]
     if event.event == "auth_ok":
         return [("auth", account)]
     if event.event in ("released", "discarded"):
         return [("held", account)]
     return []
+
+
+def summarize(notices: list[Notice]) -> Notice:
+    """One notice for a burst: how many problems, the first few summaries."""
+    shown = [n.summary.removeprefix("hubsync: ") for n in notices[:5]]
+    more = len(notices) - len(shown)
+    body = "\n".join(shown + ([f"… and {more} more"] if more else [])
+                     + ["`hubsync log --failed` lists them all."])
+    return Notice(("burst",), f"hubsync: {len(notices)} problems", body,
+                  urgency=max(n.urgency for n in notices))
 
 
 class DesktopNotifier:
@@ -175,21 +192,26 @@ class DesktopNotifier:
 
     async def _send_all(self) -> None:
         while not self._queue.empty():
-            notice = self._queue.get_nowait()
-            try:
-                async with asyncio.timeout(SEND_TIMEOUT_S):
-                    await self._send(notice)
-                self.sent += 1
-                self._failed_once = False
-            except Exception as exc:  # a notification must never stop syncing
-                await self._disconnect()
-                if not self._failed_once:
-                    self._failed_once = True
-                    log.warning("desktop_notification_failed", error=_describe(exc),
-                                note="no session D-Bus or notification server; problems "
-                                "stay in the sync log (`hubsync log --failed`)")
-            finally:
+            waiting = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+            notices = waiting if len(waiting) <= BURST else [summarize(waiting)]
+            for notice in notices:
+                await self._send_one(notice)
+            for _ in waiting:
                 self._queue.task_done()
+
+    async def _send_one(self, notice: Notice) -> None:
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await self._send(notice)
+            self.sent += 1
+            self._failed_once = False
+        except Exception as exc:  # a notification must never stop syncing
+            await self._disconnect()
+            if not self._failed_once:
+                self._failed_once = True
+                log.warning("desktop_notification_failed", error=_describe(exc),
+                            note="no session D-Bus or notification server; problems "
+                            "stay in the sync log (`hubsync log --failed`)")
 
     async def _send(self, notice: Notice) -> None:
         from jeepney import DBusAddress, new_method_call

@@ -297,6 +297,30 @@ def check_state_dir(state_dir: Path) -> Check:
     return Check("state dir", Status.OK, f"{state_dir} will be created on first use")
 
 
+def check_archive_refusals(config: Config) -> list[Check]:
+    """One INFO line per account whose target refused the archive path (``bulk``, read
+    from the state database; nothing when there is none or it cannot be read)."""
+    from hubsync.errors import HubsyncError
+    from hubsync.journal import utc_timestamp
+    from hubsync.state import STATE_FILE, StateStore
+
+    if not (config.settings.state_dir / STATE_FILE).is_file():
+        return []
+    try:
+        with StateStore.open(config.settings.state_dir) as store:
+            # The accounts a session binds (those some watch uses), as `status` does.
+            used = {name for watch in config.watches for name in watch.accounts}
+            store.bind({name: config.accounts[name].target for name in sorted(used)})
+            refusals = store.bulk_refusals()
+    except HubsyncError:
+        return []  # check_state_dir speaks about the state; this is a note only
+    return [Check(f"{name} bulk", Status.INFO,
+                  f"large batches go file by file: HubSpot refused the archive path on "
+                  f"{utc_timestamp(refusal.refused_s)} ({refusal.reason})",
+                  f'set bulk = "archive" in [accounts.{name}] to try again')
+            for name, refusal in sorted(refusals.items())]
+
+
 def count_folders(root: Path) -> int:
     """Folders under ``root``, itself included: one inotify watch each."""
     if not root.is_dir():
@@ -420,6 +444,7 @@ async def diagnose(
             checks.extend(result.checks)
         checks.append(check_clock([r.skew_s for r in results if r.skew_s is not None]))
         checks.append(check_state_dir(config.settings.state_dir))
+        checks.extend(await asyncio.to_thread(check_archive_refusals, config))
         checks.append(await asyncio.to_thread(check_inotify, config.watches,
                                               inotify_limit_file))
         node = await asyncio.to_thread(check_node, config.watches)

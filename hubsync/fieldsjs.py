@@ -21,9 +21,10 @@ What HubSpot's ``hs`` CLI does with ``--convert-fields`` (``@hubspot/local-dev-l
   ``fields.json`` is reported as skipped (``Shadowed``).
 
 hubsync runs node itself (no shell, a timeout, the source's folder as cwd, and an
-environment without any ``HUBSYNC_*`` variable, so no key can reach the child), caches
-the output by the source's stat key like any file's hash, and keeps the bytes in a
-private temporary folder for the upload. A conversion that fails (node missing or too
+environment without any ``HUBSYNC_*`` variable, so no key can reach the child), once per
+session and again whenever the source's stat key changes, and keeps the bytes in a
+private temporary folder for the upload (the stat cache of an earlier session knows
+only their hash). A conversion that fails (node missing or too
 old, the file throws, returns no array, runs too long) is an ``Unconverted``: a
 ``failed`` line with node's message, nothing uploaded or deleted, retried when the source
 changes. See docs/usage.md, "fields.js modules".
@@ -44,6 +45,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,6 +63,7 @@ from hubsync.localtree import (
     StatKey,
     Unreadable,
     hash_file,
+    load_rules,
     stat_inside,
 )
 
@@ -118,6 +121,8 @@ const flatten = (items) => items.reduce(
     field !== null && field !== undefined && typeof field.toJSON === 'function'
       ? field.toJSON() : field);
   fs.writeFileSync(output, JSON.stringify(json, null, 2));
+  // Done: a timer or socket the file left open must not hold node until the timeout.
+  process.exit(0);
 })().catch((error) => {
   // Our own message alone; the file's: its message, then where in the file it was thrown.
   let text = String(error);
@@ -288,7 +293,8 @@ def run_node(source: Path, *, rel: str, options: str, workdir: Path,
         out.unlink(missing_ok=True)
     if not content:
         raise FieldsConversionFailed(
-            f"{rel}: node ended without output: the function's Promise never settled")
+            f"{rel}: node ended without output: the function's Promise never settled, or "
+            "the file ended node itself (process.exit)")
     return content
 
 
@@ -303,7 +309,13 @@ def _run(node: str, source: Path, options: str, out: Path, *, rel: str,
         _, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        try:
+            proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            # A process that left node's session still holds stderr: stop reading it.
+            if proc.stderr is not None:
+                proc.stderr.close()
+            proc.wait()
         raise FieldsConversionFailed(
             f"{rel}: node did not finish within {timeout_s:g} s and was stopped; does the "
             "function wait for something that never comes?") from None
@@ -411,8 +423,17 @@ class FieldsJs:
             if isinstance(st, os.stat_result) and not _is_dir(st):
                 present.append((source, os.path.join(root_path, *source.split("/")), st))
         if not present:
+            self._forget(rel)
             return None
         return self.convert(present, rel, cached, now_ns=now_ns)
+
+    def _forget(self, target: str) -> None:
+        """The source of ``target`` is gone: its output is not needed any more."""
+        with self._lock:
+            output = self._outputs.pop(target, None)
+            self._failures.pop(target, None)
+        if output is not None:
+            output.path.unlink(missing_ok=True)
 
     def convert(self, present: list[tuple[str, str, os.stat_result]], target: str,
                 cached: CachedStat | None, *, now_ns: int,
@@ -525,6 +546,26 @@ class FieldsJs:
                 result.files[target] = outcome
                 result.stats[target] = entry
                 result.hashed += self._outputs.get(target) is not before
+
+
+_PULL_CONVERTERS: dict[tuple[str, Path], FieldsJs] = {}
+
+
+def converted_sha(watch: Watch, rel: str) -> str | None:
+    """The sha256 of what ``push`` would upload for ``rel`` when a fields.js of ``watch``
+    stands for it (node runs, once per source and process); None when none does or it
+    does not convert (the caller then looks at the file itself). For ``pull``, whose
+    "is the local file what was synced?" must see what push sends."""
+    if not watch.convert_fields or not sources_of(rel):
+        return None
+    fields = _PULL_CONVERTERS.get((watch.name, watch.src))
+    if fields is None:
+        fields = _PULL_CONVERTERS[(watch.name, watch.src)] = FieldsJs.for_watch(watch)
+    found = fields.probe(watch.src, rel, load_rules(watch.src, watch.ignore), None,
+                         now_ns=time.time_ns(), real_root=os.path.realpath(watch.src))
+    if found is None or not isinstance(found[0], LocalFile):
+        return None
+    return found[0].sha256
 
 
 def _is_dir(st: os.stat_result) -> bool:

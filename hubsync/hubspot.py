@@ -491,8 +491,11 @@ class HubSpotClient:
         """
         content = await read_upload(local_file)
         content_type, body = multipart_body(local_file.name, content)
+        # aiohttp sends a big ``bytes`` body in one write that can hold the loop (and
+        # warns); a file-like body of the same bytes is sent in chunks.
+        data: bytes | io.BytesIO = body if len(body) <= _ONE_WRITE_BYTES else io.BytesIO(body)
         return await self._send(
-            method, url, token=token, params=params, data=body,
+            method, url, token=token, params=params, data=data,
             headers={aiohttp.hdrs.CONTENT_TYPE: content_type},
             timeout=self._upload_timeout, what=what,
         )
@@ -765,6 +768,10 @@ def multipart_body(name: str, content: bytes) -> tuple[str, bytes]:
 def _content_type(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
+
+_ONE_WRITE_BYTES = 1024 * 1024
+"""Upload bodies up to this size are handed to aiohttp as ``bytes`` (its own limit for
+that, ``aiohttp.payload.TOO_LARGE_BYTES_BODY``)."""
 
 INLINE_READ_BYTES = 256 * 1024
 """Files up to this size are read on the event loop (bytes)."""

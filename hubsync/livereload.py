@@ -15,8 +15,9 @@ Rules (a reload tool must never show a page the portal does not serve yet):
 - a path is written only after every account of its watch that was sent the change
   stored it (``pushed``/``deleted`` with the same content); never when the uploads were
   only queued (``hs`` fires as soon as they are queued);
-- a path that failed for good in any account (a template error, a refused key) is not
-  written: there is nothing new to see; a later save that works is written then;
+- a path that failed for good in any account (a template error, a refused key) or was
+  held as a conflict (a teammate changed it) is not written: there is nothing new to
+  see; a later save that works is written then;
 - a path saved again before it landed is written once, for its newest content, with
   the batch of that newest save;
 - the lines of one settled batch go out together in one append, when the last path of
@@ -108,7 +109,9 @@ class LiveReload:
         want = owner.wants[(watch, rel)][account]
         if _lands(event, want):
             want.done = True
-        elif event.event == "failed":
+        elif event.event in ("failed", "conflict"):
+            # A conflict holds the path (a teammate's change is not overwritten): nothing
+            # new landed, and waiting for it would hold the batch until it is resolved.
             owner.failed.add((watch, rel))
         else:
             return
@@ -125,7 +128,8 @@ class LiveReload:
         previous = self._owner.get(slot)
         if previous is not None:
             old = previous.wants[key][row.account]
-            if old.op is row.op and old.sha256 == row.sha256 and not old.done:
+            if (row.state is OutboxState.PENDING and old.op is row.op
+                    and old.sha256 == row.sha256 and not old.done):
                 return  # the same want written again (a retry's new due time)
             # Superseded (or landed earlier and changed again): the newest batch has it.
             del previous.wants[key][row.account]

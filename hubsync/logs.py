@@ -22,6 +22,7 @@ This is diagnostics only. Who pushed what lives in the sync log (``hubsync.journ
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -89,8 +90,12 @@ def forget_secrets() -> None:
         _secrets = ()
 
 
+@functools.lru_cache(maxsize=1024)
 def is_secret_name(name: str) -> bool:
-    """Whether a field called ``name`` must never have its value written anywhere."""
+    """Whether a field called ``name`` must never have its value written anywhere.
+
+    Pure, and asked for every field of every sync log line with the same few names:
+    cached (a bulk push asked it a dozen times per file)."""
     lowered = name.lower()
     if lowered in _SECRET_NAMES:
         return True
@@ -215,6 +220,17 @@ def _human_renderer(colour: bool) -> Processor:
         return f"{line}\n{exception}".rstrip() if exception else line
 
     return render
+
+
+SAID_BY_THE_COMMAND = frozenset({"auth_failed"})
+"""Diagnostics that every interactive command already reports in its own words (the
+console's ``✗ staging: ...`` line, ``auth test``'s verdict, the error funnel): in the
+``human`` mode they would only say it twice. ``-v`` and the daemon keep them."""
+
+
+def _said_by_the_command(record: logging.LogRecord) -> bool:
+    message = record.msg
+    return not (isinstance(message, Mapping) and message.get("event") in SAID_BY_THE_COMMAND)
 
 
 def _drop_internals(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -344,6 +360,8 @@ def configure(
 
     handler = logging.StreamHandler(target)
     handler.set_name(_HANDLER_NAME)
+    if resolved == "human":
+        handler.addFilter(_said_by_the_command)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_SHARED_CHAIN,

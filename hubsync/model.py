@@ -279,7 +279,7 @@ class Conflict:
                 updated / 1000, tz=dt.UTC).isoformat(timespec="milliseconds"
                                                       ).replace("+00:00", "Z"),
             "remote_hash": remote.hash if remote else None,
-            "remote_writer": remote.writer_user_id if remote else None,
+            "remote_user_id": remote.writer_user_id if remote else None,
             "copy_path": self.copy_path, "detected_s": self.detected_s,
         }
 

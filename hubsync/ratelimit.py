@@ -21,6 +21,7 @@ Time is injectable (``clock``, ``sleep``) so the tests run on a fake clock::
 
     pacer = Pacer(limit=100, window_s=10.0, max_concurrency=20)
     await pacer.acquire()          # returns at once, or when the window has room
+    pacer.answered()               # its answer came (or it failed)
     pacer.learn(result.rate_limit) # after each response
     pacer.observe(0.05, 200)       # each answer's latency (s) and status (None: no answer)
     pacer.rate_limited(retry_after=2.0)  # on 429
@@ -113,6 +114,10 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._sent: deque[float] = deque()
+        """When each request still unanswered was let through (oldest first)."""
+        self._answered: deque[float] = deque()
+        """When each answered request was answered, and when others' requests were seen
+        (oldest first): the moments that count for those in the window."""
         self._paused_until = 0.0
         self._factor = 1.0
         self._factor_updated = clock()
@@ -144,8 +149,15 @@ class Pacer:
 
     def _expire(self, now: float) -> None:
         horizon = now - self._window
-        while self._sent and self._sent[0] <= horizon:
-            self._sent.popleft()
+        for stamps in (self._sent, self._answered):
+            while stamps and stamps[0] <= horizon:
+                stamps.popleft()
+
+    def _used(self) -> int:
+        return len(self._sent) + len(self._answered)
+
+    def _oldest(self) -> float:
+        return min(stamps[0] for stamps in (self._sent, self._answered) if stamps)
 
     async def acquire(self) -> None:
         """Wait until one more request fits in the window, then count it as sent."""
@@ -158,10 +170,25 @@ class Pacer:
                     await self._sleep(self._paused_until - now)
                     continue
                 self._expire(now)
-                if len(self._sent) < self.budget():
+                if self._used() < self.budget():
                     self._sent.append(now)
                     return
-                await self._sleep(max(0.0, self._sent[0] + self._window - now))
+                await self._sleep(max(0.0, self._oldest() + self._window - now))
+
+    def answered(self) -> None:
+        """A request let through by ``acquire`` has its answer (or failed): from now on it
+        counts from this moment, not from when it was let through.
+
+        HubSpot counts a request when it arrives, somewhere between the two. Counting from
+        the answer keeps our window behind HubSpot's whatever the delays on the way (a
+        busy machine, a new connection, a token refresh): the first requests of a window
+        can reach HubSpot later than the next window's first ones, and counted from the
+        start they would leave our window while HubSpot's still holds them (a 429)."""
+        if self._sent:
+            # Stamps are interchangeable counts: moving the oldest unanswered one to now
+            # only ever moves a stamp later, so the window stays on the safe side.
+            self._sent.popleft()
+            self._answered.append(self._clock())
 
     def learn(self, info: RateLimitInfo | None) -> None:
         """Adopt the limit HubSpot announces and count requests made by others."""
@@ -177,8 +204,8 @@ class Pacer:
             used_by_server = info.max - info.remaining
             # Someone else spends this account's budget too: treat their requests as
             # ours, stamped now (later than they really were, so on the safe side).
-            for _ in range(used_by_server - len(self._sent)):
-                self._sent.append(now)
+            for _ in range(used_by_server - self._used()):
+                self._answered.append(now)
 
     def rate_limited(self, retry_after: float | None = None) -> float:
         """HubSpot said 429: pause the account and pace down. Returns the pause in seconds."""
@@ -221,7 +248,7 @@ class Pacer:
             limit=self._limit,
             window_ms=round(self._window * 1000),
             budget=self.budget(),
-            used=len(self._sent),
+            used=self._used(),
             paused_for_ms=round(self.paused_for() * 1000),
             rate_limited=self.rate_limited_count,
         )

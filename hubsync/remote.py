@@ -292,13 +292,13 @@ def pulled_fields(*, watch: str, account: str, portal_id: int, identity: Identit
     as ``pushed`` (the key's HubSpot user; ``local_user`` and ``host`` are added by the
     journal), the content's ``bytes`` and ``sha256``, and the remote version taken, named
     as on ``conflict`` lines: ``remote_updated_at`` (ISO 8601 UTC), ``remote_hash`` (Source
-    Code API) and, where HubSpot says who wrote it, ``remote_writer`` (user id)."""
+    Code API) and, where HubSpot says who wrote it, ``remote_user_id`` (user id)."""
     fields: dict[str, Any] = {
         "watch": watch, "account": account, "portal_id": portal_id,
         "hub_user_id": identity.user_id if identity else None,
         "hub_user_email": identity.email if identity else None,
         "path": rel, "remote_path": meta.path, "mode": mode, "bytes": len(content),
         "sha256": sha256_of(content), "remote_updated_at": iso_ms(meta.updated_at_ms),
-        "remote_hash": meta.hash, "remote_writer": meta.writer_user_id,
+        "remote_hash": meta.hash, "remote_user_id": meta.writer_user_id,
     }
     return {k: v for k, v in fields.items() if v is not None}

@@ -39,6 +39,7 @@ SYMBOLS: Mapping[str, str] = {
     "conflict": "≠",
     "pulled": "↓",
     "adopted": "≡",
+    "resolved": "✓",
 }
 
 _GREEN, _RED, _YELLOW, _CYAN, _DIM, _BOLD, _RESET = (
@@ -286,10 +287,14 @@ def summary_lines(summary: Summary) -> SummaryText:
         out.append(totals)
     if summary.skipped:
         out.append(f"{len(summary.skipped)} files left out by the rules:")
-        out.extend(capped([f"  {watch}:{rel}: {reason}"
+        out.extend(capped([f"  skipped {watch}:{rel}: {reason}"
                            for watch, rel, reason in summary.skipped],
                           "hubsync log --event skipped"))
     out.extend(f"held: {reason}" for reason in summary.held_reasons)
+    if summary.remote_only:
+        out.append(f"{len(summary.remote_only)} remote files hubsync never synced were left "
+                   "alone (`hubsync ls` lists the remote):")
+        out.extend(capped([f"  {path}" for path in summary.remote_only], "hubsync ls -r"))
     err: list[str] = []
     if summary.conflicts:
         err.append(f"{len(summary.conflicts)} not sent: changed remotely by someone else "

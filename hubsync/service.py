@@ -479,6 +479,7 @@ class _Session:
             "summary": self._summary(),
             "reload_error": self._reload_failure,
             "state_error": snapshot.get("state_error"),
+            "conflicts": snapshot.get("conflicts", []),
             "accounts": [{"name": name, **info}
                          for name, info in snapshot["accounts"].items()],
             "watches": [{"name": name, "src": info.get("root"), **info}

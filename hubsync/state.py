@@ -29,6 +29,9 @@ Tables (schema 3):
 - ``bulk_refusals(target_id)``: why the target refused the archive path
   (``hubsync.engine.bulk``), so later batches of ``bulk = "auto"`` go file by file.
   Created on first write, outside :data:`MIGRATIONS` (see :data:`_BULK_REFUSALS`).
+- ``bulk_archives(target_id, remote_path)``: archives stored for extraction and not yet
+  known deleted (a killed process leaves one): deleted at the next start. Created like
+  ``bulk_refusals``.
 - ``legacy_pushed``/``legacy_outbox``: schema-1 rows, keyed by account name, until
   :meth:`StateStore.bind` learns that name's target and moves them.
 
@@ -361,6 +364,14 @@ _BULK_REFUSALS = """CREATE TABLE IF NOT EXISTS bulk_refusals (
 """The archive path's refusal memory. Not a schema step: it is an optional memory (a
 database without it has refused nothing), so it is created when first written, and an
 older hubsync opening the file simply never reads it."""
+
+_BULK_ARCHIVES = """CREATE TABLE IF NOT EXISTS bulk_archives (
+    target_id   INTEGER NOT NULL REFERENCES targets (id),
+    remote_path TEXT NOT NULL,
+    stored_s    REAL NOT NULL,
+    PRIMARY KEY (target_id, remote_path)
+) WITHOUT ROWID"""
+"""Archives of the archive path that may still be stored remotely (see _BULK_REFUSALS)."""
 
 DELETE_OUTBOX = "DELETE FROM outbox WHERE target_id = ? AND remote_path = ?"
 DELETE_SYNCED = "DELETE FROM synced WHERE target_id = ? AND remote_path = ?"
@@ -978,6 +989,32 @@ class StateStore:
                 for target_id, reason, refused_s in rows
                 if (name := self._names.get(int(target_id))) is not None}
 
+    def record_bulk_archive(self, account: str, remote_path: str, stored_s: float | None
+                            ) -> None:
+        """Remember an archive about to be stored at ``remote_path`` (``stored_s``: epoch
+        seconds), or forget it once deleted (None), so a killed process's is deleted later."""
+        target_id = self._target_of(account)
+        with self._transaction("record the archive") as db:
+            db.execute(_BULK_ARCHIVES)
+            if stored_s is None:
+                db.execute("DELETE FROM bulk_archives WHERE target_id = ? AND remote_path = ?",
+                           (target_id, remote_path))
+                return
+            db.execute("INSERT OR REPLACE INTO bulk_archives (target_id, remote_path, "
+                       "stored_s) VALUES (?, ?, ?)", (target_id, remote_path, stored_s))
+
+    def bulk_archives(self, account: str) -> list[str]:
+        """The remote paths of ``account``'s archives not known to be deleted."""
+        target_id = self._target_of(account)
+        with self._errors("read the archives left"):
+            exists = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                      "AND name = 'bulk_archives'").fetchone()
+            if not exists:
+                return []
+            rows = self._db.execute("SELECT remote_path FROM bulk_archives WHERE "
+                                    "target_id = ? ORDER BY remote_path", (target_id,))
+            return [str(path) for (path,) in rows.fetchall()]
+
 
 class AsyncStateStore:
     """:class:`StateStore` for asyncio: every call runs on one dedicated thread.
@@ -1078,3 +1115,10 @@ class AsyncStateStore:
 
     async def bulk_refusals(self) -> dict[str, BulkRefusal]:
         return await self.run(StateStore.bulk_refusals)
+
+    async def record_bulk_archive(self, account: str, remote_path: str,
+                                  stored_s: float | None) -> None:
+        await self.run(StateStore.record_bulk_archive, account, remote_path, stored_s)
+
+    async def bulk_archives(self, account: str) -> list[str]:
+        return await self.run(StateStore.bulk_archives, account)

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 def describe(item: dict[str, Any]) -> str:
     """One line: account, local path, kind, who changed it remotely and when, copy."""
-    who = f"user {item['remote_writer']}" if item.get("remote_writer") else "someone"
+    who = f"user {item['remote_user_id']}" if item.get("remote_user_id") else "someone"
     when = f" at {item['remote_updated_at']}" if item.get("remote_updated_at") else ""
     what = {"changed": f"changed remotely by {who}{when}",
             "deleted": "deleted remotely",

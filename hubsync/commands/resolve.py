@@ -95,12 +95,33 @@ def _offline(path: Path, chosen: dict[str, Any], keep: str) -> int:
     from hubsync.engine.resolve import resolve_offline
 
     config = load_config(path)
+    identity = asyncio.run(_identify(config, chosen["account"]))
     conflict = asyncio.run(resolve_offline(config, chosen["account"], chosen["remote_path"],
-                                           keep, now=time.time))
+                                           keep, now=time.time, identity=identity))
     print(_said(chosen, keep, running=False))
     if keep == "remote":
         return EX_OK
     return _push(config, conflict.watch, conflict.account)
+
+
+async def _identify(config: Any, account: str) -> Any:
+    """Who the account's key belongs to (for the `resolved` line), None when the key
+    cannot be exchanged now (the line then carries the last `auth test`'s identity)."""
+    from hubsync.app import real_adapters
+    from hubsync.errors import HubsyncError
+
+    adapters = real_adapters()
+    settings = config.settings
+    chosen = config.accounts[account]
+    api = adapters.make_api(chosen, settings, adapters.make_pacer(settings))
+    try:
+        tokens = adapters.make_tokens(chosen, api)
+        await tokens.token()
+        return tokens.identity
+    except HubsyncError:
+        return None
+    finally:
+        await api.close()
 
 
 def _push(config: Any, watch: str, account: str) -> int:

@@ -8,9 +8,12 @@ instead, and says "not running". A table on a terminal, plain lines otherwise.
 
 --json prints one object, running or not:
   {"running": bool, "pid": int|null, "accounts": [{"name", "portal_id", "hub_user_id",
-   "auth", "pending", "in_flight", "last_push", "last_error", ...}],
+   "auth", "pending", "in_flight", "last_push", "last_error", "archive_refused"?:
+   {"reason", "at"} (large batches go file by file: see `bulk` in docs/configuration.md),
+   ...}],
    "watches": [{"name", "src", "files", "last_reconcile", ...}]}
-Times are ISO 8601 UTC strings, like the sync log's "ts".
+and, from a running session, "conflicts": [{"account", "path", "kind", ...}] (as
+`hubsync conflicts --json`). Times are ISO 8601 UTC strings, like the sync log's "ts".
 
 --watch follows the running session live, refreshed every --interval seconds (1): on a
 terminal a view redrawn in place (per account: queue, rate budget, last push with its
@@ -80,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = normalize(ask_running(state_dir, "status", config_path=path))
     except ControlError as exc:
-        _show(stopped_status(config, note=str(exc), state_dir=state_dir, config_path=path),
-              as_json=args.json)
+        _show(with_archive_refusals(
+            stopped_status(config, note=str(exc), state_dir=state_dir, config_path=path),
+            config), as_json=args.json)
         if args.watch:
             print(f"hubsync: nothing to follow live: {exc}", file=sys.stderr)
             return EX_NOT_RUNNING
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
         return run_watch(path, state_dir, report, as_json=args.json,
                          interval_s=args.interval)
-    _show(report, as_json=args.json)
+    _show(with_archive_refusals(report, config), as_json=args.json)
     return EX_OK
 
 
@@ -231,6 +235,31 @@ def stopped_status(config: Config | None, *, note: str | None = None,
     }
 
 
+def with_archive_refusals(report: dict[str, Any], config: Config | None) -> dict[str, Any]:
+    """``report`` with ``archive_refused: {reason, at}`` on each account whose target
+    refused the archive path (``accounts.NAME.bulk``), read from the state database."""
+    from hubsync.errors import HubsyncError
+    from hubsync.journal import utc_timestamp
+    from hubsync.state import STATE_FILE, StateStore
+
+    if config is None or not (config.settings.state_dir / STATE_FILE).is_file():
+        return report
+    used = {name for watch in config.watches for name in watch.accounts}
+    try:
+        with StateStore.open(config.settings.state_dir) as store:
+            store.bind({name: target for name, target in config_targets(config).items()
+                        if name in used})
+            refusals = store.bulk_refusals()
+    except HubsyncError:
+        return report  # a note only: a locked or damaged database must not hide the rest
+    for account in report.get("accounts", []):
+        refusal = refusals.get(account.get("name"))
+        if refusal is not None:
+            account["archive_refused"] = {"reason": refusal.reason,
+                                          "at": utc_timestamp(refusal.refused_s)}
+    return report
+
+
 def _account_portals(config: Config | None, counts: Mapping[str, Any],
                      recent: list[dict[str, Any]]) -> dict[str, int | None]:
     """Account name -> portal id: from the config, else from the state and the log."""
@@ -313,6 +342,15 @@ def _errors(report: Mapping[str, Any]) -> list[str]:
         if account.get("held_deletes"):
             lines.append(f"{account.get('name')}: {account['held_deletes']} deletes held by "
                          "the safety brake; see `hubsync deletes`")
+        refused = account.get("archive_refused")
+        if refused:
+            lines.append(f"{account.get('name')}: large batches go file by file: HubSpot "
+                         f"refused the archive path ({refused['reason']}); set "
+                         'bulk = "archive" for this account to try again')
+    conflicts = report.get("conflicts") or []
+    if conflicts:
+        lines.append(f"{len(conflicts)} files not sent: changed remotely by someone else; "
+                     "see `hubsync conflicts`")
     return lines
 
 

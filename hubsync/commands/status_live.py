@@ -65,10 +65,14 @@ def _print_plain(report: Mapping[str, Any]) -> None:
 def _follow(first: dict[str, Any], ask: Ask, state_dir: Path, interval_s: float,
             show: Callable[[dict[str, Any]], None], end_to: TextIO | None = None) -> int:
     """Show ``first``, then a fresh report every ``interval_s`` until the session ends."""
+    from hubsync.console import stdout_gone
+
     report: dict[str, Any] | None = first
     try:
         while report is not None:
             show(report)
+            if stdout_gone():  # `status --watch | head`: the reader has left
+                return EX_OK
             time.sleep(interval_s)
             report = _next(ask, state_dir, report)
     except KeyboardInterrupt:
@@ -118,22 +122,38 @@ def _ended(first: Mapping[str, Any]) -> str:
 def with_last_pushes(report: dict[str, Any], state_dir: Path) -> dict[str, Any]:
     """``report`` with each account's ``last_push_path``, ``last_push_event`` (pushed or
     deleted) and ``last_push_at`` (ISO 8601 UTC) from the newest ``pushed``/``deleted``
-    line of the sync log (the session's status has the time only); None when none of
-    the last ``LOG_LOOKBACK`` lines is one."""
+    line of the sync log (the session's status has the time only), and
+    ``last_error_path``: the file of the newest ``failed`` line when its error starts
+    as the account's ``last_error`` does. None when none of the last ``LOG_LOOKBACK`` lines says."""
     from hubsync.journal import LOG_NAME, tail
 
     latest: dict[str, Mapping[str, Any]] = {}
+    failed: dict[str, Mapping[str, Any]] = {}
     for entry in reversed(tail(state_dir / LOG_NAME, LOG_LOOKBACK)):
         name = entry.get("account")
-        if entry.get("event") in ("pushed", "deleted") and isinstance(name, str):
+        if not isinstance(name, str):
+            continue
+        if entry.get("event") in ("pushed", "deleted"):
             latest.setdefault(name, entry)
+        elif entry.get("event") == "failed":
+            failed.setdefault(name, entry)
     accounts = []
     for account in report.get("accounts", []):
-        last = latest.get(str(account.get("name")), {})
+        name = str(account.get("name"))
+        last = latest.get(name, {})
+        error = failed.get(name, {})
+        same = _first_line(account.get("last_error")) == _first_line(error.get("error"))
         accounts.append({**account, "last_push_path": last.get("path"),
                          "last_push_event": last.get("event"),
-                         "last_push_at": last.get("ts")})
+                         "last_push_at": last.get("ts"),
+                         "last_error_path": error.get("path") if same else None})
     return {**report, "accounts": accounts}
+
+
+def _first_line(text: object) -> str | None:
+    """The first line of an error (the session keeps HubSpot's message, the sync log
+    also its detail lines); None for no error."""
+    return str(text).splitlines()[0] if text else None
 
 
 # --- the live view -------------------------------------------------------------------------
@@ -194,9 +214,12 @@ def account_cells(report: Mapping[str, Any], a: Mapping[str, Any]) -> list[str]:
         last = f"{a['last_push_path']}{gone}, {_ago(a.get('last_push_at'))}"
     elif a.get("last_push"):
         last = _ago(a.get("last_push"))
+    error = " ".join(str(a.get("last_error") or "-").split())[:120]
+    if a.get("last_error_path"):
+        error = f"{a['last_error_path']}: {error}"
     cells = [str(a.get("name")), auth, str(a.get("pending", 0)), str(a.get("in_flight", 0)),
              str(a.get("held_deletes", 0)), str(a.get("parked", 0)), rate_cell(a.get("rate")),
-             last, " ".join(str(a.get("last_error") or "-").split())[:120]]
+             last, error]
     conflicts = _conflicts(report, a)
     if conflicts is not None:
         cells.append(str(conflicts))

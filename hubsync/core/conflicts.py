@@ -52,7 +52,7 @@ def conflict_fields(conflict: Conflict) -> dict[str, Any]:
         "remote_sha256": conflict.remote_sha256,
         "remote_hash": remote.hash if remote else None,
         "remote_updated_at": iso_ms(remote.updated_at_ms) if remote else None,
-        "remote_writer": remote.writer_user_id if remote else None,
+        "remote_user_id": remote.writer_user_id if remote else None,
         "copy": conflict.copy_path,
     }
 
@@ -60,13 +60,13 @@ def conflict_fields(conflict: Conflict) -> dict[str, Any]:
 class ConflictRules(OutcomeRules):
     """The guard's verdicts and resolutions (see the module docstring)."""
 
-    def guard_verdict(self, sent: OutboxEntry, view: RemoteView, *,
-                      guard: bool = True) -> Verdict:
+    def guard_verdict(self, sent: OutboxEntry, view: RemoteView, *, guard: bool = True,
+                      user_id: int | None = None) -> Verdict:
         """:func:`hubsync.core.guard.judge` for ``sent`` (in flight) with what the core
-        knows: its base row and ``--prefer local``."""
+        knows: its base row and ``--prefer local``. ``user_id``: the key's HubSpot user."""
         acc = self._accounts[sent.account]
         return judge(sent, acc.base.get(sent.remote_path), view, guard=guard,
-                     prefer_local=self.policy.prefer_local)
+                     prefer_local=self.policy.prefer_local, user_id=user_id)
 
     def on_guard(self, sent: OutboxEntry, verdict: Verdict, view: RemoteView,
                  now: float) -> Effects:
@@ -99,7 +99,7 @@ class ConflictRules(OutcomeRules):
         writer = view.version.writer_user_id if view.version else None
         effects.emit("adopted", watch=sent.watch, account=sent.account, path=sent.rel,
                      remote_path=sent.remote_path, sha256=sent.sha256, bytes=sent.size,
-                     remote_writer=writer,
+                     remote_user_id=writer,
                      remote_updated_at=iso_ms(view.version.updated_at_ms)
                      if view.version else None,
                      note="the remote already holds this content: recorded, not uploaded")

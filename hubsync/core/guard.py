@@ -93,21 +93,39 @@ def same_version(recorded: RemoteVersion | None, seen: RemoteVersion | None) -> 
 
 
 def judge(entry: OutboxEntry, base: SyncedFile | None, view: RemoteView, *,
-          guard: bool = True, prefer_local: bool = False) -> Verdict:
+          guard: bool = True, prefer_local: bool = False,
+          user_id: int | None = None) -> Verdict:
     """The next step for ``entry`` given the ``base`` row of its path and ``view``.
 
     ``guard``: the account's ``guard`` setting. ``prefer_local``: ``--prefer local``,
     which overwrites files hubsync never synced (first contact) that differ.
+    ``user_id``: the HubSpot user of the account's key (None: unknown).
     """
     if not guard:
         return Verdict(Step.SEND)
     if base is None:
         return _first_contact(entry, view, prefer_local=prefer_local)
     if base.sha256 == UNKNOWN_CONTENT:
-        # hubsync's own request left the remote unknown (a timeout, a 5xx, a change during
-        # the upload): what is there may be its own write, which must not block itself.
-        return Verdict(Step.SEND)
+        return _unknown(entry, view, user_id)
     return _synced(entry, base, view)
+
+
+def _unknown(entry: OutboxEntry, view: RemoteView, user_id: int | None) -> Verdict:
+    """hubsync's own request left the remote unknown (a timeout, a 5xx, a change during
+    the upload): what is there may be its own write, which must not block itself. Only a
+    remote that names another writer is someone else's."""
+    if not view.meta_read:
+        return Verdict(Step.READ_META)
+    if not view.exists:
+        return Verdict(Step.DONE if entry.op is OpKind.DELETE else Step.SEND)
+    writer = view.version.writer_user_id if view.version is not None else None
+    if writer is None or user_id is None or writer == user_id:
+        return Verdict(Step.SEND)
+    if view.content_sha256 is None:
+        return Verdict(Step.READ_CONTENT)
+    if entry.op is OpKind.UPLOAD and view.content_sha256 == entry.sha256:
+        return Verdict(Step.ADOPT)
+    return Verdict(Step.CONFLICT, ConflictKind.CHANGED)
 
 
 def _first_contact(entry: OutboxEntry, view: RemoteView, *, prefer_local: bool) -> Verdict:

@@ -1,19 +1,31 @@
 """The archive path: a large batch of one account's uploads sent as ONE zip archive that
 HubSpot extracts, instead of one request per file (issue 13; hubspot-api.md §4).
 
-Per batch, about ``4 + polls + folders`` requests instead of one per file:
+Per batch of at least :data:`ARCHIVE_MIN_FILES` due uploads (``ArchivePath.offer``, called
+by the account's worker loop), about ``5 + polls + folders`` requests instead of one per
+file, every one through the account's pacer and token manager:
 
-1. store a zip of the files (entries relative to the watch's ``dest``) at a unique
-   temporary path in that folder (Source Code API ``PUT published/content``, ``.zip``);
-2. ``POST extract/async`` with that path; poll the task's status through the account's
-   pacer (every poll is a request) with backoff, until :data:`EXTRACT_DEADLINE_S`;
-3. verify by metadata: one listing per folder touched (``children``), never one request
-   per file;
-4. delete the archive, always (also after a failure or a stop);
-5. feed one ``Result`` per file to the decision core (``Engine.finish``), exactly as a
-   per-file upload does: the file is looked at again first (changed during the upload ->
+0. the conflict guard vets each file as before a per-file upload (``_vet``, engine/guard.py);
+1. the files are read (a file whose bytes no longer match the hash the core queued is
+   handed back, as a per-file upload would find it) and zipped, entries relative to the
+   watch's ``dest``; the archive's unique path in that folder is written to the state
+   (``bulk_archives``) BEFORE it is stored (Source Code API ``PUT published/content``),
+   so a killed process's archive is deleted at the next start;
+2. ``POST extract/async`` with that path; the task's status is polled with backoff until
+   :data:`EXTRACT_DEADLINE_S`;
+3. checked by metadata: one listing per folder touched (``children``: every name there),
+   and the ``updatedAt`` of a few files synced before against the task's ``requestedAt``
+   (did it overwrite?); never one request per file;
+4. the archive is deleted, always (also after a failure, and on a stop: once stored, the
+   archive is a request in flight, which the stop's drain waits for);
+5. one ``Result`` per file goes to the decision core (``Engine.finish``), exactly as a
+   per-file upload's: the file is looked at again first (changed during the extraction ->
    the core marks it unknown and queues the new content), the base row and the ``pushed``
-   sync log line (with ``via: "archive"``) follow from the core's outcome rules.
+   sync log line (with ``via: "archive"`` and ``extract_task``) follow from the core's
+   outcome rules, in the committer's batched transactions.
+
+A 429 or a 5xx of one of these requests is tried again (:data:`CALL_ATTEMPTS`) before the
+batch falls back; any unexpected error falls back too, never ending the session.
 
 What HubSpot does not document, and how it is met:
 
@@ -50,8 +62,9 @@ import posixpath
 import time
 import uuid
 import zipfile
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -73,7 +86,7 @@ from hubsync.errors import (
 )
 from hubsync.model import AccessToken, Mode, OpKind, OutboxEntry, OutboxState, RemoteMeta
 from hubsync.ports import ApiAnswer
-from hubsync.state import BulkRefusal
+from hubsync.state import AsyncStateStore, BulkRefusal
 
 if TYPE_CHECKING:
     from hubsync.engine.worker import AccountWorker
@@ -102,6 +115,13 @@ POLL_GROWTH = 1.5
 """Status polls wait 0.2 s, then 1.5 times longer each time, at most 2 s: a small theme
 extracts in well under a second (emulator: 0.3 s), a big one is not polled to death."""
 ARCHIVE_PREFIX = "hubsync-archive-"
+OVERWRITE_SAMPLE = 3
+"""Files already synced before whose metadata is read after an extraction, to see that it
+overwrote them (one request each)."""
+CALL_ATTEMPTS = 3
+"""Tries of one archive-path request that met a 429 or a transient failure (5xx, timeout)
+before the batch falls back to per-file uploads."""
+RETRY_WAIT_S = 0.5
 
 _T = TypeVar("_T")
 
@@ -152,6 +172,8 @@ class ArchivePath:
         self.refusal: BulkRefusal | None = None
         """The account's remembered refusal (loaded from the state on first use)."""
         self._loaded = False
+        self._starting: asyncio.Task[None] | None = None
+        self._start_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._held: dict[str, OutboxEntry] = {}
         """remote path -> an entry this path took (in flight in the core), until it is
@@ -165,17 +187,40 @@ class ArchivePath:
     def offer(self, now: float, group: asyncio.TaskGroup) -> None:
         """Start sending the account's due uploads as an archive if the batch is large
         enough and the account may (see the module docstring). Marks them in flight."""
-        if not self._may_try(now) or not self._take(now):
+        if not self._loaded and self._starting is None and self._usable():
+            # Once per session: learn a remembered refusal, delete what a killed process
+            # left (beside the per-file uploads, which go on meanwhile).
+            self._starting = self._spawn(group, self._startup(), "archive-start")
+        if self._task is not None and not self._task.done():
             return
-        task = group.create_task(self._run(), name=f"archive-{self.worker.name}")
-        self._task = task
+        if self._may_try(now) and self._take(now):
+            self._task = self._spawn(group, self._run(), "archive")
+
+    def _spawn(self, group: asyncio.TaskGroup, work: Coroutine[Any, Any, None], name: str
+               ) -> asyncio.Task[None]:
+        task = group.create_task(self._guarded(work), name=f"{name}-{self.worker.name}")
         requests = self.worker._requests
         requests.add(task)  # drained and cancelled on a stop like any request
         task.add_done_callback(requests.discard)
+        return task
+
+    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
+        """``work``, with any unexpected error logged instead of ending the session (what
+        it held is handed back by ``_run``): the per-file path is always there."""
+        try:
+            await work
+        except Exception:
+            self._resting = True
+            log.exception("archive_crashed", account=self.worker.name,
+                          note="this batch goes file by file")
+
+    def _usable(self) -> bool:
+        """Whether this account can use the archive path at all (a real client, a state)."""
+        return isinstance(self.worker.api, ArchiveApi) and self.worker.engine._store is not None
 
     def _may_try(self, now: float) -> bool:
         worker = self.worker
-        if self.mode == "files" or (self._task is not None and not self._task.done()):
+        if self.mode == "files":
             return False
         if self.mode == "auto" and self.refusal is not None:
             return False
@@ -183,9 +228,9 @@ class ArchivePath:
         if self._resting:
             self._resting = pending > 0
             return False
-        if pending < ARCHIVE_MIN_FILES or worker.engine._store is None:
+        if pending < ARCHIVE_MIN_FILES:
             return False
-        return isinstance(worker.api, ArchiveApi) and worker._free(now) > 0
+        return self._usable() and worker._free(now) > 0
 
     def _take(self, now: float) -> bool:
         """Take the due uploads of publish-mode watches (in flight from now on); False
@@ -198,6 +243,10 @@ class ArchivePath:
         if due < ARCHIVE_MIN_FILES:
             return False
         self._hold_due(now, len(entries))
+        if len(self._held) < ARCHIVE_MIN_FILES and not any(
+                is_module_meta(e.rel) for e in self._held.values()):
+            # Not dispatchable yet (rows the state has not written): the next round.
+            self._release(list(self._held.values()))
         return bool(self._held)
 
     def _hold_due(self, now: float, limit: int) -> None:
@@ -219,7 +268,7 @@ class ArchivePath:
         """Send what is held by archive; whatever does not land goes back to the core as
         not sent, for the per-file loop."""
         try:
-            await self._load_refusal()
+            await self._startup()
             if self.mode == "auto" and self.refusal is not None:
                 return
             base = self.worker.engine.outbox.base(self.worker.name)
@@ -231,11 +280,12 @@ class ArchivePath:
                 outbox = self.worker.engine.outbox
                 self._hold_due(self.worker.engine.clock.time(),
                                len(outbox.entries(self.worker.name)))
-            await self._vet()
+            await self._vet_by_guard()
             if len(self._held) < ARCHIVE_MIN_FILES:
                 self._resting = True
                 return
             await self._send(list(self._held.values()))
+            await self._forget_refusal()
         except (Refused, FellBack) as exc:
             self._resting = True
             await self._fell_back(exc, len(self._held))
@@ -243,27 +293,25 @@ class ArchivePath:
             self._release(list(self._held.values()))
             self.worker.wake.set()
 
-    async def _vet(self) -> None:
-        """The conflict guard (engine/guard.py), as before a per-file upload: extraction
-        overwrites whatever is at a path, so a file someone else changed, or one hubsync
-        never synced that differs, must not go into the archive. Files never synced cost
-        one listing per folder; files synced before, one metadata read each. What the guard
-        keeps back is finished by the core (conflict, adopted, done); a failed read hands
-        the file back to the per-file loop, which retries it with its own guard."""
-        limit = asyncio.Semaphore(self.worker.concurrency)
-        engine = self.worker.engine
+    async def _vet_by_guard(self) -> None:
+        """The conflict guard (engine/guard.py) before the archive, as before any send: a
+        file it would not send (someone else's version is there, or the same content) is
+        settled as it says and leaves the batch; one whose read failed goes file by file.
+        New files cost one listing per folder, not one read each."""
+        worker = self.worker
+        if not worker.guard.enabled:
+            return
 
-        async def vet(entry: OutboxEntry) -> None:
-            async with limit:
-                try:
-                    guarded = await self.worker.guard.check(entry)
-                except HubsyncError:
-                    self._release([entry])
-                    return
+        async def one(entry: OutboxEntry) -> None:
+            try:
+                guarded = await worker.guard.check(entry)
+            except HubsyncError:
+                self._release([entry])
+                return
             if guarded is not None and self._held.pop(entry.remote_path, None) is entry:
-                engine.finish_guarded(entry, guarded)
+                worker.engine.finish_guarded(entry, guarded)
 
-        await asyncio.gather(*(vet(e) for e in list(self._held.values())))
+        await asyncio.gather(*(one(e) for e in list(self._held.values())))
 
     async def _meta_first(self, metas: list[OutboxEntry]) -> None:
         if len(metas) >= META_ARCHIVE_MIN:
@@ -298,7 +346,14 @@ class ArchivePath:
         handed back (the tracker looks again), as a per-file upload would find it."""
         tracker = self.worker.engine.tracker(watch)
         ordered = sorted(entries, key=lambda e: upload_rank(e.rel))
-        contents = await asyncio.to_thread(_read_all, tracker.root, ordered)
+        sources: list[Path | None] = []
+        for entry in ordered:
+            try:
+                # The file itself, or a fields.js's converted output (hubsync.fieldsjs).
+                sources.append(await tracker.upload_source(entry.rel))
+            except FileNotFoundError:
+                sources.append(None)
+        contents = await asyncio.to_thread(_read_all, sources)
         files: list[tuple[str, bytes]] = []
         kept: list[OutboxEntry] = []
         for entry, content in zip(ordered, contents, strict=True):
@@ -319,19 +374,26 @@ class ArchivePath:
         began = time.monotonic()
         stored = False
         try:
+            if self.worker.engine.stopping:
+                raise FellBack("the session is stopping")
+            # Durable first: a process killed from here on leaves an archive the next
+            # start deletes.
+            await self._store().record_bulk_archive(self.worker.name, archive, time.time())
+            stored = True
             await self._call(lambda t, a: a.store_archive(t, archive, packed.content),
                              "storing the archive")
-            stored = True
             task_id = await self._call(lambda t, a: a.extract(t, archive), "extract")
-            await self._wait_for(task_id, began)
+            status = await self._wait_for(task_id, began)
+            await self._check_overwrites(packed.entries, status)
             landed = await self._verify(packed.entries)
         finally:
             if stored:
                 await self._delete(archive)
         await self._record(landed, task_id, began)
 
-    async def _wait_for(self, task_id: str, began: float) -> None:
-        """Poll until COMPLETE; raise Refused/FellBack for anything else."""
+    async def _wait_for(self, task_id: str, began: float) -> Any:
+        """Poll until COMPLETE and return that status; raise Refused/FellBack for anything
+        else."""
         wait_s = POLL_FIRST_S
         while True:
             left_s = EXTRACT_DEADLINE_S - (time.monotonic() - began)
@@ -343,13 +405,30 @@ class ArchivePath:
             status = await self._call(lambda t, a: a.extract_status(t, task_id),
                                       "extract status")
             if status.status == "COMPLETE":
-                return
+                return status
             if status.status == "CANCELED":
                 if status.errors:
                     # Files refused inside the archive: nothing stored (all or nothing).
                     raise FellBack("HubSpot refused files inside the archive: "
                                    + "; ".join(d.message for d in status.errors[:3]))
                 raise Refused("HubSpot canceled the extraction")
+
+    async def _check_overwrites(self, entries: list[OutboxEntry], status: Any) -> None:
+        """Whether extraction replaces files that were there is not documented: read the
+        metadata of a few files hubsync had synced before (:data:`OVERWRITE_SAMPLE`
+        requests) and compare their ``updatedAt`` with the task's ``requestedAt``, both
+        HubSpot's clock. Older -> Refused: the archive cannot update a theme."""
+        requested_ms = _epoch_ms(status.requested_at)
+        base = self.worker.engine.outbox.base(self.worker.name)
+        sample = [e for e in entries if e.remote_path in base][:OVERWRITE_SAMPLE]
+        if requested_ms is None or not sample:
+            return
+        for entry in sample:
+            meta = await self._metadata(entry.remote_path, "check the extraction")
+            updated = meta.updated_at_ms if meta is not None else None
+            if updated is not None and updated < requested_ms:
+                raise Refused(f"the extraction left {entry.remote_path} as it was (updated "
+                              "before the archive was extracted): it does not overwrite")
 
     async def _verify(self, entries: list[OutboxEntry]) -> list[OutboxEntry]:
         """The entries whose names the listing of their folder shows (one request per
@@ -362,8 +441,7 @@ class ArchivePath:
         async def listed(folder: str) -> set[str]:
             async with limit:
                 try:
-                    meta = await self._call(lambda t, a: a.metadata(t, folder),
-                                            "verify the extraction")
+                    meta = await self._metadata(folder, "verify the extraction")
                 except (Refused, FellBack):
                     return set()
             return set(meta.children) if meta is not None and meta.folder else set()
@@ -393,66 +471,109 @@ class ArchivePath:
         worker.conditions.last_error = None
 
     async def _delete(self, archive: str) -> None:
-        """Remove the archive, also when the batch failed or is being cancelled."""
+        """Remove the archive, also when the batch failed or is being cancelled; the state
+        forgets it once HubSpot answered (a 404 counts: it is gone)."""
 
         async def delete(token: AccessToken, api: ArchiveApi) -> None:
             with contextlib.suppress(NotFound):
                 await api.delete(token, archive)
 
-        deleting = asyncio.ensure_future(self._call(delete, "delete the archive",
-                                                    cleanup=True))
+        async def delete_and_forget() -> None:
+            await self._call(delete, "delete the archive")
+            await self._store().record_bulk_archive(self.worker.name, archive, None)
+
+        deleting = asyncio.ensure_future(delete_and_forget())
         try:
             await asyncio.shield(deleting)
         except asyncio.CancelledError:
-            # A stop: give the delete a moment to finish before giving up on it.
+            # A stop: give the delete a moment to finish; if it cannot, the state still
+            # names the archive and the next start deletes it.
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(deleting, 5.0)
-            if not deleting.done() or deleting.cancelled() or deleting.exception():
-                log.warning("archive_left_behind", account=self.worker.name, path=archive,
-                            note="delete it in the Design Manager")
             raise
         except (Refused, FellBack) as exc:
             log.warning("archive_left_behind", account=self.worker.name, path=archive,
-                        error=str(exc), note="delete it in the Design Manager")
+                        error=str(exc), note="deleted at the next start, or delete it in "
+                        "the Design Manager")
 
     # --- requests -----------------------------------------------------------------------
 
     async def _call(self, request: Callable[[AccessToken, ArchiveApi], Awaitable[_T]],
-                    what: str, *, cleanup: bool = False) -> _T:
+                    what: str) -> _T:
         """One request of the archive path, through the pacer and the token manager;
-        HubSpot's refusals (4xx) become Refused, anything else FellBack. A ``cleanup``
-        request still goes while the session stops."""
+        HubSpot's refusals (4xx) become Refused, anything else FellBack. Once an archive
+        is being stored it is a request in flight: its polls, checks and delete go on
+        while the session stops (the drain waits for them, as for any request)."""
         worker = self.worker
         api = worker.api
         assert isinstance(api, ArchiveApi)
-        await worker.pacer.acquire()
-        if worker.engine.stopping and not cleanup:
-            raise FellBack("the session is stopping")
-        try:
-            return await worker.tokens.call(lambda token: request(token, api))
-        except RateLimited as exc:
-            worker.pacer.rate_limited(exc.retry_after)
-            raise FellBack(f"{what}: {exc}") from exc
-        except (TransientError, TokenExpired, AuthError, CredentialError) as exc:
+        for attempt in range(1, CALL_ATTEMPTS + 1):
+            await worker.pacer.acquire()
+            try:
+                return await worker.tokens.call(lambda token: request(token, api))
+            except TransientError as exc:
+                # A 429 (the pacer then waits out the window) or a 5xx on one of a few
+                # requests must not cost the whole archive: try again, a few times.
+                if isinstance(exc, RateLimited):
+                    worker.pacer.rate_limited(exc.retry_after)
+                if attempt == CALL_ATTEMPTS or exc.status is None:
+                    raise self._fallback(exc, what) from exc
+                await asyncio.sleep(RETRY_WAIT_S * attempt)
+            except HubsyncError as exc:
+                raise self._fallback(exc, what) from exc
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _metadata(self, remote_path: str, what: str) -> RemoteMeta | None:
+        """One metadata read (file or folder listing) through :meth:`_call`."""
+
+        async def read(token: AccessToken, api: ArchiveApi) -> RemoteMeta | None:
+            return await api.metadata(token, remote_path)
+
+        return await self._call(read, what)
+
+    @staticmethod
+    def _fallback(exc: HubsyncError, what: str) -> Refused | FellBack:
+        """What an error of an archive-path request means for the batch."""
+        if isinstance(exc, TransientError | TokenExpired | AuthError | CredentialError):
             # The server is unwell or the key is in trouble: the per-file path meets the
             # same condition and handles it (offline probing, blocking the account).
-            raise FellBack(f"{what}: {exc}") from exc
-        except HubSpotError as exc:
-            if exc.status is not None and 400 <= exc.status < 500:
-                raise Refused(f"{what}: {exc.describe().splitlines()[0]}") from exc
-            raise FellBack(f"{what}: {exc}") from exc
-        except HubsyncError as exc:
-            raise FellBack(f"{what}: {exc}") from exc
+            return FellBack(f"{what}: {exc}")
+        if isinstance(exc, HubSpotError) and exc.status is not None \
+                and 400 <= exc.status < 500:
+            return Refused(f"{what}: {exc.describe().splitlines()[0]}")
+        return FellBack(f"{what}: {exc}")
 
     # --- refusals and fallback ----------------------------------------------------------
 
-    async def _load_refusal(self) -> None:
-        if self._loaded:
-            return
+    def _store(self) -> AsyncStateStore:
         store = self.worker.engine._store
-        if store is not None:
-            self.refusal = (await store.bulk_refusals()).get(self.worker.name)
+        assert store is not None  # _usable() said so
+        return store
+
+    async def _startup(self) -> None:
+        """Once per session: the remembered refusal, and the archives a killed process
+        left behind deleted (each kept in the state until its delete is answered)."""
+        async with self._start_lock:
+            if not self._loaded:
+                await self._start()
+
+    async def _start(self) -> None:
+        # Set last: a start cancelled half-way is tried again by the next archive.
+        store = self._store()
+        self.refusal = (await store.bulk_refusals()).get(self.worker.name)
+        for archive in await store.bulk_archives(self.worker.name):
+            log.info("archive_cleanup", account=self.worker.name, path=archive,
+                     note="left by an earlier run that did not finish")
+            await self._delete(archive)
         self._loaded = True
+
+    async def _forget_refusal(self) -> None:
+        """An archive went through (``bulk = "archive"``): an older refusal no longer
+        holds, so ``auto`` uses the archive path again."""
+        store = self.worker.engine._store
+        if self.refusal is not None and store is not None:
+            await store.record_bulk_refusal(self.worker.name, None)
+            self.refusal = None
 
     async def _fell_back(self, exc: Exception, files: int) -> None:
         worker = self.worker
@@ -486,12 +607,26 @@ class ArchivePath:
         self.worker.engine.check_idle()
 
 
-def _read_all(root: Path, entries: list[OutboxEntry]) -> list[bytes | None]:
-    """Each entry's bytes, or None when it cannot be read now (gone, a folder, ...)."""
+def _epoch_ms(iso: str | None) -> int | None:
+    """HubSpot's ISO 8601 time (``2026-11-30T05:30:00.123Z``) in epoch ms; None if absent or
+    not a time."""
+    if not iso:
+        return None
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _read_all(paths: list[Path | None]) -> list[bytes | None]:
+    """Each file's bytes, or None when it cannot be read now (gone, a folder, ...)."""
     contents: list[bytes | None] = []
-    for entry in entries:
+    for path in paths:
         try:
-            contents.append((root / entry.rel).read_bytes())
+            contents.append(path.read_bytes() if path is not None else None)
         except OSError:
             contents.append(None)
     return contents

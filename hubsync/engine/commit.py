@@ -31,7 +31,7 @@ log = structlog.get_logger("hubsync.engine")
 STATE_RETRY_S = 5.0
 """How often a failed state write is tried again (seconds)."""
 CHECKPOINT_ROWS = 1000
-GATHER_S = 0.004
+GATHER_S = 0.010
 """A batch of completions only (no new outbox rows, which a worker waits for before
 sending) waits this long (seconds, real time) for more to join it: a bulk push then
 writes one transaction and one run of sync log lines per few files, not per file."""

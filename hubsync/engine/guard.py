@@ -66,6 +66,15 @@ class Guard:
     def enabled(self) -> bool:
         return self._worker.account.guard
 
+    def sees(self, entry: OutboxEntry) -> bool:
+        """Whether the guard can read the version ``entry`` would replace. Not for a
+        draft-mode watch on the filemapper API: its uploads write the draft buffer, but
+        ``meta/`` and ``stream/`` show only the live file (hubspot-api.md §3 documents no
+        draft read), so every check would compare against the wrong file. The Source Code
+        API reads the draft (``draft/metadata``)."""
+        return self.enabled and (self._publish(entry)
+                                 or self._worker.account.transport == "source-code")
+
     async def check(self, entry: OutboxEntry, *, dry: bool = False) -> Guarded | None:
         """None when ``entry`` may be sent now; otherwise why not. Raises the request's
         ``HubsyncError`` when a read fails (the entry is retried like a failed send).
@@ -74,7 +83,9 @@ class Guard:
         view = RemoteView()
         content: bytes | None = None
         for _ in range(MAX_STEPS):
-            verdict = outbox.guard_verdict(entry, view, guard=self.enabled)
+            identity = self._worker.tokens.identity
+            verdict = outbox.guard_verdict(entry, view, guard=self.sees(entry),
+                                           user_id=identity.user_id if identity else None)
             step = verdict.step
             if step is Step.SEND:
                 return None
@@ -152,6 +163,11 @@ class Guard:
         children = frozenset(meta.children) if meta is not None and meta.folder else None
         self._listings[folder] = (self._worker.engine.clock.monotonic(), children)
         return children
+
+    def listed(self) -> dict[str, frozenset[str]]:
+        """folder -> the child names its listing gave, for every folder listed so far."""
+        return {folder: children for folder, (_, children) in self._listings.items()
+                if children is not None}
 
     def forget(self, remote_path: str) -> None:
         """Drop the cached listing of ``remote_path``'s folder (it changed)."""

@@ -265,9 +265,9 @@ class RemotePoller:
             remote_sha256=sha256_of(content) if content is not None else None,
             copy_path=str(copy) if copy is not None else None,
             detected_s=self.engine.clock.time())
+        # Through the decision core: the path is then held (nothing owed or sent for it
+        # until `hubsync resolve`), and the line has the guard's fields (docs/sync-log.md).
         effects = Effects()
-        # The core holds the path (nothing owed or sent until `hubsync resolve`), stores
-        # the conflict and logs it, as for the push guard's conflicts.
         self.engine.outbox.record(conflict, effects)
         self.engine.commit(effects)
 

@@ -59,6 +59,9 @@ class Summary:
     """The push was stopped (Ctrl-C) before it was done; what is left stays pending."""
     conflicts: tuple[Conflict, ...] = ()
     """Files the conflict guard did not send (someone else's version is there)."""
+    remote_only: tuple[str, ...] = ()
+    """``account: remote path`` of files in remote folders the guard listed (first
+    contact) that hubsync never synced and has no local file for: left alone."""
     pending: Mapping[str, int] = field(default_factory=dict)
     """account -> changes still owed to it after this run (``left_pending`` per account)."""
     bytes_pushed: Mapping[str, int] = field(default_factory=dict)

@@ -25,7 +25,7 @@ from hubsync.core.outbox import Outbox
 from hubsync.errors import HubsyncError, UsageError
 from hubsync.journal import LOG_NAME, Journal
 from hubsync.lock import InstanceLock
-from hubsync.model import Conflict, ConflictKind, EngineEvent
+from hubsync.model import Conflict, ConflictKind, EngineEvent, Identity
 from hubsync.state import STATE_FILE, AsyncStateStore, StateStore, drop_remote_copy
 
 
@@ -45,8 +45,11 @@ def apply_remote_copy(root: Path, conflict: Conflict) -> int | None:
     remote holds: the kept copy written atomically, or the file removed when the remote
     one was deleted. Returns the bytes written (None: removed).
 
-    Raises ResolveError when the copy is missing or no longer has the sha256 recorded
-    (say to run ``hubsync pull`` or ``resolve --keep local``); OSError from the disk.
+    The temporary file is made beside the kept copy (in the state folder) when that is on
+    the same disk as the watch folder, so the watcher sees only the final rename, not a
+    stray temporary name; otherwise in the file's own folder. Raises ResolveError when
+    the copy is missing or no longer has the sha256 recorded (say to run ``hubsync pull``
+    or ``resolve --keep local``); OSError from the disk.
     """
     local = root / conflict.rel
     if conflict.kind is ConflictKind.DELETED or conflict.remote is None:
@@ -56,16 +59,21 @@ def apply_remote_copy(root: Path, conflict: Conflict) -> int | None:
         raise ResolveError(
             f"{conflict.rel}: the remote copy was not kept ({conflict.copy_path or 'none'}); "
             "use `hubsync resolve --keep local`, or fetch the remote file with `hubsync pull`")
-    content = Path(conflict.copy_path).read_bytes()
+    copy = Path(conflict.copy_path)
+    content = copy.read_bytes()
     if conflict.remote_sha256 and hashlib.sha256(content).hexdigest() != conflict.remote_sha256:
         raise ResolveError(
             f"{conflict.rel}: the kept remote copy {conflict.copy_path} changed since it was "
             "downloaded; use `hubsync resolve --keep local`, or `hubsync pull` it again")
     local.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=local.parent, prefix=".hubsync-resolve-")
+    same_disk = copy.parent.stat().st_dev == local.parent.stat().st_dev
+    fd, tmp = tempfile.mkstemp(dir=copy.parent if same_disk else local.parent,
+                               prefix=".hubsync-resolve-")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
         with contextlib.suppress(OSError):
             Path(tmp).chmod(local.stat().st_mode & 0o777 if local.exists() else 0o644)
         Path(tmp).replace(local)
@@ -98,10 +106,12 @@ async def list_offline(config: Config) -> list[Conflict]:
 
 
 async def resolve_offline(config: Config, account: str, remote_path: str, keep: str, *,
-                          now: Callable[[], float]) -> Conflict:
+                          now: Callable[[], float], identity: Identity | None = None
+                          ) -> Conflict:
     """Resolve one conflict with no session running: under the instance lock, apply the
     core's decision to the state, write (or remove) the local file for ``remote``, log the
-    ``resolved`` line. The caller pushes for ``local``. Returns the conflict resolved.
+    ``resolved`` line with ``identity`` (the key's user; None: the last ``auth test``'s).
+    The caller pushes for ``local``. Returns the conflict resolved.
 
     Raises AlreadyRunning when a session holds the state (ask it instead), UsageError
     when there is no such conflict, ResolveError/OSError for the local file, StateError.
@@ -122,11 +132,11 @@ async def resolve_offline(config: Config, account: str, remote_path: str, keep: 
                 size = apply_remote_copy(config.watch(conflict.watch).src, conflict)
             effects = outbox.resolve(conflict, keep, now(), remote_size=size)
             await store.apply(effects)
-            identity = (await store.run(StateStore.auth_statuses)).get(account)
+            checked = (await store.run(StateStore.auth_statuses)).get(account)
         finally:
             await store.close()
         drop_remote_copy(state_dir, conflict.copy_path)
-        who = identity.identity if identity is not None else None
+        who = identity or (checked.identity if checked is not None else None)
         journal = Journal(state_dir / LOG_NAME)
         try:
             for event in effects.events:

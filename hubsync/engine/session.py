@@ -18,6 +18,7 @@ from hubsync.core.conflicts import KEEP_LOCAL, KEEP_REMOTE
 from hubsync.core.effects import Effects, Policy, Result
 from hubsync.core.guard import Step
 from hubsync.core.outbox import Outbox
+from hubsync.core.paths import to_remote
 from hubsync.engine.commit import Committer
 from hubsync.engine.guard import Guarded
 from hubsync.engine.local import LocalSide
@@ -155,7 +156,26 @@ class Engine:
                                 unchanged=self.local.unchanged, skipped=self.local.skipped,
                                 hold_reasons=self.hold_reasons, plans=self.local.plans,
                                 interrupted=self._interrupted)
-        return replace(summary, conflicts=tuple(self._new_conflicts))
+        return replace(summary, conflicts=tuple(self._new_conflicts),
+                       remote_only=tuple(self._remote_only()))
+
+    def _remote_only(self) -> list[str]:
+        """``account: remote path`` of the files in folders the guard listed that are
+        neither synced nor local (a teammate's): reported, never touched. A child name
+        that is a folder prefix of a local file is a folder, not such a file."""
+        found: list[str] = []
+        for name, worker in self._workers.items():
+            base = self.outbox.base(name)
+            local = {to_remote(t.watch.dest, rel) for t in self.local.trackers.values()
+                     if name in t.spec.accounts for rel in t.local}
+            for folder, children in worker.guard.listed().items():
+                for child in sorted(children):
+                    path = f"{folder}/{child}" if folder else child
+                    if path in base or path in local or any(
+                            p.startswith(path + "/") for p in local):
+                        continue
+                    found.append(f"{name}: {path}")
+        return found
 
     def stop(self) -> None:
         """End the session as soon as requests in flight are done (a first Ctrl-C):
@@ -188,6 +208,11 @@ class Engine:
         check_keep(keep)
         self._select_workers(account)
         conflict = find_conflict(self.outbox.conflicts(account), account, remote_path)
+        if conflict.watch not in self.local.trackers:
+            raise UsageError(
+                f"{conflict.rel} belongs to watch {conflict.watch!r}, which this session does "
+                "not run; stop the session and run `hubsync resolve` again (it then works on "
+                "the state)")
         size = None
         if keep == KEEP_REMOTE:
             root = self.tracker(conflict.watch).root

@@ -194,7 +194,10 @@ class AccountWorker:
         """``call(token)`` once the account's pacer lets a request through (a stop while
         waiting cancels it: nothing was sent). Raises what the call raises."""
         await self._acquire()
-        return await self.tokens.call(call)
+        try:
+            return await self.tokens.call(call)
+        finally:
+            self.pacer.answered()  # it counts from its answer on (Pacer.answered)
 
     async def _acquire(self) -> None:
         task = asyncio.current_task()
@@ -216,7 +219,10 @@ class AccountWorker:
             call = self._call_for(entry, tracker.watch.mode)
             await self._acquire()
             began = time.monotonic()
-            answer = await self.tokens.call(call)
+            try:
+                answer = await self.tokens.call(call)
+            finally:
+                self.pacer.answered()
         except HubsyncError as exc:  # HubSpot's answer, or the key refused or missing
             error = exc
         fields = self._fields(entry, began)
@@ -239,7 +245,7 @@ class AccountWorker:
         (the Source Code API's PUT does), else one metadata read (guard on only: it is
         what the next guard compares with). None when unknown."""
         version = version_of(getattr(answer, "meta", None))
-        if version is not None or not self.account.guard:
+        if version is not None or not self.guard.sees(entry):
             return version
         try:
             async def read(token: AccessToken) -> Any:

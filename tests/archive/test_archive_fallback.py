@@ -139,3 +139,22 @@ async def test_extraction_that_never_completes_falls_back_after_the_deadline(
     assert seen["upload"] == 60
     assert_no_archive_left(emulator)
     assert "did not complete" in refusals(config)["sandbox"].reason
+
+
+async def test_an_archive_that_goes_through_forgets_the_refusal(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """A refusal remembered by ``auto`` is forgotten once a push with ``bulk = "archive"``
+    gets an archive through: the next ``auto`` push uses the archive again."""
+    emulator.set_extract_faults(refuse_status=403)
+    write_files(tmp_path / "theme", css_theme(60))
+    assert (await build_engine(make_config()).push_once()).ok
+    assert "sandbox" in refusals(make_config())
+    emulator.set_extract_faults()
+    write_files(tmp_path / "theme", css_theme(60, start=1000))
+    assert (await build_engine(make_config(bulk="archive")).push_once()).ok
+    assert refusals(make_config()) == {}
+    emulator.clear_requests()
+    write_files(tmp_path / "theme", css_theme(60, start=2000))
+    assert (await build_engine(make_config()).push_once()).ok
+    assert Counter(endpoints(emulator))["extract"] == 1

@@ -4,13 +4,21 @@ the config file to the remote tree."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 from hubsync.emulator import EmulatorThread
 from tests.archive.helpers import css_theme, write_files
-from tests.support.processes import HUBSYNC, keys_env, local_tree, remote_tree
+from tests.support.processes import (
+    HUBSYNC,
+    hubsync_process,
+    keys_env,
+    local_tree,
+    remote_tree,
+    wait_until,
+)
 
 
 def write_config(path: Path, emu: EmulatorThread, root: Path, bulk: str) -> Path:
@@ -73,3 +81,81 @@ def test_push_with_bulk_archive_reports_a_refusal(
     output = done.stdout + done.stderr
     assert "archive_refused" in output
     assert "extract" in output
+
+
+def test_status_and_doctor_show_a_remembered_refusal(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """After ``auto`` met a refused extraction, ``hubsync status`` (nothing running) says
+    that large batches go file by file, why, and how to try again; ``--json`` has it as
+    ``archive_refused``; ``hubsync doctor`` has a line for it."""
+    emulator_thread.set_extract_faults(refuse_status=403)
+    root = tmp_path / "theme"
+    write_files(root, css_theme(60))
+    config = write_config(tmp_path / "config.toml", emulator_thread, root, "auto")
+    assert push(config, emulator_thread).returncode == 0
+    status = subprocess.run([*HUBSYNC, "--config", str(config), "status", "--json"],
+                            env=keys_env(emulator_thread), capture_output=True, text=True,
+                            timeout=60, check=True)
+    [account] = json.loads(status.stdout)["accounts"]
+    assert "extract" in account["archive_refused"]["reason"]
+    assert account["archive_refused"]["at"].endswith("Z")
+    text = subprocess.run([*HUBSYNC, "--config", str(config), "status"],
+                          env=keys_env(emulator_thread), capture_output=True, text=True,
+                          timeout=60, check=True).stdout
+    assert "large batches go file by file" in text
+    assert 'bulk = "archive"' in text
+    doctor = subprocess.run([*HUBSYNC, "--config", str(config), "doctor"],
+                            env=keys_env(emulator_thread), capture_output=True, text=True,
+                            timeout=60, check=False).stdout
+    assert "sandbox bulk" in doctor
+    assert "large batches go file by file" in doctor
+
+
+def test_sigkill_during_the_extraction_then_a_rerun_cleans_up_and_converges(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """``hubsync push`` killed (SIGKILL) while HubSpot extracts its archive leaves the
+    archive stored; the next push deletes it (the state named it before it was stored)
+    and ends with the remote tree equal to the local one."""
+    emu = emulator_thread
+    emu.set_extract_faults(delay_ms=4000)
+    root = tmp_path / "theme"
+    write_files(root, css_theme(80))
+    config = write_config(tmp_path / "config.toml", emu, root, "auto")
+    with hubsync_process(["--config", str(config), "push"], keys_env(emu),
+                         tmp_path / "out.txt", stop_signal=signal.SIGKILL) as session:
+        wait_until(lambda: any(r.endpoint == "extract" for r in emu.requests),
+                   what="an extraction")
+        session.process.send_signal(signal.SIGKILL)
+        session.process.wait(10)
+    assert [p for p in emu.files(111) if "hubsync-archive-" in p]
+    emu.set_extract_faults()
+    done = push(config, emu)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert remote_tree(emu, 111, "my-theme") == local_tree(root)
+    assert not [p for p in emu.files(111) if "hubsync-archive-" in p]
+    assert not [p for p in emu.files(111, "draft") if "hubsync-archive-" in p]
+
+
+def test_ctrl_c_during_the_extraction_waits_for_it_and_says_so(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """SIGINT while the archive is being extracted: the extraction is a request in flight,
+    so the push waits for it, records every file, deletes the archive and exits 130 with
+    a summary that counts them pushed."""
+    emu = emulator_thread
+    emu.set_extract_faults(delay_ms=2000)
+    root = tmp_path / "theme"
+    write_files(root, css_theme(60))
+    config = write_config(tmp_path / "config.toml", emu, root, "auto")
+    with hubsync_process(["--config", str(config), "push"], keys_env(emu),
+                         tmp_path / "out.txt", stop_signal=signal.SIGKILL) as session:
+        wait_until(lambda: any(r.endpoint == "extract" for r in emu.requests),
+                   what="an extraction")
+        session.process.send_signal(signal.SIGINT)
+        assert session.process.wait(30) == 130
+        output = session.output()
+    assert "sandbox: 60 pushed" in output, output
+    assert remote_tree(emu, 111, "my-theme") == local_tree(root)
+    assert not [p for p in emu.files(111) if "hubsync-archive-" in p]

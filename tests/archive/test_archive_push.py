@@ -205,3 +205,28 @@ async def test_file_changed_during_the_extraction_is_sent_again(
     others = [line for line in sync_log(config.settings.state_dir)
               if line["event"] == "pushed" and line.get("via") == "archive"]
     assert len(others) == 59
+
+
+async def test_changed_theme_goes_as_an_archive_over_the_files_there(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """A branch switch that changes 60 synced files: one archive replaces them; a few
+    metadata reads check that the extraction overwrote files that were there."""
+    theme = css_theme(60)
+    write_files(tmp_path / "theme", theme)
+    config = make_config()
+    assert (await build_engine(config).push_once()).ok
+    emulator.clear_requests()
+    switched = {rel: text.replace("body", "main") for rel, text in theme.items()}
+    write_files(tmp_path / "theme", switched)
+    summary = await build_engine(config).push_once()
+    assert summary.ok
+    assert summary.pushed == {"sandbox": 60}
+    assert remote_theme(emulator) == {rel: text.encode() for rel, text in switched.items()}
+    seen = Counter(endpoints(emulator))
+    assert seen["extract"] == 1
+    assert seen["upload"] == 0
+    # The conflict guard reads each synced file before (engine/guard.py); after the
+    # extraction: one listing per folder and the overwrite sample.
+    assert seen["meta"] == len(switched) + 4 + bulk.OVERWRITE_SAMPLE
+    assert_no_archive_left(emulator)

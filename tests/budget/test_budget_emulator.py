@@ -30,7 +30,8 @@ def theme_config(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyP
     return Config(
         path=tmp_path / "config.toml",
         settings=Settings(state_dir=tmp_path / "state"),
-        accounts={"sandbox": Account("sandbox", 111, api_base=emulator.url)},
+        # Per-file uploads: a first push this big would go as one archive under bulk = "auto".
+        accounts={"sandbox": Account("sandbox", 111, api_base=emulator.url, bulk="files")},
         watches=(Watch("theme", root, "my-theme", ("sandbox",)),),
     )
 

@@ -130,3 +130,41 @@ def test_without_max_concurrency_the_slots_are_fixed() -> None:
     pacer = Pacer(10_000, 10.0)
     pacer.observe(2.0, 200)
     assert pacer.slots(4) == 4
+
+
+async def test_a_request_counts_from_its_answer() -> None:
+    """Limit 3 / 10 s (budget 2): two requests let through at t=0 and answered at t=3 and
+    t=4 free their places at t=13 and t=14, not t=10, so a window that reached HubSpot
+    late is never overtaken by the next one."""
+    clock = FakeClock()
+    pacer = Pacer(3, 10.0, clock=clock, sleep=clock.sleep)
+    start = clock.now
+    await pacer.acquire()
+    await pacer.acquire()
+    clock.now = start + 3.0
+    pacer.answered()
+    clock.now = start + 4.0
+    pacer.answered()
+    await pacer.acquire()
+    assert clock.now == pytest.approx(start + 13.0)
+    await pacer.acquire()
+    assert clock.now == pytest.approx(start + 14.0)
+    assert pacer.snapshot().used == 2
+
+
+async def test_unanswered_requests_and_others_requests_still_count() -> None:
+    """A request never answered counts from when it was let through (as before); requests
+    HubSpot counted that we did not send (``Remaining``) count from when we learnt of
+    them; ``answered`` with nothing in flight changes nothing."""
+    clock = FakeClock()
+    pacer = Pacer(11, 10.0, clock=clock, sleep=clock.sleep)  # budget 10
+    pacer.answered()
+    start = clock.now
+    await pacer.acquire()
+    clock.now = start + 2.0
+    pacer.learn(RateLimitInfo(max=11, remaining=2, interval_ms=10_000))  # 9 used there
+    assert pacer.snapshot().used == 9
+    await pacer.acquire()  # the 10th
+    assert clock.now == pytest.approx(start + 2.0)
+    await pacer.acquire()  # waits for the unanswered first one to leave (t=10)
+    assert clock.now == pytest.approx(start + 10.0)

@@ -22,8 +22,10 @@ DEST = "my-theme"
 
 def write_config(path: Path, emu: EmulatorThread, root: Path, state_dir: Path, *,
                  accounts: tuple[str, ...] = ("sandbox", "staging"), debounce_ms: int = 50,
-                 delete_remote: bool = True, extra_settings: str = "") -> Path:
-    """A config for a watch ``theme`` of ``root`` to ``DEST`` in the given accounts."""
+                 delete_remote: bool = True, extra_settings: str = "",
+                 bulk: str | None = None) -> Path:
+    """A config for a watch ``theme`` of ``root`` to ``DEST`` in the given accounts
+    (``bulk``: every account's ``bulk`` setting, when given)."""
     text = [
         "[settings]",
         f'state_dir = "{state_dir}"',
@@ -33,6 +35,8 @@ def write_config(path: Path, emu: EmulatorThread, root: Path, state_dir: Path, *
     for name in accounts:
         text += [f"[accounts.{name}]", f"portal_id = {PORTALS[name]}",
                  f'api_base = "{emu.url}"']
+        if bulk is not None:
+            text.append(f'bulk = "{bulk}"')
     quoted = ", ".join(f'"{a}"' for a in accounts)
     text += ["[[watch]]", 'name = "theme"', f'src = "{root}"', f'dest = "{DEST}"',
              f"accounts = [{quoted}]", f"delete_remote = {str(delete_remote).lower()}"]

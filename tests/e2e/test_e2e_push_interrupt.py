@@ -30,8 +30,10 @@ def test_ctrl_c_during_push_prints_pushed_and_pending_then_a_rerun_finishes(
     emu = emulator_thread
     root = tmp_path / "theme"
     write_files(root, {f"css/f{i:03}.css": f"/* {i} */" for i in range(200)})
+    # File by file: an interruption mid-archive is tests/archive's.
     config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
-                          accounts=("sandbox",), extra_settings="rate_limit = 10000")
+                          accounts=("sandbox",), extra_settings="rate_limit = 10000",
+                          bulk="files")
     emu.set_faults(latency_ms=30)
     try:
         with hubsync_process(["--config", str(config), "push"], keys_env(emu),

@@ -37,9 +37,9 @@ def test_sigkill_mid_push_then_edits_then_restart_ends_byte_for_byte_equal(
     write_files(root, {f"css/f{i:03}.css": f"/* file {i} */\n" * (i % 7 + 1)
                        for i in range(300)})
     # No pacing here (the default budget would make this a 30 s test); bench/bulk.py
-    # measures pacing.
+    # measures pacing. File by file: a kill mid-archive is tests/archive's.
     config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
-                          extra_settings="rate_limit = 10000")
+                          extra_settings="rate_limit = 10000", bulk="files")
     emu.set_faults(latency_ms=20)
     with hubsync_process(["--config", str(config), "watch"], keys_env(emu),
                          tmp_path / "out.txt", stop_signal=signal.SIGKILL) as session:

@@ -95,17 +95,17 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
         # Invalid template: the error with its line, and no retry.
         write_files(root, {"templates/bad.html": "ok\n{{ broken\n"})
         session.wait_for_output("line 2:")
-        # An empty file: HubSpot refuses it; reported, not retried.
+        # An empty file: HubSpot refuses it, so it is skipped by the rule, never sent.
         write_files(root, {"templates/empty.html": ""})
-        session.wait_for_output("templates/empty.html -> staging")
-        # The barrier: flush returns once nothing is pending (exit 1: two files failed).
+        session.wait_for_output("templates/empty.html skipped: empty file")
+        # The barrier: flush returns once nothing is pending (exit 1: bad.html failed).
         flushed = run_hubsync(config, emu, "flush")
         assert flushed.returncode == 1, flushed.stderr
-        assert "2 failed" in flushed.stderr
+        assert "1 failed" in flushed.stderr
         assert "timed out" not in flushed.stderr
         assert uploads_of(emu, "my-theme/templates/bad.html") == 0
         assert requests_of(emu, "upload", "my-theme/templates/bad.html") == 2
-        assert requests_of(emu, "upload", "my-theme/templates/empty.html") == 2
+        assert requests_of(emu, "upload", "my-theme/templates/empty.html") == 0
         tree = remote_tree(emu, 111, DEST)
         assert not [p for p in tree if p.startswith("drafts/") or p.endswith(("~", ".psd",
                                                                                ".swp"))]

@@ -15,6 +15,7 @@ from hubsync.config import Watch
 from hubsync.doctor import Status, check_node
 from hubsync.emulator import EmulatorThread
 from tests.e2e.e2e_helpers import DEST, run_hubsync, uploads_of, watch_session, write_config
+from tests.support.keyrings import REPO_ROOT
 from tests.support.processes import (
     HUBSYNC,
     keys_env,
@@ -155,3 +156,56 @@ def test_doctor_says_whether_node_can_convert_the_watches_fields_js(
     plain.mkdir()
     assert check_node([off, Watch(name="p", src=plain, dest="p", accounts=())]) is None
     assert os.environ["PATH"] == str(tmp_path / "nowhere")
+
+
+def test_hubsync_doctor_prints_the_node_line(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """``hubsync doctor`` on a watch with a fields.js: a ``node`` line saying which node
+    converts how many files; with a PATH without node, a warning saying what to do, and
+    the set-up is still ready to sync (the other files sync)."""
+    root = tmp_path / "theme"
+    write_files(root, MODULE)
+    config = write_config(tmp_path / "config.toml", emulator_thread, root, tmp_path / "state")
+    env = keys_env(emulator_thread)
+    env.update(PYTHONPATH=str(REPO_ROOT),
+               PYTHON_KEYRING_BACKEND="tests.support.keyrings.MemoryKeyring",
+               XDG_CONFIG_HOME=str(tmp_path / "xdg-config"))
+    run = [*HUBSYNC, "--config", str(config), "doctor"]
+    found = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60,
+                           check=False)
+    node_lines = [line for line in found.stdout.splitlines() if line.startswith("ok   node:")]
+    assert node_lines, found.stdout + found.stderr
+    assert "converts 1 fields.js in watch 'theme'" in node_lines[0]
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    missing = subprocess.run(run, env={**env, "PATH": str(bin_dir)}, capture_output=True,
+                             text=True, timeout=60, check=False)
+    warn = [line for line in missing.stdout.splitlines() if line.startswith("warn node:")]
+    assert warn, missing.stdout + missing.stderr
+    assert "`node` is not on PATH" in warn[0]
+    assert "convert_fields = false" in warn[0]
+    assert "problem" not in missing.stdout.splitlines()[-1]
+
+
+def test_a_pulled_fields_json_stays_shadowed_and_the_next_push_restores_the_conversion(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """Someone edits fields.json in the Design Manager; ``pull`` writes it beside fields.js
+    (as ``hs cms fetch``), where it is reported as shadowed; the next ``push`` uploads
+    fields.js's output over the remote copy (docs/usage.md)."""
+    emu = emulator_thread
+    root = tmp_path / "theme"
+    write_files(root, MODULE)
+    config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
+                          accounts=("sandbox",))
+    assert run_hubsync(config, emu, "push").returncode == 0
+    emu.edit_as(111, f"{DEST}/{FIELDS}", b'[{"name": "edited"}]', user_id=9001)
+    pulled = run_hubsync(config, emu, "pull")
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert (root / FIELDS).read_bytes() == b'[{"name": "edited"}]'
+    pushed = run_hubsync(config, emu, "push")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert "fields.js beside it is converted" in pushed.stdout + pushed.stderr
+    assert remote_tree(emu, 111, DEST)[FIELDS] == converted("title")

@@ -84,3 +84,14 @@ def test_console_output_of_the_file_does_not_reach_fields_json(tmp_path: Path) -
         "console.log('building fields');\nmodule.exports = () => [];\n")
     assert run_node(tmp_path / "fields.js", rel="fields.js", options="",
                     workdir=tmp_path) == b"[]"
+
+
+def test_a_timer_left_running_does_not_hold_node_once_the_fields_are_out(
+    tmp_path: Path
+) -> None:
+    """A fields.js that leaves an interval running still converts at once: node ends
+    when the output is written, not at the timeout."""
+    (tmp_path / "fields.js").write_text(
+        "setInterval(() => {}, 1000);\nmodule.exports = async () => [{ name: 'a' }];\n")
+    assert run_node(tmp_path / "fields.js", rel="fields.js", options="", workdir=tmp_path,
+                    timeout_s=5) == b'[\n  {\n    "name": "a"\n  }\n]'

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -334,3 +335,26 @@ async def test_without_node_nothing_is_owed_until_node_is_there(
     assert remote(emulator, 222)["modules/card.module/fields.json"] == node_json(
         [{"name": "z"}])
     assert not [r for r in emulator.requests if r.endpoint == "delete"]
+
+
+async def test_the_archive_path_carries_nodes_output(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig
+) -> None:
+    """A first push large enough for the archive path (engine/bulk.py) puts each
+    converted fields.json in the archive, byte for byte node's output, and no fields.js."""
+    root = tmp_path / "theme"
+    many = {f"css/f{i:03}.css": f"/* {i} */ body {{ margin: {i}px }}" for i in range(60)}
+    write_theme(root, {**base_theme(), **many})
+    config = make_config()
+    config = replace(config, accounts={
+        name: replace(account, bulk="archive") for name, account in config.accounts.items()})
+    events: list[EngineEvent] = []
+    summary = await build_engine(config, on_event=events.append).push_once()
+    assert summary.ok, summary
+    archived = {e.fields["path"] for e in events
+                if e.event == "pushed" and e.fields.get("via") == "archive"}
+    assert "modules/card.module/fields.json" in archived
+    for portal in (111, 222):
+        files = remote(emulator, portal)
+        assert files["modules/card.module/fields.json"] == node_json(CARD_EXPECTED)
+        assert "modules/card.module/fields.js" not in files

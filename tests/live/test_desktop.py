@@ -190,7 +190,7 @@ async def test_refused_keys_and_held_deletes_are_told_once_until_resolved(
                   EngineEvent("auth_ok", {"account": "staging"}), refused,
                   EngineEvent("released", {"account": "sandbox", "deletes": 25}), held):
         notifier(event)
-    await notifier.idle()
+        await notifier.idle()  # one at a time: several waiting at once are one summary
     await notifier.aclose()
     notes = notification_server.notifications()
     assert [n["summary"] for n in notes] == [
@@ -203,3 +203,54 @@ async def test_refused_keys_and_held_deletes_are_told_once_until_resolved(
     assert "401: key revoked" in notes[0]["body"]
     assert "hubsync deletes" in notes[1]["body"]
     assert notifier.sent == 4
+
+
+async def test_a_burst_of_problems_is_one_summary(
+    notification_server: NotificationServer,
+) -> None:
+    """Ten templates refused at once (a checkout): one notification saying how many,
+    naming the first ones; a refusal because the key was refused (401) is left to the
+    key's own notice."""
+    from hubsync.desktop import DesktopNotifier
+    from hubsync.model import EngineEvent
+
+    notifier = DesktopNotifier(notification_server.address)
+    for index in range(10):
+        notifier(EngineEvent("failed", {"watch": "theme", "account": "sandbox",
+                                        "path": f"t/{index}.html", "status": 400,
+                                        "error": "Template contains errors"}))
+    notifier(EngineEvent("failed", {"watch": "theme", "account": "staging",
+                                    "path": "t/0.html", "status": 401, "error": "expired"}))
+    await notifier.idle()
+    await notifier.aclose()
+    (note,) = notification_server.notifications()
+    assert note["summary"] == "hubsync: 10 problems"
+    assert "t/0.html was refused by sandbox" in note["body"]
+    assert "and 5 more" in note["body"]
+    assert "staging" not in note["body"]
+
+
+async def test_a_conflict_is_told_once_until_resolved(
+    notification_server: NotificationServer,
+) -> None:
+    """A conflict (a teammate's change the guard would not overwrite) is told once with
+    the guard's advice, not again while unresolved, and again after `resolve`."""
+    from hubsync.desktop import DesktopNotifier
+    from hubsync.model import EngineEvent
+
+    notifier = DesktopNotifier(notification_server.address)
+    conflict = EngineEvent("conflict", {
+        "watch": "theme", "account": "staging", "path": "templates/home.html",
+        "kind": "changed", "note": "changed remotely since hubsync last synced it; not "
+        "overwritten. See `hubsync conflicts`"})
+    resolved = EngineEvent("resolved", {"watch": "theme", "account": "staging",
+                                        "path": "templates/home.html", "keep": "local"})
+    for event in (conflict, conflict, resolved, conflict):
+        notifier(event)
+        await notifier.idle()
+    await notifier.aclose()
+    notes = notification_server.notifications()
+    assert [n["summary"] for n in notes] == [
+        "hubsync: templates/home.html conflicts in staging"] * 2
+    assert "hubsync conflicts" in notes[0]["body"]
+    assert "theme/templates/home.html" in notes[0]["body"]

@@ -79,3 +79,27 @@ def test_unwritable_file_does_not_stop_the_listener(tmp_path: Path) -> None:
     live.queued([_row("a", "x.css", "1")])
     live(_pushed("a", "x.css", "1"))
     assert not (blocker / "n").exists()
+
+
+def test_a_pending_delete_the_brake_then_holds_stops_blocking(tmp_path: Path) -> None:
+    """A delete queued as pending and then held by the brake (the same row, now HELD)
+    no longer holds back its batch: the upload beside it is named once it landed."""
+    notify = tmp_path / "n"
+    live = LiveReload(notify, {"w": tmp_path})
+    live.queued([_row("a", "gone.css", None, op=OpKind.DELETE), _row("a", "new.css", "1")])
+    live(_pushed("a", "new.css", "1"))
+    assert _named(notify) == []
+    live.queued([_row("a", "gone.css", None, op=OpKind.DELETE, state=OutboxState.HELD)])
+    assert _named(notify) == [str(tmp_path / "new.css")]
+
+
+def test_a_conflict_leaves_the_path_out_without_holding_the_batch(tmp_path: Path) -> None:
+    """The guard holds a path a teammate changed (a ``conflict``, its row dropped with no
+    landing): the rest of the batch is named, that path is not."""
+    notify = tmp_path / "n"
+    live = LiveReload(notify, {"w": tmp_path})
+    live.queued([_row("a", "theirs.html", "1"), _row("a", "mine.css", "2")])
+    live(_pushed("a", "mine.css", "2"))
+    live(EngineEvent("conflict", {"watch": "w", "account": "a", "path": "theirs.html",
+                                  "kind": "changed"}))
+    assert _named(notify) == [str(tmp_path / "mine.css")]

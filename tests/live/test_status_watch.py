@@ -86,7 +86,8 @@ def test_live_view_on_a_terminal_and_ctrl_c(
     tmp_path: Path, emulator_thread: EmulatorThread
 ) -> None:
     """On a pseudo terminal the view shows each account's queue, rate budget and last
-    push with its path; a refused template's error appears within a refresh; Ctrl-C
+    push with its path; a refused template's error appears with its file within a
+    refresh; Ctrl-C
     (SIGINT) ends it with exit 0 while the session goes on."""
     emu = emulator_thread
     config, root = _setup(tmp_path, emu)
@@ -102,8 +103,8 @@ def test_live_view_on_a_terminal_and_ctrl_c(
                 assert word in text, (word, text)
             write_files(root, {"templates/bad.html": "{{ nope"})
             session.wait_for_output("✗ templates/bad.html -> staging")
-            wait_until(lambda: "Template contains errors" in screen.text(),
-                       what="the error in the view")
+            wait_until(lambda: "templates/bad.html: Template contains errors"
+                       in screen.text(), what="the error, with its file, in the view")
             viewer.send_signal(signal.SIGINT)
             assert viewer.wait(20) == 0
         assert session.process.poll() is None
@@ -156,3 +157,58 @@ def test_without_a_session_it_says_so_and_exits_3(
     assert result.returncode == 3
     assert "not running" in result.stdout
     assert "nothing to follow live: no hubsync is running" in result.stderr
+
+
+def test_a_reader_that_leaves_ends_it(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """`status --watch | head -n 3` ends quietly with the pipe (exit 0, no traceback)
+    instead of refreshing forever with nobody reading."""
+    emu = emulator_thread
+    config, _ = _setup(tmp_path, emu)
+    with watch_session(config, emu, tmp_path / "out.txt"):
+        viewer = subprocess.Popen([*HUBSYNC, "--config", str(config), "status", "--watch",
+                                   "--interval", "0.1"], env=keys_env(emu),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert viewer.stdout is not None
+        assert viewer.stdout.readline().startswith(b"--- ")
+        viewer.stdout.close()
+        assert viewer.wait(30) == 0
+        assert viewer.stderr is not None
+        assert viewer.stderr.read() == b""
+        viewer.stderr.close()
+
+
+def test_view_shows_pacing_held_accounts_and_conflicts() -> None:
+    """The live view of a report: the rate budget left with a pause and the 429 count,
+    an unauthorized paused account, and a conflicts column only when the session
+    reports conflicts (per account or as a session list naming accounts)."""
+    from rich.console import Console
+
+    from hubsync.commands.status_live import render_live
+
+    def screen(report: dict[str, object]) -> str:
+        console = Console(record=True, width=220, color_system=None)
+        console.print(render_live(report))
+        return console.export_text()
+
+    sandbox = {"name": "sandbox", "auth": "ok", "pending": 7, "in_flight": 2,
+               "held_deletes": 30, "parked": 1, "last_error": "HTTP 429",
+               "rate": {"limit": 100, "window_ms": 10000, "budget": 60, "used": 58,
+                        "paused_for_ms": 2500, "rate_limited": 3},
+               "last_push_path": "css/a.css", "last_push_event": "pushed",
+               "last_push_at": "2020-01-01T00:00:00.000Z"}
+    staging = {"name": "staging", "auth": "unauthorized", "held": True, "paused": True}
+    text = screen({"kind": "daemon", "pid": 42, "summary": "1/2 accounts ok",
+                   "accounts": [sandbox, staging]})
+    assert "hubsync daemon (PID 42): 1/2 accounts ok" in text
+    assert "2/100 left per 10 s, paused 2.5 s, 3×429" in text
+    assert "css/a.css" in text
+    assert "unauthorized, paused" in text
+    assert "conflicts" not in text
+    listed = screen({"accounts": [sandbox, staging],
+                     "conflicts": [{"account": "staging", "path": "x.html"},
+                                   {"account": "staging", "path": "y.html"}]})
+    row = next(line for line in listed.splitlines() if "staging" in line)
+    assert "conflicts" in listed
+    assert row.rstrip(" │").endswith("2")

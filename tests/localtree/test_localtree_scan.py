@@ -50,16 +50,17 @@ def theme(tmp_path: Path) -> Path:
 
 
 def test_scan_finds_files_with_hashes(theme: Path) -> None:
-    """Every pushable file is listed with its sha256 and size, empty files included."""
+    """Every pushable file is listed with its sha256 and size; an empty file is skipped
+    (HubSpot refuses empty files), unread."""
     result = scan(theme, load_rules(theme), {}, now_ns=LATER)
     assert result.root_ok
-    assert set(result.files) == {"templates/home.html", "css/main.css", "empty.css",
+    assert set(result.files) == {"templates/home.html", "css/main.css",
                                  "modules/hero.module/meta.json",
                                  "modules/hero.module/module.html"}
     assert result.files["css/main.css"] == LocalFile("css/main.css", sha(b"body{}"), 6)
-    assert result.files["empty.css"].size == 0
+    assert [(s.rel, s.reason) for s in result.skipped] == [("empty.css", SkipReason.EMPTY)]
     assert set(result.stats) == set(result.files)
-    assert result.hashed == 5
+    assert result.hashed == 4
 
 
 def test_warm_cache_skips_hashing_and_sees_changes(theme: Path) -> None:
@@ -97,7 +98,7 @@ def test_settled_entry_is_trusted(theme: Path) -> None:
     cache = _forged_cache(path, "css/main.css", recorded_ns=ctime + 2 * RACY_NS)
     result = scan(theme, load_rules(theme), cache, now_ns=LATER)
     assert result.files["css/main.css"].sha256 == "0" * 64
-    assert result.hashed == 4
+    assert result.hashed == 3
 
 
 def test_racy_entry_becomes_trusted_after_a_later_rescan(theme: Path) -> None:
@@ -106,7 +107,7 @@ def test_racy_entry_becomes_trusted_after_a_later_rescan(theme: Path) -> None:
     first = scan(theme, load_rules(theme), {}, now_ns=now)
     second = scan(theme, load_rules(theme), first.stats, now_ns=now + 5 * RACY_NS)
     third = scan(theme, load_rules(theme), second.stats, now_ns=now + 6 * RACY_NS)
-    assert second.hashed == 5
+    assert second.hashed == 4
     assert third.hashed == 0
 
 
@@ -128,6 +129,7 @@ def test_skips_extensions_and_ignored_paths_with_reasons(theme: Path) -> None:
         ".hsignore": ("default ignore", False),
         "raw": (".hsignore", True),
         "drafts": ("config ignore", True),
+        "empty.css": (SkipReason.EMPTY, False),
     }
     assert not any(rel.startswith(("node_modules", "raw", "drafts")) for rel in result.files)
 

@@ -43,7 +43,7 @@ def test_pull_into_empty_folder_then_push_uploads_nothing(
     assert hero["portal_id"] == PORTALS["sandbox"]
     assert hero["remote_path"] == f"{DEST}/templates/home.html"
     assert hero["bytes"] == len(THEME["templates/home.html"])
-    assert hero["remote_writer"] == TEAMMATE
+    assert hero["remote_user_id"] == TEAMMATE
     assert {"local_user", "host", "sha256"} <= set(hero)
 
     emu.clear_requests()

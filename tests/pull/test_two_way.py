@@ -68,7 +68,7 @@ def test_design_manager_edit_arrives_locally_and_is_not_pushed_back(
 
     line = log_lines(state, "pulled")[-1]
     assert line["path"] == "css/main.css"
-    assert line["remote_writer"] == TEAMMATE
+    assert line["remote_user_id"] == TEAMMATE
     assert line["hub_user_id"] == 9001
     assert remote_tree(emu, SANDBOX, DEST)["css/main.css"] == b"body { color: teal; }\n"
 
@@ -96,7 +96,7 @@ def test_change_on_both_sides_is_a_conflict_and_nothing_is_overwritten(
         conflict = log_lines(state, "conflict")[0]
         assert conflict["kind"] == "both"
         assert conflict["path"] == "templates/home.html"
-        assert conflict["remote_writer"] == TEAMMATE
+        assert conflict["remote_user_id"] == TEAMMATE
         assert (root / "templates/home.html").read_bytes() == b"<h1>mine</h1>\n"
         assert remote_tree(emu, SANDBOX, DEST)["templates/home.html"] == b"<h1>theirs</h1>\n"
         kept = state / "conflicts" / "sandbox" / DEST / "templates" / "home.html"
@@ -105,7 +105,7 @@ def test_change_on_both_sides_is_a_conflict_and_nothing_is_overwritten(
         listed = run_hubsync(config, emu, "conflicts", "--json")
         assert listed.returncode == 1
         shown = json.loads(listed.stdout)["conflicts"]
-        assert [(c["path"], c["kind"], c["remote_writer"]) for c in shown] == [
+        assert [(c["path"], c["kind"], c["remote_user_id"]) for c in shown] == [
             ("templates/home.html", "both", TEAMMATE)]
     recorded = _conflicts(state, emu)
     assert [(c.remote_path, c.kind) for c in recorded] == [(remote_path, ConflictKind.BOTH)]

@@ -62,7 +62,8 @@ class User:
 
 
 def make_user(tmp_path: Path, emu: EmulatorThread, name: str, files: Mapping[str, str | bytes],
-              *, delete_remote: bool = True, guard: bool = True) -> User:
+              *, delete_remote: bool = True, guard: bool = True,
+              transport: str = "filemapper") -> User:
     """``name``'s machine with ``files`` in their theme folder and a config for it."""
     base = tmp_path / name
     root = base / "theme"
@@ -76,7 +77,7 @@ def make_user(tmp_path: Path, emu: EmulatorThread, name: str, files: Mapping[str
     config.write_text("\n".join([
         "[settings]", f'state_dir = "{state}"', "debounce_ms = 50",
         f"[accounts.{name}]", f"portal_id = {PORTAL}", f'api_base = "{emu.url}"',
-        f"guard = {str(guard).lower()}",
+        f"guard = {str(guard).lower()}", f'transport = "{transport}"', 'bulk = "files"',
         "[[watch]]", 'name = "theme"', f'src = "{root}"', f'dest = "{DEST}"',
         f'accounts = ["{name}"]', f"delete_remote = {str(delete_remote).lower()}",
     ]) + "\n")

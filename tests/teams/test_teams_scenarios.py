@@ -56,7 +56,7 @@ def test_scenario_1_bobs_change_is_never_overwritten(tmp_path: Path,
     assert line["path"] == "css/main.css"
     assert line["remote_path"] == f"{DEST}/css/main.css"
     assert line["kind"] == "changed"
-    assert line["remote_writer"] == bob.user_id
+    assert line["remote_user_id"] == bob.user_id
     assert line["hub_user_id"] == ann.user_id
     assert line["portal_id"] == 333
     assert line["remote_updated_at"].endswith("Z")

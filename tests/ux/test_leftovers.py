@@ -58,10 +58,12 @@ def test_missing_key_without_a_keyring_names_the_variable_and_the_credential(
     result = project.run("push", env=env)
     assert result.returncode == 1
     out = result.stdout + result.stderr
-    assert ("no key for account 'staging': HUBSYNC_KEY_STAGING is not set, there is no "
-            "systemd credential 'hubsync-staging'") in out
-    assert "run `hubsync auth add staging`" in out
+    assert ("give keys as HUBSYNC_KEY_STAGING or the systemd credential 'hubsync-staging' "
+            "(no key for account 'staging' in HUBSYNC_KEY_STAGING or a systemd credential); "
+            "once a keyring works, `hubsync auth add staging` stores it") in out
     assert "<NAME>" not in out
+    # Said once, by the console, not again as a diagnostics warning.
+    assert "auth_failed" not in result.stderr
 
     test = project.run("auth", "test", "staging", env=env)
     assert "HUBSYNC_KEY_STAGING" in test.stdout + test.stderr
@@ -158,3 +160,22 @@ def test_log_failed_shows_failures_only_and_skips_carry_a_reason(
     assert len(shown) == 2, shown
     assert "css/bad.css" in shown[0]
     assert "StateDiskFull" in shown[1]
+
+
+def test_one_rule_for_empty_files_in_a_scan_and_a_single_look(tmp_path: Path) -> None:
+    """`watch` looks at one saved file at a time (probe), `push` scans the tree: both
+    leave an empty file out with the same reason, and take it once it has content."""
+    from hubsync.localtree import Skipped, SkipReason, load_rules, probe, scan
+
+    (tmp_path / "a.css").write_text("")
+    rules = load_rules(tmp_path)
+    looked = probe(tmp_path, "a.css", rules, None, now_ns=0)
+    assert isinstance(looked, Skipped)
+    assert looked.reason == SkipReason.EMPTY
+    scanned = scan(tmp_path, rules, {}, now_ns=0)
+    assert [(s.rel, s.reason) for s in scanned.skipped] == [("a.css", SkipReason.EMPTY)]
+    assert scanned.files == {}
+
+    (tmp_path / "a.css").write_text("a {}")
+    assert not isinstance(probe(tmp_path, "a.css", rules, None, now_ns=0), Skipped)
+    assert list(scan(tmp_path, rules, {}, now_ns=0).files) == ["a.css"]

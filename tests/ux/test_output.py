@@ -7,12 +7,13 @@ Where the behaviour depends on a terminal, the command runs on a pseudo terminal
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 
 import pytest
 
 from hubsync.emulator import EmulatorThread
-from tests.support.processes import HUBSYNC
+from tests.support.processes import HUBSYNC, hubsync_process
 from tests.ux.ux_helpers import make_project, run_in_pty
 
 pytestmark = pytest.mark.slow
@@ -112,3 +113,21 @@ def test_warnings_off_a_terminal_are_plain_lines_json_only_with_verbose(
     assert not any(line.lstrip().startswith("{") for line in result.stderr.splitlines())
     assert verbose.returncode == 0, verbose.stderr
     assert any(line.startswith('{"') for line in verbose.stderr.splitlines()), verbose.stderr
+
+
+def test_watch_off_a_terminal_writes_human_lines_only(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """`watch` into a file (stdout and stderr together): the session's human lines, a
+    saved file's `↑` line, and not one JSON diagnostics object."""
+    project = make_project(tmp_path, emulator_thread, accounts=("sandbox",))
+    out = tmp_path / "watch.txt"
+    with hubsync_process(["--config", str(project.config), "watch"], project.env(), out,
+                         stop_signal=signal.SIGINT) as session:
+        session.wait_for_output("watching")
+        (project.root / "css" / "f0001.css").write_text("/* saved */")
+        session.wait_for_output("↑ css/f0001.css -> sandbox")
+        session.process.send_signal(signal.SIGINT)
+        assert session.process.wait(30) == 0
+    text = out.read_text()
+    assert "✓ sandbox: portal 111 as jane@example.com" in text
+    assert not [line for line in text.splitlines() if line.lstrip().startswith("{")], text
