@@ -56,6 +56,11 @@ def apply_remote_copy(root: Path, conflict: Conflict, *,
     JavaScript; OSError from the disk.
     """
     source = generated_by(root, conflict.rel) if convert_fields else None
+    if source is not None and (conflict.kind is ConflictKind.DELETED or conflict.remote is None):
+        raise ResolveError(
+            f"{conflict.rel} was deleted remotely, and here it is made from {source}: "
+            f"to take the delete, delete {source} first and run this again; or `hubsync "
+            f"resolve {conflict.rel} --keep local` to upload it again")
     if source is not None:
         where = f"their version: {conflict.copy_path}; " if conflict.copy_path else ""
         raise ResolveError(
