@@ -169,15 +169,24 @@ class RemotePoller:
             return
         content = await self.remote.download(meta.path)
         busy = self._busy(meta.path)
-        if busy is None or self._base().get(meta.path) is not before \
-                or self.engine.outbox.in_conflict(self.account, meta.path) is not None:
+        if busy is None or self._moved(meta.path, before):
             # A push of this account ran or answered while we read (or its guard found a
             # conflict meanwhile): the base we judged against may be stale, and writing
             # now could put older content over a newer save. The next poll judges again.
             return
         seen = await self.tracker.look(item.rel)
+        if self._moved(meta.path, before):
+            return  # the same, for what happened while the local file was looked at
         await self._judge(item, content, before, seen.sha256 if seen is not None else None,
                           busy=busy)
+
+    def _moved(self, remote_path: str, before: SyncedFile | None) -> bool:
+        """Whether the path must be judged again at the next poll: a request of the
+        account is in flight (its guard decides for it), its base row changed, or a
+        conflict was recorded for it meanwhile (never a second line for one conflict)."""
+        return (self._busy(remote_path) is None
+                or self._base().get(remote_path) is not before
+                or self.engine.outbox.in_conflict(self.account, remote_path) is not None)
 
     async def _judge(self, item: RemoteFile, content: bytes, base: SyncedFile | None,
                      local_sha: str | None, *, busy: bool) -> None:
@@ -275,14 +284,16 @@ class RemotePoller:
         folder) and say it once per remote version; the local file is left as it is.
         ``source``: the fields.js the file is generated from (the line names it)."""
         path = meta.path if meta is not None else remote_path or ""
-        if self.engine.outbox.in_conflict(self.account, path) is not None:
-            return  # already recorded (by the push guard meanwhile): said once
-        self._reported[path] = ((meta.updated_at_ms, meta.hash) if meta is not None
-                                else (None, None))
         copy: Path | None = None
         if content is not None:
             copy = await asyncio.to_thread(keep_remote_copy, self.engine.config.settings.state_dir,
                                            self.account, path, content)
+        if self._moved(path, base):
+            # A push went out (its guard judges the path and says any conflict once), or
+            # a conflict was recorded meanwhile: not a second line for it.
+            return
+        self._reported[path] = ((meta.updated_at_ms, meta.hash) if meta is not None
+                                else (None, None))
         conflict = Conflict(
             account=self.account, remote_path=path, watch=self.tracker.watch.name, rel=rel,
             kind=kind, local_sha256=local_sha,
