@@ -123,8 +123,8 @@ def written_by(fields: Mapping[str, Any]) -> str:
     writer = fields.get("remote_user_id")
     if writer is None:
         return ""
-    you = " (you)" if writer == fields.get("hub_user_id") else ""
-    return f" (written by user {writer}{you})"
+    you = "you, " if writer == fields.get("hub_user_id") else ""
+    return f" (written by {you}user {writer})"
 
 
 def error_lines(error: str) -> list[str]:
