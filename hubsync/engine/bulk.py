@@ -110,10 +110,11 @@ EXTRACT_DEADLINE_S = 120.0
 """An extraction not finished this long after it was asked for is given up: the batch
 goes file by file and the account's refusal is remembered (``auto``)."""
 POLL_FIRST_S = 0.2
-POLL_MAX_S = 2.0
+POLL_MAX_S = 1.0
 POLL_GROWTH = 1.5
-"""Status polls wait 0.2 s, then 1.5 times longer each time, at most 2 s: a small theme
-extracts in well under a second (emulator: 0.3 s), a big one is not polled to death."""
+"""Status polls wait 0.2 s, then 1.5 times longer each time, at most 1 s: a small theme
+extracts in well under a second (emulator: 0.3 s); a long extraction costs one request a
+second, a small share of any budget, and is noticed within a second of its end."""
 ARCHIVE_PREFIX = "hubsync-archive-"
 OVERWRITE_SAMPLE = 3
 """Files already synced before whose metadata is read after an extraction, to see that it
