@@ -144,7 +144,7 @@ class ArchiveApi(Protocol):
     async def metadata(self, token: AccessToken, remote_path: str, *, publish: bool = True
                        ) -> RemoteMeta | None: ...
 
-    async def delete(self, token: AccessToken, remote_path: str) -> ApiAnswer: ...
+    async def delete_archive(self, token: AccessToken, remote_path: str) -> ApiAnswer: ...
 
 
 class Refused(Exception):
@@ -477,7 +477,7 @@ class ArchivePath:
 
         async def delete(token: AccessToken, api: ArchiveApi) -> None:
             with contextlib.suppress(NotFound):
-                await api.delete(token, archive)
+                await api.delete_archive(token, archive)
 
         async def delete_and_forget() -> None:
             await self._call(delete, "delete the archive")
