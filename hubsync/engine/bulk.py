@@ -511,7 +511,10 @@ class ArchivePath:
         for attempt in range(1, CALL_ATTEMPTS + 1):
             await worker.pacer.acquire()
             try:
-                return await worker.tokens.call(lambda token: request(token, api))
+                try:
+                    return await worker.tokens.call(lambda token: request(token, api))
+                finally:
+                    worker.pacer.answered()  # counted from its answer on, as the worker's
             except TransientError as exc:
                 # A 429 (the pacer then waits out the window) or a 5xx on one of a few
                 # requests must not cost the whole archive: try again, a few times.
