@@ -56,7 +56,10 @@ POLL_S = 0.05
 PAUSE_S = 0.4
 """Between scripted steps, so a person can follow the console."""
 BURST_SAVES = 20
-ATTRIBUTION_EVENTS = frozenset({"pushed", "deleted", "failed"})
+TEAMMATE_ID = 5151
+"""The user id of the demo's teammate, who edits a file in the Design Manager."""
+TEAMMATE_FILE = "css/main.css"
+ATTRIBUTION_EVENTS = frozenset({"pushed", "deleted", "failed", "conflict", "resolved"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,6 +508,8 @@ class Demo:
             self.say(f"── step {number}/{len(SCRIPT)}: {step.title} ──")
             await self._perform(config, step)
         await asyncio.sleep(PAUSE_S)
+        await self._teammate(config)
+        await asyncio.sleep(PAUSE_S)
         return await self._summary(config, log_path, first_sync_lines)
 
     async def _perform(self, config: Config, step: Step) -> None:
@@ -520,6 +525,47 @@ class Demo:
             per_account = ", ".join(
                 f"{name} {after[name] - uploads_before[name]}" for name in after)
             self.say(f"   {BURST_SAVES} saves -> uploads per account: {per_account}")
+
+    async def _teammate(self, config: Config) -> None:
+        """A teammate's Design Manager edit of a file you are editing too: a conflict in
+        each account, nothing overwritten; then `hubsync resolve --keep remote` through
+        the session's control socket takes their version into your file."""
+        self.say()
+        self.say(f"── a teammate (user {TEAMMATE_ID}) edits {TEAMMATE_FILE} in the Design "
+                 "Manager while you edit it too ──")
+        remote_path = to_remote(DEST, TEAMMATE_FILE)
+        theirs = b"/* changed by a teammate in the Design Manager */\nbody { margin: 0 }\n"
+        for user in DEMO_USERS:
+            self.emulator.edit_as(user.portal_id, remote_path, theirs, user_id=TEAMMATE_ID)
+        since = len(self.trail.events)
+        local = config.watch(WATCH_NAME).src / TEAMMATE_FILE
+        await asyncio.to_thread(local.write_text, "/* your edit */\nbody { margin: 1px }\n")
+        await self._until_event("conflict", since)
+        self.say("   not overwritten in either account; their version is kept in the state "
+                 "folder (`hubsync conflicts` lists it)")
+        from hubsync import control
+
+        socket = control.socket_path(config.settings.state_dir)
+        self.say(f"── hubsync resolve {TEAMMATE_FILE} --keep remote (for each account) ──")
+        for name in self.accounts:
+            await control.request(socket, "resolve", account=name, remote_path=remote_path,
+                                  keep="remote", wait_s=STEP_TIMEOUT_S)
+        await self._until_in_sync(config, "the resolution")
+        self.say(f"   your {TEAMMATE_FILE} now holds the teammate's version; nothing was "
+                 "uploaded over it")
+
+    async def _until_event(self, event: str, since: int) -> None:
+        """Until every account has had ``event`` since the ``since``-th event."""
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        while {str(e.fields.get("account")) for e in self.trail.events[since:]
+               if e.event == event} != set(self.accounts):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.say(f"! no {event} line for every account after {STEP_TIMEOUT_S:g} s")
+                return
+            self.trail.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.trail.changed.wait(), min(remaining, 1.0))
 
     async def _logged_uploads(self, rel: str, before: dict[str, int]) -> dict[str, int]:
         """Uploads of ``rel`` per account once the emulator has logged them: it stores a

@@ -45,6 +45,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ from hubsync.localtree import (
     StatKey,
     Unreadable,
     hash_file,
+    load_rules,
     stat_inside,
 )
 
@@ -544,6 +546,26 @@ class FieldsJs:
                 result.files[target] = outcome
                 result.stats[target] = entry
                 result.hashed += self._outputs.get(target) is not before
+
+
+_PULL_CONVERTERS: dict[tuple[str, Path], FieldsJs] = {}
+
+
+def converted_sha(watch: Watch, rel: str) -> str | None:
+    """The sha256 of what ``push`` would upload for ``rel`` when a fields.js of ``watch``
+    stands for it (node runs, once per source and process); None when none does or it
+    does not convert (the caller then looks at the file itself). For ``pull``, whose
+    "is the local file what was synced?" must see what push sends."""
+    if not watch.convert_fields or not sources_of(rel):
+        return None
+    fields = _PULL_CONVERTERS.get((watch.name, watch.src))
+    if fields is None:
+        fields = _PULL_CONVERTERS[(watch.name, watch.src)] = FieldsJs.for_watch(watch)
+    found = fields.probe(watch.src, rel, load_rules(watch.src, watch.ignore), None,
+                         now_ns=time.time_ns(), real_root=os.path.realpath(watch.src))
+    if found is None or not isinstance(found[0], LocalFile):
+        return None
+    return found[0].sha256
 
 
 def _is_dir(st: os.stat_result) -> bool:

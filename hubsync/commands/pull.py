@@ -262,8 +262,12 @@ class _Puller:
         return kept
 
     def _local_sha(self, rel: str) -> str | None:
+        from hubsync.fieldsjs import converted_sha
         from hubsync.localtree import hash_file
 
+        converted = converted_sha(self.watch, rel)  # a fields.json made from fields.js
+        if converted is not None:
+            return converted
         path = self.watch.src / rel
         if not path.is_file() or path.is_symlink():
             return None

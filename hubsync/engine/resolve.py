@@ -45,8 +45,11 @@ def apply_remote_copy(root: Path, conflict: Conflict) -> int | None:
     remote holds: the kept copy written atomically, or the file removed when the remote
     one was deleted. Returns the bytes written (None: removed).
 
-    Raises ResolveError when the copy is missing or no longer has the sha256 recorded
-    (say to run ``hubsync pull`` or ``resolve --keep local``); OSError from the disk.
+    The temporary file is made beside the kept copy (in the state folder) when that is on
+    the same disk as the watch folder, so the watcher sees only the final rename, not a
+    stray temporary name; otherwise in the file's own folder. Raises ResolveError when
+    the copy is missing or no longer has the sha256 recorded (say to run ``hubsync pull``
+    or ``resolve --keep local``); OSError from the disk.
     """
     local = root / conflict.rel
     if conflict.kind is ConflictKind.DELETED or conflict.remote is None:
@@ -56,16 +59,21 @@ def apply_remote_copy(root: Path, conflict: Conflict) -> int | None:
         raise ResolveError(
             f"{conflict.rel}: the remote copy was not kept ({conflict.copy_path or 'none'}); "
             "use `hubsync resolve --keep local`, or fetch the remote file with `hubsync pull`")
-    content = Path(conflict.copy_path).read_bytes()
+    copy = Path(conflict.copy_path)
+    content = copy.read_bytes()
     if conflict.remote_sha256 and hashlib.sha256(content).hexdigest() != conflict.remote_sha256:
         raise ResolveError(
             f"{conflict.rel}: the kept remote copy {conflict.copy_path} changed since it was "
             "downloaded; use `hubsync resolve --keep local`, or `hubsync pull` it again")
     local.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=local.parent, prefix=".hubsync-resolve-")
+    same_disk = copy.parent.stat().st_dev == local.parent.stat().st_dev
+    fd, tmp = tempfile.mkstemp(dir=copy.parent if same_disk else local.parent,
+                               prefix=".hubsync-resolve-")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
         with contextlib.suppress(OSError):
             Path(tmp).chmod(local.stat().st_mode & 0o777 if local.exists() else 0o644)
         Path(tmp).replace(local)

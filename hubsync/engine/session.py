@@ -208,6 +208,11 @@ class Engine:
         check_keep(keep)
         self._select_workers(account)
         conflict = find_conflict(self.outbox.conflicts(account), account, remote_path)
+        if conflict.watch not in self.local.trackers:
+            raise UsageError(
+                f"{conflict.rel} belongs to watch {conflict.watch!r}, which this session does "
+                "not run; stop the session and run `hubsync resolve` again (it then works on "
+                "the state)")
         size = None
         if keep == KEEP_REMOTE:
             root = self.tracker(conflict.watch).root

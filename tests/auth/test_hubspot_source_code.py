@@ -388,7 +388,8 @@ async def test_upload_result_carries_meta_on_source_code_only(
     make_emulator: EmulatorFactory, tmp_path: Path, transport: str
 ) -> None:
     """The Source Code API's upload answer is metadata: ``ApiResult.meta`` holds it (with the
-    hash a later ``metadata()`` repeats); on filemapper the answer is not relied on."""
+    hash a later ``metadata()`` repeats). The filemapper answer is not documented: used only
+    when it is metadata with an ``updatedAt`` (the emulator's is), never a hash."""
     emu = await make_emulator()
     local = tmp_path / "a.css"
     local.write_text("a{}")
@@ -396,7 +397,11 @@ async def test_upload_result_carries_meta_on_source_code_only(
         token = (await client.exchange_key(emu.accounts["sandbox"].key)).token
         result = await client.upload(token, "t/a.css", local, publish=True)
         if transport == "filemapper":
-            assert result.meta is None
+            assert result.meta is not None
+            assert result.meta.hash is None
+            later = await client.metadata(token, "t/a.css")
+            assert later is not None
+            assert result.meta.updated_at_ms == later.updated_at_ms
             return
         assert result.meta is not None
         later = await client.metadata(token, "t/a.css")

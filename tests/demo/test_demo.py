@@ -87,6 +87,11 @@ def test_scripted_demo_proves_both_accounts_equal_the_theme(tmp_path: Path) -> N
         assert re.search(rf"deleted +{user.account} +{re.escape(user.email)}"
                          r" +templates/promo\.html", result.stdout)
     assert "HTTP 400, Template contains errors" in result.stdout
+    # A teammate's Design Manager edit arrives as a conflict, then is resolved.
+    for user in DEMO_USERS:
+        assert f"css/main.css -> {user.account}: changed by user 5151" in result.stdout
+        assert (f"css/main.css -> {user.account}: conflict resolved, keeping the remote "
+                "version") in result.stdout
     # The burst is coalesced (one upload each unless the machine stalled mid-burst).
     burst = re.search(r"20 saves -> uploads per account: sandbox (\d+), staging (\d+)",
                       result.stdout)

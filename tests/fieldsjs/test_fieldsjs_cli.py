@@ -187,3 +187,25 @@ def test_hubsync_doctor_prints_the_node_line(
     assert "`node` is not on PATH" in warn[0]
     assert "convert_fields = false" in warn[0]
     assert "problem" not in missing.stdout.splitlines()[-1]
+
+
+def test_a_pulled_fields_json_stays_shadowed_and_the_next_push_restores_the_conversion(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """Someone edits fields.json in the Design Manager; ``pull`` writes it beside fields.js
+    (as ``hs cms fetch``), where it is reported as shadowed; the next ``push`` uploads
+    fields.js's output over the remote copy (docs/usage.md)."""
+    emu = emulator_thread
+    root = tmp_path / "theme"
+    write_files(root, MODULE)
+    config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
+                          accounts=("sandbox",))
+    assert run_hubsync(config, emu, "push").returncode == 0
+    emu.edit_as(111, f"{DEST}/{FIELDS}", b'[{"name": "edited"}]', user_id=9001)
+    pulled = run_hubsync(config, emu, "pull")
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert (root / FIELDS).read_bytes() == b'[{"name": "edited"}]'
+    pushed = run_hubsync(config, emu, "push")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert "fields.js beside it is converted" in pushed.stdout + pushed.stderr
+    assert remote_tree(emu, 111, DEST)[FIELDS] == converted("title")
