@@ -186,6 +186,16 @@ def _delete_text(rel: str, folder: bool) -> str:
     return f"{rel}/ (folder)" if folder else rel
 
 
+CONFLICT_WHY = {
+    "changed": "changed remotely since hubsync last synced it",
+    "deleted": "deleted remotely since hubsync last synced it",
+    "unsynced": "already on HubSpot with other content; hubsync never synced it",
+    "both": "changed on both sides since the last sync",
+}
+"""Conflict kind (``ConflictKind``'s value) -> what happened, in words: ``unsynced`` was
+never synced, so it is not "changed remotely" (docs/teams.md defines the kinds)."""
+
+
 def plan_lines(summary: Summary) -> list[str]:
     """What ``push --dry-run`` prints: per (watch, account) the counts, then each path."""
     out: list[str] = []
@@ -195,8 +205,8 @@ def plan_lines(summary: Summary) -> list[str]:
         out.extend(f"  upload  {rel}" for rel in plan.uploads)
         out.extend(f"  delete  {_delete_text(d.rel, d.folder)}" for d in plan.deletes)
         out.extend(f"  held    {_delete_text(d.rel, d.folder)}" for d in plan.held_deletes)
-        out.extend(f"  conflict {rel} ({kind}: not sent; see docs/teams.md)"
-                   for rel, kind in plan.conflicts)
+        out.extend(f"  conflict {rel} ({kind}: {CONFLICT_WHY.get(kind, kind)}; not sent; "
+                   "see docs/teams.md)" for rel, kind in plan.conflicts)
         out.extend(f"  adopt   {rel} (the remote already holds it)" for rel in plan.adopted)
         if plan.hold_reason:
             out.append(f"  {plan.hold_reason}")
@@ -297,10 +307,17 @@ def summary_lines(summary: Summary) -> SummaryText:
         out.extend(capped([f"  {path}" for path in summary.remote_only], "hubsync ls -r"))
     err: list[str] = []
     if summary.conflicts:
-        err.append(f"{len(summary.conflicts)} not sent: changed remotely by someone else "
-                   "(`hubsync conflicts`, then `hubsync resolve PATH --keep local|remote`):")
-        err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}" for c in summary.conflicts],
-                          "hubsync conflicts"))
+        err.append(f"{len(summary.conflicts)} not sent: a remote version hubsync will not "
+                   "overwrite (`hubsync conflicts`, then `hubsync resolve PATH --keep "
+                   "local|remote`):")
+        err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
+                           for c in summary.conflicts], "hubsync conflicts"))
+    if summary.open_conflicts:
+        err.append(f"{len(summary.open_conflicts)} not sent: conflicts still open from an "
+                   "earlier run (`hubsync conflicts`, then `hubsync resolve PATH --keep "
+                   "local|remote`):")
+        err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
+                           for c in summary.open_conflicts], "hubsync conflicts"))
     if summary.failures:
         err.append(f"{len(summary.failures)} failed:")
         err.extend(_failure_lines(summary))
@@ -321,7 +338,9 @@ def summary_json(summary: Summary) -> dict[str, Any]:
     "unchanged": int, "failures": [{"account", "path", "error"}], "skipped": [{"watch",
     "path", "reason"}], "held": [str], "left_pending": int, "interrupted": bool,
     "pending": {NAME: int}, "bytes": {NAME: int}, "elapsed_s": float | null,
-    "conflicts": [Conflict.to_json()]}``
+    "conflicts": [Conflict.to_json()], "open_conflicts": [Conflict.to_json()]}``;
+    ``conflicts`` are the ones this run found, ``open_conflicts`` the unresolved ones of
+    earlier runs (either makes ``ok`` false).
     """
     names = sorted(set(summary.pushed) | set(summary.deleted) | set(summary.held_deletes))
     return {
@@ -339,6 +358,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "left_pending": summary.left_pending,
         "interrupted": summary.interrupted,
         "conflicts": [c.to_json() for c in summary.conflicts],
+        "open_conflicts": [c.to_json() for c in summary.open_conflicts],
         "pending": dict(summary.pending),
         "bytes": dict(summary.bytes_pushed),
         "elapsed_s": None if summary.elapsed_s is None else round(summary.elapsed_s, 3),

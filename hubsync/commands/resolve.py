@@ -142,8 +142,25 @@ def _push(config: Any, watch: str, account: str) -> int:
 
 
 def _said(chosen: dict[str, Any], keep: str, *, running: bool) -> str:
+    """What the resolution did, in the words of its case: a remote delete kept removes
+    the local file, a local delete kept deletes the remote one (``local_sha256`` is None
+    when the local side was a delete; the conflict's ``kind`` says what the remote did)."""
     where = f"{chosen['account']}: {chosen['path']}"
+    remote_gone = chosen.get("kind") == "deleted"
+    local_gone = chosen.get("local_sha256") is None
+    now = "the running session does it now" if running else "doing it now"
     if keep == "remote":
+        if remote_gone:
+            return (f"{where}: it was deleted remotely; removed your local file too; "
+                    "nothing is uploaded")
+        if local_gone:
+            return (f"{where}: you had deleted it; wrote the remote version back into your "
+                    "file; nothing is uploaded")
         return f"{where}: took the remote version into your file; nothing is uploaded"
-    after = "the running session pushes it now" if running else "pushing it now"
-    return f"{where}: keeping your local file; {after}"
+    if local_gone:
+        return (f"{where}: keeping your deletion; deleting the remote file "
+                f"({chosen['remote_path']}); {now}")
+    if remote_gone:
+        return (f"{where}: keeping your local file, which was deleted remotely; uploading "
+                f"it again; {now}")
+    return f"{where}: keeping your local file; pushing it over the remote version; {now}"

@@ -37,6 +37,7 @@ from hubsync.errors import UsageError, cause_of
 from hubsync.journal import LOG_NAME, Event, Journal
 from hubsync.model import (
     Conflict,
+    ConflictKind,
     EngineEvent,
     OutboxEntry,
     OutboxState,
@@ -156,8 +157,10 @@ class Engine:
                                 unchanged=self.local.unchanged, skipped=self.local.skipped,
                                 hold_reasons=self.hold_reasons, plans=self.local.plans,
                                 interrupted=self._interrupted)
+        new = {c.key for c in self._new_conflicts}
         return replace(summary, conflicts=tuple(self._new_conflicts),
-                       remote_only=tuple(self._remote_only()))
+                       remote_only=tuple(self._remote_only()),
+                       open_conflicts=tuple(c for c in self.conflicts() if c.key not in new))
 
     def _remote_only(self) -> list[str]:
         """``account: remote path`` of the files in folders the guard listed that are
@@ -469,6 +472,8 @@ class Engine:
             self.commit(self.outbox.release_holds(None, self.clock.time()))
         if not self.dry_run:
             await asyncio.gather(*(w.authenticate() for w in self._workers.values()))
+            if self.prefer_local:
+                await self._prefer_local_over_unsynced()
         if watch:
             for tracker in self.local.trackers.values():
                 await tracker.start_watching()
@@ -477,6 +482,22 @@ class Engine:
             await self.local.reconcile(tracker)
         if watch:
             self.emit("watching", watches=list(self.local.trackers))
+
+    async def _prefer_local_over_unsynced(self) -> None:
+        """``--prefer local`` promises "yours wins" over remote files hubsync never synced:
+        the open ``unsynced`` conflicts of this session's watches (found by an earlier push)
+        are resolved ``--keep local`` before the reconcile, so it pushes them, over exactly
+        the remote version each conflict recorded (the guard still refuses a newer one).
+        Other kinds (a teammate's change to a synced file) stay conflicts."""
+        for conflict in self.conflicts():
+            if conflict.kind is not ConflictKind.UNSYNCED or conflict.local_sha256 is None \
+                    or conflict.watch not in self.local.trackers:
+                continue
+            self.commit(self.outbox.resolve(conflict, KEEP_LOCAL, self.clock.time()))
+            if self._committer is not None:
+                await self._committer.settled()
+            await asyncio.to_thread(drop_remote_copy, self.config.settings.state_dir,
+                                    conflict.copy_path)
 
     # --- workers and helpers ---------------------------------------------------------------
 
