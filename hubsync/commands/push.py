@@ -29,7 +29,7 @@ examples:
   hubsync push --mode draft          write HubSpot's draft buffer instead of publishing
   hubsync push --dry-run             show what would be uploaded and deleted
   hubsync push --allow-deletes       let deletes held by the safety brake through
-  hubsync push --prefer local        first push to a theme others made: yours wins
+  hubsync push --prefer local        yours wins over remote files hubsync never synced
   hubsync -q push --json | jq .ok
 """
 
@@ -45,7 +45,7 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from hubsync.errors import EX_FAILURE, EX_OK
+from hubsync.errors import EX_FAILURE, EX_OK, CredentialError
 
 if TYPE_CHECKING:
     from hubsync.console import Reporter
@@ -68,8 +68,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the summary (or the --dry-run plan) as one JSON object")
     parser.add_argument("--prefer", choices=("local",),
-                        help="local: on first contact, overwrite remote files hubsync never "
-                        "synced that differ from yours (default: keep them as conflicts)")
+                        help="local: overwrite remote files hubsync never synced that differ "
+                        "from yours, found now or left as open `unsynced` conflicts by an "
+                        "earlier push (default: keep them as conflicts; other kinds stay)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     full = load_config(config_path(args))
     config = select(full, args)
     quiet = args.quiet or args.json
-    with Reporter(progress=sys.stdout.isatty() and not args.dry_run and not quiet,
+    # With --json, stdout is the one JSON document: the lines of problems go to stderr.
+    with Reporter(sys.stderr if args.json else None,
+                  progress=sys.stdout.isatty() and not args.dry_run and not quiet,
                   quiet=quiet, verbose=args.verbose, large_batch=LARGE_BATCH) as reporter:
         engine = build_engine(config, watches=args.watches, accounts=args.accounts,
                               dry_run=args.dry_run, allow_deletes=args.allow_deletes,
@@ -93,7 +96,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             # The lock creates the state dir, or says why it cannot (statedir).
             with InstanceLock(config.settings.state_dir):
-                summary = asyncio.run(_push(engine, reporter))
+                try:
+                    summary = asyncio.run(_push(engine, reporter))
+                except CredentialError as exc:
+                    # The reporter printed the account's `✗` line: once is enough.
+                    if args.json:
+                        print(json.dumps({"ok": False, "error": str(exc)}, ensure_ascii=False))
+                    return exc.exit_code
             summary = replace(summary, elapsed_s=reporter.elapsed_s, bytes_pushed={
                 name: tally.bytes_pushed for name, tally in reporter.tallies.items()})
     if args.dry_run:

@@ -472,6 +472,11 @@ class Engine:
             self.commit(self.outbox.release_holds(None, self.clock.time()))
         if not self.dry_run:
             await asyncio.gather(*(w.authenticate() for w in self._workers.values()))
+            missing = [w.missing_key for w in self._workers.values() if w.missing_key]
+            if self._once and missing:
+                # A push cannot reach that account: say so with the key's exit code (78,
+                # or 75 for a locked keyring) before walking a folder or running fields.js.
+                raise missing[0]
             if self.prefer_local:
                 await self._prefer_local_over_unsynced()
         if watch:
