@@ -185,7 +185,11 @@ def render(event: EngineEvent) -> str | None:
     """
     if event.event == "watching":
         watches = ", ".join(event.fields.get("watches", []))
-        return f"watching {watches}; Ctrl-C to stop"
+        conflicts = int(event.fields.get("conflicts") or 0)
+        # Open conflicts are files this session will not send: say so up front.
+        open_ = (f"; {conflicts} conflicts open, not sent until resolved (`hubsync "
+                 "conflicts`)") if conflicts else ""
+        return f"watching {watches}{open_}; Ctrl-C to stop"
     body = (_team_body(event.event, event.fields) if event.event in _TEAM_EVENTS
             else _body(event.event, event.fields))
     if body is None:

@@ -486,7 +486,8 @@ class Engine:
         for tracker in self.local.trackers.values():
             await self.local.reconcile(tracker)
         if watch:
-            self.emit("watching", watches=list(self.local.trackers))
+            self.emit("watching", watches=list(self.local.trackers),
+                      conflicts=len(self.conflicts()))
 
     async def _prefer_local_over_unsynced(self) -> None:
         """``--prefer local`` promises "yours wins" over remote files hubsync never synced:
