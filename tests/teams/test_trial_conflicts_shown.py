@@ -35,7 +35,7 @@ def test_conflicts_show_in_status_and_the_watch_header(tmp_path: Path,
 
     with ann.watching(tmp_path / "first.out") as session:
         (ann.root / "css/main.css").write_text("body { color: red } /* ann */")
-        wait_until(lambda: ann.log("conflict"), what="Ann's conflict")
+        wait_until(lambda: bool(ann.log("conflict")), what="Ann's conflict")
         session.wait_for_output("hubsync resolve css/main.css --keep local|remote")
     assert "≠ css/main.css -> ann" in session.output()
 
