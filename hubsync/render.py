@@ -285,17 +285,19 @@ def _failure_lines(summary: Summary) -> list[str]:
     return lines
 
 
-def summary_lines(summary: Summary) -> SummaryText:
+def summary_lines(summary: Summary, *, quiet: bool = False) -> SummaryText:
     """What ``push`` prints at the end: per account the counts (bytes, pending, held),
     the totals and the elapsed time, the files left out by the rules and the failures
     LISTED (at most ``LIST_LIMIT`` of each, then the command that lists the rest), holds
-    with their account, and what is still pending."""
+    with their account, and what is still pending. ``quiet`` (``-q``: the summary and
+    problems only) leaves out the files left out by the rules: they are no problem, and
+    the same ones would be listed on every run."""
     accounts = sorted(set(summary.pushed) | set(summary.pending) | set(summary.held_deletes))
     out: list[str] = [_account_line(summary, account) for account in accounts]
     totals = _totals_line(summary)
     if totals is not None:
         out.append(totals)
-    if summary.skipped:
+    if summary.skipped and not quiet:
         out.append(f"{len(summary.skipped)} files left out by the rules:")
         out.extend(capped([f"  skipped {watch}:{rel}: {reason}"
                            for watch, rel, reason in summary.skipped],

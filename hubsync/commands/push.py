@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(render.summary_json(summary), ensure_ascii=False))
         return _exit_code(summary)
-    text = render.summary_lines(summary)
+    text = render.summary_lines(summary, quiet=args.quiet)
     for line in text.out:
         print(line)
     for line in text.err:

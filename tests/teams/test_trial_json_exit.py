@@ -82,3 +82,18 @@ def test_argparse_usage_errors_exit_64(argv: list[str]) -> None:
     assert done.returncode == 64, done.stderr
     assert "usage: hubsync" in done.stderr
     assert done.stdout == ""
+
+
+def test_quiet_push_does_not_list_files_left_out_by_the_rules(tmp_path: Path,
+                                                              team: EmulatorThread) -> None:
+    """`push -q` is the summary and problems only: the files the rules leave out (two
+    .scss files) are not listed on every run; without -q they still are."""
+    ann = make_user(tmp_path, team, "ann", {"css/main.css": "a", "theme.json": "{}",
+                                            "scss/a.scss": "x", "scss/b.scss": "y"})
+    loud = ann.run("push")
+    assert loud.returncode == 0, loud.stderr
+    assert "2 files left out by the rules" in loud.stdout
+    quiet = ann.run("push", "-q")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "left out by the rules" not in quiet.stdout + quiet.stderr
+    assert "everything is in sync" in quiet.stdout
