@@ -54,6 +54,7 @@ examples:
   hubsync auth add sandbox --portal 12345678
   hubsync push                      push every watch once
   hubsync watch                     push as you edit
+  hubsync pull                      download the remote theme (like hs cms fetch)
   hubsync log -f                    follow who pushed what
   hubsync service install           run it in the background (systemd user service)
   hubsync completion bash --install shell completion
