@@ -253,7 +253,13 @@ def _account_line(summary: Summary, account: str) -> str:
     pushed = summary.pushed.get(account, 0)
     sent = summary.bytes_pushed.get(account)
     size = f" ({size_text(sent)})" if sent else ""
+    archived = summary.archived.get(account, 0)
+    if archived:
+        size += (" in one archive" if archived == pushed else
+                 f", {archived} of them in one archive")
     line = f"{account}: {pushed} pushed{size}, {summary.deleted.get(account, 0)} deleted"
+    if summary.adopted.get(account):
+        line += f", {summary.adopted[account]} already there (adopted, not uploaded)"
     if summary.pending.get(account):
         line += f", {summary.pending[account]} pending"
     if summary.held_deletes.get(account):
@@ -339,7 +345,8 @@ def summary_json(summary: Summary) -> dict[str, Any]:
     ``{"ok": bool, "accounts": {NAME: {"pushed": int, "deleted": int, "held_deletes": int}},
     "unchanged": int, "failures": [{"account", "path", "error"}], "skipped": [{"watch",
     "path", "reason"}], "held": [str], "left_pending": int, "interrupted": bool,
-    "pending": {NAME: int}, "bytes": {NAME: int}, "elapsed_s": float | null,
+    "pending": {NAME: int}, "bytes": {NAME: int}, "adopted": {NAME: int},
+    "archived": {NAME: int}, "elapsed_s": float | null,
     "conflicts": [Conflict.to_json()], "open_conflicts": [Conflict.to_json()]}``;
     ``conflicts`` are the ones this run found, ``open_conflicts`` the unresolved ones of
     earlier runs (either makes ``ok`` false).
@@ -363,6 +370,8 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "open_conflicts": [c.to_json() for c in summary.open_conflicts],
         "pending": dict(summary.pending),
         "bytes": dict(summary.bytes_pushed),
+        "adopted": dict(summary.adopted),
+        "archived": dict(summary.archived),
         "elapsed_s": None if summary.elapsed_s is None else round(summary.elapsed_s, 3),
     }
 

@@ -103,8 +103,12 @@ def run(args: argparse.Namespace) -> int:
                     if args.json:
                         print(json.dumps({"ok": False, "error": str(exc)}, ensure_ascii=False))
                     return exc.exit_code
-            summary = replace(summary, elapsed_s=reporter.elapsed_s, bytes_pushed={
-                name: tally.bytes_pushed for name, tally in reporter.tallies.items()})
+            tallies = reporter.tallies.items()
+            summary = replace(
+                summary, elapsed_s=reporter.elapsed_s,
+                bytes_pushed={name: tally.bytes_pushed for name, tally in tallies},
+                adopted={name: tally.adopted for name, tally in tallies},
+                archived={name: tally.archived for name, tally in tallies})
     if args.dry_run:
         if args.json:
             print(json.dumps(render.plan_json(summary), ensure_ascii=False))
