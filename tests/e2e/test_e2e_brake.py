@@ -12,7 +12,7 @@ import pytest
 
 from hubsync.emulator import EmulatorThread
 from tests.e2e.e2e_helpers import DEST, run_hubsync, watch_session, write_config
-from tests.support.processes import local_tree, remote_tree, wait_until, write_files
+from tests.support.processes import file_deletes, local_tree, remote_tree, wait_until, write_files
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def _log(state: Path) -> list[dict[str, object]]:
 
 
 def _deletes(emu: EmulatorThread) -> int:
-    return sum(1 for r in emu.requests if r.endpoint == "delete")
+    return len(file_deletes(emu))
 
 
 def _hold_settled(config: Path, emu: EmulatorThread, state: Path) -> None:

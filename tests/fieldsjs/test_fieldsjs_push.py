@@ -16,6 +16,7 @@ from hubsync.emulator import Emulator
 from hubsync.engine import EngineEvent
 from tests.engine.engine_helpers import write_theme
 from tests.fieldsjs.conftest import MakeConfig
+from tests.support.processes import file_deletes
 
 HERO_FIELDS_JS = """\
 module.exports = () => [
@@ -177,7 +178,7 @@ async def test_a_throwing_fields_js_fails_with_nodes_message_and_keeps_the_remot
     assert remote(emulator, 111)["modules/hero.module/fields.json"] == before
     assert remote(emulator, 111)["modules/hero.module/module.html"] == (
         b"<h2>{{ module.title }}</h2>")
-    assert not [r for r in emulator.requests if r.endpoint == "delete"]
+    assert not file_deletes(emulator)
 
     source.write_text("module.exports = () => [];\n")
     fixed = await build_engine(config).push_once()
@@ -334,7 +335,7 @@ async def test_without_node_nothing_is_owed_until_node_is_there(
     assert summary.ok, summary
     assert remote(emulator, 222)["modules/card.module/fields.json"] == node_json(
         [{"name": "z"}])
-    assert not [r for r in emulator.requests if r.endpoint == "delete"]
+    assert not file_deletes(emulator)
 
 
 async def test_the_archive_path_carries_nodes_output(

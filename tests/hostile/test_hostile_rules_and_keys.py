@@ -13,7 +13,14 @@ import pytest
 from hubsync.credentials import credential_name, env_var_name
 from hubsync.emulator import EmulatorThread
 from tests.e2e.e2e_helpers import DEST, run_hubsync, uploads_of, watch_session, write_config
-from tests.support.processes import hubsync_process, keys_env, remote_tree, wait_until, write_files
+from tests.support.processes import (
+    file_deletes,
+    hubsync_process,
+    keys_env,
+    remote_tree,
+    wait_until,
+    write_files,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +46,7 @@ def test_hsignore_written_while_watch_runs_is_honoured_at_once(
         assert run_hubsync(config, emu, "flush").returncode == 0
         assert remote_tree(emu, 111, DEST).get("drafts/wip.css") == b"v1"
         assert uploads_of(emu, f"{DEST}/drafts/wip.css") == 1
-        assert not [r for r in emu.requests if r.endpoint == "delete"]
+        assert not file_deletes(emu)
 
 
 def test_a_rotated_key_is_used_as_soon_as_hubsync_reload_runs(

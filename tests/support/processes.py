@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hubsync.credentials import env_var_name
-from hubsync.emulator import EmulatorThread
+from hubsync.emulator import Emulator, EmulatorThread
+from hubsync.engine.bulk import ARCHIVE_PREFIX
 
 HUBSYNC = [sys.executable, "-m", "hubsync"]
 PORTALS = {"sandbox": 111, "staging": 222}
@@ -75,6 +76,15 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def file_deletes(emu: EmulatorThread | Emulator) -> list[str]:
+    """The remote paths of the theme files the emulator was asked to delete, oldest first:
+    every delete request except the archive path's removal of its own temporary archive
+    (engine/bulk.py), which is not a user's file."""
+    return [r.remote_path or "" for r in emu.requests
+            if r.endpoint in ("delete", "v3_delete")
+            and ARCHIVE_PREFIX not in (r.remote_path or "")]
 
 
 def remote_tree(emu: EmulatorThread, portal: int, dest: str) -> dict[str, bytes]:
