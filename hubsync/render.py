@@ -211,6 +211,11 @@ def plan_lines(summary: Summary) -> list[str]:
         if plan.hold_reason:
             out.append(f"  {plan.hold_reason}")
     out.extend(f"skipped {watch}:{rel}: {reason}" for watch, rel, reason in summary.skipped)
+    if summary.open_conflicts:
+        out.append(f"{len(summary.open_conflicts)} conflicts open from an earlier run, not "
+                   "sent until resolved (`hubsync resolve PATH --keep local|remote`):")
+        out.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
+                           for c in summary.open_conflicts], "hubsync conflicts"))
     return out
 
 
@@ -378,7 +383,8 @@ def summary_json(summary: Summary) -> dict[str, Any]:
 
 def plan_json(summary: Summary) -> dict[str, Any]:
     """``push --dry-run --json``: ``{"plans": [{"watch", "account", "upload": [path],
-    "delete": [path], "held": [path], "unchanged": int, "hold_reason"}], "skipped": [...]}``;
+    "delete": [path], "held": [path], "unchanged": int, "hold_reason"}], "skipped": [...],
+    "open_conflicts": [Conflict.to_json()]}``;
     a folder delete's path ends in ``/``."""
     plans = []
     for (watch, account), plan in summary.plans.items():
@@ -391,7 +397,8 @@ def plan_json(summary: Summary) -> dict[str, Any]:
             "adopted": list(plan.adopted),
         })
     return {"plans": plans, "skipped": [{"watch": w, "path": rel, "reason": reason}
-                                        for w, rel, reason in summary.skipped]}
+                                        for w, rel, reason in summary.skipped],
+            "open_conflicts": [c.to_json() for c in summary.open_conflicts]}
 
 
 # --- links into HubSpot ------------------------------------------------------------------

@@ -23,10 +23,10 @@ BOBS = {"css/main.css": "body { color: blue } /* bob */",
 
 def test_repeat_push_with_open_conflicts_fails_and_names_them(tmp_path: Path,
                                                               team: EmulatorThread) -> None:
-    """Bob's first push finds two `unsynced` conflicts (Ann's different files); a repeat
-    push exits 1, does not say "everything is in sync", lists both paths with the words
-    for `unsynced` (never "changed remotely"), and `--json` says ok=false with them under
-    open_conflicts, stdout being exactly one JSON document."""
+    """Bob's first push finds two `unsynced` conflicts (Ann's different files); a dry
+    run lists them as open; a repeat push exits 1, does not say "everything is in sync",
+    lists both paths with the words for `unsynced` (never "changed remotely"), and
+    `--json` says ok=false with them under open_conflicts, stdout one JSON document."""
     ann = make_user(tmp_path, team, "ann", THEME)
     bob = make_user(tmp_path, team, "bob", BOBS)
     assert ann.run("push").returncode == 0
@@ -40,8 +40,13 @@ def test_repeat_push_with_open_conflicts_fails_and_names_them(tmp_path: Path,
     assert "everything is in sync" not in again.stdout
     assert "2 not sent: conflicts still open" in again.stderr
     for rel in ("css/main.css", "templates/home.html"):
-        assert f"bob: {rel}: unsynced: already on HubSpot with other content" in again.stderr
+        assert f"  bob: {rel}: unsynced: already on HubSpot with other content" in again.stderr
     assert "changed remotely" not in again.stderr
+
+    plan = bob.run("push", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert "2 conflicts open from an earlier run" in plan.stdout
+    assert "bob: css/main.css: unsynced: already on HubSpot" in plan.stdout
 
     as_json = bob.run("push", "--json")
     assert as_json.returncode == 1
