@@ -126,6 +126,8 @@ async def _identify(config: Any, account: str) -> Any:
 
 def _push(config: Any, watch: str, account: str) -> int:
     """Push ``watch`` to ``account`` now, the way `hubsync push` does."""
+    from dataclasses import replace
+
     from hubsync import render
     from hubsync.app import build_engine
     from hubsync.console import Reporter
@@ -135,9 +137,15 @@ def _push(config: Any, watch: str, account: str) -> int:
         engine = build_engine(config, watches=[watch], accounts=[account], on_event=reporter)
         with InstanceLock(config.settings.state_dir):
             summary = asyncio.run(engine.push_once())
+    # The other conflicts still open are not this command's failure: say so, and judge
+    # the push by what it did.
+    others = summary.open_conflicts
+    summary = replace(summary, open_conflicts=())
     text = render.summary_lines(summary)
     for line in text.out:
         print(line)
+    if others:
+        print(f"{len(others)} other conflicts still open: `hubsync conflicts` lists them")
     return EX_OK if summary.ok else EX_FAILURE
 
 

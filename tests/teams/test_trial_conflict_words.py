@@ -117,3 +117,18 @@ def test_resolve_keep_local_of_a_local_delete_says_it_deletes_the_remote_file(
     assert "keeping your deletion; deleting the remote file" in kept.stdout, kept.stdout
     assert "keeping your local file" not in kept.stdout
     assert "css/main.css" not in remote(team)
+
+
+def test_resolve_keep_local_with_other_conflicts_open_succeeds(tmp_path: Path,
+                                                               team: EmulatorThread) -> None:
+    """With two conflicts open, `resolve --keep local` of one pushes it and exits 0 (the
+    other open conflict is not its failure), saying that one other is still open."""
+    ann = make_user(tmp_path, team, "ann", THEME)
+    bob = make_user(tmp_path, team, "bob", BOBS)
+    assert ann.run("push").returncode == 0
+    assert bob.run("push").returncode == 1
+    kept = bob.run("resolve", "css/main.css", "--keep", "local")
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "1 other conflicts still open" in kept.stdout
+    assert remote(team)["css/main.css"] == BOBS["css/main.css"].encode()
+    assert [c["path"] for c in bob.conflicts()] == ["templates/home.html"]
