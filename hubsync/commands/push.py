@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         return EX_OK
     if args.json:
         print(json.dumps(render.summary_json(summary), ensure_ascii=False))
-        return _exit_code(summary)
+        return _exit_code(summary, engine.missing_keys())
     text = render.summary_lines(summary, quiet=args.quiet)
     for line in text.out:
         print(line)
@@ -128,14 +128,18 @@ def run(args: argparse.Namespace) -> int:
         for line in render.links(config, watches=args.watches or None,
                                  accounts=args.accounts or None):
             print(line)
-    return _exit_code(summary)
+    return _exit_code(summary, engine.missing_keys())
 
 
-def _exit_code(summary: Summary) -> int:
-    """130 after an interrupted push (its summary printed first), else 0 when in sync."""
+def _exit_code(summary: Summary, missing: list[CredentialError]) -> int:
+    """130 after an interrupted push (its summary printed first), else 0 when in sync;
+    when an account's key is missing (``missing``: the others were pushed), that
+    error's code (78, 75 for a locked keyring), else 1."""
     if summary.interrupted:
         return SECOND_INTERRUPT_EXIT
-    return EX_OK if summary.ok else EX_FAILURE
+    if summary.ok:
+        return EX_OK
+    return missing[0].exit_code if missing else EX_FAILURE
 
 
 async def _push(engine: Engine, reporter: Reporter) -> Summary:

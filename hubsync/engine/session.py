@@ -33,7 +33,7 @@ from hubsync.engine.resolve import apply_remote_copy, check_keep, find_conflict
 from hubsync.engine.selection import select_watches
 from hubsync.engine.tracker import WatchTracker
 from hubsync.engine.worker import AccountWorker
-from hubsync.errors import UsageError, cause_of
+from hubsync.errors import CredentialError, UsageError, cause_of
 from hubsync.journal import LOG_NAME, Event, Journal
 from hubsync.model import (
     Conflict,
@@ -179,6 +179,11 @@ class Engine:
                         continue
                     found.append(f"{name}: {path}")
         return found
+
+    def missing_keys(self) -> list[CredentialError]:
+        """Why each account whose key was nowhere to be found could not start (empty
+        when every account has its key); ``push`` exits with the first one's code."""
+        return [w.missing_key for w in self._workers.values() if w.missing_key is not None]
 
     def stop(self) -> None:
         """End the session as soon as requests in flight are done (a first Ctrl-C):
@@ -472,10 +477,10 @@ class Engine:
             self.commit(self.outbox.release_holds(None, self.clock.time()))
         if not self.dry_run:
             await asyncio.gather(*(w.authenticate() for w in self._workers.values()))
-            missing = [w.missing_key for w in self._workers.values() if w.missing_key]
-            if self._once and missing:
-                # A push cannot reach that account: say so with the key's exit code (78,
-                # or 75 for a locked keyring) before walking a folder or running fields.js.
+            missing = self.missing_keys()
+            if self._once and missing and len(missing) == len(self._workers):
+                # A push can reach no account: say so with the key's exit code (78, or 75
+                # for a locked keyring) before walking a folder or running fields.js.
                 raise missing[0]
             if self.prefer_local:
                 await self._prefer_local_over_unsynced()
