@@ -19,6 +19,16 @@ documented); the request log keeps the id."""
 class FilemapperRoutes(FileOps):
     """``upload``, ``delete``, ``meta`` and ``stream`` under ``/content/filemapper/v1/``."""
 
+    upload_answer_meta: bool = True
+    """Whether a filemapper upload answers the stored file's metadata (``updatedAt``...).
+    HubSpot does not document the answer's body (hubspot-api.md §3), so both outcomes are
+    served: True (the default) answers metadata, False an empty JSON object
+    (``Emulator.set_upload_answer``; tests run the conflict guard under both)."""
+
+    def set_upload_answer(self, *, meta: bool) -> None:
+        """Serve filemapper upload answers with metadata (``meta=True``) or empty."""
+        self.upload_answer_meta = bool(meta)
+
     async def _filemapper(
         self, request: web.Request, exchange: Exchange, endpoint: Endpoint, decoded: str
     ) -> web.StreamResponse:
@@ -70,6 +80,10 @@ class FilemapperRoutes(FileOps):
         if isinstance(content, web.Response):
             return content
         stored = await self._store(token, path, environment, content)
+        if not self.upload_answer_meta:
+            # hubspot-api.md §3: "the body is not relied on". The bare outcome: a client
+            # must learn the new version by a metadata read.
+            return web.json_response({})
         return web.json_response({
             "name": path.rsplit("/", 1)[-1],
             "path": path,

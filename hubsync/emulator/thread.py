@@ -187,6 +187,10 @@ class EmulatorThread:
         """See ``Emulator.delete_as``."""
         return self.emulator.delete_as(portal_id, path)
 
+    def set_upload_answer(self, *, meta: bool) -> None:
+        """See ``Emulator.set_upload_answer``."""
+        self.emulator.set_upload_answer(meta=meta)
+
     def set_extract_faults(self, refuse_status: int | None = None,
                            reject_entries: tuple[str, ...] = (), never_complete: bool = False,
                            delay_ms: float = 300.0) -> None:
