@@ -14,6 +14,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from hubsync import __version__
 from hubsync.errors import EX_FAILURE, EX_USAGE, HubsyncError
@@ -83,9 +84,19 @@ def _add_loudness(parser: argparse.ArgumentParser, *, default: object) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors (an unknown option, a missing argument, a bad
+    choice) exiting 64 like every other usage error of hubsync, not argparse's 2.
+    Subcommand parsers are made of the same class (``add_subparsers`` uses the parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser. ``--config`` and ``--debug`` are global: no subcommand redefines them."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hubsync",
         description=(
             "Keep a local HubSpot CMS theme in sync with one or more HubSpot accounts,\n"

@@ -196,7 +196,11 @@ def render(event: EngineEvent) -> str | None:
     """
     if event.event == "watching":
         watches = ", ".join(event.fields.get("watches", []))
-        return f"watching {watches}; Ctrl-C to stop"
+        conflicts = int(event.fields.get("conflicts") or 0)
+        # Open conflicts are files this session will not send: say so up front.
+        open_ = (f"; {conflicts} conflicts open, not sent until resolved (`hubsync "
+                 "conflicts`)") if conflicts else ""
+        return f"watching {watches}{open_}; Ctrl-C to stop"
     body = (_team_body(event.event, event.fields) if event.event in _TEAM_EVENTS
             else _body(event.event, event.fields))
     if body is None:
@@ -209,8 +213,10 @@ LARGE_BATCH = 20
 unless ``-v``: 4,000 lines scrolling by hide the few that matter. Failures, holds and
 refused keys are always printed; skipped files and failures are listed in the summary."""
 
-_PER_FILE = frozenset({"pushed", "deleted", "retrying", "skipped"})
-_DONE = frozenset({"pushed", "deleted", "failed"})
+_PER_FILE = frozenset({"pushed", "deleted", "retrying", "skipped", "adopted"})
+_DONE = frozenset({"pushed", "deleted", "failed", "adopted", "conflict"})
+"""Events that settle a change the reconcile owed: an adopted file (already there) and a
+conflict (not sent) are done too, or the bar of a push that adopts stops short."""
 
 
 @dataclass(slots=True)
@@ -220,8 +226,12 @@ class AccountTally:
     queued: int = 0
     """Changes the reconcile owed to the account (uploads and deletes)."""
     done: int = 0
-    """Pushed, deleted or failed for good."""
+    """Pushed, deleted, failed for good, adopted, or held as a conflict."""
     bytes_pushed: int = 0
+    adopted: int = 0
+    """Files already on HubSpot with this content: recorded, not uploaded."""
+    archived: int = 0
+    """Files that arrived inside one zip archive HubSpot extracted (``via: archive``)."""
 
 
 def _duration(seconds: float) -> str:
@@ -249,14 +259,23 @@ def pacing_line(account: AccountStatus) -> str | None:
     ``PacerSnapshot``).
     """
     rate = account.rate
+    seconds = paced_seconds(account)
+    if rate is None or seconds is None:
+        return None
+    return (f"{account.name}: paced by HubSpot's rate limit ({rate.limit} requests / "
+            f"{_window_text(rate.window_ms)}); about {_duration(seconds)} left")
+
+
+def paced_seconds(account: AccountStatus) -> float | None:
+    """Seconds the pending work of ``account`` needs at its pacer's budget per window
+    (plus what is left of a pause), when the pacer is what holds it back; else None."""
+    rate = account.rate
     left = account.pending
     if rate is None or left <= 0 or rate.budget <= 0:
         return None
     if rate.paused_for_ms <= 0 and rate.used < rate.budget:
         return None
-    seconds = left * rate.window_ms / 1000 / rate.budget + rate.paused_for_ms / 1000
-    return (f"{account.name}: paced by HubSpot's rate limit ({rate.limit} requests / "
-            f"{_window_text(rate.window_ms)}); about {_duration(seconds)} left")
+    return left * rate.window_ms / 1000 / rate.budget + rate.paused_for_ms / 1000
 
 
 class Reporter:
@@ -327,6 +346,8 @@ class Reporter:
             tally.done += 1
             if event.event == "pushed":
                 tally.bytes_pushed += int(event.fields.get("bytes", 0) or 0)
+                tally.archived += event.fields.get("via") == "archive"
+            tally.adopted += event.event == "adopted"
         else:
             return
         self._update_bar(account, tally)
@@ -342,10 +363,14 @@ class Reporter:
             return
         task = self._tasks.get(account)
         if task is None:
-            self._tasks[account] = progress.add_task(account, total=total,
-                                                     completed=tally.done)
+            task = self._tasks[account] = progress.add_task(account, total=total,
+                                                            completed=tally.done)
         else:
             progress.update(task, total=total, completed=tally.done)
+        if tally.archived:
+            # The files of an archive are done all at once: a files/s rate would be
+            # meaningless, the bar says how they went instead.
+            progress.update(task, description=f"{account} (one archive)", archive=True)
 
     def pacing(self, status: SessionStatus) -> None:
         """Say once per account when its rate limit is what makes the push slow; the
@@ -355,8 +380,10 @@ class Reporter:
             task = self._tasks.get(account.name)
             if task is not None and self._progress is not None:
                 paced = line is not None
+                # A paced bar's remaining time is the pacer's: rich's estimate from the
+                # last burst (a whole window's budget in a second) says seconds, not minutes.
                 self._progress.update(task, description=account.name + (
-                    " (paced)" if paced else ""))
+                    " (paced)" if paced else ""), paced_left=paced_seconds(account))
             if line is not None and account.name not in self._paced:
                 self._paced.add(account.name)
                 self.say(line)
@@ -388,14 +415,28 @@ def _make_progress() -> Progress:
     from rich.text import Text
 
     class RateColumn(ProgressColumn):
-        """Files per second (rich's speed estimate over the last 30 s)."""
+        """Files per second (rich's speed estimate over the last 30 s); none for an
+        archive, whose files are done at once."""
 
         def render(self, task: Task) -> Text:
+            if task.fields.get("archive"):
+                return Text("- files/s")
             speed = task.finished_speed or task.speed
             return Text("- files/s" if speed is None else f"{speed:.1f} files/s")
+
+    class RemainingColumn(TimeRemainingColumn):
+        """rich's remaining time, or the pacer's while the rate limit holds it back."""
+
+        def render(self, task: Task) -> Text:
+            paced = task.fields.get("paced_left")
+            if paced is None or task.finished:
+                return super().render(task)
+            whole = round(paced)
+            return Text(f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}",
+                        style="progress.remaining")
 
     return Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(),
         MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("left"),
-        TimeRemainingColumn(), RateColumn(), transient=True,
+        RemainingColumn(), RateColumn(), transient=True,
     )

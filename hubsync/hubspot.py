@@ -593,6 +593,16 @@ class HubSpotClient:
                                     what=f"store archive {remote_path}")
         return response.result()
 
+    async def delete_archive(self, token: AccessToken, remote_path: str) -> ApiResult:
+        """Delete an archive ``store_archive`` stored: the Source Code API's ``DELETE
+        published/content/{path}`` (live and draft), whatever this account's
+        ``transport``, so the archive's whole life is on the one API that stored it.
+        NotFound when it is not there (the caller decides)."""
+        response = await self._send(
+            "DELETE", self._v3_url("content", remote_path, publish=True), token=token,
+            params=self._params(), what=f"delete archive {remote_path}")
+        return response.result()
+
     async def extract(self, token: AccessToken, archive_remote_path: str) -> str:
         """Ask HubSpot to unpack a ``.zip`` already stored at ``archive_remote_path``; returns
         the task id to poll with ``extract_status``. One request, however big the archive.

@@ -200,6 +200,16 @@ def _delete_text(rel: str, folder: bool) -> str:
     return f"{rel}/ (folder)" if folder else rel
 
 
+CONFLICT_WHY = {
+    "changed": "changed remotely since hubsync last synced it",
+    "deleted": "deleted remotely since hubsync last synced it",
+    "unsynced": "already on HubSpot with other content; hubsync never synced it",
+    "both": "changed on both sides since the last sync",
+}
+"""Conflict kind (``ConflictKind``'s value) -> what happened, in words: ``unsynced`` was
+never synced, so it is not "changed remotely" (docs/teams.md defines the kinds)."""
+
+
 def plan_lines(summary: Summary) -> list[str]:
     """What ``push --dry-run`` prints: per (watch, account) the counts, then each path."""
     out: list[str] = []
@@ -209,12 +219,17 @@ def plan_lines(summary: Summary) -> list[str]:
         out.extend(f"  upload  {rel}" for rel in plan.uploads)
         out.extend(f"  delete  {_delete_text(d.rel, d.folder)}" for d in plan.deletes)
         out.extend(f"  held    {_delete_text(d.rel, d.folder)}" for d in plan.held_deletes)
-        out.extend(f"  conflict {rel} ({kind}: not sent; see docs/teams.md)"
-                   for rel, kind in plan.conflicts)
+        out.extend(f"  conflict {rel} ({kind}: {CONFLICT_WHY.get(kind, kind)}; not sent; "
+                   "see docs/teams.md)" for rel, kind in plan.conflicts)
         out.extend(f"  adopt   {rel} (the remote already holds it)" for rel in plan.adopted)
         if plan.hold_reason:
             out.append(f"  {plan.hold_reason}")
     out.extend(f"skipped {watch}:{rel}: {reason}" for watch, rel, reason in summary.skipped)
+    if summary.open_conflicts:
+        out.append(f"{len(summary.open_conflicts)} conflicts open from an earlier run, not "
+                   "sent until resolved (`hubsync resolve PATH --keep local|remote`):")
+        out.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
+                           for c in summary.open_conflicts], "hubsync conflicts"))
     return out
 
 
@@ -257,7 +272,13 @@ def _account_line(summary: Summary, account: str) -> str:
     pushed = summary.pushed.get(account, 0)
     sent = summary.bytes_pushed.get(account)
     size = f" ({size_text(sent)})" if sent else ""
+    archived = summary.archived.get(account, 0)
+    if archived:
+        size += (" in one archive" if archived == pushed else
+                 f", {archived} of them in one archive")
     line = f"{account}: {pushed} pushed{size}, {summary.deleted.get(account, 0)} deleted"
+    if summary.adopted.get(account):
+        line += f", {summary.adopted[account]} already there (adopted, not uploaded)"
     if summary.pending.get(account):
         line += f", {summary.pending[account]} pending"
     if summary.held_deletes.get(account):
@@ -289,17 +310,19 @@ def _failure_lines(summary: Summary) -> list[str]:
     return lines
 
 
-def summary_lines(summary: Summary) -> SummaryText:
+def summary_lines(summary: Summary, *, quiet: bool = False) -> SummaryText:
     """What ``push`` prints at the end: per account the counts (bytes, pending, held),
     the totals and the elapsed time, the files left out by the rules and the failures
     LISTED (at most ``LIST_LIMIT`` of each, then the command that lists the rest), holds
-    with their account, and what is still pending."""
+    with their account, and what is still pending. ``quiet`` (``-q``: the summary and
+    problems only) leaves out the files left out by the rules: they are no problem, and
+    the same ones would be listed on every run."""
     accounts = sorted(set(summary.pushed) | set(summary.pending) | set(summary.held_deletes))
     out: list[str] = [_account_line(summary, account) for account in accounts]
     totals = _totals_line(summary)
     if totals is not None:
         out.append(totals)
-    if summary.skipped:
+    if summary.skipped and not quiet:
         out.append(f"{len(summary.skipped)} files left out by the rules:")
         out.extend(capped([f"  skipped {watch}:{rel}: {reason}"
                            for watch, rel, reason in summary.skipped],
@@ -311,10 +334,17 @@ def summary_lines(summary: Summary) -> SummaryText:
         out.extend(capped([f"  {path}" for path in summary.remote_only], "hubsync ls -r"))
     err: list[str] = []
     if summary.conflicts:
-        err.append(f"{len(summary.conflicts)} not sent: changed remotely by someone else "
-                   "(`hubsync conflicts`, then `hubsync resolve PATH --keep local|remote`):")
-        err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}" for c in summary.conflicts],
-                          "hubsync conflicts"))
+        err.append(f"{len(summary.conflicts)} not sent: a remote version hubsync will not "
+                   "overwrite (`hubsync conflicts`, then `hubsync resolve PATH --keep "
+                   "local|remote`):")
+        err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
+                           for c in summary.conflicts], "hubsync conflicts"))
+    if summary.open_conflicts:
+        err.append(f"{len(summary.open_conflicts)} not sent: conflicts still open from an "
+                   "earlier run (`hubsync conflicts`, then `hubsync resolve PATH --keep "
+                   "local|remote`):")
+        err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
+                           for c in summary.open_conflicts], "hubsync conflicts"))
     if summary.failures:
         err.append(f"{len(summary.failures)} failed:")
         err.extend(_failure_lines(summary))
@@ -334,8 +364,11 @@ def summary_json(summary: Summary) -> dict[str, Any]:
     ``{"ok": bool, "accounts": {NAME: {"pushed": int, "deleted": int, "held_deletes": int}},
     "unchanged": int, "failures": [{"account", "path", "error"}], "skipped": [{"watch",
     "path", "reason"}], "held": [str], "left_pending": int, "interrupted": bool,
-    "pending": {NAME: int}, "bytes": {NAME: int}, "elapsed_s": float | null,
-    "conflicts": [Conflict.to_json()]}``
+    "pending": {NAME: int}, "bytes": {NAME: int}, "adopted": {NAME: int},
+    "archived": {NAME: int}, "elapsed_s": float | null,
+    "conflicts": [Conflict.to_json()], "open_conflicts": [Conflict.to_json()]}``;
+    ``conflicts`` are the ones this run found, ``open_conflicts`` the unresolved ones of
+    earlier runs (either makes ``ok`` false).
     """
     names = sorted(set(summary.pushed) | set(summary.deleted) | set(summary.held_deletes))
     return {
@@ -353,15 +386,19 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "left_pending": summary.left_pending,
         "interrupted": summary.interrupted,
         "conflicts": [c.to_json() for c in summary.conflicts],
+        "open_conflicts": [c.to_json() for c in summary.open_conflicts],
         "pending": dict(summary.pending),
         "bytes": dict(summary.bytes_pushed),
+        "adopted": dict(summary.adopted),
+        "archived": dict(summary.archived),
         "elapsed_s": None if summary.elapsed_s is None else round(summary.elapsed_s, 3),
     }
 
 
 def plan_json(summary: Summary) -> dict[str, Any]:
     """``push --dry-run --json``: ``{"plans": [{"watch", "account", "upload": [path],
-    "delete": [path], "held": [path], "unchanged": int, "hold_reason"}], "skipped": [...]}``;
+    "delete": [path], "held": [path], "unchanged": int, "hold_reason"}], "skipped": [...],
+    "open_conflicts": [Conflict.to_json()]}``;
     a folder delete's path ends in ``/``."""
     plans = []
     for (watch, account), plan in summary.plans.items():
@@ -374,7 +411,8 @@ def plan_json(summary: Summary) -> dict[str, Any]:
             "adopted": list(plan.adopted),
         })
     return {"plans": plans, "skipped": [{"watch": w, "path": rel, "reason": reason}
-                                        for w, rel, reason in summary.skipped]}
+                                        for w, rel, reason in summary.skipped],
+            "open_conflicts": [c.to_json() for c in summary.open_conflicts]}
 
 
 # --- links into HubSpot ------------------------------------------------------------------

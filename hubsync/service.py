@@ -547,11 +547,15 @@ def summarize(snapshot: Mapping[str, Any]) -> str:
     parked = sum(int(a.get("parked") or 0) for a in accounts.values())
     if parked:
         parts.append(f"{parked} failed")
+    conflicts = snapshot.get("conflicts") or ()
+    if conflicts:
+        parts.append(f"{len(conflicts)} conflicts open")
     pushes = [a["last_push"] for a in accounts.values() if a.get("last_push")]
     if pushes:
         parts.append("last push " + time.strftime("%H:%M:%S", time.localtime(max(pushes))))
     else:
-        parts.append("nothing pushed yet")
+        # A two-way session may have pulled files: it only has not pushed any itself.
+        parts.append("nothing pushed by this session")
     return ", ".join(parts)
 
 

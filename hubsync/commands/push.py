@@ -29,7 +29,7 @@ examples:
   hubsync push --mode draft          write HubSpot's draft buffer instead of publishing
   hubsync push --dry-run             show what would be uploaded and deleted
   hubsync push --allow-deletes       let deletes held by the safety brake through
-  hubsync push --prefer local        first push to a theme others made: yours wins
+  hubsync push --prefer local        yours wins over remote files hubsync never synced
   hubsync -q push --json | jq .ok
 """
 
@@ -45,7 +45,7 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from hubsync.errors import EX_FAILURE, EX_OK
+from hubsync.errors import EX_FAILURE, EX_OK, CredentialError
 
 if TYPE_CHECKING:
     from hubsync.console import Reporter
@@ -68,8 +68,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the summary (or the --dry-run plan) as one JSON object")
     parser.add_argument("--prefer", choices=("local",),
-                        help="local: on first contact, overwrite remote files hubsync never "
-                        "synced that differ from yours (default: keep them as conflicts)")
+                        help="local: overwrite remote files hubsync never synced that differ "
+                        "from yours, found now or left as open `unsynced` conflicts by an "
+                        "earlier push (default: keep them as conflicts; other kinds stay)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     full = load_config(config_path(args))
     config = select(full, args)
     quiet = args.quiet or args.json
-    with Reporter(progress=sys.stdout.isatty() and not args.dry_run and not quiet,
+    # With --json, stdout is the one JSON document: the lines of problems go to stderr.
+    with Reporter(sys.stderr if args.json else None,
+                  progress=sys.stdout.isatty() and not args.dry_run and not quiet,
                   quiet=quiet, verbose=args.verbose, large_batch=LARGE_BATCH) as reporter:
         engine = build_engine(config, watches=args.watches, accounts=args.accounts,
                               dry_run=args.dry_run, allow_deletes=args.allow_deletes,
@@ -93,9 +96,19 @@ def run(args: argparse.Namespace) -> int:
         else:
             # The lock creates the state dir, or says why it cannot (statedir).
             with InstanceLock(config.settings.state_dir):
-                summary = asyncio.run(_push(engine, reporter))
-            summary = replace(summary, elapsed_s=reporter.elapsed_s, bytes_pushed={
-                name: tally.bytes_pushed for name, tally in reporter.tallies.items()})
+                try:
+                    summary = asyncio.run(_push(engine, reporter))
+                except CredentialError as exc:
+                    # The reporter printed the account's `✗` line: once is enough.
+                    if args.json:
+                        print(json.dumps({"ok": False, "error": str(exc)}, ensure_ascii=False))
+                    return exc.exit_code
+            tallies = reporter.tallies.items()
+            summary = replace(
+                summary, elapsed_s=reporter.elapsed_s,
+                bytes_pushed={name: tally.bytes_pushed for name, tally in tallies},
+                adopted={name: tally.adopted for name, tally in tallies},
+                archived={name: tally.archived for name, tally in tallies})
     if args.dry_run:
         if args.json:
             print(json.dumps(render.plan_json(summary), ensure_ascii=False))
@@ -105,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
         return EX_OK
     if args.json:
         print(json.dumps(render.summary_json(summary), ensure_ascii=False))
-        return _exit_code(summary)
-    text = render.summary_lines(summary)
+        return _exit_code(summary, engine.missing_keys())
+    text = render.summary_lines(summary, quiet=args.quiet)
     for line in text.out:
         print(line)
     for line in text.err:
@@ -115,14 +128,18 @@ def run(args: argparse.Namespace) -> int:
         for line in render.links(config, watches=args.watches or None,
                                  accounts=args.accounts or None):
             print(line)
-    return _exit_code(summary)
+    return _exit_code(summary, engine.missing_keys())
 
 
-def _exit_code(summary: Summary) -> int:
-    """130 after an interrupted push (its summary printed first), else 0 when in sync."""
+def _exit_code(summary: Summary, missing: list[CredentialError]) -> int:
+    """130 after an interrupted push (its summary printed first), else 0 when in sync;
+    when an account's key is missing (``missing``: the others were pushed), that
+    error's code (78, 75 for a locked keyring), else 1."""
     if summary.interrupted:
         return SECOND_INTERRUPT_EXIT
-    return EX_OK if summary.ok else EX_FAILURE
+    if summary.ok:
+        return EX_OK
+    return missing[0].exit_code if missing else EX_FAILURE
 
 
 async def _push(engine: Engine, reporter: Reporter) -> Summary:

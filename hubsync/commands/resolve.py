@@ -126,6 +126,8 @@ async def _identify(config: Any, account: str) -> Any:
 
 def _push(config: Any, watch: str, account: str) -> int:
     """Push ``watch`` to ``account`` now, the way `hubsync push` does."""
+    from dataclasses import replace
+
     from hubsync import render
     from hubsync.app import build_engine
     from hubsync.console import Reporter
@@ -135,15 +137,38 @@ def _push(config: Any, watch: str, account: str) -> int:
         engine = build_engine(config, watches=[watch], accounts=[account], on_event=reporter)
         with InstanceLock(config.settings.state_dir):
             summary = asyncio.run(engine.push_once())
+    # The other conflicts still open are not this command's failure: say so, and judge
+    # the push by what it did.
+    others = summary.open_conflicts
+    summary = replace(summary, open_conflicts=())
     text = render.summary_lines(summary)
     for line in text.out:
         print(line)
+    if others:
+        print(f"{len(others)} other conflicts still open: `hubsync conflicts` lists them")
     return EX_OK if summary.ok else EX_FAILURE
 
 
 def _said(chosen: dict[str, Any], keep: str, *, running: bool) -> str:
+    """What the resolution did, in the words of its case: a remote delete kept removes
+    the local file, a local delete kept deletes the remote one (``local_sha256`` is None
+    when the local side was a delete; the conflict's ``kind`` says what the remote did)."""
     where = f"{chosen['account']}: {chosen['path']}"
+    remote_gone = chosen.get("kind") == "deleted"
+    local_gone = chosen.get("local_sha256") is None
+    now = "the running session does it now" if running else "doing it now"
     if keep == "remote":
+        if remote_gone:
+            return (f"{where}: it was deleted remotely; removed your local file too; "
+                    "nothing is uploaded")
+        if local_gone:
+            return (f"{where}: you had deleted it; wrote the remote version back into your "
+                    "file; nothing is uploaded")
         return f"{where}: took the remote version into your file; nothing is uploaded"
-    after = "the running session pushes it now" if running else "pushing it now"
-    return f"{where}: keeping your local file; {after}"
+    if local_gone:
+        return (f"{where}: keeping your deletion; deleting the remote file "
+                f"({chosen['remote_path']}); {now}")
+    if remote_gone:
+        return (f"{where}: keeping your local file, which was deleted remotely; uploading "
+                f"it again; {now}")
+    return f"{where}: keeping your local file; pushing it over the remote version; {now}"

@@ -12,8 +12,9 @@ instead, and says "not running". A table on a terminal, plain lines otherwise.
    {"reason", "at"} (large batches go file by file: see `bulk` in docs/configuration.md),
    ...}],
    "watches": [{"name", "src", "files", "last_reconcile", ...}]}
-and, from a running session, "conflicts": [{"account", "path", "kind", ...}] (as
-`hubsync conflicts --json`). Times are ISO 8601 UTC strings, like the sync log's "ts".
+and "conflicts": [{"account", "path", "kind", ...}] (as `hubsync conflicts --json`;
+the running session's, or the state's when none runs; each is also a line under the
+table). Times are ISO 8601 UTC strings, like the sync log's "ts".
 
 --watch follows the running session live, refreshed every --interval seconds (1): on a
 terminal a view redrawn in place (per account: queue, rate budget, last push with its
@@ -35,7 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,6 +179,7 @@ def stopped_status(config: Config | None, *, note: str | None = None,
                    sorted({str(e["watch"]) for e in recent if e.get("watch")}))
     counts: dict[str, Any] = {}
     files: dict[str, int] = {}
+    conflicts: list[dict[str, Any]] = []
     # Never create a database just to say nothing is in it; close it at once either way.
     if config is not None and (state_dir / STATE_FILE).is_file():
         with StateStore.open(state_dir) as store:
@@ -188,6 +190,8 @@ def stopped_status(config: Config | None, *, note: str | None = None,
                         if name in used})
             counts = store.counts()
             files = {w.name: len(store.stat_cache(w.src)) for w in config.watches}
+            # What `hubsync conflicts` lists: a stopped status must not hide them.
+            conflicts = [c.to_json() for c in store.conflicts()]
     accounts = []
     for name, portal_id in _account_portals(config, counts, recent).items():
         mine = [e for e in recent if e.get("account") == name]
@@ -232,6 +236,7 @@ def stopped_status(config: Config | None, *, note: str | None = None,
         "state_dir": str(state_dir),
         "accounts": accounts,
         "watches": watches,
+        "conflicts": conflicts,
     }
 
 
@@ -347,10 +352,28 @@ def _errors(report: Mapping[str, Any]) -> list[str]:
             lines.append(f"{account.get('name')}: large batches go file by file: HubSpot "
                          f"refused the archive path ({refused['reason']}); set "
                          'bulk = "archive" for this account to try again')
-    conflicts = report.get("conflicts") or []
-    if conflicts:
-        lines.append(f"{len(conflicts)} files not sent: changed remotely by someone else; "
-                     "see `hubsync conflicts`")
+    return lines + conflict_lines(report.get("conflicts") or [])
+
+
+CONFLICTS_LISTED = 5
+"""``status`` names at most this many conflicting files, then says how many more."""
+
+
+def conflict_lines(conflicts: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``N conflicts open`` and a line per file (its kind in words, as ``push`` says
+    it), at most ``CONFLICTS_LISTED``; none when there are none."""
+    from hubsync.render import CONFLICT_WHY
+
+    if not conflicts:
+        return []
+    lines = [f"{len(conflicts)} conflicts open, not sent until resolved (`hubsync "
+             "conflicts`, then `hubsync resolve PATH --keep local|remote`):"]
+    for c in conflicts[:CONFLICTS_LISTED]:
+        kind = str(c.get("kind"))
+        lines.append(f"  {c.get('account')}: {c.get('path')}: {kind}: "
+                     f"{CONFLICT_WHY.get(kind, kind)}")
+    if len(conflicts) > CONFLICTS_LISTED:
+        lines.append(f"  and {len(conflicts) - CONFLICTS_LISTED} more: hubsync conflicts")
     return lines
 
 

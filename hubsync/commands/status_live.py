@@ -161,6 +161,9 @@ def _first_line(text: object) -> str | None:
 _COLUMNS = ("account", "auth", "pending", "in flight", "held", "failed", "rate budget",
             "last push", "last error")
 
+_NUMBER_COLUMNS = frozenset({"pending", "held", "failed", "conflicts"})
+"""Columns whose cells are sentences: they take the width that is left, and fold."""
+
 
 def _ago(value: object) -> str:
     if not isinstance(value, str) or not value:
@@ -228,6 +231,7 @@ def account_cells(report: Mapping[str, Any], a: Mapping[str, Any]) -> list[str]:
 
 def render_live(report: Mapping[str, Any]) -> RenderableType:
     """The live view of one report: headline, the accounts table, the session's notes."""
+    from rich import box
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -239,9 +243,16 @@ def render_live(report: Mapping[str, Any]) -> RenderableType:
     columns = list(_COLUMNS)
     if any(len(r) > len(columns) for r in rows):
         columns.append("conflicts")
-    table = Table(title="accounts", title_justify="left")
+    # 80 columns hold every header: no outer edge, padding or vertical rules (a space
+    # between columns), each column at least as wide as its header's longest word, so a
+    # header wraps between words ("in / flight"), never inside one ("accoun / t"); text
+    # cells fold, counts never wrap.
+    table = Table(title="accounts", title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False, padding=0)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold",
+                         no_wrap=column in _NUMBER_COLUMNS,
+                         min_width=max(len(word) for word in column.split()))
     for row in rows:
         table.add_row(*(row + ["-"] * (len(columns) - len(row))))
     head = (f"hubsync {report.get('kind') or 'session'} (PID {report.get('pid')}): "

@@ -48,8 +48,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan per account and change nothing")
     parser.add_argument("--prefer", choices=("local",),
-                        help="local: on first contact, overwrite remote files hubsync never "
-                        "synced that differ from yours (default: keep them as conflicts)")
+                        help="local: overwrite remote files hubsync never synced that differ "
+                        "from yours, found now or left as open `unsynced` conflicts by an "
+                        "earlier run (default: keep them as conflicts; other kinds stay)")
     parser.add_argument("--two-way", action="store_true",
                         help="also poll HubSpot and bring remote edits down into the folder "
                              "(as `two_way = true` on every selected watch)")

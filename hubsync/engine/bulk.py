@@ -110,10 +110,11 @@ EXTRACT_DEADLINE_S = 120.0
 """An extraction not finished this long after it was asked for is given up: the batch
 goes file by file and the account's refusal is remembered (``auto``)."""
 POLL_FIRST_S = 0.2
-POLL_MAX_S = 2.0
+POLL_MAX_S = 1.0
 POLL_GROWTH = 1.5
-"""Status polls wait 0.2 s, then 1.5 times longer each time, at most 2 s: a small theme
-extracts in well under a second (emulator: 0.3 s), a big one is not polled to death."""
+"""Status polls wait 0.2 s, then 1.5 times longer each time, at most 1 s: a small theme
+extracts in well under a second (emulator: 0.3 s); a long extraction costs one request a
+second, a small share of any budget, and is noticed within a second of its end."""
 ARCHIVE_PREFIX = "hubsync-archive-"
 OVERWRITE_SAMPLE = 3
 """Files already synced before whose metadata is read after an extraction, to see that it
@@ -143,7 +144,7 @@ class ArchiveApi(Protocol):
     async def metadata(self, token: AccessToken, remote_path: str, *, publish: bool = True
                        ) -> RemoteMeta | None: ...
 
-    async def delete(self, token: AccessToken, remote_path: str) -> ApiAnswer: ...
+    async def delete_archive(self, token: AccessToken, remote_path: str) -> ApiAnswer: ...
 
 
 class Refused(Exception):
@@ -476,7 +477,7 @@ class ArchivePath:
 
         async def delete(token: AccessToken, api: ArchiveApi) -> None:
             with contextlib.suppress(NotFound):
-                await api.delete(token, archive)
+                await api.delete_archive(token, archive)
 
         async def delete_and_forget() -> None:
             await self._call(delete, "delete the archive")
@@ -510,7 +511,10 @@ class ArchivePath:
         for attempt in range(1, CALL_ATTEMPTS + 1):
             await worker.pacer.acquire()
             try:
-                return await worker.tokens.call(lambda token: request(token, api))
+                try:
+                    return await worker.tokens.call(lambda token: request(token, api))
+                finally:
+                    worker.pacer.answered()  # counted from its answer on, as the worker's
             except TransientError as exc:
                 # A 429 (the pacer then waits out the window) or a 5xx on one of a few
                 # requests must not cost the whole archive: try again, a few times.

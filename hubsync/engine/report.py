@@ -69,11 +69,19 @@ class Summary:
     counts the ``pushed`` events; empty when nobody counted)."""
     elapsed_s: float | None = None
     """Wall-clock seconds of the run, as the front end measured it (None: not measured)."""
+    adopted: Mapping[str, int] = field(default_factory=dict)
+    """account -> files found already there with this content (recorded, not uploaded),
+    as the front end counted the ``adopted`` events."""
+    archived: Mapping[str, int] = field(default_factory=dict)
+    """account -> files of ``pushed`` that went inside one archive (``bulk``)."""
+    open_conflicts: tuple[Conflict, ...] = ()
+    """Conflicts found before this run and still unresolved (the state's): their files
+    were not sent either, so the run is not in sync."""
 
     @property
     def ok(self) -> bool:
         return not self.failures and not self.left_pending and not any(
-            self.held_deletes.values()) and not self.conflicts
+            self.held_deletes.values()) and not self.conflicts and not self.open_conflicts
 
 
 def plan_of(outbox: Outbox, watch: str, account: str, *, unchanged: int,

@@ -33,10 +33,11 @@ from hubsync.engine.resolve import apply_remote_copy, check_keep, find_conflict
 from hubsync.engine.selection import select_watches
 from hubsync.engine.tracker import WatchTracker
 from hubsync.engine.worker import AccountWorker
-from hubsync.errors import UsageError, cause_of
+from hubsync.errors import CredentialError, UsageError, cause_of
 from hubsync.journal import LOG_NAME, Event, Journal
 from hubsync.model import (
     Conflict,
+    ConflictKind,
     EngineEvent,
     OutboxEntry,
     OutboxState,
@@ -156,8 +157,10 @@ class Engine:
                                 unchanged=self.local.unchanged, skipped=self.local.skipped,
                                 hold_reasons=self.hold_reasons, plans=self.local.plans,
                                 interrupted=self._interrupted)
+        new = {c.key for c in self._new_conflicts}
         return replace(summary, conflicts=tuple(self._new_conflicts),
-                       remote_only=tuple(self._remote_only()))
+                       remote_only=tuple(self._remote_only()),
+                       open_conflicts=tuple(c for c in self.conflicts() if c.key not in new))
 
     def _remote_only(self) -> list[str]:
         """``account: remote path`` of the files in folders the guard listed that are
@@ -176,6 +179,11 @@ class Engine:
                         continue
                     found.append(f"{name}: {path}")
         return found
+
+    def missing_keys(self) -> list[CredentialError]:
+        """Why each account whose key was nowhere to be found could not start (empty
+        when every account has its key); ``push`` exits with the first one's code."""
+        return [w.missing_key for w in self._workers.values() if w.missing_key is not None]
 
     def stop(self) -> None:
         """End the session as soon as requests in flight are done (a first Ctrl-C):
@@ -470,6 +478,13 @@ class Engine:
             self.commit(self.outbox.release_holds(None, self.clock.time()))
         if not self.dry_run:
             await asyncio.gather(*(w.authenticate() for w in self._workers.values()))
+            missing = self.missing_keys()
+            if self._once and missing and len(missing) == len(self._workers):
+                # A push can reach no account: say so with the key's exit code (78, or 75
+                # for a locked keyring) before walking a folder or running fields.js.
+                raise missing[0]
+            if self.prefer_local:
+                await self._prefer_local_over_unsynced()
         if watch:
             for tracker in self.local.trackers.values():
                 await tracker.start_watching()
@@ -477,7 +492,24 @@ class Engine:
         for tracker in self.local.trackers.values():
             await self.local.reconcile(tracker)
         if watch:
-            self.emit("watching", watches=list(self.local.trackers))
+            self.emit("watching", watches=list(self.local.trackers),
+                      conflicts=len(self.conflicts()))
+
+    async def _prefer_local_over_unsynced(self) -> None:
+        """``--prefer local`` promises "yours wins" over remote files hubsync never synced:
+        the open ``unsynced`` conflicts of this session's watches (found by an earlier push)
+        are resolved ``--keep local`` before the reconcile, so it pushes them, over exactly
+        the remote version each conflict recorded (the guard still refuses a newer one).
+        Other kinds (a teammate's change to a synced file) stay conflicts."""
+        for conflict in self.conflicts():
+            if conflict.kind is not ConflictKind.UNSYNCED or conflict.local_sha256 is None \
+                    or conflict.watch not in self.local.trackers:
+                continue
+            self.commit(self.outbox.resolve(conflict, KEEP_LOCAL, self.clock.time()))
+            if self._committer is not None:
+                await self._committer.settled()
+            await asyncio.to_thread(drop_remote_copy, self.config.settings.state_dir,
+                                    conflict.copy_path)
 
     # --- workers and helpers ---------------------------------------------------------------
 

@@ -66,6 +66,9 @@ class AccountWorker:
         self.pacer = pacer
         self.concurrency = concurrency
         self.conditions = Conditions()
+        self.missing_key: CredentialError | None = None
+        """Why the first token could not be had when it was a key nowhere to be found
+        (``push`` stops on it: exit 78 or 75, nothing reconciled)."""
         self.wake = asyncio.Event()
         self._requests: set[asyncio.Task[None]] = set()
         self._pacing: set[asyncio.Task[Any]] = set()
@@ -118,6 +121,8 @@ class AccountWorker:
         except HubsyncError as exc:
             if isinstance(exc, AuthError | CredentialError):
                 self.conditions.blocked = str(exc)
+            if isinstance(exc, CredentialError):
+                self.missing_key = exc
             self.conditions.last_error = str(exc)
             self.engine.emit(Event.AUTH_FAILED, account=self.name, error=str(exc))
             return

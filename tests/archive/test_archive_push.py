@@ -45,7 +45,8 @@ async def test_large_first_push_goes_as_one_archive(
     assert seen["extract"] == 1
     assert seen["upload"] == 0
     assert seen["v3_upload"] == 1
-    assert seen["delete"] == 1
+    assert seen["v3_delete"] == 1
+    assert seen["delete"] == 0
     assert sum(seen.values()) - seen["auth"] - seen["email"] < 20, seen
     assert_no_archive_left(emulator)
     pushed = [line for line in sync_log(config.settings.state_dir)

@@ -455,9 +455,10 @@ async def test_extract_and_status_via_the_client(
 async def test_archive_calls_use_the_source_code_api_on_a_filemapper_client(
     make_emulator: EmulatorFactory,
 ) -> None:
-    """A filemapper client (the default transport) stores an archive, extracts it and polls
-    the task through the Source Code API: the archive path (engine/bulk.py) tries it
-    whatever the account's transport, and the answer says whether the token may."""
+    """A filemapper client (the default transport) stores an archive, extracts it, polls
+    the task and deletes the archive through the Source Code API: the archive path
+    (engine/bulk.py) tries it whatever the account's transport, and the answer says
+    whether the token may."""
     emu = await make_emulator()
     emu.set_extract_faults(delay_ms=20)
     async with HubSpotClient(emu.url, 111) as client:
@@ -468,7 +469,11 @@ async def test_archive_calls_use_the_source_code_api_on_a_filemapper_client(
         while not status.done:
             await asyncio.sleep(0.01)
             status = await client.extract_status(token, task_id)
+        await client.delete_archive(token, "t/a.zip")
     assert status.status == "COMPLETE"
     assert emu.files(111)["t/css/a.css"].content == b"a{}"
-    assert [str(r.endpoint) for r in emu.requests if r.endpoint != Endpoint.AUTH][:2] == [
-        "v3_upload", "extract"]
+    assert "t/a.zip" not in emu.files(111)
+    assert "t/a.zip" not in emu.files(111, "draft")
+    endpoints = [str(r.endpoint) for r in emu.requests if r.endpoint != Endpoint.AUTH]
+    assert endpoints[:2] == ["v3_upload", "extract"]
+    assert endpoints[-1] == "v3_delete"

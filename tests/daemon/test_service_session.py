@@ -92,13 +92,13 @@ async def test_watchdog_pings_stop_while_a_watcher_thread_is_dead(
 
 @pytest.mark.parametrize(("accounts", "expected"), [
     ({"sandbox": {"auth": "ok", "pending": 0, "in_flight": 0}},
-     "1/1 accounts ok, 0 pending, nothing pushed yet"),
+     "1/1 accounts ok, 0 pending, nothing pushed by this session"),
     ({"sandbox": {"auth": "ok", "pending": 3, "in_flight": 2, "paused": True},
       "staging": {"auth": "unauthorized", "held": True, "pending": 4, "parked": 1}},
      "1/2 accounts ok, unauthorized: staging, paused: sandbox, 7 pending, 2 in flight, "
-     "1 failed, nothing pushed yet"),
+     "1 failed, nothing pushed by this session"),
     ({"sandbox": {"auth": "offline", "pending": 0}},
-     "0/1 accounts ok, not ok yet: sandbox, 0 pending, nothing pushed yet"),
+     "0/1 accounts ok, not ok yet: sandbox, 0 pending, nothing pushed by this session"),
 ])
 def test_status_summary_names_accounts_pending_and_failures(
     accounts: dict[str, dict[str, Any]], expected: str

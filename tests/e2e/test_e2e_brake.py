@@ -33,6 +33,11 @@ def _log(state: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in (state / "sync.log").read_text().splitlines()]
 
 
+def _pushed(state: Path) -> int:
+    """``pushed`` lines in the sync log: files hubsync has recorded as synced."""
+    return sum(1 for line in _log(state) if line["event"] == "pushed")
+
+
 def _deletes(emu: EmulatorThread) -> int:
     return len(file_deletes(emu))
 
@@ -54,7 +59,9 @@ def test_deletes_one_by_one_5ms_apart_are_all_held_then_released(
     emu = emulator_thread
     root, state, config = _start(tmp_path, emu)
     with watch_session(config, emu, tmp_path / "out.txt") as session:
-        wait_until(lambda: len(remote_tree(emu, 111, DEST)) == 200, what="first push")
+        # Recorded by hubsync, not only stored remotely (an archive's files are stored
+        # before hubsync records them).
+        wait_until(lambda: _pushed(state) == 200, what="first push")
         emu.clear_requests()
         for i in range(120):
             (root / "doomed" / f"d{i:03}.css").unlink()
@@ -87,7 +94,9 @@ def test_instant_rm_rf_lets_no_delete_through_and_discard_keeps_the_remote(
     emu = emulator_thread
     root, state, config = _start(tmp_path, emu)
     with watch_session(config, emu, tmp_path / "out.txt"):
-        wait_until(lambda: len(remote_tree(emu, 111, DEST)) == 200, what="first push")
+        # Recorded by hubsync, not only stored remotely (an archive's files are stored
+        # before hubsync records them).
+        wait_until(lambda: _pushed(state) == 200, what="first push")
         emu.clear_requests()
         shutil.rmtree(root / "doomed")
         _hold_settled(config, emu, state)
@@ -136,7 +145,9 @@ def test_deletes_answers_while_the_watch_folder_is_missing(
     emu = emulator_thread
     root, state, config = _start(tmp_path, emu)
     with watch_session(config, emu, tmp_path / "out.txt"):
-        wait_until(lambda: len(remote_tree(emu, 111, DEST)) == 200, what="first push")
+        # Recorded by hubsync, not only stored remotely (an archive's files are stored
+        # before hubsync records them).
+        wait_until(lambda: _pushed(state) == 200, what="first push")
         root.rename(tmp_path / "theme.away")
         wait_until(lambda: any(line["event"] == "held" for line in _log(state)), timeout=30,
                    what="the held line")

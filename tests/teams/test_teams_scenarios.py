@@ -46,7 +46,8 @@ def test_scenario_1_bobs_change_is_never_overwritten(tmp_path: Path,
 
     pushed = ann.run("push")
     assert pushed.returncode == 1
-    assert "not sent: changed remotely" in pushed.stderr
+    assert "not sent: a remote version hubsync will not overwrite" in pushed.stderr
+    assert "changed remotely since hubsync last synced it" in pushed.stderr
     assert "ann: css/main.css: changed" in pushed.stderr
     expected = {**{k: v.encode() for k, v in THEME.items()},
                 "css/main.css": b"body { color: blue } /* bob */"}
