@@ -11,10 +11,7 @@ then pushes that watch for that account at once (its own client, like ``push``).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from hubsync.fieldsjs import sources_of
 from hubsync.journal import LOG_NAME, Journal
 from hubsync.lock import InstanceLock
 from hubsync.model import Conflict, ConflictKind, EngineEvent, Identity
+from hubsync.remote import write_atomically
 from hubsync.state import STATE_FILE, AsyncStateStore, StateStore, drop_remote_copy
 
 
@@ -82,21 +80,9 @@ def apply_remote_copy(root: Path, conflict: Conflict, *,
         raise ResolveError(
             f"{conflict.rel}: the kept remote copy {conflict.copy_path} changed since it was "
             "downloaded; use `hubsync resolve --keep local`, or `hubsync pull` it again")
-    local.parent.mkdir(parents=True, exist_ok=True)
-    same_disk = copy.parent.stat().st_dev == local.parent.stat().st_dev
-    fd, tmp = tempfile.mkstemp(dir=copy.parent if same_disk else local.parent,
-                               prefix=".hubsync-resolve-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        with contextlib.suppress(OSError):
-            Path(tmp).chmod(local.stat().st_mode & 0o777 if local.exists() else 0o644)
-        Path(tmp).replace(local)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Temp file beside the file, then a rename (remote.write_atomically): the watcher
+    # sees the old file or the new one, never half of it, and never reports the temp.
+    write_atomically(root, conflict.rel, content)
     return len(content)
 
 

@@ -326,7 +326,7 @@ class WatchTracker:
 
     def new_skips(self, skipped: Iterable[_S]) -> list[_S]:
         """The skips not reported before in this session (each is said once). hubsync's
-        own temporary files (``.hubsync-pull-*``, ``.hubsync-resolve-*``: a pull or a
+        own temporary files (``.hubsync-pull-*``, written by a pull, a two-way poll or a
         resolve writing a file) are never reported: they are not the user's files."""
         fresh = []
         for item in skipped:
