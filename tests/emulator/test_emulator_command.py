@@ -77,10 +77,11 @@ def test_command_defaults_to_one_demo_account_and_stops_on_sigint() -> None:
 
 
 def test_command_refuses_a_non_loopback_host() -> None:
-    """--host 0.0.0.0 is a usage error: the emulator has no real authentication."""
+    """--host 0.0.0.0 is a usage error (exit 64, as every usage error): the emulator has
+    no real authentication."""
     result = subprocess.run([sys.executable, "-m", "hubsync", "emulator", "--host", "0.0.0.0"],
                             capture_output=True, text=True, timeout=30, check=False)
-    assert result.returncode == 2
+    assert result.returncode == 64
     assert "loopback" in result.stderr
 
 
