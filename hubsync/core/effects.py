@@ -21,6 +21,12 @@ hash, so the next observation re-sends the file, or deletes it when it is gone: 
 remote holds something hubsync put there, and it must end up equal to the local file."""
 
 
+MAYBE_DELETED = "deleted"
+"""The ``OutboxEntry.sent_sha256`` of a path whose earlier delete may have been applied
+without hubsync learning so (the process stopped while it was in flight): a remote that
+no longer holds the file is then hubsync's own doing, not a teammate's delete."""
+
+
 @dataclass(frozen=True, slots=True)
 class Seen:
     """A local file as the tracker saw it: content hash and size in bytes."""

@@ -15,6 +15,8 @@ one more read or gives the verdict. The rule (issue 10):
 - a remote holding exactly the content an earlier send of the path may have put there
   unrecorded (``OutboxEntry.sent_sha256``: the process stopped while it was in flight)
   is hubsync's own write, never a teammate's: overwritten or deleted like a synced one;
+  likewise a remote file gone after a delete of hubsync's own that may have been applied
+  unrecorded (``MAYBE_DELETED``) is not a teammate's delete;
 - ``guard = false`` sends without asking. ``hubsync resolve --keep local`` needs no
   exception: it records the remote version the person saw as the base, so the guard
   lets the local file over that version, and no newer one.
@@ -30,7 +32,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from hubsync.core.effects import UNKNOWN_CONTENT
+from hubsync.core.effects import MAYBE_DELETED, UNKNOWN_CONTENT
 from hubsync.model import ConflictKind, OpKind, OutboxEntry, RemoteVersion, SyncedFile
 
 
@@ -183,6 +185,8 @@ def _synced(entry: OutboxEntry, base: SyncedFile, view: RemoteView) -> Verdict:
     if not view.exists:
         if entry.op is OpKind.DELETE:
             return Verdict(Step.DONE)
+        if entry.sent_sha256 == MAYBE_DELETED:
+            return Verdict(Step.SEND)  # gone by hubsync's own unrecorded delete
         return Verdict(Step.CONFLICT, ConflictKind.DELETED)
     if same_version(base.remote, view.version):
         return Verdict(Step.SEND)

@@ -12,9 +12,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from hubsync.core.brake import DeleteLedger
-from hubsync.core.effects import Effects, Policy
+from hubsync.core.effects import MAYBE_DELETED, Effects, Policy
 from hubsync.core.ordering import upload_rank
 from hubsync.model import Conflict, OpKind, OutboxEntry, OutboxState, SyncedFile
+
+
+def _maybe_sent(entry: OutboxEntry) -> str | None:
+    """What a loaded entry's last session may have done remotely before it stopped: put
+    the upload's content there, or applied an approved delete (one never approved, or
+    held, was never sent)."""
+    if entry.op is OpKind.UPLOAD:
+        return entry.sha256
+    if entry.approved and entry.state is OutboxState.PENDING:
+        return MAYBE_DELETED
+    return None
 
 
 @dataclass(slots=True)
@@ -81,8 +92,8 @@ class OutboxBase:
             account = self._accounts.get(entry.account)
             if account is None:
                 continue
-            if entry.op is OpKind.UPLOAD and entry.sent_sha256 is None:
-                entry = replace(entry, sent_sha256=entry.sha256)
+            if entry.sent_sha256 is None:
+                entry = replace(entry, sent_sha256=_maybe_sent(entry))
             account.entries[entry.remote_path] = entry
             account.wake = None
             if entry.op is OpKind.DELETE and entry.state is OutboxState.PENDING \

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hubsync.core.conflicts import KEEP_LOCAL, KEEP_REMOTE, iso_ms
-from hubsync.core.effects import UNKNOWN_CONTENT
+from hubsync.core.effects import MAYBE_DELETED, UNKNOWN_CONTENT
 from hubsync.core.guard import RemoteView, Step, Verdict, judge, same_version
 from hubsync.model import (
     ConflictKind,
@@ -98,6 +98,11 @@ def test_content_of_an_unrecorded_send_is_hubsyncs_own() -> None:
     assert judge(upload(), base(NEW), over_base) == Verdict(Step.CONFLICT, ConflictKind.CHANGED)
     unknown = base(UNKNOWN_CONTENT, None)
     assert judge(mine, unknown, over_base, user_id=7001) == Verdict(Step.SEND)
+    # Gone after hubsync's own delete that may have been applied unrecorded: re-created.
+    recreate = replace(upload(), sent_sha256=MAYBE_DELETED)
+    assert judge(recreate, base(), meta(None, exists=False)) == Verdict(Step.SEND)
+    assert judge(recreate, base(), replace(meta(THEIRS), content_sha256=OTHER)) == Verdict(
+        Step.CONFLICT, ConflictKind.CHANGED)
 
 
 def test_guard_off_and_unknown_content() -> None:
@@ -217,7 +222,7 @@ CONTENTS = st.sampled_from([OLD, NEW, OTHER, UNKNOWN_CONTENT])
        base_row=st.one_of(st.none(), st.builds(base, CONTENTS, VERSIONS)),
        remote_version=VERSIONS, remote_exists=st.booleans(),
        remote_content=st.sampled_from([OLD, NEW, OTHER]), prefer_local=st.booleans(),
-       sent=st.sampled_from([None, OLD, OTHER]))
+       sent=st.sampled_from([None, OLD, OTHER, MAYBE_DELETED]))
 def test_no_send_over_a_remote_version_hubsync_did_not_see(
         op: OpKind, base_row: SyncedFile | None, remote_version: RemoteVersion | None,
         remote_exists: bool, remote_content: str, prefer_local: bool,

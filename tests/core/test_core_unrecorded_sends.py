@@ -6,6 +6,7 @@ The end-to-end form, with a real SIGKILL between the server's write and its answ
 
 from __future__ import annotations
 
+from hubsync.core.effects import MAYBE_DELETED
 from hubsync.model import OpKind, OutboxEntry
 from tests.core.outbox_helpers import (
     ACCOUNT,
@@ -75,6 +76,24 @@ def test_back_to_the_synced_content_still_overwrites_what_may_have_been_sent() -
     fx = box.observe(WATCH, {CSS: seen("v1")}, T0 + 5)
     [row] = fx.upsert
     assert (row.sha256, row.sent_sha256) == (seen("v1").sha256, seen("v2").sha256)
+
+
+def test_a_loaded_approved_delete_may_have_been_applied() -> None:
+    """An approved delete loaded from the state may have been applied before the stop
+    (``MAYBE_DELETED``); re-creating the file carries that into its upload, even with the
+    synced content (the remote may no longer have it). A held or unapproved delete was
+    never sent, and carries nothing."""
+    box = outbox()
+    synced(box, {CSS: "v1", "b.css": "b"})
+    gone = OutboxEntry(ACCOUNT, remote(CSS), WATCH.name, CSS, OpKind.DELETE, approved=True)
+    unapproved = OutboxEntry(ACCOUNT, remote("b.css"), WATCH.name, "b.css", OpKind.DELETE)
+    box.load([gone, unapproved], [])
+    assert {e.rel: e.sent_sha256 for e in box.entries(ACCOUNT)} == {
+        CSS: MAYBE_DELETED, "b.css": None}
+    fx = box.observe(WATCH, {CSS: seen("v1")}, T0 + 5)
+    [row] = fx.upsert
+    assert (row.op, row.sha256, row.sent_sha256) == (
+        OpKind.UPLOAD, seen("v1").sha256, MAYBE_DELETED)
 
 
 def test_a_confirmed_send_forgets_the_unrecorded_one() -> None:

@@ -112,3 +112,37 @@ def test_a_teammates_file_at_an_unanswered_path_is_still_a_conflict(
     assert remote_tree(emu, PORTAL, DEST)[rel] == teammate
     listed = json.loads(run_hubsync(config, emu, "conflicts", "--json").stdout)["conflicts"]
     assert [(c["path"], c["remote_user_id"]) for c in listed] == [(rel, TEAMMATE)], listed
+
+
+@pytest.mark.parametrize("content", ["same", "new"])
+def test_an_unanswered_delete_then_the_file_back_is_recreated(
+    tmp_path: Path, emulator_thread: EmulatorThread, content: str
+) -> None:
+    """Kill ``push`` after the server applied a delete and before its answer came; put
+    the file back (as it was, or edited) while hubsync is down; the next ``push``
+    re-creates it with no `deleted` conflict: the remote lost it to hubsync's own delete."""
+    emu = emulator_thread
+    root = tmp_path / "theme"
+    write_files(root, FILES)
+    config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
+                          accounts=("sandbox",), bulk="files",
+                          extra_settings="rate_limit = 10000")
+    assert run_hubsync(config, emu, "push").returncode == 0
+    rel = "css/f07.css"
+    (root / rel).unlink()
+    emu.withhold_answers(True)
+    try:
+        with hubsync_process(["--config", str(config), "push"], keys_env(emu),
+                             tmp_path / "killed.txt", stop_signal=signal.SIGKILL) as session:
+            wait_until(lambda: emu.withheld >= 1, timeout=60, what="the unanswered delete")
+            session.process.send_signal(signal.SIGKILL)
+            session.process.wait(10)
+    finally:
+        emu.withhold_answers(False)
+    assert rel not in remote_tree(emu, PORTAL, DEST)
+    write_files(root, {rel: FILES[rel] if content == "same" else "/* back, edited */"})
+
+    result = run_hubsync(config, emu, "push")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert remote_tree(emu, PORTAL, DEST) == local_tree(root)
