@@ -11,7 +11,7 @@ API's ``metadata/{folder}`` both answer a folder with its children's *names*, so
 of N files and folders costs one metadata read per node, as ``hs cms fetch`` spends.
 
 Also here, shared by ``hubsync pull`` and the two-way watch (``engine/poller.py``):
-``write_atomically`` (temp file + rename, parents created) and ``decide``, the pure rule
+``write_atomically`` (``hubsync.atomic``'s, rooted at a watch folder) and ``decide``, the pure rule
 for what a remote file means for the local one given the base (what hubsync last
 synced).
 """
@@ -19,16 +19,14 @@ synced).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import hashlib
-import os
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from hubsync import atomic
 from hubsync.core.conflicts import iso_ms
 from hubsync.core.ignore import IgnoreRules
 from hubsync.core.paths import is_allowed, name_problem
@@ -203,29 +201,13 @@ def sha256_of(content: bytes) -> str:
 
 
 def write_atomically(root: Path, rel: str, content: bytes) -> Path:
-    """Write ``content`` to ``root/rel`` through a temp file in the same folder and a
-    rename, creating parent folders: a reader (the watcher, an editor) sees the old
-    file or the new one, never half of it. A new file gets the umask's mode, a replaced
-    one keeps its mode. The temp name starts with a dot, which the default ignore rules
-    leave out, so a watcher never pushes it. Returns the path. Raises OSError."""
-    target = root / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.parent / f".hubsync-pull-{secrets.token_hex(6)}"
-    # O_EXCL: never follow or reuse something already there; 0o666 is cut by the umask.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            temp.chmod(target.stat().st_mode & 0o7777)
-        temp.replace(target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    return target
+    """Write ``content`` to ``root/rel`` through :func:`hubsync.atomic.write_atomically`
+    (temp file ``.hubsync-pull-*`` in the same folder, fsync, rename, fsync the folder;
+    parent folders created): a reader (the watcher, an editor) sees the old file or the
+    new one, never half of it. A new file gets the umask's mode, a replaced one keeps its
+    mode. The temp name starts with a dot, which the default ignore rules leave out, so a
+    watcher never pushes it. Returns the path. Raises OSError."""
+    return atomic.write_atomically(root / rel, content, purpose="pull")
 
 
 # --- what a remote file means for the local one ------------------------------------------
