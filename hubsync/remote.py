@@ -1,10 +1,11 @@
 """The remote side of one account: list its tree, read metadata, download files.
 
-Reads go through the account's client, its token manager and its :class:`Pacer`, the
-same one its pushes use, so a pull, an ``ls`` or the two-way watch's polling share the
-account's rate budget with uploads instead of competing with them (hubspot-api.md §6).
-A 429 pauses the whole account (``Pacer.rate_limited``) and the read is tried again
-after the pause; other transient failures are retried a few times with a short backoff.
+Reads go through the account's client, its token manager and its :class:`Pacer` (by
+``ratelimit.paced``, as every request), the same pacer its pushes use, so a pull, an
+``ls`` or the two-way watch's polling share the account's rate budget with uploads
+instead of competing with them (hubspot-api.md §6). A 429 pauses the whole account
+(``Pacer.rate_limited``) and the read is tried again after the pause; other transient
+failures are retried a few times with a short backoff.
 
 Listing (hubspot-api.md §3-4): filemapper ``GET meta/{folder}`` and the Source Code
 API's ``metadata/{folder}`` both answer a folder with its children's *names*, so a tree
@@ -32,6 +33,7 @@ from hubsync.core.ignore import IgnoreRules
 from hubsync.core.paths import is_allowed, name_problem
 from hubsync.errors import RateLimited, TransientError
 from hubsync.model import AccessToken, Identity, RemoteMeta, RemoteVersion, SyncedFile
+from hubsync.ratelimit import Limiter, paced
 
 T = TypeVar("T")
 
@@ -55,14 +57,6 @@ class Authorizer(Protocol):
     """``auth.TokenManager.call``: runs ``fn(token)`` with a fresh token."""
 
     async def call(self, fn: Callable[[AccessToken], Awaitable[T]]) -> T: ...
-
-
-class Limiter(Protocol):
-    """The account's ``ratelimit.Pacer``."""
-
-    async def acquire(self) -> None: ...
-
-    def rate_limited(self, retry_after: float | None = None) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +97,20 @@ class RemoteFiles:
         self._sleep = sleep
 
     async def _read(self, fn: Callable[[AccessToken], Awaitable[T]]) -> T:
-        """``fn(token)`` under the pacer; 429 pauses the account and tries again, other
-        transient errors are retried ``READ_ATTEMPTS`` times. Raises the last error."""
+        """``fn(token)`` through :func:`hubsync.ratelimit.paced`; a 429 (which paused the
+        account there) is tried again once the pause is over, other transient errors
+        ``READ_ATTEMPTS`` times. Raises the last error."""
+        async def send() -> T:
+            self.requests += 1
+            return await self.tokens.call(fn)
+
         attempt = 0
         async with self._gate:
             while True:
-                await self.pacer.acquire()
-                self.requests += 1
                 try:
-                    return await self.tokens.call(fn)
-                except RateLimited as exc:
-                    # The pacer pauses every request of the account; acquire() waits it out.
-                    self.pacer.rate_limited(exc.retry_after)
+                    return await paced(self.pacer, send)
+                except RateLimited:
+                    continue  # the pacer pauses every request of the account: acquire waits
                 except TransientError:
                     attempt += 1
                     if attempt >= READ_ATTEMPTS:
