@@ -89,13 +89,15 @@ def write_atomically(target: Path, data: bytes, *, purpose: str = "write",
     """Replace ``target`` with ``data`` (bytes) atomically and durably; returns ``target``.
 
     Missing folders on the way are created, each with ``folder_mode`` (filtered by the
-    umask, as ``mkdir``). A replaced file keeps its permission bits; a new one gets exactly ``mode``
-    (e.g. 0o600 for anything that may hold a secret), or, with None, the umask's default.
-    The temporary file (``.hubsync-<purpose>-<random>`` beside ``target``) has that mode
-    before any byte is written, and is removed when anything fails.
+    umask, as ``mkdir``). A replaced file keeps its permission bits; a new one gets
+    exactly ``mode`` (e.g. 0o600 for anything that may hold a secret), or, with None, the
+    umask's default. The temporary file (``.hubsync-<purpose>-<random>`` beside
+    ``target``) has that mode before any byte is written, and is removed when anything
+    fails.
 
     Raises OSError (ENOSPC/EDQUOT on a full disk, EACCES, EROFS...); the caller says which
-    file of its own that was and what to do. ``target`` is then unchanged.
+    file of its own that was and what to do. ``target`` is then unchanged, except when
+    only the folder's fsync failed (EIO): the new content is in place, maybe not durable.
     """
     folder = target.parent
     _make_folders(folder, folder_mode)

@@ -12,9 +12,9 @@ API's ``metadata/{folder}`` both answer a folder with its children's *names*, so
 of N files and folders costs one metadata read per node, as ``hs cms fetch`` spends.
 
 Also here, shared by ``hubsync pull`` and the two-way watch (``engine/poller.py``):
-``write_atomically`` (``hubsync.atomic``'s, rooted at a watch folder) and ``decide``, the pure rule
-for what a remote file means for the local one given the base (what hubsync last
-synced).
+``write_atomically`` (``hubsync.atomic``'s, rooted at a watch folder) and ``decide``, the
+pure rule for what a remote file means for the local one given the base (what hubsync
+last synced).
 """
 
 from __future__ import annotations
