@@ -49,7 +49,6 @@ import errno
 import functools
 import os
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from hubsync import atomic
 from hubsync.core.effects import Effects, Key
 from hubsync.errors import ConfigError, StateDiskFull, StateError
 from hubsync.localtree import CachedStat, StatKey
@@ -513,24 +513,16 @@ def conflict_copy_path(state_dir: Path, account: str, remote_path: str) -> Path:
 
 
 def keep_remote_copy(state_dir: Path, account: str, remote_path: str, data: bytes) -> Path:
-    """Write ``data`` (the remote content) to :func:`conflict_copy_path`, atomically (a
-    temporary file renamed over it), folders mode 0700 like the state dir; returns the path.
+    """Write ``data`` (the remote content) to :func:`conflict_copy_path` through
+    :func:`hubsync.atomic.write_atomically` (a temporary file fsynced and renamed over it),
+    the file mode 0600, new folders 0700 like the state dir; returns the path.
 
     Raises ValueError for a path that would leave the folder, StateDiskFull on a full disk,
     StateError when the disk refuses for another reason.
     """
     path = conflict_copy_path(state_dir, account, remote_path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".hubsync-copy-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            Path(tmp).replace(path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                Path(tmp).unlink()
-            raise
+        atomic.write_atomically(path, data, purpose="copy", mode=0o600, folder_mode=0o700)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StateDiskFull(

@@ -80,12 +80,12 @@ from hubsync.errors import (
     HubSpotError,
     HubsyncError,
     NotFound,
-    RateLimited,
     TokenExpired,
     TransientError,
 )
 from hubsync.model import AccessToken, Mode, OpKind, OutboxEntry, OutboxState, RemoteMeta
 from hubsync.ports import ApiAnswer
+from hubsync.ratelimit import paced
 from hubsync.state import AsyncStateStore, BulkRefusal
 
 if TYPE_CHECKING:
@@ -509,17 +509,14 @@ class ArchivePath:
         api = worker.api
         assert isinstance(api, ArchiveApi)
         for attempt in range(1, CALL_ATTEMPTS + 1):
-            await worker.pacer.acquire()
             try:
-                try:
-                    return await worker.tokens.call(lambda token: request(token, api))
-                finally:
-                    worker.pacer.answered()  # counted from its answer on, as the worker's
+                # As every request (ratelimit.paced): counted from its answer on, and a
+                # 429 pauses the account.
+                return await paced(worker.pacer,
+                                   lambda: worker.tokens.call(lambda token: request(token, api)))
             except TransientError as exc:
-                # A 429 (the pacer then waits out the window) or a 5xx on one of a few
+                # A 429 (the pacer then waits out the pause) or a 5xx on one of a few
                 # requests must not cost the whole archive: try again, a few times.
-                if isinstance(exc, RateLimited):
-                    worker.pacer.rate_limited(exc.retry_after)
                 if attempt == CALL_ATTEMPTS or exc.status is None:
                     raise self._fallback(exc, what) from exc
                 await asyncio.sleep(RETRY_WAIT_S * attempt)
