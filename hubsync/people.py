@@ -149,6 +149,8 @@ class Directory:
 
     def _learn_raw(self, raw: bytes) -> None:
         """Learn from one raw sync log line (see ``_ID_EMAIL``); a torn line adds nobody."""
+        if not raw.rstrip().endswith(b"}"):
+            return  # cut short by a crash: its fields cannot be trusted
         stamp = _TS.search(raw)
         at = stamp.group(1).decode("ascii", "replace") if stamp else ""
         paired = False
