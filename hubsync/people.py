@@ -84,7 +84,7 @@ class Person:
 class Directory:
     """HubSpot user id -> email, for every user this state folder has seen.
 
-    ``emails`` holds the known emails (lower-cased as seen, latest per id); ``ids`` every
+    ``emails`` holds the known emails (as written, the latest per id); ``ids`` every
     id seen, with or without an email; ``accounts`` the configured account name of each
     key-checked id (for "did you mean" on ``--user bob``).
     """

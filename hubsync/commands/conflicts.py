@@ -10,6 +10,10 @@ Kinds: changed (the remote changed since hubsync synced it), deleted (the remote
 deleted since), unsynced (it exists remotely, hubsync never synced it, and its content
 differs from yours), both (changed on both sides, seen by a two-way watch).
 
+Who changed it: HubSpot gives the writer's user id; hubsync adds their email when it has
+seen that user here (a key check, or a sync log line written with their key): `by
+bob@example.com (user 7002)`, else `by user 7002`; --json adds remote_user_email.
+
 With `hubsync watch` or the service running, it asks that session; otherwise it reads
 the state. Exits 0 when there is no conflict, 1 when there is at least one.
 

@@ -4,6 +4,11 @@ Reads <state_dir>/sync.log and its rotated files (sync.log.1 ...). Prints the la
 lines (20 by default), one compact line per event, coloured on a terminal; --json
 prints the raw JSON lines for jq. -f keeps following, across rotations, until Ctrl-C.
 
+HubSpot names the writer of a remote version (on conflict, pulled and adopted lines) by
+user id only; hubsync names them by email when it has seen that user's identity here (a
+key check, or a line written with their key): `by bob@example.com (user 7002)`, and
+--json adds remote_user_email. See docs/sync-log.md, "Who".
+
 examples:
   hubsync log                             the last 20 events
   hubsync log -n 100 --account sandbox    the last 100 events of one account
@@ -12,6 +17,8 @@ examples:
   hubsync log --path templates/home.html -n 0   one file's history (pushed, pulled, conflicts)
   hubsync log --path ~/theme/css/main.css       the same by its path on disk
   hubsync log --event pulled,adopted            what came down from HubSpot
+  hubsync log --user bob@example.com -n 0       Bob's pushes and the conflicts and pulls
+                                                his remote edits caused (by id: --user 7002)
   hubsync log --since 2026-11-29T10:00 --json | jq -r 'select(.event=="pushed") | .path'
 """
 
