@@ -72,6 +72,7 @@ import structlog
 
 from hubsync.core import retry
 from hubsync.core.effects import Result
+from hubsync.core.extracted import extraction_version
 from hubsync.core.ordering import upload_rank
 from hubsync.core.paths import is_module_meta
 from hubsync.errors import (
@@ -84,7 +85,15 @@ from hubsync.errors import (
     TokenExpired,
     TransientError,
 )
-from hubsync.model import AccessToken, Mode, OpKind, OutboxEntry, OutboxState, RemoteMeta
+from hubsync.model import (
+    AccessToken,
+    Mode,
+    OpKind,
+    OutboxEntry,
+    OutboxState,
+    RemoteMeta,
+    RemoteVersion,
+)
 from hubsync.ports import ApiAnswer
 from hubsync.state import AsyncStateStore, BulkRefusal
 
@@ -305,7 +314,9 @@ class ArchivePath:
 
         async def one(entry: OutboxEntry) -> None:
             try:
-                guarded = await worker.guard.check(entry)
+                # keep: a file released to the per-file loop later in this batch is sent
+                # on this verdict, not read again (Guard.check).
+                guarded = await worker.guard.check(entry, keep=True)
             except HubsyncError:
                 self._release([entry])
                 return
@@ -385,12 +396,31 @@ class ArchivePath:
                              "storing the archive")
             task_id = await self._call(lambda t, a: a.extract(t, archive), "extract")
             status = await self._wait_for(task_id, began)
-            await self._check_overwrites(packed.entries, status)
+            version = self._written_version(status)
+            if not await self._check_overwrites(packed.entries, status):
+                version = None
             landed = await self._verify(packed.entries)
         finally:
             if stored:
                 await self._delete(archive)
-        await self._record(landed, task_id, began)
+        await self._record(landed, task_id, began, version)
+
+    def _written_version(self, status: Any) -> RemoteVersion | None:
+        """The version every file of a COMPLETE extraction is recorded with: the window
+        from the task's ``startedAt`` (else ``requestedAt``) to its ``completedAt``, and the
+        key's user (core/extracted.py). No request: HubSpot states no file's ``updatedAt``
+        for many files at once, and a read per file would know no more. None when the
+        task's answer lacks the times (the guard then compares content, as before)."""
+        started = _epoch_ms(status.started_at) or _epoch_ms(status.requested_at)
+        completed = _epoch_ms(status.completed_at)
+        if started is None or completed is None:
+            log.info("archive_versions_unknown", account=self.worker.name,
+                     note="the extraction task stated no times; the next push compares "
+                     "content")
+            return None
+        identity = self.worker.tokens.identity
+        return extraction_version(started, completed,
+                                  identity.user_id if identity is not None else None)
 
     async def _wait_for(self, task_id: str, began: float) -> Any:
         """Poll until COMPLETE and return that status; raise Refused/FellBack for anything
@@ -414,22 +444,36 @@ class ArchivePath:
                                    + "; ".join(d.message for d in status.errors[:3]))
                 raise Refused("HubSpot canceled the extraction")
 
-    async def _check_overwrites(self, entries: list[OutboxEntry], status: Any) -> None:
+    async def _check_overwrites(self, entries: list[OutboxEntry], status: Any) -> bool:
         """Whether extraction replaces files that were there is not documented: read the
         metadata of a few files hubsync had synced before (:data:`OVERWRITE_SAMPLE`
         requests) and compare their ``updatedAt`` with the task's ``requestedAt``, both
-        HubSpot's clock. Older -> Refused: the archive cannot update a theme."""
+        HubSpot's clock. Older -> Refused: the archive cannot update a theme.
+
+        The same reads check the window recorded as the files' version (core/extracted.py):
+        False when a sampled file's ``updatedAt`` lies after ``completedAt`` (a clock that
+        disagrees, or someone wrote it since), so this batch records no version and the
+        next push compares content, as before. True otherwise (also with no sample)."""
         requested_ms = _epoch_ms(status.requested_at)
+        completed_ms = _epoch_ms(status.completed_at)
         base = self.worker.engine.outbox.base(self.worker.name)
         sample = [e for e in entries if e.remote_path in base][:OVERWRITE_SAMPLE]
         if requested_ms is None or not sample:
-            return
+            return True
+        window_holds = True
         for entry in sample:
             meta = await self._metadata(entry.remote_path, "check the extraction")
             updated = meta.updated_at_ms if meta is not None else None
             if updated is not None and updated < requested_ms:
                 raise Refused(f"the extraction left {entry.remote_path} as it was (updated "
                               "before the archive was extracted): it does not overwrite")
+            if updated is not None and completed_ms is not None and updated > completed_ms:
+                window_holds = False
+        if not window_holds:
+            log.info("archive_versions_unknown", account=self.worker.name,
+                     note="a file was updated after the extraction completed; the next "
+                     "push compares content")
+        return window_holds
 
     async def _verify(self, entries: list[OutboxEntry]) -> list[OutboxEntry]:
         """The entries whose names the listing of their folder shows (one request per
@@ -456,8 +500,10 @@ class ArchivePath:
                         note="not seen after extraction; sent file by file")
         return landed
 
-    async def _record(self, landed: list[OutboxEntry], task_id: str, began: float) -> None:
-        """One outcome per file, as a per-file upload reports it (looked at again after)."""
+    async def _record(self, landed: list[OutboxEntry], task_id: str, began: float,
+                      version: RemoteVersion | None) -> None:
+        """One outcome per file, as a per-file upload reports it (looked at again after),
+        with ``version`` as the remote version written (``_written_version``)."""
         worker = self.worker
         engine = worker.engine
         duration_ms = round((time.monotonic() - began) * 1000)
@@ -465,9 +511,11 @@ class ArchivePath:
             after = await engine.tracker(entry.watch).look(entry.rel)
             if self._held.pop(entry.remote_path, None) is not entry:
                 continue
+            worker.guard.settled(entry.remote_path)
             fields = {"mode": str(Mode.PUBLISH), "duration_ms": duration_ms,
                       "via": "archive", "extract_task": task_id}
-            engine.finish(entry, Result(retry.Outcome.OK, after=after, fields=fields))
+            engine.finish(entry, Result(retry.Outcome.OK, after=after, remote=version,
+                                        fields=fields))
         worker.conditions.last_push_s = engine.clock.time()
         worker.conditions.last_error = None
 
