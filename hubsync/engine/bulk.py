@@ -5,7 +5,9 @@ Per batch of at least :data:`ARCHIVE_MIN_FILES` due uploads (``ArchivePath.offer
 by the account's worker loop), about ``5 + polls + folders`` requests instead of one per
 file, every one through the account's pacer and token manager:
 
-0. the conflict guard vets each file as before a per-file upload (``_vet``, engine/guard.py);
+0. the conflict guard vets each file as before a per-file upload (``_vet_by_guard``,
+   engine/guard.py); a file this path later hands back to the per-file loop is sent on
+   that verdict (``Guard.check(keep=True)``), not read a second time;
 1. the files are read (a file whose bytes no longer match the hash the core queued is
    handed back, as a per-file upload would find it) and zipped, entries relative to the
    watch's ``dest``; the archive's unique path in that folder is written to the state
@@ -22,7 +24,13 @@ file, every one through the account's pacer and token manager:
    per-file upload's: the file is looked at again first (changed during the extraction ->
    the core marks it unknown and queues the new content), the base row and the ``pushed``
    sync log line (with ``via: "archive"`` and ``extract_task``) follow from the core's
-   outcome rules, in the committer's batched transactions.
+   outcome rules, in the committer's batched transactions. Each base row records the
+   extraction's window as the file's remote version (``_written_version``,
+   core/extracted.py): from the task's ``startedAt`` to its ``completedAt``, by the key's
+   user. No request: HubSpot states no ``updatedAt`` for many files at once, and a
+   metadata read per file after the extraction would know no more than the window. So
+   the next push's guard reads each file's metadata, as after a per-file upload, and
+   downloads nothing (bench/README.md, "Archive push, then the guard").
 
 A 429 or a 5xx of one of these requests is tried again (:data:`CALL_ATTEMPTS`) before the
 batch falls back; any unexpected error falls back too, never ending the session.

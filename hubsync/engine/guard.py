@@ -8,6 +8,11 @@ one request through the account's pacer, so it counts against the same rate budg
 the uploads (hubspot-api.md §6). Folder listings (filemapper ``meta/{folder}``: the
 children's names) are cached per folder for :data:`LISTING_TTL_S`: first contact with a
 theme costs one request per folder, not one per file.
+
+A SEND verdict the archive path asks to keep (``check(keep=True)``, engine/bulk.py) is
+reused once by the per-file loop for the same entry and base within
+:data:`CLEARANCE_TTL_S`: a file the archive hands back (a refusal, a file rejected inside
+the archive) is guarded once, not twice.
 """
 
 from __future__ import annotations
