@@ -414,21 +414,17 @@ class ArchivePath:
         await self._record(landed, task_id, began, version)
 
     def _written_version(self, status: Any) -> RemoteVersion | None:
-        """The version every file of a COMPLETE extraction is recorded with: the window
-        from the task's ``startedAt`` (else ``requestedAt``) to its ``completedAt``, and the
-        key's user (core/extracted.py). No request: HubSpot states no file's ``updatedAt``
-        for many files at once, and a read per file would know no more. None when the
-        task's answer lacks the times (the guard then compares content, as before)."""
-        started = _epoch_ms(status.started_at) or _epoch_ms(status.requested_at)
-        completed = _epoch_ms(status.completed_at)
-        if started is None or completed is None:
-            log.info("archive_versions_unknown", account=self.worker.name,
-                     note="the extraction task stated no times; the next push compares "
-                     "content")
-            return None
+        """The version every file of a COMPLETE extraction is recorded with
+        (:func:`extracted_version`), by the key's user. No request: HubSpot states no
+        file's ``updatedAt`` for many files at once, and a read per file would know no
+        more."""
         identity = self.worker.tokens.identity
-        return extraction_version(started, completed,
-                                  identity.user_id if identity is not None else None)
+        version = extracted_version(status, identity.user_id if identity else None)
+        if version is None:
+            log.info("archive_versions_unknown", account=self.worker.name,
+                     note="the extraction task stated no usable times; the next push "
+                     "compares content")
+        return version
 
     async def _wait_for(self, task_id: str, began: float) -> Any:
         """Poll until COMPLETE and return that status; raise Refused/FellBack for anything
@@ -665,6 +661,22 @@ class ArchivePath:
                 del self._held[entry.remote_path]
                 outbox.unsent(entry)
         self.worker.engine.check_idle()
+
+
+def extracted_version(status: Any, user_id: int | None) -> RemoteVersion | None:
+    """The remote version of each file a COMPLETE extraction task wrote (``status``: a
+    ``hubspot.ExtractStatus``): the window from its ``startedAt`` (else ``requestedAt``) to
+    its ``completedAt`` (ISO 8601, HubSpot's clock; hubspot-api.md §4), written by
+    ``user_id`` (None: unknown); core/extracted.py. None when the task's answer lacks
+    those times or they do not parse, or the window ends before it starts: the guard then
+    compares content, as before."""
+    started = _epoch_ms(status.started_at)
+    if started is None:
+        started = _epoch_ms(status.requested_at)
+    completed = _epoch_ms(status.completed_at)
+    if started is None or completed is None:
+        return None
+    return extraction_version(started, completed, user_id)
 
 
 def _epoch_ms(iso: str | None) -> int | None:

@@ -16,6 +16,9 @@ from hubsync.app import build_engine
 from hubsync.config import Config
 from hubsync.core.extracted import window_of
 from hubsync.emulator import Emulator
+from hubsync.engine import guard
+from hubsync.engine.bulk import extracted_version
+from hubsync.hubspot import ExtractStatus
 from hubsync.state import StateStore
 from tests.archive.conftest import MakeConfig
 from tests.archive.helpers import (
@@ -164,3 +167,44 @@ async def test_a_released_file_is_guarded_once(
     assert Counter(endpoints(emulator)[since:])["extract"] == 1
     assert remote_theme(emulator) == {rel: text.encode() for rel, text in second.items()}
     assert_no_archive_left(emulator)
+
+
+async def test_a_stale_verdict_is_read_again(
+    tmp_path: Path, emulator: Emulator, make_config: MakeConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The archive's verdict stands only for ``CLEARANCE_TTL_S``: with it at 0, every file
+    handed back is guarded again by the per-file loop (two reads each): a verdict never
+    outlives its freshness."""
+    root = tmp_path / "theme"
+    theme = await first_push_by_archive(root, emulator, make_config, "filemapper")
+    monkeypatch.setattr(guard, "CLEARANCE_TTL_S", 0.0)
+    emulator.set_extract_faults(refuse_status=403)
+    write_files(root, changed(theme))
+    since = len(emulator.requests)
+
+    assert (await build_engine(unpaced(make_config())).push_once()).ok
+
+    assert counts(emulator, since, READS) == Counter(
+        {f"my-theme/{rel}": 2 for rel in theme})
+
+
+def test_the_recorded_window_comes_from_the_tasks_times() -> None:
+    """From ``startedAt`` (else ``requestedAt``) to ``completedAt``; no version when the
+    task's answer lacks the times, they do not parse, or they run backwards."""
+    def status(requested: str | None, started: str | None, completed: str | None
+               ) -> ExtractStatus:
+        return ExtractStatus("t", "COMPLETE", requested, started, completed)
+
+    a, b, c = "2026-11-30T08:00:00.100Z", "2026-11-30T08:00:00.200Z", "2026-11-30T08:00:01.300Z"
+    ms = 1_796_025_600_000  # 2026-11-30T08:00:00Z
+    version = extracted_version(status(a, b, c), OURS)
+    assert version is not None
+    assert window_of(version) == (ms + 200, ms + 1_300)
+    assert version.writer_user_id == OURS
+    assert window_of(extracted_version(status(a, None, c), None)) == (ms + 100, ms + 1_300)
+    assert extracted_version(status(a, b, None), OURS) is None
+    assert extracted_version(status(None, None, c), OURS) is None
+    assert extracted_version(status(a, "soon", c), OURS) is not None  # requestedAt then
+    assert extracted_version(status(a, b, "later"), OURS) is None
+    assert extracted_version(status(a, c, b), OURS) is None
