@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 
 from hubsync import atomic
 from hubsync.core.conflicts import iso_ms
+from hubsync.core.extracted import window_of, within
 from hubsync.core.ignore import IgnoreRules
 from hubsync.core.paths import is_allowed, name_problem
 from hubsync.errors import RateLimited, TransientError
@@ -234,6 +235,9 @@ def same_version(base: SyncedFile | None, meta: RemoteMeta) -> bool:
     have one (Source Code API), else its ``updatedAt``. False when either is unknown."""
     if base is None or base.remote is None:
         return False
+    if window_of(base.remote) is not None:
+        # Written by an archive extraction: a window, not an instant (core/extracted.py).
+        return within(base.remote, version_of(meta))
     if base.remote.hash is not None and meta.hash is not None:
         return base.remote.hash == meta.hash
     return base.remote.updated_at_ms is not None and \

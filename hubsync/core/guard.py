@@ -33,6 +33,7 @@ import enum
 from dataclasses import dataclass
 
 from hubsync.core.effects import MAYBE_DELETED, UNKNOWN_CONTENT
+from hubsync.core.extracted import window_of, within
 from hubsync.model import ConflictKind, OpKind, OutboxEntry, RemoteVersion, SyncedFile
 
 
@@ -86,10 +87,13 @@ def same_version(recorded: RemoteVersion | None, seen: RemoteVersion | None) -> 
 
     The Source Code API's ``hash`` decides when both have one (same API, hubspot-api.md
     §4); otherwise ``updatedAt`` (epoch ms) must be equal and known, and so must the
-    writer where both answers name one. Unknown is never the same.
+    writer where both answers name one. Unknown is never the same. A version recorded for
+    an archive extraction is a window (core/extracted.py): ``seen`` must fall within it.
     """
     if recorded is None or seen is None:
         return False
+    if window_of(recorded) is not None:
+        return within(recorded, seen)
     if recorded.hash is not None and seen.hash is not None:
         return recorded.hash == seen.hash
     if recorded.updated_at_ms is None or recorded.updated_at_ms != seen.updated_at_ms:
