@@ -84,7 +84,8 @@ def test_a_module_alone_in_its_folder_goes_in_one_folder_delete(
     events = [json.loads(line)["event"] for line in found.stdout.splitlines() if line]
     assert "deleted" in events
     again = ann.run("push")
-    assert again.returncode == 0 and deletes(team, ann) == ["modules/hero.module"]
+    assert again.returncode == 0
+    assert deletes(team, ann) == ["modules/hero.module"]
 
 
 def test_a_removed_folder_with_a_teammates_module_inside_is_never_deleted(
