@@ -10,8 +10,9 @@ account worker, called by the worker's loop before it dispatches per-file reques
    no open conflict) in flight and marks the folder busy;
 1. the remote folder is listed **recursively** (filemapper ``meta/{folder}``: child names
    only, so each sub-folder is one more listing; a name hubsync did not sync costs one
-   read to learn whether it is a file or a folder). Any file hubsync did not sync, or a
-   failed listing: every delete goes back to the per-file loop (nothing else spent);
+   read to learn whether it is a file or a folder; on the Source Code API the draft
+   environment is listed too). Any file hubsync did not sync, or a failed listing:
+   every delete goes back to the per-file loop (nothing else spent);
 2. the conflict guard checks each file as before a per-file delete
    (:meth:`hubsync.engine.guard.Guard.check`: one paced metadata read each);
 3. only if the guard would send every one, the folder is listed again right before the
@@ -222,44 +223,63 @@ class FolderPath:
                 worker.engine.finish(entry, each)
 
     async def _listing(self, folder: FolderGroup) -> Listing | None:
-        """Every file and sub-folder under ``folder.remote_folder``, recursively; stops at
-        the first file hubsync did not sync (that already decides). None when a read
-        failed, a sub-folder vanished meanwhile, or the tree is too big to list."""
+        """Every file and sub-folder under ``folder.remote_folder``, recursively, live and
+        (Source Code API) draft; stops at the first file hubsync did not sync (that
+        already decides). None when a read failed, a sub-folder vanished meanwhile, or
+        the tree is too big to list."""
+        # The filemapper API lists only live files (hubspot-api.md §3); the Source Code
+        # API can list the drafts too, where a teammate's unpublished file would be.
+        drafts = self.worker.account.transport == "source-code"
+        files: set[str] = set()
+        folders: set[str] = set()
+        for publish in (True, False) if drafts else (True,):
+            try:
+                listed = await self._list_tree(folder, publish)
+            except HubsyncError as exc:
+                log.info("folder_listing_failed", account=self.worker.name,
+                         folder=folder.remote_folder, error=str(exc))
+                return None
+            if listed is None:
+                return None
+            files |= listed.files
+            folders |= listed.folders
+            if not files <= folder.synced:
+                break
+        return Listing(frozenset(files), frozenset(folders))
+
+    async def _list_tree(self, folder: FolderGroup, publish: bool) -> Listing | None:
+        """One environment's recursive listing (see ``_listing``); raises a read's
+        ``HubsyncError``."""
         synced = folder.synced
         files: set[str] = set()
         folders: set[str] = set()
         todo = [folder.remote_folder]
-        try:
-            while todo:
-                if len(folders) >= MAX_LISTINGS:
-                    return None
-                path = todo.pop()
-                meta = await self._meta(path)
-                if meta is None:
-                    # The folder itself gone: nothing there. A sub-folder gone while
-                    # listing: the tree is changing; not now.
-                    return Listing(frozenset()) if path == folder.remote_folder else None
-                if not meta.folder:
-                    files.add(path)
-                    if path not in synced:
-                        break  # someone else's file: decided
-                    continue
-                folders.add(path)
-                for child in meta.children:
-                    child_path = f"{path}/{child}"
-                    if child_path in synced:
-                        files.add(child_path)  # the guard's read then says it is a file
-                    else:
-                        todo.append(child_path)  # a sub-folder, or someone else's file
-        except HubsyncError as exc:
-            log.info("folder_listing_failed", account=self.worker.name,
-                     folder=folder.remote_folder, error=str(exc))
-            return None
+        while todo:
+            if len(folders) >= MAX_LISTINGS:
+                return None
+            path = todo.pop()
+            meta = await self._meta(path, publish)
+            if meta is None:
+                # The folder itself gone: nothing there. A sub-folder gone while listing:
+                # the tree is changing; not now.
+                return Listing(frozenset()) if path == folder.remote_folder else None
+            if not meta.folder:
+                files.add(path)
+                if path not in synced:
+                    break  # someone else's file: decided
+                continue
+            folders.add(path)
+            for child in meta.children:
+                child_path = f"{path}/{child}"
+                if child_path in synced:
+                    files.add(child_path)  # the guard's read then says it is a file
+                else:
+                    todo.append(child_path)  # a sub-folder, or someone else's file
         return Listing(frozenset(files), frozenset(folders))
 
-    async def _meta(self, path: str) -> RemoteMeta | None:
+    async def _meta(self, path: str, publish: bool) -> RemoteMeta | None:
         async def read(token: AccessToken) -> RemoteMeta | None:
-            return await self.worker.api.metadata(token, path)
+            return await self.worker.api.metadata(token, path, publish=publish)
 
         self.worker.guard.reads += 1
         meta: RemoteMeta | None = await self.worker.paced(read)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hubsync.emulator import EmulatorThread
+from tests.support.processes import wait_until
 from tests.teams.teams_helpers import DEST, PORTAL, User, make_user, remote, requests
 
 pytestmark = pytest.mark.slow
@@ -194,3 +195,42 @@ def test_the_source_code_api_deletes_the_folder_in_one_request(
     assert remote(team) == {**encoded(THEME), **encoded(TEAM_MODULE)}
     assert deletes(team, ann, "v3_delete") == ["modules/hero.module"]
     assert len(ann.log("deleted")) == len(HERO)
+
+
+def test_a_folder_removed_while_watching_goes_in_one_folder_delete(
+        tmp_path: Path, team: EmulatorThread) -> None:
+    """Under `watch`, `rm -rf modules/hero.module` (settled by the brake as one batch of
+    four files) becomes one folder delete; `flush` then returns with nothing owed, and
+    team.module, beside it, stays."""
+    ann = make_user(tmp_path, team, "ann", {**THEME, **HERO})
+    assert ann.run("push").returncode == 0
+    as_bob(team, TEAM_MODULE)
+    team.clear_requests()
+    with ann.watching(tmp_path / "ann-watch.txt"):
+        shutil.rmtree(ann.root / "modules/hero.module")
+        wait_until(lambda: len(ann.log("deleted")) == len(HERO), what="four deleted lines")
+        assert ann.run("flush").returncode == 0
+    assert remote(team) == {**encoded(THEME), **encoded(TEAM_MODULE)}
+    assert deletes(team, ann) == ["modules/hero.module"]
+    assert {line["via"] for line in ann.log("deleted")} == {"folder"}
+
+
+def test_the_source_code_api_sees_a_teammates_draft_only_file(
+        tmp_path: Path, team: EmulatorThread) -> None:
+    """On the Source Code API hubsync lists the drafts too: a file Bob saved under
+    hero.module as a draft only (never published) keeps that folder from being deleted;
+    Ann's files beside it go one by one (her css/ sub-folder, which holds only her file,
+    in one request) and Bob's draft stays."""
+    ann = pushed_then_removed(tmp_path, team, {**THEME, **HERO}, "modules/hero.module",
+                              transport="source-code")
+    draft = f"{DEST}/modules/hero.module/bob.css"
+    team.edit_as(PORTAL, draft, b".draft {}", user_id=BOB, publish=False)
+    team.clear_requests()
+
+    done = ann.run("push")
+
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert remote(team) == encoded(THEME)
+    assert team.files(PORTAL, "draft")[draft].content == b".draft {}"
+    assert deletes(team, ann, "v3_delete") == sorted(
+        [*(r for r in HERO if "/css/" not in r), "modules/hero.module/css"])
