@@ -74,6 +74,8 @@ def test_a_module_alone_in_its_folder_goes_in_one_folder_delete(
     assert remote(team) == {**encoded(THEME), **encoded(TEAM_MODULE)}
     assert deletes(team, ann) == ["modules/hero.module"]
     assert f"{DEST}/modules/hero.module" not in team.folders(PORTAL)
+    shown = done.stdout + done.stderr
+    assert all(f"{rel} -> ann deleted with its folder" in shown for rel in HERO), shown
     lines = ann.log("deleted")
     assert sorted(line["path"] for line in lines) == sorted(HERO)
     assert {line["via"] for line in lines} == {"folder"}
