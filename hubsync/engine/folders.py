@@ -68,7 +68,7 @@ class FolderPath:
         so a folder that went file by file is not taken again while its deletes finish.
         Forgotten when no delete is left to send."""
         self.folder_deletes = 0
-        """Folder delete requests sent in this session (tests and the bench count them)."""
+        """Folder delete requests sent in this session."""
 
     def offer(self, now: float, group: asyncio.TaskGroup) -> None:
         """Take the account's whole removed folders (see the module docstring) and start
@@ -125,8 +125,9 @@ class FolderPath:
         began = time.monotonic()
         listing = await self._listing(folder)
         if not decide(folder, listing, dict.fromkeys(folder.synced, True)):
-            self._declined(folder, listing, "the remote folder holds more than hubsync "
-                           "synced there" if listing is not None else "listing failed")
+            self._declined(folder, listing, "the remote folder does not hold exactly the "
+                           "files hubsync synced there" if listing is not None
+                           else "listing failed")
             return  # everything is given back: per-file deletes, each guarded
         checks = await self._checks(folder)
         sendable = {path: check is None for path, check in checks.items()}
