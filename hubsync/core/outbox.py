@@ -31,6 +31,7 @@ from dataclasses import replace
 from hubsync.core.brake import brake_reason
 from hubsync.core.conflicts import ConflictRules
 from hubsync.core.effects import Effects, Policy, Result, Seen, WatchSpec
+from hubsync.core.folders import FolderRules
 from hubsync.core.ordering import PendingItem, dispatchable, upload_rank
 from hubsync.core.outbox_base import _Account
 from hubsync.core.paths import to_local, to_remote
@@ -42,7 +43,7 @@ ready work is (a reconcile enqueues in upload order), so sorting the whole backl
 time a slot frees is not needed."""
 
 
-class Outbox(ConflictRules):
+class Outbox(FolderRules, ConflictRules):
     """Every account's owed operations and base, and the rules over them: observations,
     the delete brake and dispatch here; answers in :class:`OutcomeRules`; the guard's
     verdicts and resolutions in :class:`ConflictRules`."""
@@ -342,7 +343,10 @@ class Outbox(ConflictRules):
         due.sort(key=self._send_rank)
         items = [PendingItem(e.remote_path, e.op, e.sha256, e.folder) for e in due]
         by_path = {e.remote_path: e for e in due}
-        chosen = dispatchable(items, acc.in_flight.keys(), _Waiting(acc), limit=limit)
+        # A folder being folder-deleted is busy: nothing under it starts meanwhile.
+        busy = acc.in_flight.keys() | acc.busy_folders if acc.busy_folders \
+            else acc.in_flight.keys()
+        chosen = dispatchable(items, busy, _Waiting(acc), limit=limit)
         batch = [by_path[item.rel] for item in chosen]
         for entry in batch:
             acc.in_flight[entry.remote_path] = entry

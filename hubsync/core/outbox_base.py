@@ -49,6 +49,12 @@ class _Account:
     (``delete_remote = false``, discarded held deletes), in this session or an earlier
     one (the state's ``left_remote``): the remote copy stays on purpose, so a two-way
     poll must not bring the file back. A path synced again (in ``base``) is not left."""
+    deletes: set[str] = field(default_factory=set)
+    """Remote paths whose entry is a delete: what the folder rules look at
+    (:mod:`hubsync.core.folders`) without scanning every entry after every answer."""
+    busy_folders: set[str] = field(default_factory=set)
+    """Remote folders a folder delete is being worked on for: nothing under them is
+    dispatched meanwhile (a new file there must not land before the folder goes)."""
     pushed: int = 0
     deleted: int = 0
     wake: tuple[float, float | None] | None = None
@@ -96,6 +102,8 @@ class OutboxBase:
                 entry = replace(entry, sent_sha256=_maybe_sent(entry))
             account.entries[entry.remote_path] = entry
             account.wake = None
+            if entry.op is OpKind.DELETE:
+                account.deletes.add(entry.remote_path)
             if entry.op is OpKind.DELETE and entry.state is OutboxState.PENDING \
                     and not entry.approved:
                 account.ledger.queued(entry.enqueued_s)
@@ -159,6 +167,10 @@ class OutboxBase:
         old = acc.entries.get(entry.remote_path)
         acc.entries[entry.remote_path] = entry
         acc.gave_up.discard(entry.remote_path)
+        if entry.op is OpKind.DELETE:
+            acc.deletes.add(entry.remote_path)
+        else:
+            acc.deletes.discard(entry.remote_path)
         self._rewake(acc, old, entry)
         if self.policy.write_before_send:
             acc.unwritten[entry.remote_path] = entry
@@ -176,6 +188,7 @@ class OutboxBase:
     def _drop(self, acc: _Account, remote_path: str, effects: Effects) -> None:
         entry = acc.entries.pop(remote_path, None)
         acc.gave_up.discard(remote_path)
+        acc.deletes.discard(remote_path)
         self._rewake(acc, entry, None)
         acc.unwritten.pop(remote_path, None)
         if entry is not None:

@@ -23,6 +23,7 @@ from hubsync.config import Account
 from hubsync.core import retry
 from hubsync.core.effects import Result, Seen
 from hubsync.engine.bulk import ArchivePath
+from hubsync.engine.folders import FolderPath
 from hubsync.engine.guard import Guard, version_of
 from hubsync.errors import AuthError, CredentialError, HubSpotError, HubsyncError, RateLimited
 from hubsync.journal import Event
@@ -77,6 +78,9 @@ class AccountWorker:
         self.guard = Guard(self)
         self.archive = ArchivePath(self)
         """Large batches of uploads as one zip archive (``accounts.NAME.bulk``)."""
+        self.folders = FolderPath(self)
+        """A removed local folder as one remote folder delete, when the remote folder
+        holds nothing else (engine/folders.py)."""
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -86,6 +90,8 @@ class AccountWorker:
             self.wake.clear()
             now = engine.clock.time()
             engine.commit(engine.outbox.vet_deletes(self.name, now))
+            # Before anything else takes the approved deletes one by one.
+            self.folders.offer(now, group)
             self.archive.offer(now, group)  # a large batch: one archive, see engine/bulk.py
             for entry in engine.outbox.next_batch(self.name, now, self._free(now)):
                 task = group.create_task(self._request(entry), name=f"push-{entry.remote_path}")
@@ -164,12 +170,14 @@ class AccountWorker:
 
     # --- one request ---------------------------------------------------------------------
 
-    async def _request(self, entry: OutboxEntry) -> None:
+    async def _request(self, entry: OutboxEntry, *, checked: bool = False) -> None:
+        """Guard, send and report ``entry`` (in flight). ``checked``: the guard has just
+        said it may be sent (engine/folders.py's fallback): no second read."""
         engine = self.engine
         began = time.monotonic()
         try:
             try:
-                guarded = await self.guard.check(entry)
+                guarded = None if checked else await self.guard.check(entry)
             except HubsyncError as exc:  # a guard read failed: retried like a send
                 result = self._failure(exc, self._fields(entry, began))
             else:
