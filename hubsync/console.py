@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from hubsync.render import SYMBOLS
+from hubsync.render import SYMBOLS, counted
 
 if TYPE_CHECKING:
     from rich.progress import Progress, Task
@@ -173,9 +173,9 @@ def _body(event: str, f: Mapping[str, Any], people: Directory | None) -> str | N
         who = f.get("hub_user_email") or f"user {f.get('hub_user_id')}"
         return f"{account}: portal {f.get('portal_id')} as {who}"
     if event == "reconciled":
-        return (f"{f.get('watch')} -> {account}: {f.get('files', 0)} files, "
+        return (f"{f.get('watch')} -> {account}: {counted(int(f.get('files') or 0), 'file')}, "
                 f"{f.get('queued', 0)} to push, {f.get('unchanged', 0)} unchanged"
-                + (f", {f['held']} deletes held" if f.get("held") else "")
+                + (f", {counted(int(f['held']), 'delete')} held" if f.get("held") else "")
                 + (f" ({f['note']})" if f.get("note") else ""))
     return None
 
@@ -214,8 +214,8 @@ def render(event: EngineEvent, people: Directory | None = None) -> str | None:
         watches = ", ".join(event.fields.get("watches", []))
         conflicts = int(event.fields.get("conflicts") or 0)
         # Open conflicts are files this session will not send: say so up front.
-        open_ = (f"; {conflicts} conflicts open, not sent until resolved (`hubsync "
-                 "conflicts`)") if conflicts else ""
+        open_ = (f"; {counted(conflicts, 'conflict')} open, not sent until resolved "
+                 "(`hubsync conflicts`)") if conflicts else ""
         return f"watching {watches}{open_}; Ctrl-C to stop"
     body = (_team_body(event.event, event.fields, people) if event.event in _TEAM_EVENTS
             else _body(event.event, event.fields, people))

@@ -69,6 +69,13 @@ def use_color(stream: TextIO) -> bool:
     return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 conflict``, ``2 conflicts``, ``0 conflicts``: a count and its noun, singular
+    only for exactly one (``plural`` when the noun does not just take an ``s``). Every
+    count a person reads goes through here: "1 conflicts open" reads as a fault."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def size_text(count: Any) -> str:
     """``512 B``, ``1.5 KB``, ``2.0 MB`` (binary units); other values as text."""
     if not isinstance(count, int) or isinstance(count, bool):
@@ -239,7 +246,8 @@ def plan_lines(summary: Summary) -> list[str]:
             out.append(f"  {plan.hold_reason}")
     out.extend(f"skipped {watch}:{rel}: {reason}" for watch, rel, reason in summary.skipped)
     if summary.open_conflicts:
-        out.append(f"{len(summary.open_conflicts)} conflicts open from an earlier run, not "
+        out.append(f"{counted(len(summary.open_conflicts), 'conflict')} open from an earlier "
+                   "run, not "
                    "sent until resolved (`hubsync resolve PATH --keep local|remote`):")
         out.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
                            for c in summary.open_conflicts], "hubsync conflicts"))
@@ -295,7 +303,7 @@ def _account_line(summary: Summary, account: str) -> str:
     if summary.pending.get(account):
         line += f", {summary.pending[account]} pending"
     if summary.held_deletes.get(account):
-        line += f", {summary.held_deletes[account]} deletes held"
+        line += f", {counted(summary.held_deletes[account], 'delete')} held"
     return line
 
 
@@ -323,27 +331,34 @@ def _failure_lines(summary: Summary) -> list[str]:
     return lines
 
 
-def summary_lines(summary: Summary, *, quiet: bool = False) -> SummaryText:
+def summary_lines(summary: Summary, *, quiet: bool = False,
+                  others_open: bool = False) -> SummaryText:
     """What ``push`` prints at the end: per account the counts (bytes, pending, held),
     the totals and the elapsed time, the files left out by the rules and the failures
     LISTED (at most ``LIST_LIMIT`` of each, then the command that lists the rest), holds
     with their account, and what is still pending. ``quiet`` (``-q``: the summary and
     problems only) leaves out the files left out by the rules: they are no problem, and
-    the same ones would be listed on every run."""
+    the same ones would be listed on every run. ``others_open`` (``resolve``: the
+    conflicts still open are not the run's failure) tells them as one line on stdout
+    instead of listing them on stderr.
+
+    "everything is in sync" only when ``summary.ok``: never while a conflict is open
+    (found now or earlier), a change pending, a delete held or a file failed."""
     accounts = sorted(set(summary.pushed) | set(summary.pending) | set(summary.held_deletes))
     out: list[str] = [_account_line(summary, account) for account in accounts]
     totals = _totals_line(summary)
     if totals is not None:
         out.append(totals)
     if summary.skipped and not quiet:
-        out.append(f"{len(summary.skipped)} files left out by the rules:")
+        out.append(f"{counted(len(summary.skipped), 'file')} left out by the rules:")
         out.extend(capped([f"  skipped {watch}:{rel}: {reason}"
                            for watch, rel, reason in summary.skipped],
                           "hubsync log --event skipped"))
     out.extend(f"held: {reason}" for reason in summary.held_reasons)
     if summary.remote_only:
-        out.append(f"{len(summary.remote_only)} remote files hubsync never synced were left "
-                   "alone (`hubsync ls` lists the remote):")
+        were = "was" if len(summary.remote_only) == 1 else "were"
+        out.append(f"{counted(len(summary.remote_only), 'remote file')} hubsync never synced "
+                   f"{were} left alone (`hubsync ls` lists the remote):")
         out.extend(capped([f"  {path}" for path in summary.remote_only], "hubsync ls -r"))
     err: list[str] = []
     if summary.conflicts:
@@ -352,7 +367,10 @@ def summary_lines(summary: Summary, *, quiet: bool = False) -> SummaryText:
                    "local|remote`):")
         err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
                            for c in summary.conflicts], "hubsync conflicts"))
-    if summary.open_conflicts:
+    if summary.open_conflicts and others_open:
+        out.append(f"{counted(len(summary.open_conflicts), 'other conflict')} still open, "
+                   "not sent until resolved: `hubsync conflicts` lists them")
+    elif summary.open_conflicts:
         err.append(f"{len(summary.open_conflicts)} not sent: conflicts still open from an "
                    "earlier run (`hubsync conflicts`, then `hubsync resolve PATH --keep "
                    "local|remote`):")
@@ -365,7 +383,8 @@ def summary_lines(summary: Summary, *, quiet: bool = False) -> SummaryText:
         err.append("interrupted: the files counted as pushed above reached HubSpot; "
                    "the pending ones are kept for the next run")
     if summary.left_pending:
-        err.append(f"{summary.left_pending} changes still pending; run `hubsync push` again")
+        err.append(f"{counted(summary.left_pending, 'change')} still pending; run `hubsync "
+                   "push` again")
     if summary.ok:
         out.append("everything is in sync")
     return SummaryText(out, err)

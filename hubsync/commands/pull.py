@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubsync.errors import EX_FAILURE, EX_OK
+from hubsync.render import counted
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -454,7 +455,7 @@ def _print_summary(results: list[WatchPull], args: argparse.Namespace) -> None:
         if result.skipped:
             parts.append(f"{len(result.skipped)} skipped by the local rules")
         print(f"{result.watch} <- {result.account}: " + ", ".join(parts)
-              + f" ({result.requests} requests, {result.bytes} bytes)"
+              + f" ({counted(result.requests, 'request')}, {counted(result.bytes, 'byte')})"
               + (" (dry run: nothing written)" if args.dry_run else ""))
         if args.dry_run:
             _print_plan(result, force=args.force)
@@ -480,13 +481,15 @@ def _print_plan(result: WatchPull, *, force: bool) -> None:
     for path in result.generated:
         print(f"  would not write {path}: {why[path]}")
     if result.refused and not force:
-        print(f"  a real pull would be refused ({len(result.refused)} file(s) above), and "
+        print(f"  a real pull would be refused ({counted(len(result.refused), 'file')} above), "
+              "and "
               "write nothing")
 
 
 def _print_refusal(result: WatchPull) -> None:
     print(f"hubsync: pull of {result.watch!r} from {result.account} refused: "
-          f"{len(result.refused)} local file(s) hold work a pull would overwrite; "
+          f"{counted(len(result.refused), 'local file')} "
+          f"{'holds' if len(result.refused) == 1 else 'hold'} work a pull would overwrite; "
           "nothing was written:", file=sys.stderr)
     for path, why in result.refused:
         print(f"  {path}: {why}", file=sys.stderr)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,24 @@ def run(args: argparse.Namespace) -> int:
     if held_by is not None and held_by.answers:
         ask_running(state_dir, "resolve", config_path=path, account=chosen["account"],
                     remote_path=chosen["remote_path"], keep=args.keep, wait_s=30.0)
-        print(_said(chosen, args.keep, running=True))
+        paused = args.keep == "local" and _paused(state_dir, chosen["account"])
+        print(_said(chosen, args.keep, running=True, paused=paused))
         return EX_OK
     return _offline(path, chosen, args.keep)
+
+
+def _paused(state_dir: Path, account: str) -> bool:
+    """Whether the running session has ``account`` paused (`hubsync pause`): then what
+    --keep local sends waits for `hubsync resume`. False when the session cannot say."""
+    from hubsync.errors import HubsyncError
+    from hubsync.session_client import ask_running
+
+    try:
+        status = ask_running(state_dir, "status")
+    except HubsyncError:
+        return False
+    return any(a.get("name") == account and a.get("paused")
+               for a in status.get("accounts") or [])
 
 
 def _roots(config_path: Path) -> dict[str, Path]:
@@ -137,26 +153,30 @@ def _push(config: Any, watch: str, account: str) -> int:
         engine = build_engine(config, watches=[watch], accounts=[account], on_event=reporter)
         with InstanceLock(config.settings.state_dir):
             summary = asyncio.run(engine.push_once())
-    # The other conflicts still open are not this command's failure: say so, and judge
-    # the push by what it did.
-    others = summary.open_conflicts
-    summary = replace(summary, open_conflicts=())
-    text = render.summary_lines(summary)
+    # The other conflicts still open are not this command's failure: judge the push by
+    # what it did, but never print "in sync" while they are open (summary_lines says
+    # that only when the summary, open conflicts included, is ok).
+    text = render.summary_lines(summary, others_open=True)
     for line in text.out:
         print(line)
-    if others:
-        print(f"{len(others)} other conflicts still open: `hubsync conflicts` lists them")
-    return EX_OK if summary.ok else EX_FAILURE
+    for line in text.err:
+        print(line, file=sys.stderr)
+    return EX_OK if replace(summary, open_conflicts=()).ok else EX_FAILURE
 
 
-def _said(chosen: dict[str, Any], keep: str, *, running: bool) -> str:
+def _said(chosen: dict[str, Any], keep: str, *, running: bool, paused: bool = False) -> str:
     """What the resolution did, in the words of its case: a remote delete kept removes
     the local file, a local delete kept deletes the remote one (``local_sha256`` is None
-    when the local side was a delete; the conflict's ``kind`` says what the remote did)."""
-    where = f"{chosen['account']}: {chosen['path']}"
+    when the local side was a delete; the conflict's ``kind`` says what the remote did).
+    ``paused``: the running session has the account paused, so what --keep local sends
+    goes when it is resumed, not now."""
+    account = chosen["account"]
+    where = f"{account}: {chosen['path']}"
     remote_gone = chosen.get("kind") == "deleted"
     local_gone = chosen.get("local_sha256") is None
-    now = "the running session does it now" if running else "doing it now"
+    now = ("the running session does it now" if running and not paused else
+           f"{account} is paused: the running session does it when you resume it "
+           f"(`hubsync resume {account}`)" if running else "doing it now")
     if keep == "remote":
         if remote_gone:
             return (f"{where}: it was deleted remotely; removed your local file too; "
