@@ -22,6 +22,7 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     from hubsync.config import Config
     from hubsync.engine import Summary
+    from hubsync.model import Conflict
     from hubsync.people import Directory
 
 # One meaning per symbol everywhere: ✗ is a failure, − a delete.
@@ -56,6 +57,7 @@ _COLUMN_FIELDS = frozenset({
     "ts", "event", "account", "hub_user_email", "hub_user_id", "path", "remote_path",
     "local_user", "host", "portal_id", "sha256", "mode", "watch", "bytes", "duration_ms",
     "status", "attempt", "retry_in_ms", "error", "reason", "correlation_id",
+    "remote_user_id", "remote_user_email",
 })
 # Column widths of a log line; longer values push the rest right rather than being cut.
 _EVENT_WIDTH = 15
@@ -125,28 +127,42 @@ def _details(entry: Mapping[str, Any]) -> list[str]:
     return details
 
 
-def _who(entry: Mapping[str, Any], event: str, people: Directory | None) -> str:
-    """The user column: the key's user, or for a ``pulled``/``conflict`` line the writer
-    of the remote version (``remote_user_id``; the key's email when it is theirs). An
-    email the line lacks comes from ``people`` (the user directory) when it knows it."""
+def _named(user_id: Any, email: Any, people: Directory | None) -> str:
+    """``email`` when the line has it, else the one ``people`` knows, else ``user N``."""
+    if isinstance(email, str) and email:
+        return email
+    known = people.email_of(user_id) if people is not None else None
+    return known or f"user {user_id}"
+
+
+def _who(entry: Mapping[str, Any], people: Directory | None) -> str:
+    """The user column: always the actor, the key's user who did what the line says
+    (pushed, pulled, met a conflict...), by email when known. Who wrote a remote version
+    is a detail of its own (``_writer``): one column never means two people."""
+    if entry.get("hub_user_id") is not None:
+        return _named(entry["hub_user_id"], entry.get("hub_user_email"), people)
+    return str(entry.get("hub_user_email") or "")
+
+
+def _writer(entry: Mapping[str, Any], event: str, people: Directory | None) -> str | None:
+    """For a ``pulled``/``conflict`` line, who wrote the remote version (HubSpot's
+    ``remote_user_id``): ``remote version by bob@example.com (user 7002)``; a remote
+    delete ``deleted remotely (HubSpot does not say by whom)``: it names no writer for a
+    file that is gone. None for other events."""
     from hubsync.journal import WRITER_EVENTS
 
-    def named(user_id: Any, email: Any) -> str:
-        if isinstance(email, str) and email:
-            return email
-        known = people.email_of(user_id) if people is not None else None
-        return known or f"user {user_id}"
-
-    mine = named(entry["hub_user_id"], entry.get("hub_user_email")) \
-        if entry.get("hub_user_id") is not None else str(entry.get("hub_user_email") or "")
     if event not in WRITER_EVENTS:
-        return mine
+        return None
     writer = entry.get("remote_user_id")
     if writer is None:
-        return "?"
-    if writer == entry.get("hub_user_id"):
-        return mine
-    return named(writer, entry.get("remote_user_email"))
+        if entry.get("kind") == "deleted":
+            return "deleted remotely (HubSpot does not say by whom)"
+        return "remote writer not named by HubSpot"
+    email = entry.get("remote_user_email")
+    if not email and writer == entry.get("hub_user_id"):
+        email = entry.get("hub_user_email")
+    name = _named(writer, email, people)
+    return f"remote version by {name if name == f'user {writer}' else f'{name} (user {writer})'}"
 
 
 def format_entry(entry: Mapping[str, Any], *, color: bool = False,
@@ -154,19 +170,22 @@ def format_entry(entry: Mapping[str, Any], *, color: bool = False,
     """One human line for a sync log entry, in local time, columns aligned.
 
     ``time  symbol event  account  user  path  details``; ``color`` adds ANSI colours.
-    Values that are not strings are shown as JSON, never as Python reprs. ``people``
-    (the user directory, ``hubsync.people``) names by email the users a line gives by
-    id only, the remote writer of a ``conflict``/``pulled`` line above all.
+    ``user`` is always the actor (the key's user); a ``conflict``/``pulled`` line's
+    details start with who wrote the remote version (``remote version by
+    bob@example.com (user 7002)``, or that HubSpot does not say). Values that are not
+    strings are shown as JSON, never as Python reprs. ``people`` (the user directory,
+    ``hubsync.people``) names by email the users a line gives by id only.
     """
     event = str(entry.get("event", "?"))
     symbol = SYMBOLS.get(event, "-")
-    who = _who(entry, event, people)
+    who = _who(entry, people)
     path = entry.get("path") or entry.get("remote_path") or ""
     parts = [_when(entry.get("ts")), symbol, event.ljust(_EVENT_WIDTH),
              str(entry.get("account") or "-").ljust(_ACCOUNT_WIDTH),
              str(who or "-").ljust(_WHO_WIDTH), str(path)]
     line = "  ".join(parts).rstrip()
-    details = _details(entry)
+    writer = _writer(entry, event, people)
+    details = ([] if writer is None else [writer]) + _details(entry)
     if details:
         line += "  " + ", ".join(details)
     style = _STYLE.get(event, "")
@@ -230,6 +249,20 @@ CONFLICT_WHY = {
 never synced, so it is not "changed remotely" (docs/teams.md defines the kinds)."""
 
 
+def conflict_why(kind: str, *, deleted_here: bool = False) -> str:
+    """``CONFLICT_WHY[kind]`` with the local side when it was a delete: ``deleted here;
+    changed remotely since hubsync last synced it`` (a conflict's ``local_sha256`` is
+    None then). A local edit is what a push or watch sends, so it goes without saying."""
+    why = CONFLICT_WHY.get(kind, kind)
+    return f"deleted here; {why}" if deleted_here else why
+
+
+def _conflict_line(c: Conflict) -> str:
+    """``  account: path: kind: why`` for a summary's list of conflicts."""
+    return (f"  {c.account}: {c.rel}: {c.kind}: "
+            f"{conflict_why(str(c.kind), deleted_here=c.local_sha256 is None)}")
+
+
 def plan_lines(summary: Summary) -> list[str]:
     """What ``push --dry-run`` prints: per (watch, account) the counts, then each path."""
     out: list[str] = []
@@ -249,8 +282,8 @@ def plan_lines(summary: Summary) -> list[str]:
         out.append(f"{counted(len(summary.open_conflicts), 'conflict')} open from an earlier "
                    "run, not "
                    "sent until resolved (`hubsync resolve PATH --keep local|remote`):")
-        out.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
-                           for c in summary.open_conflicts], "hubsync conflicts"))
+        out.extend(capped([_conflict_line(c) for c in summary.open_conflicts],
+                          "hubsync conflicts"))
     return out
 
 
@@ -365,8 +398,8 @@ def summary_lines(summary: Summary, *, quiet: bool = False,
         err.append(f"{len(summary.conflicts)} not sent: a remote version hubsync will not "
                    "overwrite (`hubsync conflicts`, then `hubsync resolve PATH --keep "
                    "local|remote`):")
-        err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
-                           for c in summary.conflicts], "hubsync conflicts"))
+        err.extend(capped([_conflict_line(c) for c in summary.conflicts],
+                          "hubsync conflicts"))
     if summary.open_conflicts and others_open:
         out.append(f"{counted(len(summary.open_conflicts), 'other conflict')} still open, "
                    "not sent until resolved: `hubsync conflicts` lists them")
@@ -374,8 +407,8 @@ def summary_lines(summary: Summary, *, quiet: bool = False,
         err.append(f"{len(summary.open_conflicts)} not sent: conflicts still open from an "
                    "earlier run (`hubsync conflicts`, then `hubsync resolve PATH --keep "
                    "local|remote`):")
-        err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
-                           for c in summary.open_conflicts], "hubsync conflicts"))
+        err.extend(capped([_conflict_line(c) for c in summary.open_conflicts],
+                          "hubsync conflicts"))
     if summary.failures:
         err.append(f"{len(summary.failures)} failed:")
         err.extend(_failure_lines(summary))

@@ -365,7 +365,7 @@ CONFLICTS_LISTED = 5
 def conflict_lines(conflicts: Sequence[Mapping[str, Any]]) -> list[str]:
     """``N conflicts open`` and a line per file (its kind in words, as ``push`` says
     it), at most ``CONFLICTS_LISTED``; none when there are none."""
-    from hubsync.render import CONFLICT_WHY, counted
+    from hubsync.render import conflict_why, counted
 
     if not conflicts:
         return []
@@ -374,7 +374,7 @@ def conflict_lines(conflicts: Sequence[Mapping[str, Any]]) -> list[str]:
     for c in conflicts[:CONFLICTS_LISTED]:
         kind = str(c.get("kind"))
         lines.append(f"  {c.get('account')}: {c.get('path')}: {kind}: "
-                     f"{CONFLICT_WHY.get(kind, kind)}")
+                     f"{conflict_why(kind, deleted_here=c.get('local_sha256') is None)}")
     if len(conflicts) > CONFLICTS_LISTED:
         lines.append(f"  and {len(conflicts) - CONFLICTS_LISTED} more: hubsync conflicts")
     return lines
