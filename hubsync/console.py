@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from hubsync.engine import EngineEvent
     from hubsync.model import AccountStatus, SessionStatus
+    from hubsync.people import Directory, LazyDirectory
 
 # Events printed even with --quiet: each is a problem the user must see.
 PROBLEM_EVENTS = frozenset({"failed", "auth_failed", "held", "conflict"})
@@ -116,15 +117,19 @@ def _user(fields: Mapping[str, Any]) -> str:
     return f"user {user_id}" if user_id is not None else "?"
 
 
-def written_by(fields: Mapping[str, Any]) -> str:
+def written_by(fields: Mapping[str, Any], people: Directory | None = None) -> str:
     """`` (written by user 202)`` for a pulled version whose writer HubSpot names
-    (``remote_user_id``); ``""`` when it does not (never the key's user: they only read
-    it)."""
+    (``remote_user_id``), `` (written by bob@example.com, user 202)`` when ``people`` (the
+    user directory, ``hubsync.people``) knows their email, `` (written by you, user 202)``
+    for the key's own user; ``""`` when HubSpot does not name the writer (never the key's
+    user: they only read it)."""
     writer = fields.get("remote_user_id")
     if writer is None:
         return ""
-    you = "you, " if writer == fields.get("hub_user_id") else ""
-    return f" (written by {you}user {writer})"
+    if writer == fields.get("hub_user_id"):
+        return f" (written by you, user {writer})"
+    email = people.email_of(writer) if people is not None else None
+    return f" (written by {email}, user {writer})" if email else f" (written by user {writer})"
 
 
 def error_lines(error: str) -> list[str]:
@@ -134,7 +139,7 @@ def error_lines(error: str) -> list[str]:
     return [head, *(f"    {line.removeprefix('- ')}" for line in rest)]
 
 
-def _body(event: str, f: Mapping[str, Any]) -> str | None:
+def _body(event: str, f: Mapping[str, Any], people: Directory | None) -> str | None:
     """The text after the event's symbol; None for events not worth a line."""
     path = f.get("path", "")
     account = f.get("account", "")
@@ -142,7 +147,7 @@ def _body(event: str, f: Mapping[str, Any]) -> str | None:
     if event == "pushed":
         return f"{path} -> {account} ({took})"
     if event == "pulled":
-        return f"{path} <- {account}{written_by(f)}"
+        return f"{path} <- {account}{written_by(f, people)}"
     if event == "deleted":
         kind = "folder " if f.get("folder") else ""
         # One request took the whole removed folder (engine/folders.py): said per file.
@@ -178,11 +183,14 @@ def _body(event: str, f: Mapping[str, Any]) -> str | None:
 _TEAM_EVENTS = frozenset({"conflict", "adopted", "resolved"})
 
 
-def _team_body(event: str, f: Mapping[str, Any]) -> str:
-    """The conflict guard's lines (docs/teams.md): a conflict says why and what next."""
+def _team_body(event: str, f: Mapping[str, Any], people: Directory | None) -> str:
+    """The conflict guard's lines (docs/teams.md): a conflict says why, by whom (``by
+    bob@example.com (user 7002)`` when ``people`` knows the writer's email, ``by user
+    7002`` otherwise) and what next."""
     path, account = f.get("path", ""), f.get("account", "")
     if event == "conflict":
-        writer = f" by user {f['remote_user_id']}" if f.get("remote_user_id") else ""
+        writer = f" by {writer_name(f['remote_user_id'], people)}" \
+            if f.get("remote_user_id") else ""
         when = f" at {f['remote_updated_at']}" if f.get("remote_updated_at") else ""
         return f"{path} -> {account}: {f.get('kind')}{writer}{when}: {f.get('note', '')}"
     if event == "adopted":
@@ -190,11 +198,17 @@ def _team_body(event: str, f: Mapping[str, Any]) -> str:
     return f"{path} -> {account}: conflict resolved, keeping the {f.get('keep')} version"
 
 
-def render(event: EngineEvent) -> str | None:
+def writer_name(user_id: object, people: Directory | None) -> str:
+    """``bob@example.com (user 7002)`` when ``people`` knows the email, else ``user 7002``."""
+    return people.name(user_id) if people is not None else f"user {user_id}"
+
+
+def render(event: EngineEvent, people: Directory | None = None) -> str | None:
     """The console line for one engine event; None for events not worth a line.
 
     Each line starts with the event's symbol from ``hubsync.render.SYMBOLS``, the same
-    one ``hubsync log`` shows.
+    one ``hubsync log`` shows. ``people`` (the user directory) names a remote writer by
+    email where it knows them.
     """
     if event.event == "watching":
         watches = ", ".join(event.fields.get("watches", []))
@@ -203,8 +217,8 @@ def render(event: EngineEvent) -> str | None:
         open_ = (f"; {conflicts} conflicts open, not sent until resolved (`hubsync "
                  "conflicts`)") if conflicts else ""
         return f"watching {watches}{open_}; Ctrl-C to stop"
-    body = (_team_body(event.event, event.fields) if event.event in _TEAM_EVENTS
-            else _body(event.event, event.fields))
+    body = (_team_body(event.event, event.fields, people) if event.event in _TEAM_EVENTS
+            else _body(event.event, event.fields, people))
     if body is None:
         return None
     return f"{SYMBOLS.get(event.event, '-')} {body}"
@@ -288,11 +302,17 @@ class Reporter:
     (``push``): when more changes than that are queued, per-file lines are printed only
     with ``verbose``. ``quiet`` prints only the problems. Counts per account are kept in
     ``tallies`` for the summary; ``started`` is the ``time.monotonic()`` of creation.
+    ``people`` names remote writers by email (``hubsync.people``; by default only the
+    identities of the events shown, e.g. each account's ``auth_ok``).
     """
 
     def __init__(self, stream: TextIO | None = None, *, progress: bool = False,
                  quiet: bool = False, verbose: bool = False,
-                 large_batch: int | None = None) -> None:
+                 large_batch: int | None = None,
+                 people: LazyDirectory | None = None) -> None:
+        from hubsync.people import LazyDirectory
+
+        self.people = people if people is not None else LazyDirectory()
         self.stream = stream if stream is not None else sys.stdout
         self.quiet = quiet
         self.verbose = verbose
@@ -333,7 +353,8 @@ class Reporter:
 
     def __call__(self, event: EngineEvent) -> None:
         self._count(event)
-        line = render(event) if self._shown(event) else None
+        people = self.people.see(event.fields)
+        line = render(event, people) if self._shown(event) else None
         if line is not None:
             self._print(line)
 

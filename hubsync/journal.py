@@ -14,6 +14,7 @@ reads kilobytes) and ``follow`` (keeps reading across a rotation).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import fnmatch
 import getpass
@@ -280,6 +281,9 @@ class LogFilter:
     accounts: frozenset[str] = frozenset()
     user: str | None = None
     """A HubSpot user id (digits) or email (case-insensitive)."""
+    user_names: frozenset[str] = frozenset()
+    """Every name of the person ``user`` is (ids as digits, emails), from the user
+    directory (``hubsync.people``); empty: ``user`` alone."""
     path_glob: str | None = None
     """``fnmatch`` pattern against ``path`` (``*`` crosses ``/``) or ``remote_path``."""
     events: frozenset[str] = frozenset()
@@ -313,16 +317,22 @@ class LogFilter:
         return stamp is None or stamp >= self.since
 
     def _user_matches(self, entry: Mapping[str, Any]) -> bool:
-        """The key's user (``hub_user_id``/``hub_user_email``), or on ``pulled`` and
-        ``conflict`` lines the remote version's writer (``remote_user_id``: HubSpot names
-        the writer by id only, so an email finds it only when it is the key's own)."""
-        wanted = (self.user or "").strip()
-        if wanted.isdigit():
-            writer = entry.get("remote_user_id") if entry.get("event") in WRITER_EVENTS \
-                else None
-            return wanted in (str(entry.get("hub_user_id", "")), str(writer))
-        email = entry.get("hub_user_email")
-        return isinstance(email, str) and email.lower() == wanted.lower()
+        """The key's user (``hub_user_id``/``hub_user_email``) or the remote version's
+        writer (``remote_user_id``, ``remote_user_email``: on ``conflict``, ``pulled`` and
+        ``adopted`` lines) is one of the wanted names. HubSpot names the writer by id
+        only, so an email finds those lines through ``user_names`` (the directory's id
+        for it)."""
+        names = self.user_names or frozenset({self.user or ""})
+        ids = {n.strip() for n in names if n.strip().isdigit()}
+        emails = {n.strip().lower() for n in names if not n.strip().isdigit()}
+        for id_field, email_field in (("hub_user_id", "hub_user_email"),
+                                      ("remote_user_id", "remote_user_email")):
+            uid, email = entry.get(id_field), entry.get(email_field)
+            if uid is not None and str(uid) in ids:
+                return True
+            if isinstance(email, str) and email.lower() in emails:
+                return True
+        return False
 
 
 MATCH_ALL = LogFilter()
@@ -386,10 +396,7 @@ def iter_entries(
 
 
 def _with_since(filters: LogFilter, since: datetime) -> LogFilter:
-    return LogFilter(
-        accounts=filters.accounts, user=filters.user, path_glob=filters.path_glob,
-        events=filters.events, since=since, failed_only=filters.failed_only,
-    )
+    return dataclasses.replace(filters, since=since)
 
 
 def _reverse_lines(handle: BinaryIO, end: int) -> Iterator[bytes]:

@@ -22,6 +22,7 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     from hubsync.config import Config
     from hubsync.engine import Summary
+    from hubsync.people import Directory
 
 # One meaning per symbol everywhere: ✗ is a failure, − a delete.
 SYMBOLS: Mapping[str, str] = {
@@ -117,30 +118,42 @@ def _details(entry: Mapping[str, Any]) -> list[str]:
     return details
 
 
-def _who(entry: Mapping[str, Any], event: str) -> str:
+def _who(entry: Mapping[str, Any], event: str, people: Directory | None) -> str:
     """The user column: the key's user, or for a ``pulled``/``conflict`` line the writer
-    of the remote version (``remote_user_id``; the key's email when it is theirs)."""
+    of the remote version (``remote_user_id``; the key's email when it is theirs). An
+    email the line lacks comes from ``people`` (the user directory) when it knows it."""
     from hubsync.journal import WRITER_EVENTS
 
-    mine = entry.get("hub_user_email") or (
-        f"user {entry['hub_user_id']}" if entry.get("hub_user_id") is not None else "")
+    def named(user_id: Any, email: Any) -> str:
+        if isinstance(email, str) and email:
+            return email
+        known = people.email_of(user_id) if people is not None else None
+        return known or f"user {user_id}"
+
+    mine = named(entry["hub_user_id"], entry.get("hub_user_email")) \
+        if entry.get("hub_user_id") is not None else str(entry.get("hub_user_email") or "")
     if event not in WRITER_EVENTS:
-        return str(mine)
+        return mine
     writer = entry.get("remote_user_id")
     if writer is None:
         return "?"
-    return str(mine) if writer == entry.get("hub_user_id") else f"user {writer}"
+    if writer == entry.get("hub_user_id"):
+        return mine
+    return named(writer, entry.get("remote_user_email"))
 
 
-def format_entry(entry: Mapping[str, Any], *, color: bool = False) -> str:
+def format_entry(entry: Mapping[str, Any], *, color: bool = False,
+                 people: Directory | None = None) -> str:
     """One human line for a sync log entry, in local time, columns aligned.
 
     ``time  symbol event  account  user  path  details``; ``color`` adds ANSI colours.
-    Values that are not strings are shown as JSON, never as Python reprs.
+    Values that are not strings are shown as JSON, never as Python reprs. ``people``
+    (the user directory, ``hubsync.people``) names by email the users a line gives by
+    id only, the remote writer of a ``conflict``/``pulled`` line above all.
     """
     event = str(entry.get("event", "?"))
     symbol = SYMBOLS.get(event, "-")
-    who = _who(entry, event)
+    who = _who(entry, event, people)
     path = entry.get("path") or entry.get("remote_path") or ""
     parts = [_when(entry.get("ts")), symbol, event.ljust(_EVENT_WIDTH),
              str(entry.get("account") or "-").ljust(_ACCOUNT_WIDTH),

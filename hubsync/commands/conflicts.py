@@ -10,6 +10,10 @@ Kinds: changed (the remote changed since hubsync synced it), deleted (the remote
 deleted since), unsynced (it exists remotely, hubsync never synced it, and its content
 differs from yours), both (changed on both sides, seen by a two-way watch).
 
+Who changed it: HubSpot gives the writer's user id; hubsync adds their email when it has
+seen that user here (a key check, or a sync log line written with their key): `by
+bob@example.com (user 7002)`, else `by user 7002`; --json adds remote_user_email.
+
 With `hubsync watch` or the service running, it asks that session; otherwise it reads
 the state. Exits 0 when there is no conflict, 1 when there is at least one.
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 from hubsync.errors import EX_FAILURE, EX_OK
@@ -57,8 +62,22 @@ def listed(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [c.to_json() for c in conflicts if account is None or c.account == account]
 
 
+def named(conflicts: list[dict[str, Any]], state_dir: Path) -> list[dict[str, Any]]:
+    """``conflicts`` with ``remote_user_email`` added to each whose writer
+    (``remote_user_id``) the user directory of ``state_dir`` knows (``hubsync.people``:
+    key checks and sync log identities; no request). Nothing is renamed or removed."""
+    from hubsync.people import Directory, with_writer_email
+
+    if not any(c.get("remote_user_id") is not None for c in conflicts):
+        return conflicts
+    directory = Directory.load(state_dir)
+    return [with_writer_email(c, directory) for c in conflicts]
+
+
 def run(args: argparse.Namespace) -> int:
-    conflicts = listed(args)
+    from hubsync.commands import session_of
+
+    conflicts = named(listed(args), session_of(args)[1])
     if args.json:
         print(json.dumps({"conflicts": conflicts}, ensure_ascii=False))
         return EX_FAILURE if conflicts else EX_OK
@@ -73,8 +92,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def describe(item: dict[str, Any]) -> str:
-    """One line: account, local path, kind, who changed it remotely and when, copy."""
-    who = f"user {item['remote_user_id']}" if item.get("remote_user_id") else "someone"
+    """One line: account, local path, kind, who changed it remotely (``bob@example.com
+    (user 7002)`` when ``remote_user_email`` is known, ``user 7002`` otherwise) and when,
+    copy."""
+    writer, email = item.get("remote_user_id"), item.get("remote_user_email")
+    who = ("someone" if not writer else
+           f"{email} (user {writer})" if email else f"user {writer}")
     when = f" at {item['remote_updated_at']}" if item.get("remote_updated_at") else ""
     what = {"changed": f"changed remotely by {who}{when}",
             "deleted": "deleted remotely",

@@ -4,6 +4,11 @@ Reads <state_dir>/sync.log and its rotated files (sync.log.1 ...). Prints the la
 lines (20 by default), one compact line per event, coloured on a terminal; --json
 prints the raw JSON lines for jq. -f keeps following, across rotations, until Ctrl-C.
 
+HubSpot names the writer of a remote version (on conflict, pulled and adopted lines) by
+user id only; hubsync names them by email when it has seen that user's identity here (a
+key check, or a line written with their key): `by bob@example.com (user 7002)`, and
+--json adds remote_user_email. See docs/sync-log.md, "Who".
+
 examples:
   hubsync log                             the last 20 events
   hubsync log -n 100 --account sandbox    the last 100 events of one account
@@ -12,6 +17,8 @@ examples:
   hubsync log --path templates/home.html -n 0   one file's history (pushed, pulled, conflicts)
   hubsync log --path ~/theme/css/main.css       the same by its path on disk
   hubsync log --event pulled,adopted            what came down from HubSpot
+  hubsync log --user bob@example.com -n 0       Bob's pushes and the conflicts and pulls
+                                                his remote edits caused (by id: --user 7002)
   hubsync log --since 2026-11-29T10:00 --json | jq -r 'select(.event=="pushed") | .path'
 """
 
@@ -29,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from hubsync import journal
+    from hubsync.people import LazyDirectory
 
 DEFAULT_LINES = 20
 
@@ -70,8 +78,10 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--account", action="append", default=[], metavar="NAME",
                         help="only this account (repeatable)")
     parser.add_argument("--user", metavar="ID|EMAIL",
-                        help="only lines by this HubSpot user (numeric id or email); pulled and "
-                        "conflict lines also by the remote version's writer (id only)")
+                        help="only lines by this HubSpot user (numeric id or email): pushes "
+                        "and the like made with their key, and conflicts, pulls and "
+                        "adoptions of a remote version they wrote; an email is matched to "
+                        "its id through the identities hubsync has seen (docs/sync-log.md)")
     parser.add_argument("--path", metavar="PATH|GLOB", dest="path_glob",
                         help="only this file's history: its path in the watch, its remote "
                              "path, its path on disk, or a GLOB of either (* crosses /)")
@@ -87,16 +97,25 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         help="read this log file instead of <state_dir>/sync.log")
 
 
-def render(entry: dict[str, Any], *, as_json: bool, color: bool) -> str:
-    """The output line for one entry: the exact JSON line (``--json``) or the human one."""
+def render(entry: dict[str, Any], *, as_json: bool, color: bool,
+           names: LazyDirectory | None = None) -> str:
+    """The output line for one entry: the JSON line (``--json``) or the human one.
+
+    The JSON line is the written one byte for byte, except that a line naming a remote
+    writer (``remote_user_id``) whose email ``names`` knows gets ``remote_user_email``
+    added at its end (docs/sync-log.md)."""
     import json
 
+    from hubsync.people import with_writer_email
     from hubsync.render import format_entry
 
+    directory = names.see(entry) if names is not None else None
     if as_json:
+        if directory is not None:
+            entry = with_writer_email(entry, directory)
         # Same separators and key order as the writer, so a line comes out byte for byte.
         return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
-    return format_entry(entry, color=color)
+    return format_entry(entry, color=color, people=directory)
 
 
 def _emit(lines: Iterable[str], stream: TextIO) -> None:
@@ -125,8 +144,10 @@ def _known_accounts(config_file: Path, log_path: Path) -> set[str]:
     return known
 
 
-def _filters(args: argparse.Namespace, log_path: Path) -> journal.LogFilter:
-    """The filters the options ask for; an unknown --event or --account is a usage error."""
+def _filters(args: argparse.Namespace, log_path: Path,
+             names: LazyDirectory) -> journal.LogFilter:
+    """The filters the options ask for; an unknown --event, --account or --user email is
+    a usage error."""
     from hubsync import journal
     from hubsync.commands import check_names, config_path
 
@@ -135,9 +156,12 @@ def _filters(args: argparse.Namespace, log_path: Path) -> journal.LogFilter:
     if args.account:
         check_names("account", args.account, _known_accounts(config_path(args), log_path),
                     option="--account")
+    # An email finds the lines naming its id (a remote writer is named by id only).
+    user_names = frozenset() if args.user is None else names.get().resolve(args.user).names()
     return journal.LogFilter(
         accounts=frozenset(args.account),
         user=args.user,
+        user_names=user_names,
         path_glob=None if args.path_glob is None else path_pattern(
             args.path_glob, _watch_roots(config_path(args))),
         events=events,
@@ -187,10 +211,13 @@ def _log_path(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from hubsync import journal
+    from hubsync.people import Directory, LazyDirectory
     from hubsync.render import use_color
 
     log_path = _log_path(args)
-    filters = _filters(args, log_path)
+    # The directory of the state folder the log lives in (--file: that file's folder).
+    names = LazyDirectory(lambda: Directory.load(log_path.parent, log_path))
+    filters = _filters(args, log_path, names)
     out = sys.stdout
     color = not args.json and use_color(out)
     if args.lines is not None:
@@ -212,14 +239,14 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         entries = journal.tail(log_path, count, filters, end=boundary)
-    _emit((render(e, as_json=args.json, color=color) for e in entries), out)
+    _emit((render(e, as_json=args.json, color=color, names=names) for e in entries), out)
     if args.follow:
         stop = threading.Event()
         try:
             followed = journal.follow(
                 log_path, filters, stop, from_start=boundary is None, start_offset=boundary
             )
-            _emit((render(e, as_json=args.json, color=color) for e in followed), out)
+            _emit((render(e, as_json=args.json, color=color, names=names) for e in followed), out)
         except KeyboardInterrupt:
             stop.set()
     return 0

@@ -397,8 +397,10 @@ class _Puller:
     def _log(self, lines: list[tuple[str, RemoteFile, bytes, bool]], tokens: TokenManager,
              took_s: float) -> None:
         from hubsync.console import written_by
+        from hubsync.people import of_state
         from hubsync.remote import pulled_fields
 
+        people = of_state(self.config.settings.state_dir)  # loaded only for an unknown writer
         identity = tokens.identity
         portal_id = self.config.accounts[self.account].portal_id
         per_file_ms = round(took_s * 1000 / max(1, len(lines)))
@@ -413,8 +415,8 @@ class _Puller:
             if self.journal is not None:
                 self.journal.write(event, **fields)
             if self.loud and event == "pulled" and (self.verbose or len(lines) <= LARGE_PULL):
-                print(f"{PULLED_SYMBOL} {item.rel} <- {self.account}{written_by(fields)}",
-                      flush=True)
+                print(f"{PULLED_SYMBOL} {item.rel} <- {self.account}"
+                      f"{written_by(fields, people.see(fields))}", flush=True)
 
 
 def _why(local_sha: str | None, synced: SyncedFile | None) -> str:

@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from hubsync.config import load_config
     from hubsync.console import LARGE_BATCH, Reporter
     from hubsync.lock import InstanceLock
+    from hubsync.people import of_state
 
     full = load_config(config_path(args))
     config = select(full, args)
@@ -87,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     # With --json, stdout is the one JSON document: the lines of problems go to stderr.
     with Reporter(sys.stderr if args.json else None,
                   progress=sys.stdout.isatty() and not args.dry_run and not quiet,
-                  quiet=quiet, verbose=args.verbose, large_batch=LARGE_BATCH) as reporter:
+                  quiet=quiet, verbose=args.verbose, large_batch=LARGE_BATCH,
+                  people=of_state(config.settings.state_dir)) as reporter:
         engine = build_engine(config, watches=args.watches, accounts=args.accounts,
                               dry_run=args.dry_run, allow_deletes=args.allow_deletes,
                               prefer_local=args.prefer == "local", on_event=reporter)

@@ -81,13 +81,14 @@ def run(args: argparse.Namespace) -> int:
     from hubsync.config import load_config
     from hubsync.console import Reporter
     from hubsync.engine import Engine, EventSink
+    from hubsync.people import of_state
     from hubsync.service import SessionKind, run_session
 
     path = config_path(args)
     # Checked now, before a session starts: a typo or an empty config is an error at
     # once, not an idle "watching" line.
     config = _with_notify(_selected(load_config(path), args), args.notify)
-    reporter = Reporter(quiet=args.quiet)
+    reporter = Reporter(quiet=args.quiet, people=of_state(config.settings.state_dir))
     if args.dry_run:
         engine = build_engine(config, watches=args.watches, accounts=args.accounts,
                               dry_run=True, on_event=reporter)
