@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from hubsync.emulator import Emulator, EmulatorThread
@@ -76,6 +79,48 @@ def start_watch(config: Path, emu: EmulatorThread, out: Path) -> subprocess.Pope
     with out.open("wb") as sink:
         return subprocess.Popen([*HUBSYNC, "--config", str(config), "watch"], env=env(emu),
                                 stdout=sink, stderr=subprocess.STDOUT)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a live process in MiB, from /proc/<pid>/status (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass(frozen=True)
+class Started:
+    """A ``hubsync watch`` that has reconciled: the process, wall seconds from its start
+    to the ``reconciled`` line, and its CPU seconds by then (less disturbed by a loaded
+    machine than wall time)."""
+
+    process: subprocess.Popen[bytes]
+    seconds: float
+    cpu_s: float
+
+
+@contextlib.contextmanager
+def watch_reconciled(config: Path, emu: EmulatorThread, state: Path, out: Path
+                     ) -> Iterator[Started]:
+    """Start ``hubsync watch`` and wait (60 s at most) for a new ``reconciled`` line in
+    ``state``'s sync log; stopped with SIGINT (30 s to exit) when the block ends."""
+    log = state / "sync.log"
+    before = log.read_text().count('"reconciled"') if log.exists() else 0
+    began = time.monotonic()
+    process = start_watch(config, emu, out)
+    try:
+        done = wait_until(lambda: log.read_text().count('"reconciled"') > before, 60, 0.01)
+        yield Started(process, done - began, cpu_seconds(process.pid))
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, poll_s: float = 0.001) -> float:

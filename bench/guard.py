@@ -9,16 +9,26 @@ against guard off, medians of ROUNDS runs each.
    waited for until the emulator holds it (so every save is one settled upload). Counted:
    requests per save, and the wall time of the 100 saves.
 
+3. **Archive push, then the guard** (``GUARD_BENCH=archive`` runs only this): a theme of
+   300 files is pushed with ``bulk = "auto"`` (one archive); every file is changed and
+   pushed again, (a) by archive again, (b) with the extraction refused (HTTP 403), so the
+   archive path hands every vetted file back to the per-file loop. Counted: the second
+   push's requests by kind (metadata reads, downloads, uploads, archive requests) per
+   file, and its wall time. Run it with ``HUBSYNC_PYTHON`` pointing at an older hubsync
+   for the "before" column (bench/README.md).
+
 The emulator answers with ``LATENCY_MS`` of latency and no rate limit, and hubsync's own
 budget is high, so the wall time shows the latency cost of the extra read; under a real
 rate limit the extra read also takes budget (requests per file is the number to scale by).
 
     .venv/bin/python bench/guard.py            # prints RESULT lines and a table
+    GUARD_BENCH=archive .venv/bin/python bench/guard.py   # the archive section only
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -36,7 +46,8 @@ ROUNDS = 3
 LATENCY_MS = 20.0
 
 
-def config(path: Path, emu: EmulatorThread, root: Path, state: Path, *, guard: bool) -> Path:
+def config(path: Path, emu: EmulatorThread, root: Path, state: Path, *, guard: bool,
+           bulk: str = "files") -> Path:
     path.write_text(
         "[settings]\n"
         f'state_dir = "{state}"\n'
@@ -45,7 +56,7 @@ def config(path: Path, emu: EmulatorThread, root: Path, state: Path, *, guard: b
         "[accounts.sandbox]\n"
         "portal_id = 111\n"
         f'api_base = "{emu.url}"\n'
-        'bulk = "files"\n'
+        f'bulk = "{bulk}"\n'
         f"guard = {str(guard).lower()}\n"
         "[[watch]]\n"
         'name = "theme"\n'
@@ -128,11 +139,67 @@ def watch_round(guard: bool) -> dict[str, float]:
             "meta": counts.get("meta", 0), "upload": counts.get("upload", 0)}
 
 
+ARCHIVE_KINDS = {"meta": ("meta", "v3_metadata"), "download": ("stream", "v3_download"),
+                 "upload": ("upload",),
+                 "archive": ("v3_upload", "extract", "extract_status", "v3_delete")}
+"""Request kinds of the archive section, by the emulator's endpoint names."""
+
+
+def archive_round(refused: bool) -> dict[str, float]:
+    """First push by archive; then all files changed and pushed again, by archive or, with
+    ``refused``, with the extraction refused so every file goes back to the per-file loop."""
+    emu = start_emulator(rate_limit=0, latency_ms=LATENCY_MS)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            root = Path(scratch) / "theme"
+            make_theme(root, FILES)
+            cfg = config(Path(scratch) / "config.toml", emu, root, Path(scratch) / "state",
+                         guard=True, bulk="auto")
+            run(cfg, emu, "push")
+            if not any(str(r.endpoint) == "extract" for r in emu.requests):
+                raise SystemExit("the first push did not go by archive")
+            for path in sorted(root.rglob("*.css")):
+                path.write_text(path.read_text() + "\n/* changed */")
+            if refused:
+                emu.set_extract_faults(refuse_status=403)
+            before = len(emu.requests)
+            began = time.monotonic()
+            run(cfg, emu, "push")
+            elapsed = time.monotonic() - began
+            counts = Counter(str(r.endpoint) for r in emu.requests[before:])
+    finally:
+        emu.stop()
+    files_requests = sum(n for endpoint, n in counts.items() if endpoint != "auth")
+    row: dict[str, float] = {"seconds": elapsed, "per_file": files_requests / FILES}
+    for kind, names in ARCHIVE_KINDS.items():
+        row[kind] = sum(counts.get(name, 0) for name in names)
+    return row
+
+
+def archive_section() -> None:
+    rows: dict[str, dict[str, float]] = {}
+    for refused in (False, True):
+        label = "extraction refused" if refused else "by archive"
+        rows[label] = medians([archive_round(refused) for _ in range(ROUNDS)])
+        print(f"RESULT archive then second push {label} {json.dumps(rows[label])}",
+              flush=True)
+    print(f"\n| second push of {FILES} changed files after an archive push | by archive | "
+          "extraction refused, per file |\n|---|---|---|")
+    for key, what in (("per_file", "requests per file"), ("meta", "metadata reads"),
+                      ("download", "downloads"), ("upload", "per-file uploads"),
+                      ("archive", "archive requests"), ("seconds", "wall time (s)")):
+        a, b = rows["by archive"][key], rows["extraction refused"][key]
+        print(f"| {what} | {a:g} | {b:g} |")
+
+
 def medians(rounds: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(statistics.median(r[key] for r in rounds), 3) for key in rounds[0]}
 
 
 def main() -> None:
+    archive_section()
+    if os.environ.get("GUARD_BENCH") == "archive":
+        return
     results: dict[str, dict[str, float]] = {}
     for guard in (False, True):
         label = "on" if guard else "off"

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from benchlib import (
+    cpu_seconds,
     load,
     machine,
     make_theme,
@@ -34,7 +35,6 @@ from benchlib import (
     wait_until,
 )
 from benchlib import write_config as write_cfg
-from restart import cpu_seconds
 
 from hubsync.emulator import EmulatorThread
 

@@ -12,7 +12,6 @@ sets the tree size, RESTART_ROUNDS the number of restarts of the same prepared t
 from __future__ import annotations
 
 import os
-import signal
 import statistics
 import tempfile
 import time
@@ -25,8 +24,7 @@ from benchlib import (
     push,
     result,
     start_emulator,
-    start_watch,
-    wait_until,
+    watch_reconciled,
 )
 from benchlib import write_config as write_cfg
 
@@ -49,29 +47,15 @@ def prepare(base: Path) -> tuple[EmulatorThread, Path]:
     return emu, config
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a live process, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def restart_once(base: Path, emu: EmulatorThread, config: Path
                  ) -> tuple[float, float, int]:
     """One ``hubsync watch`` start: wall seconds to the ``reconciled`` line, the process's
     CPU seconds by then (less disturbed by a loaded machine than wall time), uploads."""
     emu.clear_requests()
-    log = base / "state" / "sync.log"
-    before = log.read_text().count('"reconciled"')
-    began = time.monotonic()
-    process = start_watch(config, emu, base / "out.txt")
-    try:
-        done = wait_until(lambda: log.read_text().count('"reconciled"') > before, 60, 0.01)
-        cpu = cpu_seconds(process.pid)
+    with watch_reconciled(config, emu, base / "state", base / "out.txt") as started:
         time.sleep(1.0)
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(30)
-    return done - began, cpu, sum(1 for r in emu.requests if r.endpoint == "upload")
+    return (started.seconds, started.cpu_s,
+            sum(1 for r in emu.requests if r.endpoint == "upload"))
 
 
 def main() -> None:

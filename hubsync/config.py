@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hubsync import atomic
 from hubsync.core.keynames import env_var_name
 from hubsync.core.paths import display_path, name_problem
 from hubsync.core.urls import api_base_problem
@@ -885,32 +886,10 @@ def _read_document(path: Path) -> Any:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so a reader sees the old file or the new, never half.
-
-    A temporary file in the same folder is written, fsynced and renamed over ``path``;
-    an existing file keeps its permissions, a new one is 0600 (its folder 0700).
+    """Replace ``path`` with ``text`` (UTF-8) so a reader sees the old file or the new,
+    never half: :func:`hubsync.atomic.write_atomically` (temporary file in the same
+    folder, fsync, rename, fsync the folder). An existing file keeps its permissions, a
+    new one is 0600 (its folder 0700): a config may name where keys are. Raises OSError.
     """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o600
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        # os.open's mode is filtered by the umask; set it exactly.
-        os.fchmod(descriptor, mode)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    # The rename is durable only once the folder entry is on disk too.
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    atomic.write_atomically(path, text.encode("utf-8"), purpose="config", mode=0o600,
+                            folder_mode=0o700)

@@ -150,7 +150,9 @@ def _body(event: str, f: Mapping[str, Any], people: Directory | None) -> str | N
         return f"{path} <- {account}{written_by(f, people)}"
     if event == "deleted":
         kind = "folder " if f.get("folder") else ""
-        return f"{kind}{path} -> {account} deleted ({took})"
+        # One request took the whole removed folder (engine/folders.py): said per file.
+        via = " with its folder" if f.get("via") == "folder" else ""
+        return f"{kind}{path} -> {account} deleted{via} ({took})"
     if event == "failed":
         lines = error_lines(str(f.get("error", "")))
         status = f" (HTTP {f['status']})" if f.get("status") else ""

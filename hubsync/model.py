@@ -181,6 +181,10 @@ class OutboxEntry:
     enqueued_s: float = 0.0
     approved: bool = False
     """A delete the brake let through (or a user released); uploads ignore it."""
+    sent_sha256: str | None = None
+    """Content an earlier send to this path may have put on the remote without hubsync
+    learning so (the process stopped while it was in flight): the conflict guard takes a
+    remote holding exactly this content as hubsync's own write, not a teammate's."""
 
     @property
     def key(self) -> tuple[str, str]:

@@ -17,6 +17,13 @@ concurrency, or more when the budget is large and the server slow (:func:`slots_
 up to ``max_concurrency``), fewer for a window after a 429 or a server error. The pacer
 still gates every request, so more slots never mean more than the budget.
 
+Every request to HubSpot, read or write, goes through :func:`paced` (the account
+worker's uploads, deletes and guard reads, the archive path, ``pull``/``ls``/``resolve``
+reads and the two-way poller's): it acquires, calls, says when the answer came and
+pauses the account on a 429. The rate-limit headers of every answer, a 429's included,
+reach :meth:`Pacer.learn` through the HubSpot client's ``on_rate_limit`` (wired in
+``app.py``), which sees every HTTP response whatever the caller.
+
 Time is injectable (``clock``, ``sleep``) so the tests run on a fake clock::
 
     pacer = Pacer(limit=100, window_s=10.0, max_concurrency=20)
@@ -36,8 +43,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
+from hubsync.errors import RateLimited
 from hubsync.model import RateLimitInfo
+
+T = TypeVar("T")
 
 SAFETY_FRACTION = 0.05
 """Share of the limit never used, so clock skew and network jitter do not cause 429s."""
@@ -252,3 +263,37 @@ class Pacer:
             paused_for_ms=round(self.paused_for() * 1000),
             rate_limited=self.rate_limited_count,
         )
+
+
+class Limiter(Protocol):
+    """What :func:`paced` needs of a pacer: :class:`Pacer` itself, or a wrapper of it that
+    spaces one reader's requests further (``engine.poller.ShareLimiter``)."""
+
+    async def acquire(self) -> None: ...
+
+    def answered(self) -> None: ...
+
+    def rate_limited(self, retry_after: float | None = None) -> float: ...
+
+
+async def paced(limiter: Limiter, call: Callable[[], Awaitable[T]], *,
+                acquire: Callable[[], Awaitable[None]] | None = None) -> T:
+    """One request under the account's pacer: the one way hubsync sends a request.
+
+    Waits for room (``acquire``, the limiter's own unless given: the worker's also stops
+    waiting when the session stops), awaits ``call()`` (typically
+    ``tokens.call(fn)``), then tells the limiter the answer came (``answered``, also when
+    the call raised, so the request counts from its answer on), and on a 429 pauses the
+    whole account (``rate_limited`` with the answer's Retry-After, seconds) before the
+    ``RateLimited`` goes on to the caller, which decides whether to try again. Returns what
+    ``call`` returns; raises what it raises, and what ``acquire`` raises (then nothing was
+    sent and nothing is told). The headers are learned by the client (module docstring).
+    """
+    await (limiter.acquire if acquire is None else acquire)()
+    try:
+        return await call()
+    except RateLimited as exc:
+        limiter.rate_limited(exc.retry_after)
+        raise
+    finally:
+        limiter.answered()

@@ -1,39 +1,40 @@
 """The remote side of one account: list its tree, read metadata, download files.
 
-Reads go through the account's client, its token manager and its :class:`Pacer`, the
-same one its pushes use, so a pull, an ``ls`` or the two-way watch's polling share the
-account's rate budget with uploads instead of competing with them (hubspot-api.md §6).
-A 429 pauses the whole account (``Pacer.rate_limited``) and the read is tried again
-after the pause; other transient failures are retried a few times with a short backoff.
+Reads go through the account's client, its token manager and its :class:`Pacer` (by
+``ratelimit.paced``, as every request), the same pacer its pushes use, so a pull, an
+``ls`` or the two-way watch's polling share the account's rate budget with uploads
+instead of competing with them (hubspot-api.md §6). A 429 pauses the whole account
+(``Pacer.rate_limited``) and the read is tried again after the pause; other transient
+failures are retried a few times with a short backoff.
 
 Listing (hubspot-api.md §3-4): filemapper ``GET meta/{folder}`` and the Source Code
 API's ``metadata/{folder}`` both answer a folder with its children's *names*, so a tree
 of N files and folders costs one metadata read per node, as ``hs cms fetch`` spends.
 
 Also here, shared by ``hubsync pull`` and the two-way watch (``engine/poller.py``):
-``write_atomically`` (temp file + rename, parents created) and ``decide``, the pure rule
-for what a remote file means for the local one given the base (what hubsync last
-synced).
+``write_atomically`` (``hubsync.atomic``'s, rooted at a watch folder) and ``decide``, the
+pure rule for what a remote file means for the local one given the base (what hubsync
+last synced).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import hashlib
-import os
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from hubsync import atomic
 from hubsync.core.conflicts import iso_ms
+from hubsync.core.extracted import window_of, within
 from hubsync.core.ignore import IgnoreRules
 from hubsync.core.paths import is_allowed, name_problem
 from hubsync.errors import RateLimited, TransientError
 from hubsync.model import AccessToken, Identity, RemoteMeta, RemoteVersion, SyncedFile
+from hubsync.ratelimit import Limiter, paced
 
 T = TypeVar("T")
 
@@ -57,14 +58,6 @@ class Authorizer(Protocol):
     """``auth.TokenManager.call``: runs ``fn(token)`` with a fresh token."""
 
     async def call(self, fn: Callable[[AccessToken], Awaitable[T]]) -> T: ...
-
-
-class Limiter(Protocol):
-    """The account's ``ratelimit.Pacer``."""
-
-    async def acquire(self) -> None: ...
-
-    def rate_limited(self, retry_after: float | None = None) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +98,20 @@ class RemoteFiles:
         self._sleep = sleep
 
     async def _read(self, fn: Callable[[AccessToken], Awaitable[T]]) -> T:
-        """``fn(token)`` under the pacer; 429 pauses the account and tries again, other
-        transient errors are retried ``READ_ATTEMPTS`` times. Raises the last error."""
+        """``fn(token)`` through :func:`hubsync.ratelimit.paced`; a 429 (which paused the
+        account there) is tried again once the pause is over, other transient errors
+        ``READ_ATTEMPTS`` times. Raises the last error."""
+        async def send() -> T:
+            self.requests += 1
+            return await self.tokens.call(fn)
+
         attempt = 0
         async with self._gate:
             while True:
-                await self.pacer.acquire()
-                self.requests += 1
                 try:
-                    return await self.tokens.call(fn)
-                except RateLimited as exc:
-                    # The pacer pauses every request of the account; acquire() waits it out.
-                    self.pacer.rate_limited(exc.retry_after)
+                    return await paced(self.pacer, send)
+                except RateLimited:
+                    continue  # the pacer pauses every request of the account: acquire waits
                 except TransientError:
                     attempt += 1
                     if attempt >= READ_ATTEMPTS:
@@ -203,29 +198,13 @@ def sha256_of(content: bytes) -> str:
 
 
 def write_atomically(root: Path, rel: str, content: bytes) -> Path:
-    """Write ``content`` to ``root/rel`` through a temp file in the same folder and a
-    rename, creating parent folders: a reader (the watcher, an editor) sees the old
-    file or the new one, never half of it. A new file gets the umask's mode, a replaced
-    one keeps its mode. The temp name starts with a dot, which the default ignore rules
-    leave out, so a watcher never pushes it. Returns the path. Raises OSError."""
-    target = root / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.parent / f".hubsync-pull-{secrets.token_hex(6)}"
-    # O_EXCL: never follow or reuse something already there; 0o666 is cut by the umask.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            temp.chmod(target.stat().st_mode & 0o7777)
-        temp.replace(target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    return target
+    """Write ``content`` to ``root/rel`` through :func:`hubsync.atomic.write_atomically`
+    (temp file ``.hubsync-pull-*`` in the same folder, fsync, rename, fsync the folder;
+    parent folders created): a reader (the watcher, an editor) sees the old file or the
+    new one, never half of it. A new file gets the umask's mode, a replaced one keeps its
+    mode. The temp name starts with a dot, which the default ignore rules leave out, so a
+    watcher never pushes it. Returns the path. Raises OSError."""
+    return atomic.write_atomically(root / rel, content, purpose="pull")
 
 
 # --- what a remote file means for the local one ------------------------------------------
@@ -256,6 +235,9 @@ def same_version(base: SyncedFile | None, meta: RemoteMeta) -> bool:
     have one (Source Code API), else its ``updatedAt``. False when either is unknown."""
     if base is None or base.remote is None:
         return False
+    if window_of(base.remote) is not None:
+        # Written by an archive extraction: a window, not an instant (core/extracted.py).
+        return within(base.remote, version_of(meta))
     if base.remote.hash is not None and meta.hash is not None:
         return base.remote.hash == meta.hash
     return base.remote.updated_at_ms is not None and \

@@ -28,10 +28,10 @@ Tables (schema 3):
 - ``auth_status(account)``: the outcome of the last ``hubsync auth add``/``auth test``.
 - ``bulk_refusals(target_id)``: why the target refused the archive path
   (``hubsync.engine.bulk``), so later batches of ``bulk = "auto"`` go file by file.
-  Created on first write, outside :data:`MIGRATIONS` (see :data:`_BULK_REFUSALS`).
 - ``bulk_archives(target_id, remote_path)``: archives stored for extraction and not yet
-  known deleted (a killed process leaves one): deleted at the next start. Created like
-  ``bulk_refusals``.
+  known deleted (a killed process leaves one): deleted at the next start.
+- ``left_remote(target_id, remote_path)``: remote files left in place on purpose after a
+  local delete (``delete_remote = false``): a two-way poll does not bring them back.
 - ``legacy_pushed``/``legacy_outbox``: schema-1 rows, keyed by account name, until
   :meth:`StateStore.bind` learns that name's target and moves them.
 
@@ -49,7 +49,6 @@ import errno
 import functools
 import os
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from hubsync import atomic
 from hubsync.core.effects import Effects, Key
 from hubsync.errors import ConfigError, StateDiskFull, StateError
 from hubsync.localtree import CachedStat, StatKey
@@ -283,7 +283,35 @@ _SCHEMA_V3: tuple[str, ...] = (
 ) WITHOUT ROWID""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
+_SCHEMA_V4: tuple[str, ...] = (
+    # Content an outbox entry's earlier send may have left on the remote: a process killed
+    # between a write and its record must not take its own write for a teammate's.
+    "ALTER TABLE outbox ADD COLUMN sent_sha256 TEXT",
+    # The archive path's refusal memory and its archives not known deleted. Releases
+    # before schema 4 created these on first write, hence IF NOT EXISTS.
+    """CREATE TABLE IF NOT EXISTS bulk_refusals (
+    target_id INTEGER PRIMARY KEY REFERENCES targets (id),
+    reason    TEXT NOT NULL,
+    refused_s REAL NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS bulk_archives (
+    target_id   INTEGER NOT NULL REFERENCES targets (id),
+    remote_path TEXT NOT NULL,
+    stored_s    REAL NOT NULL,
+    PRIMARY KEY (target_id, remote_path)
+) WITHOUT ROWID""",
+    # Remote files left in place on purpose after a local delete (delete_remote = false,
+    # discarded held deletes): a two-way poll in any later session must not bring them
+    # back. A base row written for the path (synced again) removes its row.
+    """CREATE TABLE left_remote (
+    target_id   INTEGER NOT NULL REFERENCES targets (id),
+    remote_path TEXT NOT NULL,
+    left_s      REAL NOT NULL,
+    PRIMARY KEY (target_id, remote_path)
+) WITHOUT ROWID""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
 """Schema steps: ``MIGRATIONS[n]`` takes ``PRAGMA user_version`` from n to n + 1.
 Append, never edit: a database on a user's disk is at some earlier step."""
 
@@ -293,13 +321,14 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 UPSERT_OUTBOX = """
 INSERT INTO outbox (target_id, remote_path, watch, rel, op, sha256, size, folder, attempts,
-                    due_s, state, last_error, enqueued_s, approved)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    due_s, state, last_error, enqueued_s, approved, sent_sha256)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (target_id, remote_path) DO UPDATE SET
     watch = excluded.watch, rel = excluded.rel, op = excluded.op, sha256 = excluded.sha256,
     size = excluded.size, folder = excluded.folder, attempts = excluded.attempts,
     due_s = excluded.due_s, state = excluded.state, last_error = excluded.last_error,
-    enqueued_s = excluded.enqueued_s, approved = excluded.approved
+    enqueued_s = excluded.enqueued_s, approved = excluded.approved,
+    sent_sha256 = excluded.sent_sha256
 """
 """Write one outbox row as the core decided it: the row is the core's, whole."""
 
@@ -356,22 +385,11 @@ FROM conflicts ORDER BY detected_s, remote_path
 
 DELETE_CONFLICT = "DELETE FROM conflicts WHERE target_id = ? AND remote_path = ?"
 
-_BULK_REFUSALS = """CREATE TABLE IF NOT EXISTS bulk_refusals (
-    target_id INTEGER PRIMARY KEY REFERENCES targets (id),
-    reason    TEXT NOT NULL,
-    refused_s REAL NOT NULL
-)"""
-"""The archive path's refusal memory. Not a schema step: it is an optional memory (a
-database without it has refused nothing), so it is created when first written, and an
-older hubsync opening the file simply never reads it."""
-
-_BULK_ARCHIVES = """CREATE TABLE IF NOT EXISTS bulk_archives (
-    target_id   INTEGER NOT NULL REFERENCES targets (id),
-    remote_path TEXT NOT NULL,
-    stored_s    REAL NOT NULL,
-    PRIMARY KEY (target_id, remote_path)
-) WITHOUT ROWID"""
-"""Archives of the archive path that may still be stored remotely (see _BULK_REFUSALS)."""
+UPSERT_LEFT_REMOTE = """
+INSERT INTO left_remote (target_id, remote_path, left_s) VALUES (?, ?, ?)
+ON CONFLICT (target_id, remote_path) DO UPDATE SET left_s = excluded.left_s
+"""
+DELETE_LEFT_REMOTE = "DELETE FROM left_remote WHERE target_id = ? AND remote_path = ?"
 
 DELETE_OUTBOX = "DELETE FROM outbox WHERE target_id = ? AND remote_path = ?"
 DELETE_SYNCED = "DELETE FROM synced WHERE target_id = ? AND remote_path = ?"
@@ -397,7 +415,7 @@ ON CONFLICT (target_id, remote_path) DO NOTHING
 
 _SELECT_OUTBOX = """
 SELECT target_id, remote_path, watch, rel, op, sha256, size, folder, attempts, due_s, state,
-       last_error, enqueued_s, approved
+       last_error, enqueued_s, approved, sent_sha256
 FROM outbox ORDER BY enqueued_s, remote_path
 """
 
@@ -457,7 +475,8 @@ def _translate(exc: sqlite3.Error, path: Path, doing: str) -> StateError:
 def _outbox_row(target_id: int, entry: OutboxEntry) -> tuple[object, ...]:
     return (target_id, entry.remote_path, entry.watch, entry.rel, entry.op.value,
             entry.sha256, entry.size, int(entry.folder), entry.attempts, entry.due_s,
-            entry.state.value, entry.last_error, entry.enqueued_s, int(entry.approved))
+            entry.state.value, entry.last_error, entry.enqueued_s, int(entry.approved),
+            entry.sent_sha256)
 
 
 def _synced_row(target_id: int, row: SyncedFile) -> tuple[object, ...]:
@@ -494,24 +513,16 @@ def conflict_copy_path(state_dir: Path, account: str, remote_path: str) -> Path:
 
 
 def keep_remote_copy(state_dir: Path, account: str, remote_path: str, data: bytes) -> Path:
-    """Write ``data`` (the remote content) to :func:`conflict_copy_path`, atomically (a
-    temporary file renamed over it), folders mode 0700 like the state dir; returns the path.
+    """Write ``data`` (the remote content) to :func:`conflict_copy_path` through
+    :func:`hubsync.atomic.write_atomically` (a temporary file fsynced and renamed over it),
+    the file mode 0600, new folders 0700 like the state dir; returns the path.
 
     Raises ValueError for a path that would leave the folder, StateDiskFull on a full disk,
     StateError when the disk refuses for another reason.
     """
     path = conflict_copy_path(state_dir, account, remote_path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".hubsync-copy-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            Path(tmp).replace(path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                Path(tmp).unlink()
-            raise
+        atomic.write_atomically(path, data, purpose="copy", mode=0o600, folder_mode=0o700)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StateDiskFull(
@@ -765,12 +776,12 @@ class StateStore:
     @staticmethod
     def _entry(account: str, row: tuple[Any, ...]) -> OutboxEntry:
         (_, remote_path, watch, rel, op, sha, size, folder, attempts, due_s, state,
-         last_error, enqueued_s, approved) = row
+         last_error, enqueued_s, approved, sent_sha256) = row
         return OutboxEntry(
             account=account, remote_path=remote_path, watch=watch, rel=rel, op=OpKind(op),
             sha256=sha, size=size, folder=bool(folder), attempts=int(attempts),
             due_s=float(due_s), state=OutboxState(state), last_error=last_error,
-            enqueued_s=float(enqueued_s), approved=bool(approved))
+            enqueued_s=float(enqueued_s), approved=bool(approved), sent_sha256=sent_sha256)
 
     @staticmethod
     def _synced(account: str, row: tuple[Any, ...]) -> SyncedFile:
@@ -817,6 +828,11 @@ class StateStore:
             (UPSERT_CONFLICT,
              [_conflict_row(self._target_of(c.account), c) for c in effects.conflicts]),
             (DELETE_CONFLICT, [self._keyed(key) for key in effects.resolved]),
+            (UPSERT_LEFT_REMOTE,
+             [(*self._keyed(key), left_s) for key, left_s in effects.left_remote]),
+            # Synced again: no longer left on the remote on purpose.
+            (DELETE_LEFT_REMOTE,
+             [self._keyed((r.account, r.remote_path)) for r in effects.synced]),
         ]
 
     def _keyed(self, key: Key) -> tuple[int, str]:
@@ -850,6 +866,16 @@ class StateStore:
         is not bound, StateDiskFull on a full disk.
         """
         self.apply(Effects(synced=list(rows)))
+
+    def left_remote(self) -> list[tuple[str, str]]:
+        """(account, remote path) of every remote file a bound account left in place on
+        purpose after a local delete (``delete_remote = false``) and has not synced since."""
+        with self._errors("read the files left on the remote"):
+            rows = self._db.execute(
+                "SELECT target_id, remote_path FROM left_remote ORDER BY remote_path"
+            ).fetchall()
+        return [(name, str(path)) for target_id, path in rows
+                if (name := self._names.get(int(target_id))) is not None]
 
     # -- conflicts -------------------------------------------------------------------
 
@@ -968,7 +994,6 @@ class StateStore:
         """Remember that ``account``'s target refused the archive path (None: forget it)."""
         target_id = self._target_of(account)
         with self._transaction("record the archive refusal") as db:
-            db.execute(_BULK_REFUSALS)
             if refusal is None:
                 db.execute("DELETE FROM bulk_refusals WHERE target_id = ?", (target_id,))
                 return
@@ -980,11 +1005,8 @@ class StateStore:
     def bulk_refusals(self) -> dict[str, BulkRefusal]:
         """The remembered archive refusal of every bound account that has one, by name."""
         with self._errors("read the archive refusals"):
-            exists = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                                      "AND name = 'bulk_refusals'").fetchone()
             rows = self._db.execute(
-                "SELECT target_id, reason, refused_s FROM bulk_refusals").fetchall() \
-                if exists else []
+                "SELECT target_id, reason, refused_s FROM bulk_refusals").fetchall()
         return {name: BulkRefusal(str(reason), float(refused_s))
                 for target_id, reason, refused_s in rows
                 if (name := self._names.get(int(target_id))) is not None}
@@ -995,7 +1017,6 @@ class StateStore:
         seconds), or forget it once deleted (None), so a killed process's is deleted later."""
         target_id = self._target_of(account)
         with self._transaction("record the archive") as db:
-            db.execute(_BULK_ARCHIVES)
             if stored_s is None:
                 db.execute("DELETE FROM bulk_archives WHERE target_id = ? AND remote_path = ?",
                            (target_id, remote_path))
@@ -1007,10 +1028,6 @@ class StateStore:
         """The remote paths of ``account``'s archives not known to be deleted."""
         target_id = self._target_of(account)
         with self._errors("read the archives left"):
-            exists = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                                      "AND name = 'bulk_archives'").fetchone()
-            if not exists:
-                return []
             rows = self._db.execute("SELECT remote_path FROM bulk_archives WHERE "
                                     "target_id = ? ORDER BY remote_path", (target_id,))
             return [str(path) for (path,) in rows.fetchall()]
@@ -1076,17 +1093,16 @@ class AsyncStateStore:
 
     async def apply(self, *batches: Effects) -> None:
         """:meth:`StateStore.apply` of ``batches`` on the store's thread."""
-        # Copies of the four lists: a caller may go on filling its Effects meanwhile.
-        await self.run(StateStore.apply, *(Effects(
-            upsert=list(e.upsert), remove=list(e.remove), synced=list(e.synced),
-            unsynced=list(e.unsynced), conflicts=list(e.conflicts),
-            resolved=list(e.resolved)) for e in batches))
+        await self.run(StateStore.apply, *(e.rows() for e in batches))
 
     async def record_synced(self, *rows: SyncedFile) -> None:
         await self.run(StateStore.record_synced, *rows)
 
     async def record_conflict(self, target: Target | None, conflict: Conflict) -> None:
         await self.run(StateStore.record_conflict, target, conflict)
+
+    async def left_remote(self) -> list[tuple[str, str]]:
+        return await self.run(StateStore.left_remote)
 
     async def conflicts(self, account: str | None = None) -> list[Conflict]:
         return await self.run(StateStore.conflicts, account)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from pathlib import Path
 
+from hubsync.atomic import probe_writable
 from hubsync.errors import ConfigError, StateError, clause
 
 _FIX = "set settings.state_dir to a folder you can write, or fix that path"
@@ -33,15 +33,17 @@ def state_dir_problem(state_dir: Path) -> str | None:
     """Why hubsync cannot use ``state_dir``, as one sentence naming the path; None if it can.
 
     Tried, not guessed: an existing folder is written to (a temporary file, removed at
-    once); a missing one is judged by its nearest existing ancestor, which must be a
-    folder the user can write. Reads the disk; never raises.
+    once: :func:`hubsync.atomic.probe_writable`); a missing one is judged by its nearest
+    existing ancestor, which must be a folder the user can write. Reads the disk; never
+    raises.
     """
     try:
         if state_dir.exists() or state_dir.is_symlink():
             if not state_dir.is_dir():
                 return f"{state_dir} is not a folder"
-            with tempfile.NamedTemporaryFile(dir=state_dir, prefix=".hubsync-probe-"):
-                return None
+            # The same temporary file the state dir's atomic writes start with.
+            probe_writable(state_dir)
+            return None
         ancestor = _existing_ancestor(state_dir)
         if not ancestor.is_dir():
             return f"{state_dir} cannot be created: {ancestor} is not a folder"

@@ -21,6 +21,12 @@ hash, so the next observation re-sends the file, or deletes it when it is gone: 
 remote holds something hubsync put there, and it must end up equal to the local file."""
 
 
+MAYBE_DELETED = "deleted"
+"""The ``OutboxEntry.sent_sha256`` of a path whose earlier delete may have been applied
+without hubsync learning so (the process stopped while it was in flight): a remote that
+no longer holds the file is then hubsync's own doing, not a teammate's delete."""
+
+
 @dataclass(frozen=True, slots=True)
 class Seen:
     """A local file as the tracker saw it: content hash and size in bytes."""
@@ -83,9 +89,14 @@ class Result:
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
+ROW_LISTS = ("upsert", "remove", "synced", "unsynced", "conflicts", "resolved",
+             "left_remote")
+"""The fields of :class:`Effects` the state writes, in the order it writes them."""
+
+
 @dataclass(slots=True)
 class Effects:
-    """What follows from one decision. The six row lists are applied in one transaction."""
+    """What follows from one decision. The seven row lists are applied in one transaction."""
 
     upsert: list[OutboxEntry] = field(default_factory=list)
     """Outbox rows to insert or replace (by ``key``)."""
@@ -99,6 +110,9 @@ class Effects:
     """Conflict rows to insert or replace (by ``key``): remote versions not to overwrite."""
     resolved: list[Key] = field(default_factory=list)
     """Conflict rows to delete (resolved, or the remote is ours again)."""
+    left_remote: list[tuple[Key, float]] = field(default_factory=list)
+    """(key, epoch seconds): remote files left in place on purpose after a local delete
+    (``delete_remote = false``); a later base row for the key ends it."""
     events: list[EngineEvent] = field(default_factory=list)
     reprobe: list[tuple[str, str]] = field(default_factory=list)
     """(watch, rel) to look at again: the tracker observes them."""
@@ -108,12 +122,15 @@ class Effects:
     @property
     def durable(self) -> bool:
         """Whether anything must be written to the state."""
-        return bool(self.upsert or self.remove or self.synced or self.unsynced
-                    or self.conflicts or self.resolved)
+        return any(getattr(self, name) for name in ROW_LISTS)
+
+    def rows(self) -> Effects:
+        """A copy of the row lists alone (what the state writes), so the caller may go
+        on filling this one meanwhile."""
+        return Effects(**{name: list(getattr(self, name)) for name in ROW_LISTS})
 
     def extend(self, other: Effects) -> None:
-        for name in ("upsert", "remove", "synced", "unsynced", "conflicts", "resolved",
-                     "events", "reprobe", "block"):
+        for name in (*ROW_LISTS, "events", "reprobe", "block"):
             getattr(self, name).extend(getattr(other, name))
 
     def emit(self, event: str, **fields: Any) -> None:

@@ -12,13 +12,19 @@ one more read or gives the verdict. The rule (issue 10):
   (one request per folder, not one per file); when it exists remotely its content is
   compared: equal is adopted (no upload), different is an ``unsynced`` conflict unless
   the user said ``--prefer local``;
+- a remote holding exactly the content an earlier send of the path may have put there
+  unrecorded (``OutboxEntry.sent_sha256``: the process stopped while it was in flight)
+  is hubsync's own write, never a teammate's: overwritten or deleted like a synced one;
+  likewise a remote file gone after a delete of hubsync's own that may have been applied
+  unrecorded (``MAYBE_DELETED``) is not a teammate's delete;
 - ``guard = false`` sends without asking. ``hubsync resolve --keep local`` needs no
   exception: it records the remote version the person saw as the base, so the guard
   lets the local file over that version, and no newer one.
 
 The invariant the property tests check: a ``SEND`` over a remote file is decided only
 when the remote holds a version hubsync saw (its recorded version, or its synced
-content), or with ``--prefer local`` on first contact, or when the guard is off.
+content, or content it may have sent itself), or with ``--prefer local`` on first
+contact, or when the guard is off.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from hubsync.core.effects import UNKNOWN_CONTENT
+from hubsync.core.effects import MAYBE_DELETED, UNKNOWN_CONTENT
+from hubsync.core.extracted import window_of, within
 from hubsync.model import ConflictKind, OpKind, OutboxEntry, RemoteVersion, SyncedFile
 
 
@@ -80,10 +87,13 @@ def same_version(recorded: RemoteVersion | None, seen: RemoteVersion | None) -> 
 
     The Source Code API's ``hash`` decides when both have one (same API, hubspot-api.md
     §4); otherwise ``updatedAt`` (epoch ms) must be equal and known, and so must the
-    writer where both answers name one. Unknown is never the same.
+    writer where both answers name one. Unknown is never the same. A version recorded for
+    an archive extraction is a window (core/extracted.py): ``seen`` must fall within it.
     """
     if recorded is None or seen is None:
         return False
+    if window_of(recorded) is not None:
+        return within(recorded, seen)
     if recorded.hash is not None and seen.hash is not None:
         return recorded.hash == seen.hash
     if recorded.updated_at_ms is None or recorded.updated_at_ms != seen.updated_at_ms:
@@ -125,17 +135,20 @@ def _unknown(entry: OutboxEntry, view: RemoteView, user_id: int | None) -> Verdi
         return Verdict(Step.READ_CONTENT)
     if entry.op is OpKind.UPLOAD and view.content_sha256 == entry.sha256:
         return Verdict(Step.ADOPT)
+    if _ours(entry, view):
+        return Verdict(Step.SEND)
     return Verdict(Step.CONFLICT, ConflictKind.CHANGED)
+
+
+def _ours(entry: OutboxEntry, view: RemoteView) -> bool:
+    """Whether the remote content read is what an earlier send of ``entry``'s path may
+    have put there unrecorded (``OutboxEntry.sent_sha256``): hubsync's own write."""
+    return entry.sent_sha256 is not None and view.content_sha256 == entry.sent_sha256
 
 
 def _first_contact(entry: OutboxEntry, view: RemoteView, *, prefer_local: bool) -> Verdict:
     if entry.op is OpKind.DELETE:
-        # hubsync deletes only what it synced; without a base row it does not know whose
-        # file is there.
-        if not view.meta_read:
-            return Verdict(Step.READ_META)
-        return Verdict(Step.DONE) if not view.exists else Verdict(
-            Step.CONFLICT, ConflictKind.UNSYNCED)
+        return _first_contact_delete(entry, view)
     exists = view.exists if view.meta_read else view.listed
     if exists is None:
         return Verdict(Step.READ_LISTING)
@@ -143,7 +156,7 @@ def _first_contact(entry: OutboxEntry, view: RemoteView, *, prefer_local: bool) 
         return Verdict(Step.SEND)
     if view.content_sha256 is None:
         return Verdict(Step.READ_CONTENT)
-    if view.content_sha256 != entry.sha256 and prefer_local:
+    if view.content_sha256 != entry.sha256 and (prefer_local or _ours(entry, view)):
         return Verdict(Step.SEND)
     if not view.meta_read:
         return Verdict(Step.READ_META)  # the version (and writer) to record or to report
@@ -154,12 +167,30 @@ def _first_contact(entry: OutboxEntry, view: RemoteView, *, prefer_local: bool) 
     return Verdict(Step.CONFLICT, ConflictKind.UNSYNCED)
 
 
+def _first_contact_delete(entry: OutboxEntry, view: RemoteView) -> Verdict:
+    """hubsync deletes only what it synced: without a base row, only a remote holding
+    what an unrecorded send of its own put there (``sent_sha256``) is its to delete."""
+    if not view.meta_read:
+        return Verdict(Step.READ_META)
+    if not view.exists:
+        return Verdict(Step.DONE)
+    if entry.sent_sha256 is None:
+        return Verdict(Step.CONFLICT, ConflictKind.UNSYNCED)
+    if view.content_sha256 is None:
+        return Verdict(Step.READ_CONTENT)
+    if _ours(entry, view):
+        return Verdict(Step.SEND)
+    return Verdict(Step.CONFLICT, ConflictKind.UNSYNCED)
+
+
 def _synced(entry: OutboxEntry, base: SyncedFile, view: RemoteView) -> Verdict:
     if not view.meta_read:
         return Verdict(Step.READ_META)
     if not view.exists:
         if entry.op is OpKind.DELETE:
             return Verdict(Step.DONE)
+        if entry.sent_sha256 == MAYBE_DELETED:
+            return Verdict(Step.SEND)  # gone by hubsync's own unrecorded delete
         return Verdict(Step.CONFLICT, ConflictKind.DELETED)
     if same_version(base.remote, view.version):
         return Verdict(Step.SEND)
@@ -167,8 +198,9 @@ def _synced(entry: OutboxEntry, base: SyncedFile, view: RemoteView) -> Verdict:
         return Verdict(Step.READ_CONTENT)
     if entry.op is OpKind.UPLOAD and view.content_sha256 == entry.sha256:
         return Verdict(Step.ADOPT)  # someone put exactly our bytes there
-    if view.content_sha256 == base.sha256:
+    if view.content_sha256 == base.sha256 or _ours(entry, view):
         # A new version with the content hubsync synced (re-saved unchanged, or a base
-        # written before versions were recorded): nobody's work is lost.
+        # written before versions were recorded), or hubsync's own unrecorded write:
+        # nobody's work is lost.
         return Verdict(Step.SEND)
     return Verdict(Step.CONFLICT, ConflictKind.CHANGED)

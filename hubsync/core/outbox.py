@@ -31,10 +31,11 @@ from dataclasses import replace
 from hubsync.core.brake import brake_reason
 from hubsync.core.conflicts import ConflictRules
 from hubsync.core.effects import Effects, Policy, Result, Seen, WatchSpec
+from hubsync.core.folders import FolderRules
 from hubsync.core.ordering import PendingItem, dispatchable, upload_rank
 from hubsync.core.outbox_base import _Account
 from hubsync.core.paths import to_local, to_remote
-from hubsync.model import OpKind, OutboxEntry, OutboxState, RemoteVersion
+from hubsync.model import Conflict, OpKind, OutboxEntry, OutboxState, RemoteVersion
 
 DISPATCH_WINDOW_PER_SLOT = 20
 """Due entries a batch considers per free slot: the head of an account's queue is where
@@ -42,7 +43,7 @@ ready work is (a reconcile enqueues in upload order), so sorting the whole backl
 time a slot frees is not needed."""
 
 
-class Outbox(ConflictRules):
+class Outbox(FolderRules, ConflictRules):
     """Every account's owed operations and base, and the rules over them: observations,
     the delete brake and dispatch here; answers in :class:`OutcomeRules`; the guard's
     verdicts and resolutions in :class:`ConflictRules`."""
@@ -80,7 +81,8 @@ class Outbox(ConflictRules):
             acc = self._accounts[account]
             for rel, local in self._judged(acc, watch, files, complete, blind).items():
                 remote_path = to_remote(watch.dest, rel)
-                if self._held_by_conflict(acc, remote_path, local, now, effects):
+                if self._held_by_conflict(acc, remote_path, local, now, effects,
+                                          say=not complete):
                     continue
                 if local is None:
                     self._gone(acc, watch, account, rel, remote_path, now, effects)
@@ -92,15 +94,29 @@ class Outbox(ConflictRules):
         return effects
 
     def _held_by_conflict(self, acc: _Account, remote_path: str, local: Seen | None,
-                          now: float, effects: Effects) -> bool:
+                          now: float, effects: Effects, *, say: bool) -> bool:
         """Whether an unresolved conflict holds ``remote_path`` (nothing is owed for it);
-        a local file made equal to the kept remote copy ends the conflict."""
+        a local file made equal to the kept remote copy ends the conflict. ``say``: a
+        save (not a reconcile, whose summary lists open conflicts) of new content is
+        told it was not sent, once per content."""
         conflict = acc.conflicts.get(remote_path)
         if conflict is None:
             return False
-        if local is not None:
-            self.settle_conflict(acc, conflict, local, now, effects)
+        if local is not None and not self.settle_conflict(acc, conflict, local, now,
+                                                          effects) and say:
+            self._say_held(acc, conflict, local, effects)
         return True
+
+    @staticmethod
+    def _say_held(acc: _Account, conflict: Conflict, local: Seen, effects: Effects) -> None:
+        if local.sha256 in (conflict.local_sha256, acc.said_held.get(conflict.remote_path)):
+            return
+        acc.said_held[conflict.remote_path] = local.sha256
+        effects.emit("skipped", watch=conflict.watch, account=conflict.account,
+                     path=conflict.rel, remote_path=conflict.remote_path,
+                     reason="not sent: in conflict with a remote version hubsync did not "
+                     f"write; decide with `hubsync resolve {conflict.rel} --keep "
+                     "local|remote`")
 
     @staticmethod
     def _judged(acc: _Account, watch: WatchSpec, files: Mapping[str, Seen | None],
@@ -131,7 +147,9 @@ class Outbox(ConflictRules):
         in_flight = remote_path in acc.in_flight
         if current is not None and current.op is OpKind.DELETE and not in_flight:
             self._withdraw_delete(acc, current, now)
-        if synced is not None and synced.sha256 == local.sha256 and not in_flight:
+        sent = current.sent_sha256 if current is not None else None
+        if (synced is not None and synced.sha256 == local.sha256 and not in_flight
+                and sent in (None, synced.sha256)):
             # Nothing is owed: the content went back to what is remote (or never left).
             if current is not None:
                 self._drop(acc, remote_path, effects)
@@ -142,7 +160,7 @@ class Outbox(ConflictRules):
         entry = OutboxEntry(
             account=account, remote_path=remote_path, watch=watch.name, rel=rel,
             op=OpKind.UPLOAD, sha256=local.sha256, size=local.size, due_s=now,
-            enqueued_s=current.enqueued_s if current is not None else now,
+            enqueued_s=current.enqueued_s if current is not None else now, sent_sha256=sent,
         )
         self._put(acc, entry, effects)
 
@@ -151,12 +169,15 @@ class Outbox(ConflictRules):
         current = acc.entries.get(remote_path)
         synced = acc.base.get(remote_path)
         in_flight = acc.in_flight.get(remote_path)
-        if synced is None and (in_flight is None or in_flight.op is OpKind.DELETE):
+        sent = current.sent_sha256 if current is not None else None
+        if synced is None and sent is None and (
+                in_flight is None or in_flight.op is OpKind.DELETE):
+            # Never synced, and no earlier send may have landed: nothing remote is ours.
             if current is not None and current.op is OpKind.UPLOAD:
                 self._drop(acc, remote_path, effects)
             return
         if not watch.delete_remote:
-            self._keep_remote(acc, watch, account, rel, remote_path, effects)
+            self._keep_remote(acc, watch, account, rel, remote_path, now, effects)
             return
         if current is not None and current.op is OpKind.DELETE:
             return
@@ -166,28 +187,30 @@ class Outbox(ConflictRules):
             op=OpKind.DELETE, due_s=now, enqueued_s=now,
             approved=self.policy.allow_deletes,
             state=OutboxState.HELD if held and not self.policy.allow_deletes
-            else OutboxState.PENDING,
+            else OutboxState.PENDING, sent_sha256=sent,
         )
         self._put(acc, entry, effects)
         if not entry.approved and entry.state is OutboxState.PENDING:
             acc.ledger.queued(now)
 
     def left_remote(self, account: str, remote_path: str) -> bool:
-        """Whether this session stopped tracking ``remote_path`` after a local delete it
-        did not send (``delete_remote = false``, discarded held deletes): the remote copy
-        stays on purpose, and a two-way poll must not write it back."""
-        return remote_path in self._accounts[account].left_remote
+        """Whether hubsync stopped tracking ``remote_path`` after a local delete it did not
+        send (``delete_remote = false``, discarded held deletes; in this session or an
+        earlier one) and has not synced it since: the remote copy stays on purpose, and a
+        two-way poll must not write it back."""
+        acc = self._accounts[account]
+        return remote_path in acc.left_remote and remote_path not in acc.base
 
     def _keep_remote(self, acc: _Account, watch: WatchSpec, account: str, rel: str,
-                     remote_path: str, effects: Effects) -> None:
+                     remote_path: str, now: float, effects: Effects) -> None:
         """A local delete under ``delete_remote = false``: the remote copy stays, hubsync
         stops tracking it (said once), and anything still owed for the path is dropped."""
         current = acc.entries.get(remote_path)
         if current is not None and remote_path not in acc.in_flight:
             self._drop(acc, remote_path, effects)
-        if acc.base.pop(remote_path, None) is not None:
-            acc.left_remote.add(remote_path)
-            effects.unsynced.append((account, remote_path))
+        synced = acc.base.pop(remote_path, None) is not None
+        if synced or (current is not None and current.sent_sha256 is not None):
+            self._leave_remote(acc, account, remote_path, now, effects)
             effects.emit("skipped", watch=watch.name, account=account, path=rel,
                          remote_path=remote_path,
                          reason="deleted here; delete_remote is off for this watch, so "
@@ -215,7 +238,7 @@ class Outbox(ConflictRules):
         deleting = sum(self._files_deleted(acc, e) for e in batch)
         earlier = approved_pending + acc.ledger.sent_within_window(now)
         reason = None if self.policy.allow_deletes else brake_reason(
-            deleting, len(acc.base), max_deletes=self.policy.max_deletes,
+            deleting, self._tracked(acc), max_deletes=self.policy.max_deletes,
             root_missing_or_empty=False, earlier=earlier, window_s=self.policy.brake_window_s)
         if reason is None and not held_before:
             for entry in batch:
@@ -251,7 +274,7 @@ class Outbox(ConflictRules):
             return
         acc.ledger.vetted()
         deleting = sum(self._files_deleted(acc, e) for e in batch)
-        reason = brake_reason(deleting, len(acc.base), max_deletes=self.policy.max_deletes,
+        reason = brake_reason(deleting, self._tracked(acc), max_deletes=self.policy.max_deletes,
                               window_s=self.policy.brake_window_s,
                               root_missing_or_empty=root_missing_or_empty)
         self._hold(acc, account, batch, reason, effects)
@@ -262,7 +285,7 @@ class Outbox(ConflictRules):
             self._put(acc, replace(entry, state=OutboxState.HELD), effects)
         held = self.held_files(account)
         if reason is None:
-            reason = brake_reason(held, len(acc.base), max_deletes=self.policy.max_deletes,
+            reason = brake_reason(held, self._tracked(acc), max_deletes=self.policy.max_deletes,
                                   window_s=self.policy.brake_window_s,
                                   root_missing_or_empty=False) or (
                 f"holding {held} deletes: earlier deletes of this account are held")
@@ -283,9 +306,10 @@ class Outbox(ConflictRules):
                 effects.emit("released", account=name, deletes=len(held))
         return effects
 
-    def discard_holds(self, account: str | None) -> Effects:
+    def discard_holds(self, account: str | None, now: float = 0.0) -> Effects:
         """Forget every held delete of ``account`` (None: all): the remote files stay, and
-        hubsync stops tracking them (they are no longer in its base)."""
+        hubsync stops tracking them (they are no longer in its base). ``now``: epoch
+        seconds, recorded with each file left on the remote."""
         effects = Effects()
         for name in self._select(account):
             acc = self._accounts[name]
@@ -294,8 +318,7 @@ class Outbox(ConflictRules):
                 self._drop(acc, entry.remote_path, effects)
                 for path in self._covered(acc, entry):
                     del acc.base[path]
-                    acc.left_remote.add(path)
-                    effects.unsynced.append((name, path))
+                    self._leave_remote(acc, name, path, now, effects)
             if held:
                 effects.emit("discarded", account=name, deletes=len(held))
         return effects
@@ -320,7 +343,10 @@ class Outbox(ConflictRules):
         due.sort(key=self._send_rank)
         items = [PendingItem(e.remote_path, e.op, e.sha256, e.folder) for e in due]
         by_path = {e.remote_path: e for e in due}
-        chosen = dispatchable(items, acc.in_flight.keys(), _Waiting(acc), limit=limit)
+        # A folder being folder-deleted is busy: nothing under it starts meanwhile.
+        busy = acc.in_flight.keys() | acc.busy_folders if acc.busy_folders \
+            else acc.in_flight.keys()
+        chosen = dispatchable(items, busy, _Waiting(acc), limit=limit)
         batch = [by_path[item.rel] for item in chosen]
         for entry in batch:
             acc.in_flight[entry.remote_path] = entry

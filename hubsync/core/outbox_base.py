@@ -9,12 +9,23 @@ Pure, like the rest of ``core``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hubsync.core.brake import DeleteLedger
-from hubsync.core.effects import Effects, Policy
+from hubsync.core.effects import MAYBE_DELETED, Effects, Policy
 from hubsync.core.ordering import upload_rank
 from hubsync.model import Conflict, OpKind, OutboxEntry, OutboxState, SyncedFile
+
+
+def _maybe_sent(entry: OutboxEntry) -> str | None:
+    """What a loaded entry's last session may have done remotely before it stopped: put
+    the upload's content there, or applied an approved delete (one never approved, or
+    held, was never sent)."""
+    if entry.op is OpKind.UPLOAD:
+        return entry.sha256
+    if entry.approved and entry.state is OutboxState.PENDING:
+        return MAYBE_DELETED
+    return None
 
 
 @dataclass(slots=True)
@@ -31,10 +42,19 @@ class _Account:
     ledger: DeleteLedger = field(default_factory=DeleteLedger)
     conflicts: dict[str, Conflict] = field(default_factory=dict)
     """remote path -> a conflict not resolved yet: nothing is owed or sent for the path."""
+    said_held: dict[str, str] = field(default_factory=dict)
+    """remote path -> the last local content a save was told is held by its conflict."""
     left_remote: set[str] = field(default_factory=set)
-    """Remote paths this session stopped tracking after a local delete it did not send
-    (``delete_remote = false``, discarded held deletes): the remote copy stays on
-    purpose, so a two-way poll must not bring the file back."""
+    """Remote paths hubsync stopped tracking after a local delete it did not send
+    (``delete_remote = false``, discarded held deletes), in this session or an earlier
+    one (the state's ``left_remote``): the remote copy stays on purpose, so a two-way
+    poll must not bring the file back. A path synced again (in ``base``) is not left."""
+    deletes: set[str] = field(default_factory=set)
+    """Remote paths whose entry is a delete: what the folder rules look at
+    (:mod:`hubsync.core.folders`) without scanning every entry after every answer."""
+    busy_folders: set[str] = field(default_factory=set)
+    """Remote folders a folder delete is being worked on for: nothing under them is
+    dispatched meanwhile (a new file there must not land before the folder goes)."""
     pushed: int = 0
     deleted: int = 0
     wake: tuple[float, float | None] | None = None
@@ -56,8 +76,18 @@ class OutboxBase:
     # --- loading and queries -------------------------------------------------------------
 
     def load(self, entries: Iterable[OutboxEntry], base: Iterable[SyncedFile],
-             conflicts: Iterable[Conflict] = ()) -> None:
-        """Take the durable state (from the last session) of the known accounts."""
+             conflicts: Iterable[Conflict] = (),
+             left_remote: Iterable[tuple[str, str]] = ()) -> None:
+        """Take the durable state (from the last session) of the known accounts.
+
+        A loaded upload may have been in flight when its process stopped: the remote may
+        hold its content with no base row saying so. Its ``sent_sha256`` keeps that
+        content, so the guard takes it for hubsync's own write, and a local delete of the
+        file still deletes what hubsync may have put there.
+        """
+        for account_name, remote_path in left_remote:
+            if account_name in self._accounts:
+                self._accounts[account_name].left_remote.add(remote_path)
         for conflict in conflicts:
             if conflict.account in self._accounts:
                 self._accounts[conflict.account].conflicts[conflict.remote_path] = conflict
@@ -68,8 +98,12 @@ class OutboxBase:
             account = self._accounts.get(entry.account)
             if account is None:
                 continue
+            if entry.sent_sha256 is None:
+                entry = replace(entry, sent_sha256=_maybe_sent(entry))
             account.entries[entry.remote_path] = entry
             account.wake = None
+            if entry.op is OpKind.DELETE:
+                account.deletes.add(entry.remote_path)
             if entry.op is OpKind.DELETE and entry.state is OutboxState.PENDING \
                     and not entry.approved:
                 account.ledger.queued(entry.enqueued_s)
@@ -133,18 +167,40 @@ class OutboxBase:
         old = acc.entries.get(entry.remote_path)
         acc.entries[entry.remote_path] = entry
         acc.gave_up.discard(entry.remote_path)
+        if entry.op is OpKind.DELETE:
+            acc.deletes.add(entry.remote_path)
+        else:
+            acc.deletes.discard(entry.remote_path)
         self._rewake(acc, old, entry)
         if self.policy.write_before_send:
             acc.unwritten[entry.remote_path] = entry
         effects.upsert.append(entry)
 
+    @staticmethod
+    def _leave_remote(acc: _Account, account: str, remote_path: str, now: float,
+                      effects: Effects) -> None:
+        """Stop tracking ``remote_path`` (no base row) and remember, durably, that its
+        remote copy stays there on purpose."""
+        acc.left_remote.add(remote_path)
+        effects.unsynced.append((account, remote_path))
+        effects.left_remote.append(((account, remote_path), now))
+
     def _drop(self, acc: _Account, remote_path: str, effects: Effects) -> None:
         entry = acc.entries.pop(remote_path, None)
         acc.gave_up.discard(remote_path)
+        acc.deletes.discard(remote_path)
         self._rewake(acc, entry, None)
         acc.unwritten.pop(remote_path, None)
         if entry is not None:
             effects.remove.append(entry.key)
+
+    @staticmethod
+    def _tracked(acc: _Account) -> int:
+        """Remote files hubsync put there, as far as it knows: the synced ones, and those
+        an unrecorded send may have put there (``sent_sha256``): the brake's whole."""
+        maybe = sum(1 for path, e in acc.entries.items()
+                    if e.sent_sha256 is not None and path not in acc.base)
+        return len(acc.base) + maybe
 
     def _files_deleted(self, acc: _Account, entry: OutboxEntry) -> int:
         if not entry.folder:

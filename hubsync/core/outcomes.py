@@ -116,7 +116,10 @@ class OutcomeRules(OutboxBase):
         if same or now_synced:
             self._drop(acc, sent.remote_path, effects)
         else:
-            self._put(acc, replace(current, due_s=now, attempts=0), effects)
+            # What the remote holds is known again (this answer): no earlier send of
+            # unknown fate is left to recognise.
+            self._put(acc, replace(current, due_s=now, attempts=0, sent_sha256=None),
+                      effects)
 
     def _failed(self, acc: _Account, sent: OutboxEntry, result: Result, now: float,
                 jitter: float, effects: Effects) -> None:

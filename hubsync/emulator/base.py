@@ -29,6 +29,7 @@ from aiohttp import web
 from hubsync.emulator.records import (
     DEFAULT_SCOPES,
     EmulatedAccount,
+    Endpoint,
     Exchange,
     ExtractFaults,
     ExtractTask,
@@ -90,6 +91,11 @@ def new_token() -> str:
     return "CK" + secrets.token_urlsafe(96)
 
 
+_WRITES: Final = frozenset({Endpoint.UPLOAD, Endpoint.DELETE, Endpoint.V3_UPLOAD,
+                           Endpoint.V3_DELETE})
+"""The endpoints whose answers ``withhold_answers`` keeps back."""
+
+
 class EmulatorBase:
     """The emulator's state and the helpers every route family uses (see ``Emulator``)."""
 
@@ -138,6 +144,10 @@ class EmulatorBase:
         self._url: str | None = None
         self._tls: Tls | None = None
         self._extract_faults = ExtractFaults()
+        self._withholding = False
+        """Writes are applied and their answers kept back (``withhold_answers``)."""
+        self.withheld = 0
+        """Writes applied whose answer is being kept back right now."""
         self._extract_tasks: dict[str, ExtractTask] = {}
         self._extract_jobs: set[asyncio.Task[None]] = set()
         # One writer thread keeps mirror writes in request order.
@@ -253,6 +263,31 @@ class EmulatorBase:
         with self._lock:
             self._faults = faults
             self._storm_until = time.monotonic() + storm_seconds if storm_seconds else 0.0
+
+    def withhold_answers(self, on: bool) -> None:
+        """While on, every upload and delete is applied and its answer kept back until
+        it is turned off: what a client sees when it dies (or its connection does) after
+        the server stored a write and before the answer arrived. ``withheld`` counts the
+        answers kept back, so a test can wait for one before killing the client."""
+        with self._lock:
+            self._withholding = on
+
+    async def _withhold(self, endpoint: Endpoint | None) -> None:
+        """Keep a write's answer back while ``withhold_answers`` is on (polled: a test
+        control, not a hot path)."""
+        if endpoint not in _WRITES:
+            return
+        with self._lock:
+            if not self._withholding:
+                return
+            self.withheld += 1
+        try:
+            # Turned off from the test's thread, so no loop-bound Event can carry it.
+            while self._withholding:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        finally:
+            with self._lock:
+                self.withheld -= 1
 
     def revoke_key(self, key: str) -> None:
         """Make the key fail the exchange from now on. Tokens already issued live on until

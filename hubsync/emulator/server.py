@@ -220,7 +220,10 @@ class Emulator(AuthRoutes, FilemapperRoutes, SourceCodeRoutes, ExtractRoutes, Hs
         if fail:
             return self._error(exchange, fail_status, "Internal error (emulated fault)",
                                "INTERNAL_ERROR")
-        return await route()
+        response = await route()
+        if response.status < 300:
+            await self._withhold(exchange.endpoint)
+        return response
 
     # ----------------------------------------------------------------- routing
 

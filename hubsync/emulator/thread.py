@@ -187,6 +187,15 @@ class EmulatorThread:
         """See ``Emulator.delete_as``."""
         return self.emulator.delete_as(portal_id, path)
 
+    def withhold_answers(self, on: bool) -> None:
+        """See ``Emulator.withhold_answers``."""
+        self.emulator.withhold_answers(on)
+
+    @property
+    def withheld(self) -> int:
+        """See ``Emulator.withheld``."""
+        return self.emulator.withheld
+
     def set_upload_answer(self, *, meta: bool) -> None:
         """See ``Emulator.set_upload_answer``."""
         self.emulator.set_upload_answer(meta=meta)

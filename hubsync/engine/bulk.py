@@ -5,7 +5,9 @@ Per batch of at least :data:`ARCHIVE_MIN_FILES` due uploads (``ArchivePath.offer
 by the account's worker loop), about ``5 + polls + folders`` requests instead of one per
 file, every one through the account's pacer and token manager:
 
-0. the conflict guard vets each file as before a per-file upload (``_vet``, engine/guard.py);
+0. the conflict guard vets each file as before a per-file upload (``_vet_by_guard``,
+   engine/guard.py); a file this path later hands back to the per-file loop is sent on
+   that verdict (``Guard.check(keep=True)``), not read a second time;
 1. the files are read (a file whose bytes no longer match the hash the core queued is
    handed back, as a per-file upload would find it) and zipped, entries relative to the
    watch's ``dest``; the archive's unique path in that folder is written to the state
@@ -22,7 +24,13 @@ file, every one through the account's pacer and token manager:
    per-file upload's: the file is looked at again first (changed during the extraction ->
    the core marks it unknown and queues the new content), the base row and the ``pushed``
    sync log line (with ``via: "archive"`` and ``extract_task``) follow from the core's
-   outcome rules, in the committer's batched transactions.
+   outcome rules, in the committer's batched transactions. Each base row records the
+   extraction's window as the file's remote version (``_written_version``,
+   core/extracted.py): from the task's ``startedAt`` to its ``completedAt``, by the key's
+   user. No request: HubSpot states no ``updatedAt`` for many files at once, and a
+   metadata read per file after the extraction would know no more than the window. So
+   the next push's guard reads each file's metadata, as after a per-file upload, and
+   downloads nothing (bench/README.md, "Archive push, then the guard").
 
 A 429 or a 5xx of one of these requests is tried again (:data:`CALL_ATTEMPTS`) before the
 batch falls back; any unexpected error falls back too, never ending the session.
@@ -72,6 +80,7 @@ import structlog
 
 from hubsync.core import retry
 from hubsync.core.effects import Result
+from hubsync.core.extracted import extraction_version
 from hubsync.core.ordering import upload_rank
 from hubsync.core.paths import is_module_meta
 from hubsync.errors import (
@@ -80,12 +89,20 @@ from hubsync.errors import (
     HubSpotError,
     HubsyncError,
     NotFound,
-    RateLimited,
     TokenExpired,
     TransientError,
 )
-from hubsync.model import AccessToken, Mode, OpKind, OutboxEntry, OutboxState, RemoteMeta
+from hubsync.model import (
+    AccessToken,
+    Mode,
+    OpKind,
+    OutboxEntry,
+    OutboxState,
+    RemoteMeta,
+    RemoteVersion,
+)
 from hubsync.ports import ApiAnswer
+from hubsync.ratelimit import paced
 from hubsync.state import AsyncStateStore, BulkRefusal
 
 if TYPE_CHECKING:
@@ -305,7 +322,9 @@ class ArchivePath:
 
         async def one(entry: OutboxEntry) -> None:
             try:
-                guarded = await worker.guard.check(entry)
+                # keep: a file released to the per-file loop later in this batch is sent
+                # on this verdict, not read again (Guard.check).
+                guarded = await worker.guard.check(entry, keep=True)
             except HubsyncError:
                 self._release([entry])
                 return
@@ -385,12 +404,27 @@ class ArchivePath:
                              "storing the archive")
             task_id = await self._call(lambda t, a: a.extract(t, archive), "extract")
             status = await self._wait_for(task_id, began)
-            await self._check_overwrites(packed.entries, status)
+            version = self._written_version(status)
+            if not await self._check_overwrites(packed.entries, status):
+                version = None
             landed = await self._verify(packed.entries)
         finally:
             if stored:
                 await self._delete(archive)
-        await self._record(landed, task_id, began)
+        await self._record(landed, task_id, began, version)
+
+    def _written_version(self, status: Any) -> RemoteVersion | None:
+        """The version every file of a COMPLETE extraction is recorded with
+        (:func:`extracted_version`), by the key's user. No request: HubSpot states no
+        file's ``updatedAt`` for many files at once, and a read per file would know no
+        more."""
+        identity = self.worker.tokens.identity
+        version = extracted_version(status, identity.user_id if identity else None)
+        if version is None:
+            log.info("archive_versions_unknown", account=self.worker.name,
+                     note="the extraction task stated no usable times; the next push "
+                     "compares content")
+        return version
 
     async def _wait_for(self, task_id: str, began: float) -> Any:
         """Poll until COMPLETE and return that status; raise Refused/FellBack for anything
@@ -414,22 +448,36 @@ class ArchivePath:
                                    + "; ".join(d.message for d in status.errors[:3]))
                 raise Refused("HubSpot canceled the extraction")
 
-    async def _check_overwrites(self, entries: list[OutboxEntry], status: Any) -> None:
+    async def _check_overwrites(self, entries: list[OutboxEntry], status: Any) -> bool:
         """Whether extraction replaces files that were there is not documented: read the
         metadata of a few files hubsync had synced before (:data:`OVERWRITE_SAMPLE`
         requests) and compare their ``updatedAt`` with the task's ``requestedAt``, both
-        HubSpot's clock. Older -> Refused: the archive cannot update a theme."""
+        HubSpot's clock. Older -> Refused: the archive cannot update a theme.
+
+        The same reads check the window recorded as the files' version (core/extracted.py):
+        False when a sampled file's ``updatedAt`` lies after ``completedAt`` (a clock that
+        disagrees, or someone wrote it since), so this batch records no version and the
+        next push compares content, as before. True otherwise (also with no sample)."""
         requested_ms = _epoch_ms(status.requested_at)
+        completed_ms = _epoch_ms(status.completed_at)
         base = self.worker.engine.outbox.base(self.worker.name)
         sample = [e for e in entries if e.remote_path in base][:OVERWRITE_SAMPLE]
         if requested_ms is None or not sample:
-            return
+            return True
+        window_holds = True
         for entry in sample:
             meta = await self._metadata(entry.remote_path, "check the extraction")
             updated = meta.updated_at_ms if meta is not None else None
             if updated is not None and updated < requested_ms:
                 raise Refused(f"the extraction left {entry.remote_path} as it was (updated "
                               "before the archive was extracted): it does not overwrite")
+            if updated is not None and completed_ms is not None and updated > completed_ms:
+                window_holds = False
+        if not window_holds:
+            log.info("archive_versions_unknown", account=self.worker.name,
+                     note="a file was updated after the extraction completed; the next "
+                     "push compares content")
+        return window_holds
 
     async def _verify(self, entries: list[OutboxEntry]) -> list[OutboxEntry]:
         """The entries whose names the listing of their folder shows (one request per
@@ -456,8 +504,10 @@ class ArchivePath:
                         note="not seen after extraction; sent file by file")
         return landed
 
-    async def _record(self, landed: list[OutboxEntry], task_id: str, began: float) -> None:
-        """One outcome per file, as a per-file upload reports it (looked at again after)."""
+    async def _record(self, landed: list[OutboxEntry], task_id: str, began: float,
+                      version: RemoteVersion | None) -> None:
+        """One outcome per file, as a per-file upload reports it (looked at again after),
+        with ``version`` as the remote version written (``_written_version``)."""
         worker = self.worker
         engine = worker.engine
         duration_ms = round((time.monotonic() - began) * 1000)
@@ -465,9 +515,11 @@ class ArchivePath:
             after = await engine.tracker(entry.watch).look(entry.rel)
             if self._held.pop(entry.remote_path, None) is not entry:
                 continue
+            worker.guard.settled(entry.remote_path)
             fields = {"mode": str(Mode.PUBLISH), "duration_ms": duration_ms,
                       "via": "archive", "extract_task": task_id}
-            engine.finish(entry, Result(retry.Outcome.OK, after=after, fields=fields))
+            engine.finish(entry, Result(retry.Outcome.OK, after=after, remote=version,
+                                        fields=fields))
         worker.conditions.last_push_s = engine.clock.time()
         worker.conditions.last_error = None
 
@@ -509,17 +561,14 @@ class ArchivePath:
         api = worker.api
         assert isinstance(api, ArchiveApi)
         for attempt in range(1, CALL_ATTEMPTS + 1):
-            await worker.pacer.acquire()
             try:
-                try:
-                    return await worker.tokens.call(lambda token: request(token, api))
-                finally:
-                    worker.pacer.answered()  # counted from its answer on, as the worker's
+                # As every request (ratelimit.paced): counted from its answer on, and a
+                # 429 pauses the account.
+                return await paced(worker.pacer,
+                                   lambda: worker.tokens.call(lambda token: request(token, api)))
             except TransientError as exc:
-                # A 429 (the pacer then waits out the window) or a 5xx on one of a few
+                # A 429 (the pacer then waits out the pause) or a 5xx on one of a few
                 # requests must not cost the whole archive: try again, a few times.
-                if isinstance(exc, RateLimited):
-                    worker.pacer.rate_limited(exc.retry_after)
                 if attempt == CALL_ATTEMPTS or exc.status is None:
                     raise self._fallback(exc, what) from exc
                 await asyncio.sleep(RETRY_WAIT_S * attempt)
@@ -609,6 +658,22 @@ class ArchivePath:
                 del self._held[entry.remote_path]
                 outbox.unsent(entry)
         self.worker.engine.check_idle()
+
+
+def extracted_version(status: Any, user_id: int | None) -> RemoteVersion | None:
+    """The remote version of each file a COMPLETE extraction task wrote (``status``: a
+    ``hubspot.ExtractStatus``): the window from its ``startedAt`` (else ``requestedAt``) to
+    its ``completedAt`` (ISO 8601, HubSpot's clock; hubspot-api.md §4), written by
+    ``user_id`` (None: unknown); core/extracted.py. None when the task's answer lacks
+    those times or they do not parse, or the window ends before it starts: the guard then
+    compares content, as before."""
+    started = _epoch_ms(status.started_at)
+    if started is None:
+        started = _epoch_ms(status.requested_at)
+    completed = _epoch_ms(status.completed_at)
+    if started is None or completed is None:
+        return None
+    return extraction_version(started, completed, user_id)
 
 
 def _epoch_ms(iso: str | None) -> int | None:

@@ -8,6 +8,11 @@ one request through the account's pacer, so it counts against the same rate budg
 the uploads (hubspot-api.md §6). Folder listings (filemapper ``meta/{folder}``: the
 children's names) are cached per folder for :data:`LISTING_TTL_S`: first contact with a
 theme costs one request per folder, not one per file.
+
+A SEND verdict the archive path asks to keep (``check(keep=True)``, engine/bulk.py) is
+reused once by the per-file loop for the same entry and base within
+:data:`CLEARANCE_TTL_S`: a file the archive hands back (a refusal, a file rejected inside
+the archive) is guarded once, not twice.
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from hubsync.core.guard import RemoteView, Step, Verdict
 from hubsync.errors import NotFound
-from hubsync.model import AccessToken, Mode, OutboxEntry, RemoteMeta, RemoteVersion
+from hubsync.model import (
+    AccessToken,
+    Mode,
+    OpKind,
+    OutboxEntry,
+    RemoteMeta,
+    RemoteVersion,
+    SyncedFile,
+)
 from hubsync.state import conflict_copy_path, keep_remote_copy
 
 if TYPE_CHECKING:
@@ -30,9 +43,26 @@ if TYPE_CHECKING:
 LISTING_TTL_S = 30.0
 """How long a folder listing is trusted (monotonic seconds): a push is over well within
 it; a watch session lists again when a new file arrives later."""
+CLEARANCE_TTL_S = LISTING_TTL_S
+"""How long a SEND verdict the archive path kept (``check(keep=True)``) stands for the
+per-file loop (monotonic seconds): as long as a listing is trusted. A batch that falls
+back within it (a refusal, a file rejected inside the archive, too few files left) sends
+its files on that verdict; one that took longer (an extraction that never completed)
+is read again."""
 MAX_STEPS = 8
 """More reads than any verdict needs (listing, metadata, download, metadata): a bug
 guard, never reached by the rules."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Clearance:
+    """A SEND verdict kept for one entry: valid while the entry and the base are as they
+    were when it was decided, for :data:`CLEARANCE_TTL_S`."""
+
+    op: OpKind
+    sha256: str | None
+    base: SyncedFile | None
+    at_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +91,8 @@ class Guard:
         """Listings in flight: concurrent entries of one folder share one request."""
         self.reads = 0
         """Guard requests made in this session (the bench counts them)."""
+        self._cleared: dict[str, _Clearance] = {}
+        """remote path -> a SEND verdict kept by ``check(keep=True)``, until used."""
 
     @property
     def enabled(self) -> bool:
@@ -75,10 +107,17 @@ class Guard:
         return self.enabled and (self._publish(entry)
                                  or self._worker.account.transport == "source-code")
 
-    async def check(self, entry: OutboxEntry, *, dry: bool = False) -> Guarded | None:
+    async def check(self, entry: OutboxEntry, *, dry: bool = False, keep: bool = False
+                    ) -> Guarded | None:
         """None when ``entry`` may be sent now; otherwise why not. Raises the request's
         ``HubsyncError`` when a read fails (the entry is retried like a failed send).
-        ``dry``: only look (``--dry-run``): no remote copy is kept."""
+        ``dry``: only look (``--dry-run``): no remote copy is kept, no verdict reused.
+        ``keep``: a SEND verdict is kept, and the next check of the same entry (same
+        content, same base, within :data:`CLEARANCE_TTL_S`) returns None without a read:
+        the archive path vets a batch, and the files it hands back to the per-file loop
+        are not guarded twice."""
+        if not dry and self._cleared_now(entry):
+            return None
         outbox = self._worker.engine.outbox
         view = RemoteView()
         content: bytes | None = None
@@ -88,6 +127,10 @@ class Guard:
                                            user_id=identity.user_id if identity else None)
             step = verdict.step
             if step is Step.SEND:
+                if keep and not dry:
+                    self._cleared[entry.remote_path] = _Clearance(
+                        entry.op, entry.sha256, self._base(entry),
+                        self._worker.engine.clock.monotonic())
                 return None
             if step is Step.READ_LISTING:
                 view = replace(view, listed=await self._listed(entry.remote_path))
@@ -102,6 +145,22 @@ class Guard:
                 return Guarded(verdict, view)
         raise RuntimeError(f"guard for {entry.remote_path}: no verdict after {MAX_STEPS} "
                            "reads (a bug)")
+
+    def _base(self, entry: OutboxEntry) -> SyncedFile | None:
+        return self._worker.engine.outbox.base(self._worker.name).get(entry.remote_path)
+
+    def _cleared_now(self, entry: OutboxEntry) -> bool:
+        """Whether a kept SEND verdict stands for ``entry`` (used once, then dropped)."""
+        kept = self._cleared.pop(entry.remote_path, None)
+        if kept is None:
+            return False
+        age_s = self._worker.engine.clock.monotonic() - kept.at_s
+        return (kept.op is entry.op and kept.sha256 == entry.sha256
+                and kept.base == self._base(entry) and 0 <= age_s < CLEARANCE_TTL_S)
+
+    def settled(self, remote_path: str) -> None:
+        """Drop a kept verdict for ``remote_path``: its entry was sent and recorded."""
+        self._cleared.pop(remote_path, None)
 
     def _keep(self, remote_path: str, content: bytes) -> None:
         keep_remote_copy(self._state_dir, self._worker.name, remote_path, content)

@@ -8,6 +8,7 @@ works whether or not `watch` or the service runs. Released deletes go out at the
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from hubsync.config import Config
@@ -40,7 +41,7 @@ async def settle_holds(config: Config, action: str, account: str | None) -> int:
             entries, base = await store.load()
             outbox.load(entries, base)
             effects = (outbox.release_holds(account, 0.0) if action == "release"
-                       else outbox.discard_holds(account))
+                       else outbox.discard_holds(account, time.time()))
             await store.apply(effects)
         finally:
             await store.close()

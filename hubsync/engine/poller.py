@@ -68,7 +68,9 @@ POLL_PAUSE_S = 5.0
 
 
 class ShareLimiter:
-    """The account's pacer, with this reader's requests spaced to ``share`` of its limit."""
+    """The account's pacer, with this reader's requests spaced to ``share`` of its limit
+    (a :class:`hubsync.ratelimit.Limiter`: the poller's reads go through ``paced``, so
+    they count from their answers and a 429 pauses the account, as any request)."""
 
     def __init__(self, pacer: Pacer, share: float = POLL_SHARE, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -87,6 +89,9 @@ class ShareLimiter:
             await asyncio.sleep(self._next - now)
         self._next = max(now, self._next) + self.spacing_s()
         await self.pacer.acquire()
+
+    def answered(self) -> None:
+        self.pacer.answered()
 
     def rate_limited(self, retry_after: float | None = None) -> float:
         return self.pacer.rate_limited(retry_after)

@@ -169,12 +169,13 @@ class Engine:
         found: list[str] = []
         for name, worker in self._workers.items():
             base = self.outbox.base(name)
+            owed = {e.remote_path for e in self.outbox.entries(name)}
             local = {to_remote(t.watch.dest, rel) for t in self.local.trackers.values()
                      if name in t.spec.accounts for rel in t.local}
             for folder, children in worker.guard.listed().items():
                 for child in sorted(children):
                     path = f"{folder}/{child}" if folder else child
-                    if path in base or path in local or any(
+                    if path in base or path in owed or path in local or any(
                             p.startswith(path + "/") for p in local):
                         continue
                     found.append(f"{name}: {path}")
@@ -276,7 +277,7 @@ class Engine:
     def discard_deletes(self, account: str | None = None) -> int:
         """Drop the held deletes of ``account`` (None: all): the remote files stay."""
         self._select_workers(account)
-        effects = self.outbox.discard_holds(account)
+        effects = self.outbox.discard_holds(account, self.clock.time())
         self.commit(effects)
         return len(effects.remove)
 
@@ -432,7 +433,7 @@ class Engine:
             stack.push_async_callback(store.close)
             await store.bind({name: self.config.accounts[name].target for name in needed})
             entries, base = await store.load()
-            self.outbox.load(entries, base, await store.conflicts())
+            self.outbox.load(entries, base, await store.conflicts(), await store.left_remote())
         if not self.dry_run:
             journal = adapters.open_journal(settings.state_dir / LOG_NAME)
             stack.callback(journal.close)

@@ -23,12 +23,13 @@ from hubsync.config import Account
 from hubsync.core import retry
 from hubsync.core.effects import Result, Seen
 from hubsync.engine.bulk import ArchivePath
+from hubsync.engine.folders import FolderPath
 from hubsync.engine.guard import Guard, version_of
 from hubsync.errors import AuthError, CredentialError, HubSpotError, HubsyncError, RateLimited
 from hubsync.journal import Event
 from hubsync.model import AccessToken, AuthState, Mode, OpKind, OutboxEntry, RemoteVersion
 from hubsync.ports import ApiAnswer, RemoteApi
-from hubsync.ratelimit import Pacer
+from hubsync.ratelimit import Pacer, paced
 
 if TYPE_CHECKING:
     from hubsync.engine.session import Engine
@@ -77,6 +78,9 @@ class AccountWorker:
         self.guard = Guard(self)
         self.archive = ArchivePath(self)
         """Large batches of uploads as one zip archive (``accounts.NAME.bulk``)."""
+        self.folders = FolderPath(self)
+        """A removed local folder as one remote folder delete, when the remote folder
+        holds nothing else (engine/folders.py)."""
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -86,6 +90,8 @@ class AccountWorker:
             self.wake.clear()
             now = engine.clock.time()
             engine.commit(engine.outbox.vet_deletes(self.name, now))
+            # Before anything else takes the approved deletes one by one.
+            self.folders.offer(now, group)
             self.archive.offer(now, group)  # a large batch: one archive, see engine/bulk.py
             for entry in engine.outbox.next_batch(self.name, now, self._free(now)):
                 task = group.create_task(self._request(entry), name=f"push-{entry.remote_path}")
@@ -164,12 +170,14 @@ class AccountWorker:
 
     # --- one request ---------------------------------------------------------------------
 
-    async def _request(self, entry: OutboxEntry) -> None:
+    async def _request(self, entry: OutboxEntry, *, checked: bool = False) -> None:
+        """Guard, send and report ``entry`` (in flight). ``checked``: the guard has just
+        said it may be sent (engine/folders.py's fallback): no second read."""
         engine = self.engine
         began = time.monotonic()
         try:
             try:
-                guarded = await self.guard.check(entry)
+                guarded = None if checked else await self.guard.check(entry)
             except HubsyncError as exc:  # a guard read failed: retried like a send
                 result = self._failure(exc, self._fields(entry, began))
             else:
@@ -196,13 +204,9 @@ class AccountWorker:
         engine.finish(entry, result)
 
     async def paced(self, call: Callable[[AccessToken], Any]) -> Any:
-        """``call(token)`` once the account's pacer lets a request through (a stop while
-        waiting cancels it: nothing was sent). Raises what the call raises."""
-        await self._acquire()
-        try:
-            return await self.tokens.call(call)
-        finally:
-            self.pacer.answered()  # it counts from its answer on (Pacer.answered)
+        """``call(token)`` through :func:`hubsync.ratelimit.paced` (a stop while waiting
+        cancels it: nothing was sent). Raises what the call raises."""
+        return await paced(self.pacer, lambda: self.tokens.call(call), acquire=self._acquire)
 
     async def _acquire(self) -> None:
         task = asyncio.current_task()
@@ -220,14 +224,15 @@ class AccountWorker:
         tracker = self.engine.tracker(entry.watch)
         error: HubsyncError | None = None
         answer: ApiAnswer | None = None
+        call = self._call_for(entry, tracker.watch.mode)
+
+        async def send() -> ApiAnswer:
+            nonlocal began
+            began = time.monotonic()  # the request's duration, not its wait for the pacer
+            return await self.tokens.call(call)
+
         try:
-            call = self._call_for(entry, tracker.watch.mode)
-            await self._acquire()
-            began = time.monotonic()
-            try:
-                answer = await self.tokens.call(call)
-            finally:
-                self.pacer.answered()
+            answer = await paced(self.pacer, send, acquire=self._acquire)
         except HubsyncError as exc:  # HubSpot's answer, or the key refused or missing
             error = exc
         fields = self._fields(entry, began)
@@ -278,10 +283,11 @@ class AccountWorker:
         return delete
 
     def _failure(self, error: HubsyncError, fields: dict[str, Any]) -> Result:
-        retry_after = error.retry_after if isinstance(error, RateLimited) else None
+        retry_after = None
         if isinstance(error, RateLimited):
-            # The whole account waits; the entry's own retry time says the same.
-            retry_after = self.pacer.rate_limited(retry_after)
+            # ratelimit.paced paused the whole account; the entry's own retry time says
+            # the same.
+            retry_after = self.pacer.paused_for()
         status = getattr(error, "status", None)
         message = error.describe() if isinstance(error, HubSpotError) else str(error)
         return Result(retry.outcome_of(error), error=message, status=status,

@@ -1,29 +1,47 @@
 """The archive path's memory in the state database (real SQLite): refusals and archives
-left behind, keyed by the remote target, in tables an older database does not have."""
+left behind, keyed by the remote target (schema 4; an earlier hubsync created the
+tables on first write, and a migrated database keeps what they hold)."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import pytest
+
 from hubsync.model import Target
-from hubsync.state import BulkRefusal, StateStore
+from hubsync.state import MIGRATIONS, SCHEMA_VERSION, STATE_FILE, BulkRefusal, StateStore
 
 SANDBOX = Target(111, "http://127.0.0.1:1")
 OTHER_PORTAL = Target(222, "http://127.0.0.1:1")
 
 
-def test_a_database_without_the_tables_has_refused_nothing(tmp_path: Path) -> None:
-    """A state written before the archive path reads as no refusal and no archive, and
-    reading creates nothing (``status`` must not write)."""
+@pytest.mark.parametrize("made_on_first_write", [False, True])
+def test_schema_3_databases_migrate_with_their_archive_memory(tmp_path: Path,
+                                                               made_on_first_write: bool) -> None:
+    """A schema-3 database, with the archive tables an earlier release created on first
+    write (and a refusal in them) or without them, opens at schema 4 with both tables,
+    the refusal kept, and nothing refused otherwise."""
+    db = sqlite3.connect(tmp_path / STATE_FILE, isolation_level=None)
+    try:
+        for step in MIGRATIONS[:3]:
+            for statement in step:
+                db.execute(statement)
+        db.execute("PRAGMA user_version=3")
+        db.execute("INSERT INTO targets (id, portal_id, api_base, api) "
+                   "VALUES (1, ?, ?, 'filemapper')", (SANDBOX.portal_id, SANDBOX.api_base))
+        if made_on_first_write:
+            db.execute("CREATE TABLE bulk_refusals (target_id INTEGER PRIMARY KEY "
+                       "REFERENCES targets (id), reason TEXT NOT NULL, refused_s REAL NOT NULL)")
+            db.execute("INSERT INTO bulk_refusals VALUES (1, 'extract: HTTP 403', 2.5)")
+    finally:
+        db.close()
     with StateStore.open(tmp_path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
         store.bind({"sandbox": SANDBOX})
-        assert store.bulk_refusals() == {}
+        expected = {"sandbox": BulkRefusal("extract: HTTP 403", 2.5)} if made_on_first_write else {}
+        assert store.bulk_refusals() == expected
         assert store.bulk_archives("sandbox") == []
-    with StateStore.open(tmp_path) as store:
-        tables = {row[0] for row in store._db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert "bulk_refusals" not in tables
-    assert "bulk_archives" not in tables
 
 
 def test_refusal_survives_a_restart_and_follows_the_target(tmp_path: Path) -> None:

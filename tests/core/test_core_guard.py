@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hubsync.core.conflicts import KEEP_LOCAL, KEEP_REMOTE, iso_ms
-from hubsync.core.effects import UNKNOWN_CONTENT
+from hubsync.core.effects import MAYBE_DELETED, UNKNOWN_CONTENT
 from hubsync.core.guard import RemoteView, Step, Verdict, judge, same_version
 from hubsync.model import (
     ConflictKind,
@@ -78,6 +78,31 @@ def test_first_contact_lists_the_folder_then_compares_content() -> None:
     assert judge(upload(), None, replace(read, content_sha256=NEW)) == Verdict(Step.ADOPT)
     assert judge(delete(), None, RemoteView()) == Verdict(Step.READ_META)
     assert judge(delete(), None, meta(None, exists=False)) == Verdict(Step.DONE)
+
+
+def test_content_of_an_unrecorded_send_is_hubsyncs_own() -> None:
+    """A remote holding exactly what an earlier send of the path may have put there
+    unrecorded (``sent_sha256``) is overwritten or deleted like a synced file, on first
+    contact, over a base, and over an unknown base; any other content stays a conflict."""
+    mine = replace(upload(), sent_sha256=OLD)
+    gone = replace(delete(), sent_sha256=OLD)
+    first = RemoteView(listed=True, content_sha256=OLD)
+    assert judge(mine, None, first) == Verdict(Step.SEND)
+    assert judge(gone, None, meta(THEIRS)) == Verdict(Step.READ_CONTENT)
+    assert judge(gone, None, replace(meta(THEIRS), content_sha256=OLD)) == Verdict(Step.SEND)
+    assert judge(gone, None, replace(meta(THEIRS), content_sha256=OTHER)) == Verdict(
+        Step.CONFLICT, ConflictKind.UNSYNCED)
+    assert judge(delete(), None, meta(THEIRS)) == Verdict(Step.CONFLICT, ConflictKind.UNSYNCED)
+    over_base = replace(meta(THEIRS), content_sha256=OLD)
+    assert judge(mine, base(NEW), over_base) == Verdict(Step.SEND)
+    assert judge(upload(), base(NEW), over_base) == Verdict(Step.CONFLICT, ConflictKind.CHANGED)
+    unknown = base(UNKNOWN_CONTENT, None)
+    assert judge(mine, unknown, over_base, user_id=7001) == Verdict(Step.SEND)
+    # Gone after hubsync's own delete that may have been applied unrecorded: re-created.
+    recreate = replace(upload(), sent_sha256=MAYBE_DELETED)
+    assert judge(recreate, base(), meta(None, exists=False)) == Verdict(Step.SEND)
+    assert judge(recreate, base(), replace(meta(THEIRS), content_sha256=OTHER)) == Verdict(
+        Step.CONFLICT, ConflictKind.CHANGED)
 
 
 def test_guard_off_and_unknown_content() -> None:
@@ -166,6 +191,27 @@ def test_a_local_file_made_equal_to_the_remote_copy_ends_the_conflict() -> None:
     assert box.base(ACCOUNT)[remote("a.css")].remote == THEIRS
 
 
+def test_a_save_held_by_a_conflict_is_told_once_per_content() -> None:
+    """A save of new content to a path in conflict is not sent, and one `skipped` line
+    says so with the command that decides it; the same content again says nothing, nor
+    does a reconcile (its summary lists open conflicts)."""
+    box = outbox()
+    box.load([], [base(seen("v1").sha256)])
+    box.observe(WATCH, {"a.css": seen("mine")}, T0)
+    [sent] = box.next_batch(ACCOUNT, T0, 5)
+    view = RemoteView(meta_read=True, exists=True, version=THEIRS,
+                      content_sha256=seen("theirs").sha256)
+    box.on_guard(sent, box.guard_verdict(sent, view), view, T0)
+    assert not box.observe(WATCH, {"a.css": seen("mine")}, T0 + 1).events
+    said = box.observe(WATCH, {"a.css": seen("mine 2")}, T0 + 2)
+    assert not said.upsert
+    [line] = [e.fields for e in said.events if e.event == "skipped"]
+    assert line["path"] == "a.css"
+    assert "hubsync resolve a.css --keep local|remote" in str(line["reason"])
+    assert not box.observe(WATCH, {"a.css": seen("mine 2")}, T0 + 3).events
+    assert not box.observe(WATCH, {"a.css": seen("mine 3")}, T0 + 4, complete=True).events
+
+
 VERSIONS = st.one_of(st.none(), st.builds(
     RemoteVersion, st.sampled_from([None, 1, 2]), st.sampled_from([None, "h1", "h2"]),
     st.sampled_from([None, 7001, 7002])))
@@ -175,16 +221,19 @@ CONTENTS = st.sampled_from([OLD, NEW, OTHER, UNKNOWN_CONTENT])
 @given(op=st.sampled_from([OpKind.UPLOAD, OpKind.DELETE]),
        base_row=st.one_of(st.none(), st.builds(base, CONTENTS, VERSIONS)),
        remote_version=VERSIONS, remote_exists=st.booleans(),
-       remote_content=st.sampled_from([OLD, NEW, OTHER]), prefer_local=st.booleans())
+       remote_content=st.sampled_from([OLD, NEW, OTHER]), prefer_local=st.booleans(),
+       sent=st.sampled_from([None, OLD, OTHER, MAYBE_DELETED]))
 def test_no_send_over_a_remote_version_hubsync_did_not_see(
         op: OpKind, base_row: SyncedFile | None, remote_version: RemoteVersion | None,
-        remote_exists: bool, remote_content: str, prefer_local: bool) -> None:
+        remote_exists: bool, remote_content: str, prefer_local: bool,
+        sent: str | None) -> None:
     """Whatever the base and the remote, feeding judge the reads it asks for: a SEND over
     an existing remote file happens only when the remote is the version hubsync recorded,
-    holds the content hubsync synced, is hubsync's own unknown write, or --prefer local
-    said so on first contact; a remote that does not exist is never a conflict for a
-    delete; every path ends in a verdict within a few reads."""
-    entry = upload() if op is OpKind.UPLOAD else delete()
+    holds the content hubsync synced or content an unrecorded send of its own may have
+    put there (``sent_sha256``), is hubsync's own unknown write, or --prefer local said
+    so on first contact; a remote that does not exist is never a conflict for a delete;
+    every path ends in a verdict within a few reads."""
+    entry = replace(upload() if op is OpKind.UPLOAD else delete(), sent_sha256=sent)
     view = RemoteView()
     for _ in range(6):
         verdict = judge(entry, base_row, view, prefer_local=prefer_local, user_id=7001)
@@ -202,7 +251,9 @@ def test_no_send_over_a_remote_version_hubsync_did_not_see(
         raise AssertionError("no verdict after 6 reads")
     if verdict.step is Step.SEND and remote_exists:
         saw = view.content_sha256
-        if base_row is None:
+        if sent is not None and saw == sent:
+            pass  # hubsync's own unrecorded write
+        elif base_row is None:
             assert op is OpKind.UPLOAD
             assert prefer_local
             assert saw != entry.sha256

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 from pathlib import Path
 
 from hubsync.emulator import EmulatorThread
@@ -127,3 +128,32 @@ def test_remote_delete_is_a_conflict_and_the_local_file_stays(
         assert (root / "css/main.css").read_bytes() == THEME["css/main.css"]
     assert [(c.rel, c.kind) for c in _conflicts(state, emu)] == [
         ("css/main.css", ConflictKind.DELETED)]
+
+
+def _holds(path: Path, body: bytes) -> bool:
+    return path.read_bytes() == body
+
+
+def test_a_file_left_remote_on_purpose_is_not_pulled_back_by_a_later_session(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """`delete_remote = false`: a file deleted locally and pushed (its remote copy stays
+    on purpose) is not written back by a two-way watch started later, in a new process;
+    the teammate's edits of other files still come down (the barrier: two of them, so a
+    whole poll ran between them)."""
+    emu = emulator_thread
+    config, root, state = _pulled_theme(tmp_path, emu)
+    config.write_text(config.read_text().replace("delete_remote = true",
+                                                 "delete_remote = false"))
+    (root / "css/main.css").unlink()
+    pushed = run_hubsync(config, emu, "push")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert [line["path"] for line in log_lines(state, "skipped")] == ["css/main.css"]
+    home = f"{DEST}/templates/home.html"
+    with watch_session(config, emu, tmp_path / "watch.out", extra=("--two-way",)):
+        for n in (1, 2):
+            body = f"<h1>teammate {n}</h1>\n".encode()
+            emu.edit_as(SANDBOX, home, body, user_id=TEAMMATE)
+            wait_until(partial(_holds, root / "templates/home.html", body), 30,
+                       f"the teammate's edit {n}")
+    assert not (root / "css/main.css").exists()
+    assert "css/main.css" in remote_tree(emu, SANDBOX, DEST)

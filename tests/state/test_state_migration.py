@@ -100,12 +100,12 @@ def v1_dir(tmp_path: Path) -> Path:
 
 
 def test_v1_rows_move_to_the_bound_targets(v1_dir: Path) -> None:
-    """Opening migrates to the current schema (3); bind moves each name's schema-1 rows to
+    """Opening migrates to the current schema (4); bind moves each name's schema-1 rows to
     its target with every field carried over (a held delete stays held, and is not
     pre-approved), and load returns them under the account names. An upload row without content (not
     sendable) is dropped."""
     with StateStore.open(v1_dir) as store:
-        assert store.schema_version() == 3
+        assert store.schema_version() == 4
         store.bind(TARGETS)
         entries, base = store.load()
     assert sorted(base, key=lambda r: (r.account, r.remote_path)) == [

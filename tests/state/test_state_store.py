@@ -75,7 +75,7 @@ def test_open_creates_a_wal_database_with_foreign_keys(tmp_path: Path) -> None:
     """state.db is created in WAL mode at the current schema, and its REFERENCES are
     enforced: a base row for a target that does not exist is refused."""
     with StateStore.open(tmp_path / "s") as opened:
-        assert opened.schema_version() == SCHEMA_VERSION == 3
+        assert opened.schema_version() == SCHEMA_VERSION == 4
         with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
             opened._db.execute(
                 "INSERT INTO synced (target_id, remote_path, watch, rel, sha256, synced_s) "
@@ -84,7 +84,8 @@ def test_open_creates_a_wal_database_with_foreign_keys(tmp_path: Path) -> None:
     try:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert {"targets", "synced", "outbox", "stat_cache", "auth_status"} <= tables
+        assert {"targets", "synced", "outbox", "stat_cache", "auth_status", "conflicts",
+                "bulk_refusals", "bulk_archives", "left_remote"} <= tables
         assert "kv" not in tables
     finally:
         db.close()
@@ -94,8 +95,10 @@ def test_apply_then_load_round_trips_every_field(tmp_path: Path) -> None:
     """Every field of an outbox row and a base row (remote version included) survives a
     close and reopen, and rows come back under the account name bound to their target."""
     entries = [
-        upload("a.css", "1", attempts=2, state=OutboxState.PARKED, last_error="HubL: line 3"),
+        upload("a.css", "1", attempts=2, state=OutboxState.PARKED, last_error="HubL: line 3",
+               sent_sha256="0"),
         delete("gone", folder=True, approved=True, state=OutboxState.HELD),
+        delete("sent-then-gone", sent_sha256="5"),
         upload("b.css", "2", account="staging"),
     ]
     base = [synced("c.css", "3", remote=RemoteVersion(1700000000123, "h", 9001)),
@@ -409,3 +412,18 @@ async def test_the_committer_keeps_decisions_in_order(tmp_path: Path) -> None:
         await store.close()
     assert [(e.rel, e.sha256) for e in entries] == [("a.css", "2")]
     assert [(r.rel, r.sha256) for r in base] == [("a.css", "1")]
+
+
+def test_left_remote_lasts_until_the_path_is_synced_again(tmp_path: Path) -> None:
+    """A remote file left in place on purpose (``Effects.left_remote``) is still known
+    after a close and reopen, per account; a base row later written for the path (synced
+    again) ends it in the same transaction."""
+    with StateStore.open(tmp_path) as first:
+        first.bind(TARGETS)
+        first.apply(Effects(left_remote=[(("sandbox", "theme/a.css"), 3.0),
+                                         (("staging", "theme/b.css"), 4.0)]))
+    with StateStore.open(tmp_path) as second:
+        second.bind(TARGETS)
+        assert second.left_remote() == [("sandbox", "theme/a.css"), ("staging", "theme/b.css")]
+        second.apply(Effects(synced=[synced("a.css", "1")]))
+        assert second.left_remote() == [("staging", "theme/b.css")]

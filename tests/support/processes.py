@@ -87,11 +87,14 @@ def file_deletes(emu: EmulatorThread | Emulator) -> list[str]:
             and ARCHIVE_PREFIX not in (r.remote_path or "")]
 
 
-def remote_tree(emu: EmulatorThread, portal: int, dest: str) -> dict[str, bytes]:
-    """The emulator's published files under ``dest``, relative to it."""
+def remote_tree(emu: EmulatorThread | Emulator, portal: int, dest: str,
+                environment: str = "published") -> dict[str, bytes]:
+    """The emulator's files under ``dest`` (published, or ``environment``), relative to
+    it."""
     prefix = dest + "/"
     return {path.removeprefix(prefix): stored.content
-            for path, stored in emu.files(portal).items() if path.startswith(prefix)}
+            for path, stored in emu.files(portal, environment).items()
+            if path.startswith(prefix)}
 
 
 def local_tree(root: Path, ignore: Callable[[str], bool] = lambda rel: False) -> dict[str, bytes]:

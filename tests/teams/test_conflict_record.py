@@ -174,7 +174,7 @@ def test_schema_2_database_gains_the_conflicts_table(tmp_path: Path) -> None:
     finally:
         db.close()
     with opened(state_dir) as store:
-        assert store.schema_version() == 3
+        assert store.schema_version() == 4
         assert [r.sha256 for r in store.load()[1]] == ["aaa"]
         store.record_conflict(None, conflict("a.css"))
         assert len(store.conflicts()) == 1

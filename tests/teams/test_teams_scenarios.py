@@ -78,9 +78,10 @@ def test_scenario_1_bobs_change_is_never_overwritten(tmp_path: Path,
 def test_scenario_2_a_teammates_module_survives_a_folder_removal(
         tmp_path: Path, team: EmulatorThread) -> None:
     """Ann pushed modules/hero.module, Bob pushed modules/team.module; Ann removes her
-    hero.module folder with delete_remote on and pushes: one delete per file she synced,
+    hero.module folder with delete_remote on and pushes: hero.module holds only what she
+    synced, so ONE delete of that folder (tests/teams/test_folder_delete.py has the rest),
     never a delete of modules/ or of anything under team.module, which stays byte for
-    byte; the brake counted files."""
+    byte; one `deleted` line per file."""
     hero = {"modules/hero.module/meta.json": "{}",
             "modules/hero.module/module.html": "<div>hero</div>",
             "modules/hero.module/fields.json": "[]"}
@@ -96,6 +97,6 @@ def test_scenario_2_a_teammates_module_survives_a_folder_removal(
     assert remote(team) == {**{k: v.encode() for k, v in THEME.items()},
                             **{k: v.encode() for k, v in team_module.items()}}
     deletes = requests(team, "delete", ann.user_id)
-    assert sorted(deletes) == sorted(f"{DEST}/{rel}" for rel in hero)
+    assert deletes == [f"{DEST}/modules/hero.module"]
     assert sorted(line["path"] for line in ann.log("deleted")) == sorted(hero)
     assert ann.log("conflict") == []

@@ -25,7 +25,8 @@ def test_conflicts_show_in_status_and_the_watch_header(tmp_path: Path,
     """Bob changes css/main.css after both synced; Ann's watch gets her save of it as a
     `changed` conflict (a `≠` line with the path and `hubsync resolve`). Stopped, her
     `status` lists it (text and JSON); her next watch says in its header that one
-    conflict is open, and `status` of that running watch counts it."""
+    conflict is open, and `status` of that running watch counts it; a save of the held
+    file in that watch says it was not sent (console and sync log)."""
     ann = make_user(tmp_path, team, "ann", THEME)
     bob = make_user(tmp_path, team, "bob", THEME)
     assert ann.run("push").returncode == 0
@@ -51,4 +52,8 @@ def test_conflicts_show_in_status_and_the_watch_header(tmp_path: Path,
         running = ann.run("status")
         assert "1 conflicts open" in running.stdout.splitlines()[1]
         assert "ann: css/main.css: changed" in running.stdout
+        # A later save of the held file says it was not sent, and how to decide.
+        (ann.root / "css/main.css").write_text("body { color: green } /* ann again */")
+        session.wait_for_output("css/main.css skipped: not sent: in conflict")
     assert "watching theme; 1 conflicts open, not sent until resolved" in session.output()
+    assert [line["path"] for line in ann.log("skipped")] == ["css/main.css"]
