@@ -22,6 +22,7 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     from hubsync.config import Config
     from hubsync.engine import Summary
+    from hubsync.model import Conflict
     from hubsync.people import Directory
 
 # One meaning per symbol everywhere: ✗ is a failure, − a delete.
@@ -323,13 +324,24 @@ def _failure_lines(summary: Summary) -> list[str]:
     return lines
 
 
-def summary_lines(summary: Summary, *, quiet: bool = False) -> SummaryText:
+def conflict_writer(conflict: Conflict, people: Directory | None) -> str:
+    """``, by bob@example.com (user 7002)`` (``people`` knows the email), ``, by user
+    7002`` (it does not), or ``""`` when HubSpot did not name the remote writer."""
+    writer = conflict.remote.writer_user_id if conflict.remote is not None else None
+    if writer is None:
+        return ""
+    return f", by {people.name(writer) if people is not None else f'user {writer}'}"
+
+
+def summary_lines(summary: Summary, *, quiet: bool = False,
+                  people: Directory | None = None) -> SummaryText:
     """What ``push`` prints at the end: per account the counts (bytes, pending, held),
     the totals and the elapsed time, the files left out by the rules and the failures
     LISTED (at most ``LIST_LIMIT`` of each, then the command that lists the rest), holds
     with their account, and what is still pending. ``quiet`` (``-q``: the summary and
     problems only) leaves out the files left out by the rules: they are no problem, and
-    the same ones would be listed on every run."""
+    the same ones would be listed on every run. Each conflict names its remote writer,
+    by email where ``people`` (the user directory) knows them."""
     accounts = sorted(set(summary.pushed) | set(summary.pending) | set(summary.held_deletes))
     out: list[str] = [_account_line(summary, account) for account in accounts]
     totals = _totals_line(summary)
@@ -351,12 +363,14 @@ def summary_lines(summary: Summary, *, quiet: bool = False) -> SummaryText:
                    "overwrite (`hubsync conflicts`, then `hubsync resolve PATH --keep "
                    "local|remote`):")
         err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
+                           f"{conflict_writer(c, people)}"
                            for c in summary.conflicts], "hubsync conflicts"))
     if summary.open_conflicts:
         err.append(f"{len(summary.open_conflicts)} not sent: conflicts still open from an "
                    "earlier run (`hubsync conflicts`, then `hubsync resolve PATH --keep "
                    "local|remote`):")
         err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
+                           f"{conflict_writer(c, people)}"
                            for c in summary.open_conflicts], "hubsync conflicts"))
     if summary.failures:
         err.append(f"{len(summary.failures)} failed:")
