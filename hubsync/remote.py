@@ -84,9 +84,14 @@ class RemoteReader(Protocol):
 
 
 class Authorizer(Protocol):
-    """``auth.TokenManager.call``: runs ``fn(token)`` with a fresh token."""
+    """``auth.TokenManager``: ``call`` runs ``fn(token)`` with a fresh token;
+    ``next_exchange_in_s`` is how long a failed key exchange waits before it is tried
+    again (seconds; None when nothing holds it back)."""
 
     async def call(self, fn: Callable[[AccessToken], Awaitable[T]]) -> T: ...
+
+    @property
+    def next_exchange_in_s(self) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,22 +143,39 @@ class RemoteFiles:
             self.requests += 1
             return await self.tokens.call(fn)
 
-        attempt = 0
         async with self._gate:
-            while True:
-                try:
-                    answer = await paced(self.pacer, send)
-                except RateLimited:
-                    continue  # the pacer pauses every request of the account: acquire waits
-                except TransientError:
-                    attempt += 1
-                    limit = FLAKY_READ_ATTEMPTS if self._answered else READ_ATTEMPTS
-                    if attempt >= limit:
-                        raise
-                    await self._sleep(min(RETRY_CAP_S, RETRY_BASE_S * 2 ** (attempt - 1)))
-                    continue
-                self._answered = True
-                return answer
+            return await self._retrying(lambda: paced(self.pacer, send))
+
+    async def check_key(self) -> None:
+        """Get a token (the key exchange), retried like a read: ``pull`` checks the key
+        before it lists anything, and one lost connection must not end it. Raises
+        ``HubsyncError`` subclasses (KeyRejected, KeyNotFound, TransientError...)."""
+        async def noop(_token: AccessToken) -> None:
+            return None
+        # Paced: a 429 on the exchange pauses the account, which acquire then waits out.
+        await self._retrying(lambda: paced(self.pacer, lambda: self.tokens.call(noop)))
+
+    async def _retrying(self, attempt_once: Callable[[], Awaitable[T]]) -> T:
+        """``attempt_once()`` until it answers; a 429 (the pacer paused the account) is not
+        counted, another transient failure is, up to the limit, the next try waiting the
+        backoff or until the key exchange may go again, whichever is later (a try before
+        that fails without reaching HubSpot)."""
+        attempt = 0
+        while True:
+            try:
+                answer = await attempt_once()
+            except RateLimited:
+                continue  # the pacer pauses every request of the account: acquire waits
+            except TransientError:
+                attempt += 1
+                limit = FLAKY_READ_ATTEMPTS if self._answered else READ_ATTEMPTS
+                if attempt >= limit:
+                    raise
+                backoff = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** (attempt - 1))
+                await self._sleep(max(backoff, self.tokens.next_exchange_in_s or 0.0))
+                continue
+            self._answered = True
+            return answer
 
     async def metadata(self, remote_path: str) -> RemoteMeta | None:
         """The file or folder at ``remote_path``; None when nothing is there.

@@ -239,7 +239,7 @@ class _Puller:
         base = self._base()
         async with open_remote(self.config, self.account,
                                publish=self.watch.mode.value == "publish") as (remote, tokens):
-            await tokens.token()  # the key is checked before anything is listed
+            await remote.check_key()  # the key is checked before anything is listed
             started = time.monotonic()
             files = await self._list(remote)
             wanted = self._filter(files)
