@@ -40,6 +40,7 @@ from hubsync.errors import (
     KeyNotFound,
     KeyRejected,
     PortalMismatch,
+    RateLimited,
     TokenExpired,
     TransientError,
     clause,
@@ -50,6 +51,9 @@ from hubsync.ports import KeyLookup, RemoteApi
 
 T = TypeVar("T")
 EMAIL_LOOKUP_TIMEOUT_S = 5.0
+RATE_WINDOW_S = 10.0
+"""How long a 429 without Retry-After holds the key exchange back: HubSpot's rolling
+window (hubspot-api.md §6, ``ten_secondly_rolling``)."""
 SEND_MARGIN_S = 1.0
 """A token that expires within this many seconds (local clock) is not sent: the request
 must still find it valid when HubSpot reads it. For short-lived tokens the margin is a
@@ -86,6 +90,11 @@ class TokenManager:
         self._last_error: str | None = None
         self._inflight: asyncio.Task[None] | None = None
         self._exchanges = 0
+        self._rate_limited = False
+        """Whether the last failed exchange was answered 429 (``_waiting``)."""
+        self.backoff_cap_s = tokens.BACKOFF_CAP_S
+        """Longest wait (seconds) before the exchange is tried again after it could not
+        connect; ``push`` shortens it to its own retries' cap (it runs to a deadline)."""
 
     # --- what callers may look at ---------------------------------------------------------
 
@@ -115,6 +124,15 @@ class TokenManager:
         return self._key_source
 
     @property
+    def next_exchange_in_s(self) -> float | None:
+        """Seconds until the key exchange may be tried again after a failed one (the
+        backoff, or a 429's wait); None when nothing holds it back."""
+        retry_at = self._machine.retry_at
+        if self._machine.auth is not AuthState.OFFLINE or retry_at is None:
+            return None
+        return max(0.0, retry_at - self._clock())
+
+    @property
     def exchanges(self) -> int:
         """How many exchanges this manager has sent (for status and tests)."""
         return self._exchanges
@@ -136,11 +154,7 @@ class TokenManager:
                 assert self._hold_error is not None
                 raise self._hold_error
             if decision.action is Action.WAIT:
-                wait_s = max(0.0, (decision.at or 0.0) - self._clock())
-                raise TransientError(
-                    f"account {self.account.name!r} cannot reach HubSpot "
-                    f"({self._last_error}); next try in {wait_s:.0f} s"
-                )
+                raise self._waiting(max(0.0, (decision.at or 0.0) - self._clock()))
             try:
                 await self._shared_exchange()
             except HubsyncError:
@@ -270,10 +284,31 @@ class TokenManager:
                   error=str(error))
         return error
 
+    def _waiting(self, wait_s: float) -> TransientError:
+        """What ``token()`` raises while the exchange waits to be tried again: rate limited
+        (a 429 answered it: ``RateLimited`` with the wait, so the pacer pauses the account
+        that long) or cannot reach HubSpot. The wait is not in the message: the caller
+        says when it tries again (one clock on a line, not two)."""
+        name = self.account.name
+        if self._rate_limited:
+            return RateLimited(
+                f"account {name!r} is rate limited by HubSpot ({self._last_error}); "
+                f"the key exchange waits {wait_s:.0f} s", retry_after=wait_s)
+        return TransientError(f"account {name!r} cannot reach HubSpot ({self._last_error})")
+
     def _offline(self, exc: HubSpotError) -> None:
-        self._machine = tokens.exchange_failed_transient(
-            self._machine, self._clock(), self._jitter()
-        )
+        now = self._clock()
+        self._machine = tokens.exchange_failed_transient(self._machine, now, self._jitter())
+        self._rate_limited = isinstance(exc, RateLimited)
+        if self._machine.retry_at is not None:
+            retry_at = min(self._machine.retry_at, now + self.backoff_cap_s)
+            self._machine = replace(self._machine, retry_at=retry_at)
+        if isinstance(exc, RateLimited):
+            # HubSpot said how long (Retry-After), else its rolling window: asking sooner
+            # is only refused again.
+            wait_s = exc.retry_after if exc.retry_after is not None else RATE_WINDOW_S
+            retry_at = max(self._machine.retry_at or now, now + wait_s)
+            self._machine = replace(self._machine, retry_at=retry_at)
         self._last_error = str(exc)
         log.warning("auth_failed", account=self.account.name, portal_id=self.account.portal_id,
                     reason=type(exc).__name__, status=exc.status,

@@ -5,7 +5,13 @@ Reads go through the account's client, its token manager and its :class:`Pacer` 
 ``ls`` or the two-way watch's polling share the account's rate budget with uploads
 instead of competing with them (hubspot-api.md §6). A 429 pauses the whole account
 (``Pacer.rate_limited``) and the read is tried again after the pause; other transient
-failures are retried a few times with a short backoff.
+failures (a 5xx, a dropped connection) are retried with a capped backoff, each try paced
+again: ``READ_ATTEMPTS`` tries while nothing has answered yet (an outage is said soon),
+``FLAKY_READ_ATTEMPTS`` once the server has answered a read of this reader (a flaky
+network must not throw a whole listing away for one lost connection).
+
+Concurrent reads (:func:`all_of`) raise the first failure as itself, never inside an
+``ExceptionGroup``: callers catch ``HubsyncError`` and say what to do next.
 
 Listing (hubspot-api.md §3-4): filemapper ``GET meta/{folder}`` and the Source Code
 API's ``metadata/{folder}`` both answer a folder with its children's *names*, so a tree
@@ -24,7 +30,7 @@ import asyncio
 import enum
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -34,16 +40,39 @@ from hubsync.core.conflicts import iso_ms
 from hubsync.core.extracted import window_of, within
 from hubsync.core.ignore import IgnoreRules
 from hubsync.core.paths import is_allowed, name_problem
-from hubsync.errors import RateLimited, TransientError
+from hubsync.errors import RateLimited, TransientError, cause_of
 from hubsync.model import AccessToken, Identity, RemoteMeta, RemoteVersion, SyncedFile
 from hubsync.ratelimit import Limiter, paced
 
 T = TypeVar("T")
 
 READ_ATTEMPTS = 5
-"""Tries of one read after transient failures (429s do not count: they pause instead)."""
+"""Tries of one read after transient failures while no read of the reader has been
+answered yet (429s do not count: they pause instead)."""
+FLAKY_READ_ATTEMPTS = 12
+"""Tries of one read once the server has answered this reader: with half the requests
+failing (a very flaky network) a read still fails for good only once in ~4000."""
 RETRY_BASE_S = 0.5
-"""First backoff after a transient failure; doubles per attempt."""
+"""First backoff after a transient failure (seconds); doubles per attempt."""
+RETRY_CAP_S = 4.0
+"""Longest backoff between two tries of one read (seconds)."""
+
+
+async def all_of(works: Iterable[Awaitable[None]]) -> None:
+    """Await ``works`` concurrently (a TaskGroup). The first failure cancels the others
+    and is raised as itself (a ``HubsyncError`` where one was raised, the first of ours
+    when several failed: ``errors.cause_of``), never wrapped in an ``ExceptionGroup``
+    that an ``except HubsyncError`` would miss."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for work in works:
+                group.create_task(_awaited(work))
+    except BaseExceptionGroup as failed:
+        raise cause_of(failed) from None
+
+
+async def _awaited(work: Awaitable[None]) -> None:
+    await work
 
 
 class RemoteReader(Protocol):
@@ -57,9 +86,14 @@ class RemoteReader(Protocol):
 
 
 class Authorizer(Protocol):
-    """``auth.TokenManager.call``: runs ``fn(token)`` with a fresh token."""
+    """``auth.TokenManager``: ``call`` runs ``fn(token)`` with a fresh token;
+    ``next_exchange_in_s`` is how long a failed key exchange waits before it is tried
+    again (seconds; None when nothing holds it back)."""
 
     async def call(self, fn: Callable[[AccessToken], Awaitable[T]]) -> T: ...
+
+    @property
+    def next_exchange_in_s(self) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,27 +132,52 @@ class RemoteFiles:
         """Reads sent (for ``pull``'s summary and the poller's budget)."""
         self._gate = asyncio.Semaphore(max(1, concurrency))
         self._sleep = sleep
+        self._answered = False
+        """Whether a read of this reader has been answered: its failures are then a
+        flaky connection, tried ``FLAKY_READ_ATTEMPTS`` times, not an outage."""
 
     async def _read(self, fn: Callable[[AccessToken], Awaitable[T]]) -> T:
         """``fn(token)`` through :func:`hubsync.ratelimit.paced`; a 429 (which paused the
-        account there) is tried again once the pause is over, other transient errors
-        ``READ_ATTEMPTS`` times. Raises the last error."""
+        account there) is tried again once the pause is over, other transient errors up
+        to ``READ_ATTEMPTS`` (``FLAKY_READ_ATTEMPTS`` once the server has answered) times,
+        ``RETRY_BASE_S`` doubling to ``RETRY_CAP_S`` apart. Raises the last error."""
         async def send() -> T:
             self.requests += 1
             return await self.tokens.call(fn)
 
-        attempt = 0
         async with self._gate:
-            while True:
-                try:
-                    return await paced(self.pacer, send)
-                except RateLimited:
-                    continue  # the pacer pauses every request of the account: acquire waits
-                except TransientError:
-                    attempt += 1
-                    if attempt >= READ_ATTEMPTS:
-                        raise
-                    await self._sleep(RETRY_BASE_S * 2 ** (attempt - 1))
+            return await self._retrying(lambda: paced(self.pacer, send))
+
+    async def check_key(self) -> None:
+        """Get a token (the key exchange), retried like a read: ``pull`` checks the key
+        before it lists anything, and one lost connection must not end it. Raises
+        ``HubsyncError`` subclasses (KeyRejected, KeyNotFound, TransientError...)."""
+        async def noop(_token: AccessToken) -> None:
+            return None
+        # Paced: a 429 on the exchange pauses the account, which acquire then waits out.
+        await self._retrying(lambda: paced(self.pacer, lambda: self.tokens.call(noop)))
+
+    async def _retrying(self, attempt_once: Callable[[], Awaitable[T]]) -> T:
+        """``attempt_once()`` until it answers; a 429 (the pacer paused the account) is not
+        counted, another transient failure is, up to the limit, the next try waiting the
+        backoff or until the key exchange may go again, whichever is later (a try before
+        that fails without reaching HubSpot)."""
+        attempt = 0
+        while True:
+            try:
+                answer = await attempt_once()
+            except RateLimited:
+                continue  # the pacer pauses every request of the account: acquire waits
+            except TransientError:
+                attempt += 1
+                limit = FLAKY_READ_ATTEMPTS if self._answered else READ_ATTEMPTS
+                if attempt >= limit:
+                    raise
+                backoff = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** (attempt - 1))
+                await self._sleep(max(backoff, self.tokens.next_exchange_in_s or 0.0))
+                continue
+            self._answered = True
+            return answer
 
     async def metadata(self, remote_path: str) -> RemoteMeta | None:
         """The file or folder at ``remote_path``; None when nothing is there.
@@ -169,9 +228,7 @@ class RemoteFiles:
                 await self._walk_children(meta, rel + "/", found, recursive=True,
                                           folders=folders)
 
-        async with asyncio.TaskGroup() as group:
-            for name in folder.children:
-                group.create_task(one(name))
+        await all_of(one(name) for name in folder.children)
 
 
 def left_out_reason(rel: str, rules: IgnoreRules) -> str | None:

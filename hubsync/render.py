@@ -257,10 +257,11 @@ def conflict_why(kind: str, *, deleted_here: bool = False) -> str:
     return f"deleted here; {why}" if deleted_here else why
 
 
-def _conflict_line(c: Conflict) -> str:
-    """``  account: path: kind: why`` for a summary's list of conflicts."""
+def _conflict_line(c: Conflict, people: Directory | None = None) -> str:
+    """``  account: path: kind: why, by writer`` for a summary's list of conflicts."""
     return (f"  {c.account}: {c.rel}: {c.kind}: "
-            f"{conflict_why(str(c.kind), deleted_here=c.local_sha256 is None)}")
+            f"{conflict_why(str(c.kind), deleted_here=c.local_sha256 is None)}"
+            f"{conflict_writer(c, people)}")
 
 
 def plan_lines(summary: Summary) -> list[str]:
@@ -364,16 +365,26 @@ def _failure_lines(summary: Summary) -> list[str]:
     return lines
 
 
-def summary_lines(summary: Summary, *, quiet: bool = False,
+def conflict_writer(conflict: Conflict, people: Directory | None) -> str:
+    """``, by bob@example.com (user 7002)`` (``people`` knows the email), ``, by user
+    7002`` (it does not), or ``""`` when HubSpot did not name the remote writer."""
+    writer = conflict.remote.writer_user_id if conflict.remote is not None else None
+    if writer is None:
+        return ""
+    return f", by {people.name(writer) if people is not None else f'user {writer}'}"
+
+
+def summary_lines(summary: Summary, *, quiet: bool = False, people: Directory | None = None,
                   others_open: bool = False) -> SummaryText:
     """What ``push`` prints at the end: per account the counts (bytes, pending, held),
     the totals and the elapsed time, the files left out by the rules and the failures
     LISTED (at most ``LIST_LIMIT`` of each, then the command that lists the rest), holds
     with their account, and what is still pending. ``quiet`` (``-q``: the summary and
     problems only) leaves out the files left out by the rules: they are no problem, and
-    the same ones would be listed on every run. ``others_open`` (``resolve``: the
-    conflicts still open are not the run's failure) tells them as one line on stdout
-    instead of listing them on stderr.
+    the same ones would be listed on every run. Each conflict names its remote writer,
+    by email where ``people`` (the user directory) knows them. ``others_open``
+    (``resolve``: the conflicts still open are not the run's failure) tells them as one
+    line on stdout instead of listing them on stderr.
 
     "everything is in sync" only when ``summary.ok``: never while a conflict is open
     (found now or earlier), a change pending, a delete held or a file failed."""
@@ -398,7 +409,7 @@ def summary_lines(summary: Summary, *, quiet: bool = False,
         err.append(f"{len(summary.conflicts)} not sent: a remote version hubsync will not "
                    "overwrite (`hubsync conflicts`, then `hubsync resolve PATH --keep "
                    "local|remote`):")
-        err.extend(capped([_conflict_line(c) for c in summary.conflicts],
+        err.extend(capped([_conflict_line(c, people) for c in summary.conflicts],
                           "hubsync conflicts"))
     if summary.open_conflicts and others_open:
         out.append(f"{counted(len(summary.open_conflicts), 'other conflict')} still open, "
@@ -407,7 +418,7 @@ def summary_lines(summary: Summary, *, quiet: bool = False,
         err.append(f"{len(summary.open_conflicts)} not sent: conflicts still open from an "
                    "earlier run (`hubsync conflicts`, then `hubsync resolve PATH --keep "
                    "local|remote`):")
-        err.extend(capped([_conflict_line(c) for c in summary.open_conflicts],
+        err.extend(capped([_conflict_line(c, people) for c in summary.open_conflicts],
                           "hubsync conflicts"))
     if summary.failures:
         err.append(f"{len(summary.failures)} failed:")

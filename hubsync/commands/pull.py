@@ -247,7 +247,7 @@ class _Puller:
         base = self._base()
         async with open_remote(self.config, self.account,
                                publish=self.watch.mode.value == "publish") as (remote, tokens):
-            await tokens.token()  # the key is checked before anything is listed
+            await remote.check_key()  # the key is checked before anything is listed
             started = time.monotonic()
             files = await self._list(remote)
             wanted = self._filter(files)
@@ -313,7 +313,7 @@ class _Puller:
     async def _download(self, remote: RemoteFiles, files: list[RemoteFile],
                         base: dict[str, SyncedFile]) -> dict[str, bytes]:
         """The content of every file whose base does not already say it is current."""
-        from hubsync.remote import Local, Verdict, decide
+        from hubsync.remote import Local, Verdict, all_of, decide
 
         needed = [f for f in files if decide(Local(self._local_sha(f.rel)),
                                              base.get(f.meta.path), f.meta, None)
@@ -330,9 +330,7 @@ class _Puller:
                 self.progress.advance(task)
 
         try:
-            async with asyncio.TaskGroup() as group:
-                for item in needed:
-                    group.create_task(one(item))
+            await all_of(one(item) for item in needed)  # a failure raised as itself
         finally:
             if self.progress is not None and task is not None:
                 self.progress.remove_task(task)

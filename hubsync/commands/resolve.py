@@ -161,7 +161,7 @@ def _push(config: Any, watch: str, account: str) -> int:
     # The other conflicts still open are not this command's failure: judge the push by
     # what it did, but never print "in sync" while they are open (summary_lines says
     # that only when the summary, open conflicts included, is ok).
-    text = render.summary_lines(summary, others_open=True)
+    text = render.summary_lines(summary, others_open=True, people=reporter.people.get())
     for line in text.out:
         print(line)
     for line in text.err:

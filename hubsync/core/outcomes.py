@@ -182,15 +182,18 @@ class OutcomeRules(OutboxBase):
             return
         self._put(acc, replace(current, due_s=now), effects)
 
-    def reschedule_all(self, account: str, now: float) -> None:
+    def reschedule_all(self, account: str, now: float, *, forgive: bool = True) -> None:
         """Make every pending entry of ``account`` due now (after an outage ends, or a
         ``flush``): backoff that grew while the server was away must not delay catching up.
+        ``forgive``: entries given up on (``Policy.give_up_after``) are sent again too (a
+        flush); False after an outage, so push never sends one it said it gave up on.
         Not durable: the rows keep their times until the next outcome rewrites them."""
         acc = self._accounts[account]
         for path, entry in list(acc.entries.items()):
             if entry.state is OutboxState.PENDING and entry.due_s > now:
                 acc.entries[path] = replace(entry, due_s=now)
-        acc.gave_up.clear()
+        if forgive:
+            acc.gave_up.clear()
         acc.wake = None
 
 

@@ -130,7 +130,10 @@ def decide(
     base_s: float = 1.0,
     cap_s: float = 300.0,
 ) -> Decision:
-    """The next step after attempt number ``attempt`` (1 for the first) ended in ``outcome``."""
+    """The next step after attempt number ``attempt`` (1 for the first) ended in ``outcome``.
+
+    ``retry_after`` (seconds): a 429's wait; for another transient failure, the soonest
+    the request could go again (a transient retry never comes sooner)."""
     if outcome is Outcome.OK:
         return Decision(DecisionKind.DONE, reason="stored")
     if outcome is Outcome.NOT_FOUND and op is OpKind.DELETE:
@@ -149,6 +152,9 @@ def decide(
     if outcome is Outcome.TOKEN_EXPIRED and attempt <= 1:
         return Decision(DecisionKind.RETRY, at=now, reason="token refreshed")
     delay = backoff_s(attempt, jitter=jitter, base_s=base_s, cap_s=cap_s)
+    if retry_after is not None and retry_after > delay:
+        # Nothing can go sooner (the key exchange waits that long): say the true time.
+        delay = retry_after
     reason = "not found" if outcome is Outcome.NOT_FOUND else "transient failure"
     return Decision(DecisionKind.RETRY, at=now + delay, reason=reason)
 

@@ -162,9 +162,10 @@ def build_summary(outbox: Outbox, workers: Mapping[str, AccountWorker],
             failures.extend(Failure(e.watch, name, e.rel, worker.conditions.blocked)
                             for e in pending)
         else:
-            owed = max(0, len(pending) - len(outbox.gave_up(name)))
-            pending_by_account[name] = owed
-            left += owed
+            # A file given up on is still pending (kept for the next run): the account's
+            # line says so, not "0 pushed" alone.
+            pending_by_account[name] = len(pending)
+            left += len(pending)
     for tracker in trackers.values():
         failures.extend(Failure(tracker.watch.name, account, item.rel, item.reason)
                         for item in tracker.unreadable.values()

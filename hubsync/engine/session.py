@@ -238,9 +238,13 @@ class Engine:
                 apply_remote_copy, tracker.root, conflict,
                 convert_fields=tracker.fields.enabled,
                 keep_in=self.config.settings.state_dir, now=self.clock.time())
-        self.commit(with_local_copy(
-            self.outbox.resolve(conflict, keep, self.clock.time(), remote_size=applied.size),
-            applied.local_copy))
+        # The watcher may have seen the written file meanwhile: a local file equal to the
+        # kept copy settles the conflict by itself (one `resolved` line, not two).
+        if self.outbox.in_conflict(account, remote_path) is not None:
+            self.commit(with_local_copy(
+                self.outbox.resolve(conflict, keep, self.clock.time(),
+                                    remote_size=applied.size),
+                applied.local_copy))
         if self._committer is not None:
             await self._committer.settled()
         await asyncio.to_thread(drop_remote_copy, self.config.settings.state_dir,

@@ -6,6 +6,13 @@ send and what follows from each answer. The worker owns the account's live condi
 which are not durable: paused by the user, blocked (HubSpot refused the key), offline
 (cannot connect: one probe request at a time until the server answers, then everything
 due goes at once, so an outage does not leave per-file backoff behind it).
+
+Offline means an outage, not one lost connection: the account goes offline after
+``OFFLINE_AFTER`` connection failures in a row with no answer between them (one
+``account_offline`` warning), and comes back at the next answer (one ``account_online``
+line). A dropped connection that its retry fixes is just a retry. While offline the loop
+sleeps until the probe may go (never spins: nothing can be sent before it), and the
+probe waits for the key exchange's own next try when that is later.
 """
 
 from __future__ import annotations
@@ -37,7 +44,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger("hubsync.engine")
 
 OFFLINE_PROBE_S = 1.0
-"""While an account cannot connect, one request is tried this often (seconds)."""
+"""While an account cannot connect, one request is tried this often (seconds), or when
+the key exchange may be tried again, whichever is later."""
+OFFLINE_AFTER = 3
+"""Connection failures in a row, with no answer from HubSpot between them, that make an
+account offline (fewer are a flaky connection: the entries' own retries cover them)."""
 
 
 @dataclass(slots=True)
@@ -50,6 +61,8 @@ class Conditions:
     offline_since: float | None = None
     """Epoch seconds of the first connection failure of the current outage."""
     next_probe_s: float = 0.0
+    failed_connections: int = 0
+    """Connection failures since HubSpot last answered (``OFFLINE_AFTER``)."""
     last_push_s: float | None = None
     last_error: str | None = None
 
@@ -86,6 +99,10 @@ class AccountWorker:
 
     async def run(self, stop: asyncio.Event, group: asyncio.TaskGroup) -> None:
         engine = self.engine
+        # The probe waits for the key exchange's next try (_note): it must not back off
+        # longer than the entries' own retries would (push: seconds, not minutes).
+        self.tokens.backoff_cap_s = min(self.tokens.backoff_cap_s,
+                                        engine.outbox.policy.backoff_cap_s)
         while not stop.is_set():
             self.wake.clear()
             now = engine.clock.time()
@@ -113,12 +130,17 @@ class AccountWorker:
         return self.pacer.slots(self.concurrency) - in_flight
 
     def _sleep_s(self, now: float) -> float | None:
-        times = [t for t in (self.engine.outbox.next_wake(self.name, now),) if t is not None]
+        """Seconds until something can be sent (None: until ``wake``, which every answer,
+        change, resume and flush sets). While offline and idle, nothing goes before the
+        probe: an entry already due must not make this 0 (the loop would spin, ~30 % of
+        a core, until the probe time)."""
+        wake = self.engine.outbox.next_wake(self.name, now)
         probing = self.engine.outbox.in_flight(self.name) > 0
-        if self.conditions.offline_since is not None and not probing:
-            # The answer to a probe in flight wakes us; only an idle outage waits for time.
-            times.append(self.conditions.next_probe_s)
-        return max(0.0, min(times) - now) if times else None
+        if self.conditions.offline_since is not None and not probing \
+                and now < self.conditions.next_probe_s:
+            # The answer to a probe in flight wakes us; an idle outage waits for the probe.
+            return self.conditions.next_probe_s - now
+        return None if wake is None else max(0.0, wake - now)
 
     async def authenticate(self) -> None:
         """Get the first token; a refused or missing key blocks the account."""
@@ -288,6 +310,10 @@ class AccountWorker:
             # ratelimit.paced paused the whole account; the entry's own retry time says
             # the same.
             retry_after = self.pacer.paused_for()
+        elif getattr(error, "status", None) is None:
+            # Could not connect: nothing goes before the key exchange's next try (or the
+            # offline probe), so the retry time the line says is when it really goes.
+            retry_after = max(OFFLINE_PROBE_S, self.tokens.next_exchange_in_s or 0.0)
         status = getattr(error, "status", None)
         message = error.describe() if isinstance(error, HubSpotError) else str(error)
         return Result(retry.outcome_of(error), error=message, status=status,
@@ -304,16 +330,23 @@ class AccountWorker:
         now = self.engine.clock.time()
         cannot_connect = result.outcome is retry.Outcome.TRANSIENT and result.status is None
         if cannot_connect:
-            if conditions.offline_since is None:
+            conditions.failed_connections += 1
+            if conditions.offline_since is None \
+                    and conditions.failed_connections >= OFFLINE_AFTER:
                 conditions.offline_since = now
                 log.warning("account_offline", account=self.name, error=result.error)
-            conditions.next_probe_s = now + OFFLINE_PROBE_S
-        elif conditions.offline_since is not None:
-            log.info("account_online", account=self.name,
-                     offline_s=round(now - conditions.offline_since, 1))
-            conditions.offline_since = None
-            # Backoff that grew while the server was away must not delay catching up.
-            self.engine.outbox.reschedule_all(self.name, now)
+            # Never before the key exchange may go again: a probe then fails at once.
+            conditions.next_probe_s = now + max(OFFLINE_PROBE_S,
+                                                self.tokens.next_exchange_in_s or 0.0)
+        else:
+            conditions.failed_connections = 0
+            if conditions.offline_since is not None:
+                log.info("account_online", account=self.name,
+                         offline_s=round(now - conditions.offline_since, 1))
+                conditions.offline_since = None
+                # Backoff that grew while the server was away must not delay catching
+                # up; what push gave up on stays given up (said once, not sent again).
+                self.engine.outbox.reschedule_all(self.name, now, forgive=False)
         if result.outcome is retry.Outcome.OK:
             conditions.last_push_s = now
             conditions.last_error = None
