@@ -8,7 +8,9 @@ version is kept in the state folder (never in your theme folder).
 
 Kinds: changed (the remote changed since hubsync synced it), deleted (the remote file was
 deleted since), unsynced (it exists remotely, hubsync never synced it, and its content
-differs from yours), both (changed on both sides, seen by a two-way watch).
+differs from yours), both (changed on both sides, seen by a two-way watch). Each line
+says both sides: "deleted here, changed remotely by user 7002", "changed here, deleted
+remotely (HubSpot does not say by whom)".
 
 Who changed it: HubSpot gives the writer's user id; hubsync adds their email when it has
 seen that user here (a key check, or a sync log line written with their key): `by

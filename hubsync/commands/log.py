@@ -4,10 +4,12 @@ Reads <state_dir>/sync.log and its rotated files (sync.log.1 ...). Prints the la
 lines (20 by default), one compact line per event, coloured on a terminal; --json
 prints the raw JSON lines for jq. -f keeps following, across rotations, until Ctrl-C.
 
-HubSpot names the writer of a remote version (on conflict, pulled and adopted lines) by
-user id only; hubsync names them by email when it has seen that user's identity here (a
-key check, or a line written with their key): `by bob@example.com (user 7002)`, and
---json adds remote_user_email. See docs/sync-log.md, "Who".
+The user column is always who acted (the key's user). On conflict and pulled lines, who
+wrote the remote version follows the path: `remote version by bob@example.com (user
+7002)` (HubSpot names them by user id only; hubsync adds the email when it has seen that
+user's identity here: a key check, or a line written with their key; --json adds
+remote_user_email), or `deleted remotely (HubSpot does not say by whom)`. --user takes
+a user id or email, not an account name (that is --account). See docs/sync-log.md, "Who".
 
 examples:
   hubsync log                             the last 20 events

@@ -12,9 +12,10 @@ last synced, a synced file deleted locally, or a file hubsync never synced that 
 from the remote one. Those are listed and nothing at all is written (exit 1); push them
 first, move them away, or run again with --force. With --force each such file is first
 copied to <state_dir>/overwritten/WATCH/TIME/PATH (never into a watch folder); the
-pulled line (console and sync log, field local_copy) says where. A local file equal to
-the remote one is adopted (recorded as synced, not written); a file whose recorded
-remote version and local content are both unchanged is not downloaded again.
+pulled line (console and sync log, field local_copy; --json: "kept") says where. A
+local file equal to the remote one is adopted (recorded as synced, not written); a file
+whose recorded remote version and local content are both unchanged is not downloaded
+again.
 
 A fields.json made from a fields.js here is judged by node's output (what push
 uploads): equal to the remote one, nothing to do; different, it is refused and never
