@@ -106,8 +106,9 @@ def test_two_way_pull_says_who_wrote_it_and_hides_its_temp_files(
         tmp_path: Path, team: EmulatorThread) -> None:
     """A pulled line on the console names the remote writer first (`templates/home.html:
     written by user 7002; pulled via account ann`), never hubsync's own temp file as
-    `skipped`; `hubsync log --user 7002` finds the pull Bob caused, and a resolve's temp
-    file is not reported either."""
+    `skipped`; `hubsync log --user 7002` finds the pull Bob caused (the conflict line has
+    Ann, the actor, in the user column, and Bob as the remote writer after the path), and
+    a resolve's temp file is not reported either."""
     files = {k: v for k, v in PROMO.items() if "fields" not in k}
     ann = two_way(make_user(tmp_path, team, "ann", files))
     with ann.watching(tmp_path / "watch.txt") as session:
@@ -133,8 +134,8 @@ def test_two_way_pull_says_who_wrote_it_and_hides_its_temp_files(
     events = [json.loads(line)["event"] for line in by_bob.stdout.splitlines()]
     assert (events.count("pulled"), events.count("conflict")) == (1, 1), by_bob.stdout
     shown = ann.run("log", "--event", "conflict", "-n", "0").stdout
-    assert "user 7002" in shown
-    assert "ann@example.com" not in shown
+    # The user column is the actor (Ann's key met the conflict); the writer follows the path.
+    assert "ann@example.com         images/logo.svg  remote version by user 7002" in shown
 
 
 def test_conflicts_found_by_two_way_are_listed_and_resolved_while_the_watch_runs(
