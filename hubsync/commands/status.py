@@ -337,6 +337,8 @@ def watch_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
 
 
 def _errors(report: Mapping[str, Any]) -> list[str]:
+    from hubsync.render import counted
+
     lines = [f"{a['name']}: last error: {a['last_error']}"
              for a in report.get("accounts", []) if a.get("last_error")]
     if report.get("reload_error"):
@@ -345,7 +347,8 @@ def _errors(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"sending paused: {report['state_error']}")
     for account in report.get("accounts", []):
         if account.get("held_deletes"):
-            lines.append(f"{account.get('name')}: {account['held_deletes']} deletes held by "
+            lines.append(f"{account.get('name')}: "
+                         f"{counted(int(account['held_deletes']), 'delete')} held by "
                          "the safety brake; see `hubsync deletes`")
         refused = account.get("archive_refused")
         if refused:
@@ -362,16 +365,16 @@ CONFLICTS_LISTED = 5
 def conflict_lines(conflicts: Sequence[Mapping[str, Any]]) -> list[str]:
     """``N conflicts open`` and a line per file (its kind in words, as ``push`` says
     it), at most ``CONFLICTS_LISTED``; none when there are none."""
-    from hubsync.render import CONFLICT_WHY
+    from hubsync.render import conflict_why, counted
 
     if not conflicts:
         return []
-    lines = [f"{len(conflicts)} conflicts open, not sent until resolved (`hubsync "
+    lines = [f"{counted(len(conflicts), 'conflict')} open, not sent until resolved (`hubsync "
              "conflicts`, then `hubsync resolve PATH --keep local|remote`):"]
     for c in conflicts[:CONFLICTS_LISTED]:
         kind = str(c.get("kind"))
         lines.append(f"  {c.get('account')}: {c.get('path')}: {kind}: "
-                     f"{CONFLICT_WHY.get(kind, kind)}")
+                     f"{conflict_why(kind, deleted_here=c.get('local_sha256') is None)}")
     if len(conflicts) > CONFLICTS_LISTED:
         lines.append(f"  and {len(conflicts) - CONFLICTS_LISTED} more: hubsync conflicts")
     return lines

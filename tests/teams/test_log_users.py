@@ -125,7 +125,7 @@ def test_log_user_finds_bobs_conflict_by_id_always_and_by_email_once_bob_is_know
     assert {line["event"] for line in anns} >= {"pushed", "conflict"}
     named = ann.run("log", "--event", "conflict")
     assert "bob@example.com" in named.stdout
-    assert "remote_user_id=7002" in named.stdout
+    assert "remote version by bob@example.com (user 7002)" in named.stdout
     listed = ann.run("conflicts")
     assert "changed remotely by bob@example.com (user 7002) at " in listed.stdout
     as_json = json.loads(ann.run("conflicts", "--json").stdout)["conflicts"]
