@@ -10,7 +10,8 @@ instead, and says "not running". A table on a terminal, plain lines otherwise.
   {"running": bool, "pid": int|null, "accounts": [{"name", "portal_id", "hub_user_id",
    "auth", "pending", "in_flight", "last_push", "last_error", "archive_refused"?:
    {"reason", "at"} (large batches go file by file: see `bulk` in docs/configuration.md),
-   ...}],
+   "held_deletes" (deletes the safety brake holds: `hubsync deletes`), "blocked" (HubSpot
+   refused the key; "held" is its old name, kept for scripts, not about deletes), ...}],
    "watches": [{"name", "src", "files", "last_reconcile", ...}]}
 and "conflicts": [{"account", "path", "kind", ...}] (as `hubsync conflicts --json`;
 the running session's, or the state's when none runs; each is also a line under the
