@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from hubsync.emulator import EmulatorThread
-from tests.support.processes import hubsync_process, wait_until
+from hubsync.errors import EX_USAGE
+from tests.support.processes import HUBSYNC, hubsync_process, wait_until
 from tests.ux.ux_helpers import make_project
 
 pytestmark = pytest.mark.slow
@@ -45,3 +47,21 @@ def test_flush_with_deletes_held_says_what_is_left_per_account(
         (299, False, False), (299, False, False)]
     # The old key stays for scripts, and the help says what it means.
     assert '"held" is the old name of "blocked"' in " ".join(helped.stdout.split())
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (("pussh",), "hubsync: error: 'pussh': no command of that name; did you mean 'push'?"),
+    (("service", "instal"),
+     "hubsync service: error: 'instal': no action of that name; did you mean 'install'?"),
+    (("push", "--mode", "draf"),
+     "hubsync push: error: argument --mode: invalid choice: 'draf'; did you mean 'draft'?"),
+])
+def test_a_mistyped_command_or_choice_suggests_the_closest_one(
+        argv: tuple[str, ...], said: str, tmp_path: Path) -> None:
+    """A typo in a subcommand, an action or a choice exits 64 with "did you mean" and the
+    known names, as a watch or account name typo does."""
+    result = subprocess.run([*HUBSYNC, "--config", str(tmp_path / "none.toml"), *argv],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == EX_USAGE
+    assert said in result.stderr
+    assert "known " in result.stderr or "choose from draft, publish" in result.stderr
