@@ -13,8 +13,9 @@ one more read or gives the verdict. The rule (issue 10):
   compared: equal is adopted (no upload), different is an ``unsynced`` conflict unless
   the user said ``--prefer local``;
 - a remote holding exactly the content an earlier send of the path may have put there
-  unrecorded (``OutboxEntry.sent_sha256``: the process stopped while it was in flight)
-  is hubsync's own write, never a teammate's: overwritten or deleted like a synced one;
+  unrecorded (``OutboxEntry.sent_sha256``: the process stopped while it was in flight),
+  with no other writer named, is hubsync's own write, never a teammate's: overwritten
+  or deleted like a synced one;
   likewise a remote file gone after a delete of hubsync's own that may have been applied
   unrecorded (``MAYBE_DELETED``) is not a teammate's delete;
 - ``guard = false`` sends without asking. ``hubsync resolve --keep local`` needs no
@@ -114,10 +115,10 @@ def judge(entry: OutboxEntry, base: SyncedFile | None, view: RemoteView, *,
     if not guard:
         return Verdict(Step.SEND)
     if base is None:
-        return _first_contact(entry, view, prefer_local=prefer_local)
+        return _first_contact(entry, view, prefer_local=prefer_local, user_id=user_id)
     if base.sha256 == UNKNOWN_CONTENT:
         return _unknown(entry, view, user_id)
-    return _synced(entry, base, view)
+    return _synced(entry, base, view, user_id)
 
 
 def _unknown(entry: OutboxEntry, view: RemoteView, user_id: int | None) -> Verdict:
@@ -135,20 +136,26 @@ def _unknown(entry: OutboxEntry, view: RemoteView, user_id: int | None) -> Verdi
         return Verdict(Step.READ_CONTENT)
     if entry.op is OpKind.UPLOAD and view.content_sha256 == entry.sha256:
         return Verdict(Step.ADOPT)
-    if _ours(entry, view):
+    if _ours(entry, view, user_id):
         return Verdict(Step.SEND)
     return Verdict(Step.CONFLICT, ConflictKind.CHANGED)
 
 
-def _ours(entry: OutboxEntry, view: RemoteView) -> bool:
-    """Whether the remote content read is what an earlier send of ``entry``'s path may
-    have put there unrecorded (``OutboxEntry.sent_sha256``): hubsync's own write."""
-    return entry.sent_sha256 is not None and view.content_sha256 == entry.sent_sha256
+def _ours(entry: OutboxEntry, view: RemoteView, user_id: int | None) -> bool:
+    """Whether the remote is what an earlier send of ``entry``'s path may have put there
+    unrecorded (``OutboxEntry.sent_sha256``): that content, and no other writer named
+    (a teammate who uploaded the same bytes is not hubsync; found in a trial). Needs the
+    metadata read for the writer; HubSpot naming no writer leaves the content to decide."""
+    if entry.sent_sha256 is None or view.content_sha256 != entry.sent_sha256:
+        return False
+    writer = view.version.writer_user_id if view.version is not None else None
+    return writer is None or user_id is None or writer == user_id
 
 
-def _first_contact(entry: OutboxEntry, view: RemoteView, *, prefer_local: bool) -> Verdict:
+def _first_contact(entry: OutboxEntry, view: RemoteView, *, prefer_local: bool,
+                   user_id: int | None) -> Verdict:
     if entry.op is OpKind.DELETE:
-        return _first_contact_delete(entry, view)
+        return _first_contact_delete(entry, view, user_id)
     exists = view.exists if view.meta_read else view.listed
     if exists is None:
         return Verdict(Step.READ_LISTING)
@@ -156,7 +163,7 @@ def _first_contact(entry: OutboxEntry, view: RemoteView, *, prefer_local: bool) 
         return Verdict(Step.SEND)
     if view.content_sha256 is None:
         return Verdict(Step.READ_CONTENT)
-    if view.content_sha256 != entry.sha256 and (prefer_local or _ours(entry, view)):
+    if view.content_sha256 != entry.sha256 and prefer_local:
         return Verdict(Step.SEND)
     if not view.meta_read:
         return Verdict(Step.READ_META)  # the version (and writer) to record or to report
@@ -164,10 +171,13 @@ def _first_contact(entry: OutboxEntry, view: RemoteView, *, prefer_local: bool) 
         return Verdict(Step.SEND)  # deleted since the listing: nothing to lose
     if view.content_sha256 == entry.sha256:
         return Verdict(Step.ADOPT)
+    if _ours(entry, view, user_id):
+        return Verdict(Step.SEND)
     return Verdict(Step.CONFLICT, ConflictKind.UNSYNCED)
 
 
-def _first_contact_delete(entry: OutboxEntry, view: RemoteView) -> Verdict:
+def _first_contact_delete(entry: OutboxEntry, view: RemoteView,
+                          user_id: int | None) -> Verdict:
     """hubsync deletes only what it synced: without a base row, only a remote holding
     what an unrecorded send of its own put there (``sent_sha256``) is its to delete."""
     if not view.meta_read:
@@ -178,12 +188,13 @@ def _first_contact_delete(entry: OutboxEntry, view: RemoteView) -> Verdict:
         return Verdict(Step.CONFLICT, ConflictKind.UNSYNCED)
     if view.content_sha256 is None:
         return Verdict(Step.READ_CONTENT)
-    if _ours(entry, view):
+    if _ours(entry, view, user_id):
         return Verdict(Step.SEND)
     return Verdict(Step.CONFLICT, ConflictKind.UNSYNCED)
 
 
-def _synced(entry: OutboxEntry, base: SyncedFile, view: RemoteView) -> Verdict:
+def _synced(entry: OutboxEntry, base: SyncedFile, view: RemoteView,
+            user_id: int | None) -> Verdict:
     if not view.meta_read:
         return Verdict(Step.READ_META)
     if not view.exists:
@@ -198,7 +209,7 @@ def _synced(entry: OutboxEntry, base: SyncedFile, view: RemoteView) -> Verdict:
         return Verdict(Step.READ_CONTENT)
     if entry.op is OpKind.UPLOAD and view.content_sha256 == entry.sha256:
         return Verdict(Step.ADOPT)  # someone put exactly our bytes there
-    if view.content_sha256 == base.sha256 or _ours(entry, view):
+    if view.content_sha256 == base.sha256 or _ours(entry, view, user_id):
         # A new version with the content hubsync synced (re-saved unchanged, or a base
         # written before versions were recorded), or hubsync's own unrecorded write:
         # nobody's work is lost.

@@ -87,17 +87,29 @@ def test_content_of_an_unrecorded_send_is_hubsyncs_own() -> None:
     mine = replace(upload(), sent_sha256=OLD)
     gone = replace(delete(), sent_sha256=OLD)
     first = RemoteView(listed=True, content_sha256=OLD)
-    assert judge(mine, None, first) == Verdict(Step.SEND)
+    assert judge(mine, None, first) == Verdict(Step.READ_META)  # who wrote it?
+    assert judge(mine, None, replace(meta(OURS), listed=True, content_sha256=OLD),
+                 user_id=7001) == Verdict(Step.SEND)
+    # A teammate who uploaded the same bytes is not hubsync (found in a trial).
+    assert judge(mine, None, replace(meta(THEIRS), listed=True, content_sha256=OLD),
+                 user_id=7001) == Verdict(Step.CONFLICT, ConflictKind.UNSYNCED)
+    assert judge(gone, None, replace(meta(THEIRS), content_sha256=OLD),
+                 user_id=7001) == Verdict(Step.CONFLICT, ConflictKind.UNSYNCED)
     assert judge(gone, None, meta(THEIRS)) == Verdict(Step.READ_CONTENT)
     assert judge(gone, None, replace(meta(THEIRS), content_sha256=OLD)) == Verdict(Step.SEND)
     assert judge(gone, None, replace(meta(THEIRS), content_sha256=OTHER)) == Verdict(
         Step.CONFLICT, ConflictKind.UNSYNCED)
     assert judge(delete(), None, meta(THEIRS)) == Verdict(Step.CONFLICT, ConflictKind.UNSYNCED)
-    over_base = replace(meta(THEIRS), content_sha256=OLD)
-    assert judge(mine, base(NEW), over_base) == Verdict(Step.SEND)
-    assert judge(upload(), base(NEW), over_base) == Verdict(Step.CONFLICT, ConflictKind.CHANGED)
+    # Over a base: a later version of our own (our writer) with that content.
+    over_base = replace(meta(RemoteVersion(3_000, None, 7001)), content_sha256=OLD)
+    assert judge(mine, base(NEW), over_base, user_id=7001) == Verdict(Step.SEND)
+    assert judge(upload(), base(NEW), over_base, user_id=7001) == Verdict(
+        Step.CONFLICT, ConflictKind.CHANGED)
+    assert judge(mine, base(NEW), replace(meta(THEIRS), content_sha256=OLD),
+                 user_id=7001) == Verdict(Step.CONFLICT, ConflictKind.CHANGED)
     unknown = base(UNKNOWN_CONTENT, None)
-    assert judge(mine, unknown, over_base, user_id=7001) == Verdict(Step.SEND)
+    assert judge(mine, unknown, replace(meta(THEIRS), content_sha256=OLD),
+                 user_id=7001) == Verdict(Step.CONFLICT, ConflictKind.CHANGED)
     # Gone after hubsync's own delete that may have been applied unrecorded: re-created.
     recreate = replace(upload(), sent_sha256=MAYBE_DELETED)
     assert judge(recreate, base(), meta(None, exists=False)) == Verdict(Step.SEND)
@@ -251,7 +263,8 @@ def test_no_send_over_a_remote_version_hubsync_did_not_see(
         raise AssertionError("no verdict after 6 reads")
     if verdict.step is Step.SEND and remote_exists:
         saw = view.content_sha256
-        if sent is not None and saw == sent:
+        writer = remote_version.writer_user_id if remote_version else None
+        if sent is not None and saw == sent and writer in (None, 7001):
             pass  # hubsync's own unrecorded write
         elif base_row is None:
             assert op is OpKind.UPLOAD

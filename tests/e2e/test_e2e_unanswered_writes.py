@@ -146,3 +146,29 @@ def test_an_unanswered_delete_then_the_file_back_is_recreated(
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert remote_tree(emu, PORTAL, DEST) == local_tree(root)
+
+
+def test_a_teammates_same_bytes_at_an_unanswered_path_are_not_deleted(
+    tmp_path: Path, emulator_thread: EmulatorThread
+) -> None:
+    """The same kill, then a teammate uploads the very bytes hubsync had sent (the
+    remote names the teammate as writer), and the file is deleted here: the next ``push``
+    does not delete the teammate's upload (found in a trial: hubsync took it for its own
+    unanswered write); it is a conflict."""
+    emu = emulator_thread
+    root = tmp_path / "theme"
+    write_files(root, FILES)
+    config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
+                          accounts=("sandbox",), bulk="files",
+                          extra_settings="rate_limit = 10000")
+    written = _kill_with_writes_unanswered(tmp_path, emu, config, root)
+    rel = written[0]
+    emu.edit_as(PORTAL, f"{DEST}/{rel}", (root / rel).read_bytes(), user_id=TEAMMATE)
+    (root / rel).unlink()
+
+    result = run_hubsync(config, emu, "push")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert rel in remote_tree(emu, PORTAL, DEST)
+    listed = json.loads(run_hubsync(config, emu, "conflicts", "--json").stdout)["conflicts"]
+    assert [(c["path"], c["remote_user_id"]) for c in listed] == [(rel, TEAMMATE)], listed
