@@ -3,13 +3,20 @@ wording, subcommand typos, keys only in the environment under a service."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import re
 import signal
+import struct
 import subprocess
+import termios
 from pathlib import Path
 
 import pytest
 
+from hubsync.credentials import env_var_name
 from hubsync.emulator import EmulatorThread
 from hubsync.errors import EX_USAGE
 from tests.support.processes import HUBSYNC, hubsync_process, wait_until
@@ -65,3 +72,61 @@ def test_a_mistyped_command_or_choice_suggests_the_closest_one(
     assert result.returncode == EX_USAGE
     assert said in result.stderr
     assert "known " in result.stderr or "choose from draft, publish" in result.stderr
+
+
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+LONG_NAME = "production-eu-marketing"
+
+
+def _run_on_terminal(argv: list[str], env: dict[str, str], columns: int) -> tuple[int, str]:
+    """``argv`` with stdout and stderr on a pseudo terminal ``columns`` wide."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=follower,
+                               stderr=follower, close_fds=True)
+    os.close(follower)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return process.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_status_on_an_80_column_terminal_fits_and_no_color_means_no_escapes(
+        tmp_path: Path, emulator_thread: EmulatorThread) -> None:
+    """`status` of a running watch on an 80-column terminal: no line is wider than 80,
+    nothing is cut with "…", a long account name is shown whole; with NO_COLOR=1 not one
+    SGR escape (no bold or italic either), without it there are some."""
+    emu = emulator_thread
+    project = make_project(tmp_path, emu, accounts=("sandbox",))
+    project.config.write_text(
+        project.config.read_text().replace('accounts = ["sandbox"]',
+                                           f'accounts = ["sandbox", "{LONG_NAME}"]')
+        + f'[accounts.{LONG_NAME}]\nportal_id = 222\napi_base = "{emu.url}"\n')
+    env = project.env(**{env_var_name(LONG_NAME): emu.accounts["staging"].key})
+    for name in ("COLUMNS", "LINES"):
+        env.pop(name, None)
+    argv = [*HUBSYNC, "--config", str(project.config), "status"]
+    with hubsync_process(["--config", str(project.config), "watch"], env,
+                         tmp_path / "watch.out", stop_signal=signal.SIGINT) as session:
+        session.wait_for_output("watching", timeout=60)
+        assert project.run("flush", env=env).returncode == 0
+        code, plain = _run_on_terminal(argv, {**env, "NO_COLOR": "1"}, 80)
+        coloured_code, coloured = _run_on_terminal(argv, env, 80)
+    assert (code, coloured_code) == (0, 0), plain + coloured
+    assert SGR.findall(plain) == []
+    assert SGR.search(coloured), "the test would prove nothing without styles here"
+    for out in (plain, SGR.sub("", coloured)):
+        lines = out.replace("\r", "").splitlines()
+        assert max(len(line) for line in lines) <= 80, out
+        assert "…" not in out
+        for name in (LONG_NAME, "sandbox"):
+            (row,) = [line for line in lines if line.startswith(name + " ")]
+            assert re.search(r" \d\d:\d\d:\d\d( |$)", row), row  # last push, whole
+        assert "jane@" in out  # the user column folds rather than being dropped
