@@ -130,3 +130,23 @@ def test_status_on_an_80_column_terminal_fits_and_no_color_means_no_escapes(
             (row,) = [line for line in lines if line.startswith(name + " ")]
             assert re.search(r" \d\d:\d\d:\d\d( |$)", row), row  # last push, whole
         assert "jane@" in out  # the user column folds rather than being dropped
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_docs_say_what_deletes_left_remote_and_folder_deletes_do_now() -> None:
+    """The docs no longer say a later two-way session brings down a file deleted here
+    with delete_remote = false (the state's `left_remote` keeps it away; shown by the
+    two-way tests), nor that deletes are always one per file (core/folders.py sends one
+    folder delete), nor a pre-fix time for the archive's second push."""
+    usage = " ".join((REPO / "docs" / "usage.md").read_text().split())
+    assert "later* session treats the remote copy" not in usage
+    assert "That rule holds in later sessions too" in usage
+    assert "`left_remote`" in usage
+    architecture = " ".join((REPO / "docs" / "architecture.md").read_text().split())
+    assert "Deletes are always one per synced file" not in architecture
+    assert "ONE remote folder delete" in architecture
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert "67.5 s / 65.6 s" not in readme
+    assert "36.1 s as one archive" in readme
