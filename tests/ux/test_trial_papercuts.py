@@ -137,8 +137,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_docs_say_what_deletes_left_remote_and_folder_deletes_do_now() -> None:
     """The docs no longer say a later two-way session brings down a file deleted here
-    with delete_remote = false (the state's `left_remote` keeps it away; shown by the
-    two-way tests), nor that deletes are always one per file (core/folders.py sends one
+    with delete_remote = false (the state's `left_remote` keeps it away: tests/pull/
+    test_two_way.py, test_a_file_left_remote_on_purpose_is_not_pulled_back_by_a_later_
+    session), nor that deletes are always one per file (core/folders.py sends one
     folder delete), nor a pre-fix time for the archive's second push."""
     usage = " ".join((REPO / "docs" / "usage.md").read_text().split())
     assert "later* session treats the remote copy" not in usage
