@@ -73,13 +73,18 @@ class ConflictRules(OutcomeRules):
         """What follows when the guard decided not to send ``sent`` (in flight): a delete
         already done, an adoption, or a conflict. ``verdict.step`` is DONE, ADOPT or
         CONFLICT."""
-        if verdict.step is Step.DONE:
+        acc = self._accounts[sent.account]
+        if verdict.step is Step.DONE and sent.remote_path in acc.base:
             return self.on_result(sent, Result(retry.Outcome.NOT_FOUND, status=404,
                                                fields={"note": "already gone remotely"}),
                                   now, jitter=0.0)
-        acc = self._accounts[sent.account]
         acc.in_flight.pop(sent.remote_path, None)
         effects = Effects()
+        if verdict.step is Step.DONE:
+            # Never synced, and the upload that may have landed did not: nothing was
+            # there to delete, so nothing is said (a "deleted" line would be untrue).
+            self._settle_entry(acc, sent, now, effects)
+            return effects
         if verdict.step is Step.ADOPT:
             self._adopt(acc, sent, view, now, effects)
         else:

@@ -227,7 +227,11 @@ class Engine:
             tracker = self.tracker(conflict.watch)
             size = await asyncio.to_thread(apply_remote_copy, tracker.root, conflict,
                                            convert_fields=tracker.fields.enabled)
-        self.commit(self.outbox.resolve(conflict, keep, self.clock.time(), remote_size=size))
+        # The watcher may have seen the written file meanwhile: a local file equal to the
+        # kept copy settles the conflict by itself (one `resolved` line, not two).
+        if self.outbox.in_conflict(account, remote_path) is not None:
+            self.commit(self.outbox.resolve(conflict, keep, self.clock.time(),
+                                            remote_size=size))
         if self._committer is not None:
             await self._committer.settled()
         await asyncio.to_thread(drop_remote_copy, self.config.settings.state_dir,

@@ -7,6 +7,7 @@ The end-to-end form, with a real SIGKILL between the server's write and its answ
 from __future__ import annotations
 
 from hubsync.core.effects import MAYBE_DELETED
+from hubsync.core.guard import RemoteView, Step, Verdict
 from hubsync.model import OpKind, OutboxEntry
 from tests.core.outbox_helpers import (
     ACCOUNT,
@@ -135,3 +136,20 @@ def test_discarded_holds_are_left_remote_durably() -> None:
     assert sorted(path for (_, path), _ in fx.left_remote) == sorted(
         remote(f"css/f{i}.css") for i in range(8))
     assert all(left_s == T0 + 61 for _, left_s in fx.left_remote)
+
+
+def test_a_delete_of_a_send_that_never_landed_is_dropped_silently() -> None:
+    """The delete owed for a never-synced path whose upload may have landed finds the
+    remote empty: the entry is dropped with no `deleted` line (nothing was deleted)."""
+    box = outbox()
+    box.load([loaded_upload("v1")], [])
+    box.observe(WATCH, {CSS: None}, T0)
+    box.vet_deletes(ACCOUNT, T0 + 60)
+    [sent] = box.next_batch(ACCOUNT, T0 + 60, 5)
+    view = RemoteView(meta_read=True, exists=False)
+    verdict = box.guard_verdict(sent, view)
+    assert verdict == Verdict(Step.DONE)
+    effects = box.on_guard(sent, verdict, view, T0 + 61)
+    assert not effects.events
+    assert box.entries(ACCOUNT) == []
+    assert effects.remove == [sent.key]

@@ -76,8 +76,9 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
         (root / "css" / "rapid.css").unlink()
         wait_until(lambda: "css/rapid.css" not in remote_tree(emu, 222, DEST), what="delete")
 
-        # Delete a folder of three files: one delete per synced file and account (a folder
-        # delete would also remove whatever a teammate put in that folder).
+        # Delete a folder of three files: it holds nothing but what hubsync synced, so ONE
+        # folder delete per account (docs/teams.md, "Removing a folder"); never a file
+        # delete besides it.
         write_files(root, {f"images/i{i}.svg": f"<svg>{i}</svg>" for i in range(3)})
         wait_until(lambda: len([p for p in remote_tree(emu, 111, DEST) if p.startswith("images/")])
                    == 3, what="images")
@@ -85,9 +86,9 @@ def test_watch_pushes_each_kind_of_change_exactly_once(
         wait_until(lambda: not [p for p in remote_tree(emu, 111, DEST) if p.startswith("images/")]
                    and not [p for p in remote_tree(emu, 222, DEST) if p.startswith("images/")],
                    what="folder delete")
-        assert requests_of(emu, "delete", "my-theme/images") == 0
+        assert requests_of(emu, "delete", "my-theme/images") == 2
         for i in range(3):
-            assert requests_of(emu, "delete", f"my-theme/images/i{i}.svg") == 2
+            assert requests_of(emu, "delete", f"my-theme/images/i{i}.svg") == 0
 
         # Ignored: .hsignore, editor temp files, unsupported extensions.
         write_files(root, {"drafts/wip.html": "x", "css/x.css~": "x", "notes.psd": "x",
