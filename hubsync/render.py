@@ -4,7 +4,8 @@
 - ``format_entry``: one aligned line for a sync log entry;
 - ``plan_lines`` / ``summary_lines``: what ``push --dry-run`` and ``push`` print;
 - ``links``: where to look in HubSpot after a push (theme preview, Design Manager);
-- ``use_color``: the one rule for colour (a terminal, and no ``NO_COLOR``).
+- ``use_color``: the one rule for colour (a terminal, and no ``NO_COLOR``), and
+  ``rich_console`` for rich output under the same rule.
 
 Every function returns strings; the caller decides the stream.
 """
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from hubsync.config import Config
     from hubsync.engine import Summary
     from hubsync.model import Conflict
@@ -76,6 +79,21 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
     only for exactly one (``plural`` when the noun does not just take an ``s``). Every
     count a person reads goes through here: "1 conflicts open" reads as a fault."""
     return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def rich_console(*, stderr: bool = False) -> Console:
+    """A rich ``Console`` on stdout (or stderr) that honours ``NO_COLOR`` fully.
+
+    rich itself drops only colours for ``NO_COLOR`` and keeps bold, italic and dim
+    (``rich.console.Console.no_color``); people who set it expect no styling escape at
+    all, so then no colour system is used and styles render as plain text. Cursor
+    control (a live view's redraw) is not a style and stays.
+    """
+    from rich.console import Console
+
+    if os.environ.get("NO_COLOR"):
+        return Console(stderr=stderr, color_system=None)
+    return Console(stderr=stderr)
 
 
 def size_text(count: Any) -> str:
