@@ -452,6 +452,8 @@ def _make_progress() -> Progress:
     )
     from rich.text import Text
 
+    from hubsync.render import rich_console
+
     class RateColumn(ProgressColumn):
         """Files per second (rich's speed estimate over the last 30 s); none for an
         archive, whose files are done at once."""
@@ -476,5 +478,5 @@ def _make_progress() -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(),
         MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("left"),
-        RemainingColumn(), RateColumn(), transient=True,
+        RemainingColumn(), RateColumn(), transient=True, console=rich_console(),
     )

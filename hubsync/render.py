@@ -4,7 +4,8 @@
 - ``format_entry``: one aligned line for a sync log entry;
 - ``plan_lines`` / ``summary_lines``: what ``push --dry-run`` and ``push`` print;
 - ``links``: where to look in HubSpot after a push (theme preview, Design Manager);
-- ``use_color``: the one rule for colour (a terminal, and no ``NO_COLOR``).
+- ``use_color``: the one rule for colour (a terminal, and no ``NO_COLOR``), and
+  ``rich_console`` for rich output under the same rule.
 
 Every function returns strings; the caller decides the stream.
 """
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from hubsync.config import Config
     from hubsync.engine import Summary
     from hubsync.model import Conflict
@@ -76,6 +79,21 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
     only for exactly one (``plural`` when the noun does not just take an ``s``). Every
     count a person reads goes through here: "1 conflicts open" reads as a fault."""
     return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def rich_console(*, stderr: bool = False) -> Console:
+    """A rich ``Console`` on stdout (or stderr) that honours ``NO_COLOR`` fully.
+
+    rich itself drops only colours for ``NO_COLOR`` and keeps bold, italic and dim
+    (``rich.console.Console.no_color``); people who set it expect no styling escape at
+    all, so then no colour system is used and styles render as plain text. Cursor
+    control (a live view's redraw) is not a style and stays.
+    """
+    from rich.console import Console
+
+    if os.environ.get("NO_COLOR"):
+        return Console(stderr=stderr, color_system=None)
+    return Console(stderr=stderr)
 
 
 def size_text(count: Any) -> str:
@@ -257,7 +275,7 @@ def conflict_why(kind: str, *, deleted_here: bool = False) -> str:
     return f"deleted here; {why}" if deleted_here else why
 
 
-def _conflict_line(c: Conflict, people: Directory | None = None) -> str:
+def _conflict_line(c: Conflict, people: Directory | None) -> str:
     """``  account: path: kind: why, by writer`` for a summary's list of conflicts."""
     return (f"  {c.account}: {c.rel}: {c.kind}: "
             f"{conflict_why(str(c.kind), deleted_here=c.local_sha256 is None)}"
@@ -283,7 +301,7 @@ def plan_lines(summary: Summary) -> list[str]:
         out.append(f"{counted(len(summary.open_conflicts), 'conflict')} open from an earlier "
                    "run, not "
                    "sent until resolved (`hubsync resolve PATH --keep local|remote`):")
-        out.extend(capped([_conflict_line(c) for c in summary.open_conflicts],
+        out.extend(capped([_conflict_line(c, None) for c in summary.open_conflicts],
                           "hubsync conflicts"))
     return out
 
@@ -374,8 +392,8 @@ def conflict_writer(conflict: Conflict, people: Directory | None) -> str:
     return f", by {people.name(writer) if people is not None else f'user {writer}'}"
 
 
-def summary_lines(summary: Summary, *, quiet: bool = False, people: Directory | None = None,
-                  others_open: bool = False) -> SummaryText:
+def summary_lines(summary: Summary, *, quiet: bool = False,
+                  people: Directory | None = None, others_open: bool = False) -> SummaryText:
     """What ``push`` prints at the end: per account the counts (bytes, pending, held),
     the totals and the elapsed time, the files left out by the rules and the failures
     LISTED (at most ``LIST_LIMIT`` of each, then the command that lists the rest), holds

@@ -30,7 +30,6 @@ from hubsync.engine.report import (
     with_real_waits,
 )
 from hubsync.engine.resolve import (
-    Applied,
     Resolved,
     apply_remote_copy,
     check_keep,
@@ -230,7 +229,8 @@ class Engine:
                 f"{conflict.rel} belongs to watch {conflict.watch!r}, which this session does "
                 "not run; stop the session and run `hubsync resolve` again (it then works on "
                 "the state)")
-        applied = Applied(None)
+        size: int | None = None
+        local_copy = None
         if keep == KEEP_REMOTE:
             tracker = self.tracker(conflict.watch)
             # The local file is kept under <state_dir>/overwritten/ before it is replaced.
@@ -238,20 +238,20 @@ class Engine:
                 apply_remote_copy, tracker.root, conflict,
                 convert_fields=tracker.fields.enabled,
                 keep_in=self.config.settings.state_dir, now=self.clock.time())
+            size, local_copy = applied.size, applied.local_copy
         # The watcher may have seen the written file meanwhile: a local file equal to the
         # kept copy settles the conflict by itself (one `resolved` line, not two).
         if self.outbox.in_conflict(account, remote_path) is not None:
             self.commit(with_local_copy(
-                self.outbox.resolve(conflict, keep, self.clock.time(),
-                                    remote_size=applied.size),
-                applied.local_copy))
+                self.outbox.resolve(conflict, keep, self.clock.time(), remote_size=size),
+                local_copy))
         if self._committer is not None:
             await self._committer.settled()
         await asyncio.to_thread(drop_remote_copy, self.config.settings.state_dir,
                                 conflict.copy_path)
         if keep == KEEP_LOCAL:
             self.local.look_again(conflict.watch, conflict.rel)
-        return Resolved(conflict, applied.local_copy)
+        return Resolved(conflict, local_copy)
 
     def snapshot(self) -> dict[str, Any]:
         """``status()`` as the control socket's JSON."""
