@@ -374,14 +374,17 @@ class _Puller:
         effects = Effects()
         now = time.time()
         lines: list[tuple[str, RemoteFile, bytes, bool]] = []
+        # --force: every local file about to be replaced is kept (state folder) before
+        # the first is written, so a copy that fails (a full disk) stops the pull with
+        # nothing overwritten.
         for item, verdict in plan:
-            content = contents[item.rel]
             if verdict is Verdict.LOCAL_CHANGE:
-                # --force: the local work is kept (state folder) before it is replaced.
                 copy = keep_overwritten(self.config.settings.state_dir, self.watch.name,
                                         self.watch.src, item.rel, now=now)
                 if copy is not None:
                     self.result.kept.append((item.rel, str(copy)))
+        for item, verdict in plan:
+            content = contents[item.rel]
             if verdict is not Verdict.ADOPT:
                 write_atomically(self.watch.src, item.rel, content)
             effects.synced.append(SyncedFile(
