@@ -136,6 +136,9 @@ class Engine:
         self._idle = asyncio.Event()
         self.hold_reasons: list[str] = []
         self._new_conflicts: list[Conflict] = []
+        self._answered: set[tuple[str, str]] = set()
+        """(account, remote path) of every entry sent or decided by the guard in this
+        session: what this session did to a path is never "left alone"."""
         """Conflicts the guard found in this session (the push summary lists them)."""
         self._stop = asyncio.Event()
         self._interrupted = False
@@ -170,7 +173,8 @@ class Engine:
 
     def _remote_only(self) -> list[str]:
         """``account: remote path`` of the files in folders the guard listed that are
-        neither synced nor local (a teammate's): reported, never touched. A child name
+        neither synced nor local (a teammate's) nor acted on in this session (deleted,
+        found already gone): reported, never touched. A child name
         that is a folder prefix of a local file is a folder, not such a file."""
         found: list[str] = []
         for name, worker in self._workers.items():
@@ -181,7 +185,8 @@ class Engine:
             for folder, children in worker.guard.listed().items():
                 for child in sorted(children):
                     path = f"{folder}/{child}" if folder else child
-                    if path in base or path in owed or path in local or any(
+                    if path in base or path in owed or path in local or (
+                            name, path) in self._answered or any(
                             p.startswith(path + "/") for p in local):
                         continue
                     found.append(f"{name}: {path}")
@@ -345,6 +350,7 @@ class Engine:
 
     def finish(self, sent: OutboxEntry, result: Result) -> None:
         """The answer to ``sent`` (from its worker)."""
+        self._answered.add(sent.key)
         jitter = self.adapters.jitter()
         effects = self.outbox.on_result(sent, result, self.clock.time(), jitter=jitter)
         # The retry time said is the real one: a paused account sends nothing sooner.
@@ -355,6 +361,7 @@ class Engine:
     def finish_guarded(self, sent: OutboxEntry, guarded: Guarded) -> None:
         """The guard decided not to send ``sent`` (from its worker): done, adopted or a
         conflict."""
+        self._answered.add(sent.key)
         effects = self.outbox.on_guard(sent, guarded.verdict, guarded.view,
                                        self.clock.time())
         self._new_conflicts.extend(effects.conflicts)

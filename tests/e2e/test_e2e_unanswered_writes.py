@@ -97,6 +97,8 @@ def test_an_unanswered_write_is_hubsyncs_own_on_the_next_run(
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert remote_tree(emu, PORTAL, DEST) == local_tree(root)
+    # Every remote file is local or was deleted by this run: none was "left alone".
+    assert "left alone" not in result.stdout, result.stdout
     listed = run_hubsync(config, emu, "conflicts", "--json")
     assert json.loads(listed.stdout)["conflicts"] == [], listed.stdout
 
