@@ -193,11 +193,15 @@ def _resolved_fields(conflict: Conflict) -> dict[str, Any]:
 
 
 def _advice(conflict: Conflict) -> str:
+    deleted_here = conflict.local_sha256 is None
     what = {ConflictKind.CHANGED: "changed remotely since hubsync last synced it",
             ConflictKind.DELETED: "deleted remotely since hubsync last synced it",
-            ConflictKind.UNSYNCED: "already exists remotely with other content",
+            ConflictKind.UNSYNCED: "deleted here, but the remote file is a version hubsync "
+                                   "never synced" if deleted_here else
+                                   "already exists remotely with other content",
             ConflictKind.BOTH: "changed on both sides since the last sync"}[conflict.kind]
-    return (f"{what}; not overwritten. See `hubsync conflicts`, then `hubsync resolve "
+    done = "not deleted" if deleted_here else "not overwritten"
+    return (f"{what}; {done}. See `hubsync conflicts`, then `hubsync resolve "
             f"{conflict.rel} --keep local|remote`")
 
 

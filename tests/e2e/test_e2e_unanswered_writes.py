@@ -165,5 +165,10 @@ def test_a_teammates_same_bytes_at_an_unanswered_path_are_not_deleted(
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert rel in remote_tree(emu, PORTAL, DEST)
+    # Said as it is: deleted here, someone else's version there (not "other content").
+    assert "deleted here, but the remote file is a version hubsync never synced; not " \
+        "deleted" in result.stdout + result.stderr
     listed = json.loads(run_hubsync(config, emu, "conflicts", "--json").stdout)["conflicts"]
     assert [(c["path"], c["remote_user_id"]) for c in listed] == [(rel, TEAMMATE)], listed
+    text = run_hubsync(config, emu, "conflicts").stdout
+    assert f"{rel} ({DEST}/{rel}): deleted here; exists remotely (user {TEAMMATE}" in text
