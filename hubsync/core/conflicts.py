@@ -147,6 +147,16 @@ class ConflictRules(OutcomeRules):
                      note="the local file now equals the remote copy")
         return True
 
+    def resolving(self, account: str, remote_path: str, on: bool) -> None:
+        """Mark ``remote_path`` as being resolved (``hubsync resolve`` writing the kept
+        copy into the local file) or not any more: meanwhile an observation of the file
+        neither settles the conflict nor owes anything (the resolve decides)."""
+        paths = self._accounts[account].resolving
+        if on:
+            paths.add(remote_path)
+        else:
+            paths.discard(remote_path)
+
     def resolve(self, conflict: Conflict, keep: str, now: float, *,
                 remote_size: int | None = None) -> Effects:
         """A person's decision on ``conflict`` (``hubsync resolve``), ``keep`` being

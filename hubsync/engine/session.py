@@ -236,26 +236,30 @@ class Engine:
                 "the state)")
         size: int | None = None
         local_copy = None
-        if keep == KEEP_REMOTE:
-            tracker = self.tracker(conflict.watch)
-            # The local file is kept under <state_dir>/overwritten/ before it is replaced.
-            applied = await asyncio.to_thread(
-                apply_remote_copy, tracker.root, conflict,
-                convert_fields=tracker.fields.enabled,
-                keep_in=self.config.settings.state_dir, now=self.clock.time())
-            size, local_copy = applied.size, applied.local_copy
-        # The watcher may have seen the written file meanwhile: a local file equal to the
-        # kept copy settles the conflict by itself (one `resolved` line, not two).
-        if self.outbox.in_conflict(account, remote_path) is not None:
+        # While the copy is written, the watcher's sight of it must not settle the
+        # conflict on its own: one `resolved` line, this one, with the local copy.
+        self.outbox.resolving(account, remote_path, True)
+        try:
+            if keep == KEEP_REMOTE:
+                tracker = self.tracker(conflict.watch)
+                # The local file is kept under <state_dir>/overwritten/ before it is
+                # replaced.
+                applied = await asyncio.to_thread(
+                    apply_remote_copy, tracker.root, conflict,
+                    convert_fields=tracker.fields.enabled,
+                    keep_in=self.config.settings.state_dir, now=self.clock.time())
+                size, local_copy = applied.size, applied.local_copy
             self.commit(with_local_copy(
                 self.outbox.resolve(conflict, keep, self.clock.time(), remote_size=size),
                 local_copy))
+        finally:
+            self.outbox.resolving(account, remote_path, False)
         if self._committer is not None:
             await self._committer.settled()
         await asyncio.to_thread(drop_remote_copy, self.config.settings.state_dir,
                                 conflict.copy_path)
-        if keep == KEEP_LOCAL:
-            self.local.look_again(conflict.watch, conflict.rel)
+        # Whatever the watcher saw meanwhile was held: look at the file once more.
+        self.local.look_again(conflict.watch, conflict.rel)
         return Resolved(conflict, local_copy)
 
     def snapshot(self) -> dict[str, Any]:
