@@ -271,6 +271,10 @@ def conflict_why(kind: str, *, deleted_here: bool = False) -> str:
     """``CONFLICT_WHY[kind]`` with the local side when it was a delete: ``deleted here;
     changed remotely since hubsync last synced it`` (a conflict's ``local_sha256`` is
     None then). A local edit is what a push or watch sends, so it goes without saying."""
+    if deleted_here and kind == "unsynced":
+        # Not "other content": the remote may hold the very bytes deleted here, written
+        # by someone else.
+        return "deleted here; on HubSpot a version hubsync never synced, so not deleted"
     why = CONFLICT_WHY.get(kind, kind)
     return f"deleted here; {why}" if deleted_here else why
 

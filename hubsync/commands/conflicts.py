@@ -105,8 +105,10 @@ def describe(item: dict[str, Any]) -> str:
     here = "deleted here" if item.get("local_sha256") is None else "changed here"
     what = {"changed": f"{here}, changed remotely by {who}{when}",
             "deleted": f"{here}, deleted remotely (HubSpot does not say by whom)",
-            "unsynced": f"exists remotely with other content ({who}{when}); hubsync never "
-                        "synced it",
+            "unsynced": (f"{here}; exists remotely ({who}{when}), a version hubsync "
+                         "never synced" if item.get("local_sha256") is None else
+                         f"exists remotely with other content ({who}{when}); hubsync "
+                         "never synced it"),
             "both": f"{here} and changed remotely ({who}{when})"}.get(
                 str(item.get("kind")), str(item.get("kind")))
     copy = f"; their version: {item['copy_path']}" if item.get("copy_path") else ""

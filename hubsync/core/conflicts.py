@@ -147,6 +147,16 @@ class ConflictRules(OutcomeRules):
                      note="the local file now equals the remote copy")
         return True
 
+    def resolving(self, account: str, remote_path: str, on: bool) -> None:
+        """Mark ``remote_path`` as being resolved (``hubsync resolve`` writing the kept
+        copy into the local file) or not any more: meanwhile an observation of the file
+        neither settles the conflict nor owes anything (the resolve decides)."""
+        paths = self._accounts[account].resolving
+        if on:
+            paths.add(remote_path)
+        else:
+            paths.discard(remote_path)
+
     def resolve(self, conflict: Conflict, keep: str, now: float, *,
                 remote_size: int | None = None) -> Effects:
         """A person's decision on ``conflict`` (``hubsync resolve``), ``keep`` being
@@ -193,11 +203,15 @@ def _resolved_fields(conflict: Conflict) -> dict[str, Any]:
 
 
 def _advice(conflict: Conflict) -> str:
+    deleted_here = conflict.local_sha256 is None
     what = {ConflictKind.CHANGED: "changed remotely since hubsync last synced it",
             ConflictKind.DELETED: "deleted remotely since hubsync last synced it",
-            ConflictKind.UNSYNCED: "already exists remotely with other content",
+            ConflictKind.UNSYNCED: "deleted here, but the remote file is a version hubsync "
+                                   "never synced" if deleted_here else
+                                   "already exists remotely with other content",
             ConflictKind.BOTH: "changed on both sides since the last sync"}[conflict.kind]
-    return (f"{what}; not overwritten. See `hubsync conflicts`, then `hubsync resolve "
+    done = "not deleted" if deleted_here else "not overwritten"
+    return (f"{what}; {done}. See `hubsync conflicts`, then `hubsync resolve "
             f"{conflict.rel} --keep local|remote`")
 
 

@@ -102,6 +102,8 @@ class Outbox(FolderRules, ConflictRules):
         conflict = acc.conflicts.get(remote_path)
         if conflict is None:
             return False
+        if remote_path in acc.resolving:
+            return True  # `hubsync resolve` decides, and looks at the file again after
         if local is not None and not self.settle_conflict(acc, conflict, local, now,
                                                           effects) and say:
             self._say_held(acc, conflict, local, effects)

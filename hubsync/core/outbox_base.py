@@ -42,6 +42,8 @@ class _Account:
     ledger: DeleteLedger = field(default_factory=DeleteLedger)
     conflicts: dict[str, Conflict] = field(default_factory=dict)
     """remote path -> a conflict not resolved yet: nothing is owed or sent for the path."""
+    resolving: set[str] = field(default_factory=set)
+    """Remote paths whose conflict ``hubsync resolve`` is settling right now."""
     said_held: dict[str, str] = field(default_factory=dict)
     """remote path -> the last local content a save was told is held by its conflict."""
     left_remote: set[str] = field(default_factory=set)

@@ -136,6 +136,9 @@ class Engine:
         self._idle = asyncio.Event()
         self.hold_reasons: list[str] = []
         self._new_conflicts: list[Conflict] = []
+        self._answered: set[tuple[str, str]] = set()
+        """(account, remote path) of every entry sent or decided by the guard in this
+        session: what this session did to a path is never "left alone"."""
         """Conflicts the guard found in this session (the push summary lists them)."""
         self._stop = asyncio.Event()
         self._interrupted = False
@@ -170,7 +173,8 @@ class Engine:
 
     def _remote_only(self) -> list[str]:
         """``account: remote path`` of the files in folders the guard listed that are
-        neither synced nor local (a teammate's): reported, never touched. A child name
+        neither synced nor local (a teammate's) nor acted on in this session (deleted,
+        found already gone): reported, never touched. A child name
         that is a folder prefix of a local file is a folder, not such a file."""
         found: list[str] = []
         for name, worker in self._workers.items():
@@ -181,7 +185,8 @@ class Engine:
             for folder, children in worker.guard.listed().items():
                 for child in sorted(children):
                     path = f"{folder}/{child}" if folder else child
-                    if path in base or path in owed or path in local or any(
+                    if path in base or path in owed or path in local or (
+                            name, path) in self._answered or any(
                             p.startswith(path + "/") for p in local):
                         continue
                     found.append(f"{name}: {path}")
@@ -231,26 +236,30 @@ class Engine:
                 "the state)")
         size: int | None = None
         local_copy = None
-        if keep == KEEP_REMOTE:
-            tracker = self.tracker(conflict.watch)
-            # The local file is kept under <state_dir>/overwritten/ before it is replaced.
-            applied = await asyncio.to_thread(
-                apply_remote_copy, tracker.root, conflict,
-                convert_fields=tracker.fields.enabled,
-                keep_in=self.config.settings.state_dir, now=self.clock.time())
-            size, local_copy = applied.size, applied.local_copy
-        # The watcher may have seen the written file meanwhile: a local file equal to the
-        # kept copy settles the conflict by itself (one `resolved` line, not two).
-        if self.outbox.in_conflict(account, remote_path) is not None:
+        # While the copy is written, the watcher's sight of it must not settle the
+        # conflict on its own: one `resolved` line, this one, with the local copy.
+        self.outbox.resolving(account, remote_path, True)
+        try:
+            if keep == KEEP_REMOTE:
+                tracker = self.tracker(conflict.watch)
+                # The local file is kept under <state_dir>/overwritten/ before it is
+                # replaced.
+                applied = await asyncio.to_thread(
+                    apply_remote_copy, tracker.root, conflict,
+                    convert_fields=tracker.fields.enabled,
+                    keep_in=self.config.settings.state_dir, now=self.clock.time())
+                size, local_copy = applied.size, applied.local_copy
             self.commit(with_local_copy(
                 self.outbox.resolve(conflict, keep, self.clock.time(), remote_size=size),
                 local_copy))
+        finally:
+            self.outbox.resolving(account, remote_path, False)
         if self._committer is not None:
             await self._committer.settled()
         await asyncio.to_thread(drop_remote_copy, self.config.settings.state_dir,
                                 conflict.copy_path)
-        if keep == KEEP_LOCAL:
-            self.local.look_again(conflict.watch, conflict.rel)
+        # Whatever the watcher saw meanwhile was held: look at the file once more.
+        self.local.look_again(conflict.watch, conflict.rel)
         return Resolved(conflict, local_copy)
 
     def snapshot(self) -> dict[str, Any]:
@@ -345,6 +354,7 @@ class Engine:
 
     def finish(self, sent: OutboxEntry, result: Result) -> None:
         """The answer to ``sent`` (from its worker)."""
+        self._answered.add(sent.key)
         jitter = self.adapters.jitter()
         effects = self.outbox.on_result(sent, result, self.clock.time(), jitter=jitter)
         # The retry time said is the real one: a paused account sends nothing sooner.
@@ -355,6 +365,7 @@ class Engine:
     def finish_guarded(self, sent: OutboxEntry, guarded: Guarded) -> None:
         """The guard decided not to send ``sent`` (from its worker): done, adopted or a
         conflict."""
+        self._answered.add(sent.key)
         effects = self.outbox.on_guard(sent, guarded.verdict, guarded.view,
                                        self.clock.time())
         self._new_conflicts.extend(effects.conflicts)

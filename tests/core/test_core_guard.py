@@ -281,3 +281,19 @@ def test_no_send_over_a_remote_version_hubsync_did_not_see(
         assert verdict.step is Step.DONE
     if verdict.step is Step.ADOPT:
         assert view.content_sha256 == entry.sha256
+
+
+def test_a_file_written_by_resolve_does_not_settle_the_conflict_on_its_own() -> None:
+    """While `hubsync resolve` writes the kept copy, the watcher's sight of the file (now
+    equal to the copy) neither settles the conflict nor owes anything: the resolve's own
+    `resolved` line is the only one."""
+    box = in_conflict()
+    [conflict] = box.conflicts(ACCOUNT)
+    box.resolving(ACCOUNT, remote("a.css"), True)
+    seen_meanwhile = box.observe(WATCH, {"a.css": seen("theirs")}, T0 + 1)
+    assert not seen_meanwhile.events and not seen_meanwhile.upsert
+    assert box.conflicts(ACCOUNT) == [conflict]
+    took = box.resolve(conflict, KEEP_REMOTE, T0 + 2, remote_size=6)
+    box.resolving(ACCOUNT, remote("a.css"), False)
+    assert [e.event for e in took.events] == ["resolved"]
+    assert not box.observe(WATCH, {"a.css": seen("theirs")}, T0 + 3).upsert

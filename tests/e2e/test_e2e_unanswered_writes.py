@@ -97,6 +97,8 @@ def test_an_unanswered_write_is_hubsyncs_own_on_the_next_run(
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert remote_tree(emu, PORTAL, DEST) == local_tree(root)
+    # Every remote file is local or was deleted by this run: none was "left alone".
+    assert "left alone" not in result.stdout, result.stdout
     listed = run_hubsync(config, emu, "conflicts", "--json")
     assert json.loads(listed.stdout)["conflicts"] == [], listed.stdout
 
@@ -163,5 +165,10 @@ def test_a_teammates_same_bytes_at_an_unanswered_path_are_not_deleted(
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert rel in remote_tree(emu, PORTAL, DEST)
+    # Said as it is: deleted here, someone else's version there (not "other content").
+    assert "deleted here, but the remote file is a version hubsync never synced; not " \
+        "deleted" in result.stdout + result.stderr
     listed = json.loads(run_hubsync(config, emu, "conflicts", "--json").stdout)["conflicts"]
     assert [(c["path"], c["remote_user_id"]) for c in listed] == [(rel, TEAMMATE)], listed
+    text = run_hubsync(config, emu, "conflicts").stdout
+    assert f"{rel} ({DEST}/{rel}): deleted here; exists remotely (user {TEAMMATE}" in text
