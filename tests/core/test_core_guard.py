@@ -291,7 +291,8 @@ def test_a_file_written_by_resolve_does_not_settle_the_conflict_on_its_own() -> 
     [conflict] = box.conflicts(ACCOUNT)
     box.resolving(ACCOUNT, remote("a.css"), True)
     seen_meanwhile = box.observe(WATCH, {"a.css": seen("theirs")}, T0 + 1)
-    assert not seen_meanwhile.events and not seen_meanwhile.upsert
+    assert not seen_meanwhile.events
+    assert not seen_meanwhile.upsert
     assert box.conflicts(ACCOUNT) == [conflict]
     took = box.resolve(conflict, KEEP_REMOTE, T0 + 2, remote_size=6)
     box.resolving(ACCOUNT, remote("a.css"), False)
