@@ -13,6 +13,7 @@ dropped, some dropped, a 429 storm).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -106,7 +107,7 @@ def test_offline_push_waits_what_it_says_and_leaves_the_file_pending(
     assert "next try in" not in out + err
     retries = _log(state, "retrying")
     assert len(retries) >= 3
-    for earlier, later in zip(retries, retries[1:], strict=False):
+    for earlier, later in itertools.pairwise(retries):
         gap_ms = (datetime.fromisoformat(later["ts"]) -
                   datetime.fromisoformat(earlier["ts"])).total_seconds() * 1000
         assert gap_ms >= earlier["retry_in_ms"] - 50, (earlier, later)
@@ -131,9 +132,9 @@ def test_dropped_connections_that_retries_fix_are_not_offline(
 
 def test_a_429_on_the_key_exchange_says_rate_limited(
         tmp_path: Path, emulator_thread: EmulatorThread) -> None:
-    """A 429 storm of 8 s (longer than hubsync takes to start) with Retry-After 2 on the first key exchange: the console says
-    the account is rate limited (never "cannot reach HubSpot"), and the push then goes
-    through once the storm is over."""
+    """A 429 storm of 8 s (longer than hubsync takes to start) with Retry-After 2 on the
+    first key exchange: the console says the account is rate limited (never "cannot
+    reach HubSpot"), and the push then goes through once the storm is over."""
     emu = emulator_thread
     config, _state = _project(tmp_path, emu)
     emu.set_faults(storm_seconds=8, retry_after=2)
