@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import sys
 import traceback
@@ -92,6 +93,24 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        """A value outside ``choices`` (a command, an action, ``--mode``) is answered
+        like a watch or account name typo (``hubsync.commands.check_names``): the
+        closest choice ("did you mean 'push'?", difflib's ratio >= 0.6) and the list."""
+        if action.choices is None or value in action.choices:
+            return
+        names = [str(choice) for choice in action.choices]
+        close = difflib.get_close_matches(str(value), names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if isinstance(action, argparse._SubParsersAction):
+            kind = str(action.metavar or action.dest or "command").lower()
+            # No "argument COMMAND:" prefix: the sentence names what was typed.
+            raise argparse.ArgumentError(
+                None, f"{value!r}: no {kind} of that name{hint} (known {kind}s: "
+                      f"{', '.join(names)}; `{self.prog} --help` says what each does)")
+        raise argparse.ArgumentError(
+            action, f"invalid choice: {value!r}{hint} (choose from {', '.join(names)})")
 
 
 def build_parser() -> argparse.ArgumentParser:

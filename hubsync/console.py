@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from hubsync.render import SYMBOLS
+from hubsync.render import SYMBOLS, counted
 
 if TYPE_CHECKING:
     from rich.progress import Progress, Task
@@ -117,19 +117,34 @@ def _user(fields: Mapping[str, Any]) -> str:
     return f"user {user_id}" if user_id is not None else "?"
 
 
-def written_by(fields: Mapping[str, Any], people: Directory | None = None) -> str:
-    """`` (written by user 202)`` for a pulled version whose writer HubSpot names
-    (``remote_user_id``), `` (written by bob@example.com, user 202)`` when ``people`` (the
-    user directory, ``hubsync.people``) knows their email, `` (written by you, user 202)``
-    for the key's own user; ``""`` when HubSpot does not name the writer (never the key's
-    user: they only read it)."""
+def writer_text(fields: Mapping[str, Any], people: Directory | None = None) -> str | None:
+    """Who wrote the remote version a ``pulled``/``conflict`` line is about
+    (``remote_user_id``, HubSpot's ``updatedById``): ``bob@example.com (user 7002)`` when
+    ``people`` (the user directory, ``hubsync.people``) knows the email, ``user 7002``
+    otherwise, ``you (user 7001)`` for the key's own user; None when HubSpot does not
+    name the writer (never the key's user: they only read it)."""
     writer = fields.get("remote_user_id")
     if writer is None:
-        return ""
+        return None
     if writer == fields.get("hub_user_id"):
-        return f" (written by you, user {writer})"
-    email = people.email_of(writer) if people is not None else None
-    return f" (written by {email}, user {writer})" if email else f" (written by user {writer})"
+        return f"you (user {writer})"
+    return writer_name(writer, people)
+
+
+def pulled_text(fields: Mapping[str, Any], people: Directory | None = None) -> str:
+    """A ``pulled`` line after its symbol, the writer first and the local account second:
+    ``css/x1.css: written by ann@example.com (user 9001); pulled via account bob``
+    (``writer_text``), and ``; your local version kept at PATH`` when ``local_copy``
+    says where a forced pull kept the file it overwrote. The account comes last: "<- bob"
+    read as "from Bob" for a file Ann wrote (trial 2, finding 11)."""
+    path = fields.get("path") or fields.get("remote_path") or ""
+    via = f"pulled via account {fields.get('account', '')}"
+    writer = writer_text(fields, people)
+    text = (f"{path}: written by {writer}; {via}" if writer is not None
+            else f"{path}: {via} (HubSpot does not name its writer)")
+    if fields.get("local_copy"):
+        text += f"; your local version kept at {fields['local_copy']}"
+    return text
 
 
 def error_lines(error: str) -> list[str]:
@@ -147,7 +162,7 @@ def _body(event: str, f: Mapping[str, Any], people: Directory | None) -> str | N
     if event == "pushed":
         return f"{path} -> {account} ({took})"
     if event == "pulled":
-        return f"{path} <- {account}{written_by(f, people)}"
+        return pulled_text(f, people)
     if event == "deleted":
         kind = "folder " if f.get("folder") else ""
         # One request took the whole removed folder (engine/folders.py): said per file.
@@ -173,9 +188,9 @@ def _body(event: str, f: Mapping[str, Any], people: Directory | None) -> str | N
         who = f.get("hub_user_email") or f"user {f.get('hub_user_id')}"
         return f"{account}: portal {f.get('portal_id')} as {who}"
     if event == "reconciled":
-        return (f"{f.get('watch')} -> {account}: {f.get('files', 0)} files, "
+        return (f"{f.get('watch')} -> {account}: {counted(int(f.get('files') or 0), 'file')}, "
                 f"{f.get('queued', 0)} to push, {f.get('unchanged', 0)} unchanged"
-                + (f", {f['held']} deletes held" if f.get("held") else "")
+                + (f", {counted(int(f['held']), 'delete')} held" if f.get("held") else "")
                 + (f" ({f['note']})" if f.get("note") else ""))
     return None
 
@@ -214,8 +229,8 @@ def render(event: EngineEvent, people: Directory | None = None) -> str | None:
         watches = ", ".join(event.fields.get("watches", []))
         conflicts = int(event.fields.get("conflicts") or 0)
         # Open conflicts are files this session will not send: say so up front.
-        open_ = (f"; {conflicts} conflicts open, not sent until resolved (`hubsync "
-                 "conflicts`)") if conflicts else ""
+        open_ = (f"; {counted(conflicts, 'conflict')} open, not sent until resolved "
+                 "(`hubsync conflicts`)") if conflicts else ""
         return f"watching {watches}{open_}; Ctrl-C to stop"
     body = (_team_body(event.event, event.fields, people) if event.event in _TEAM_EVENTS
             else _body(event.event, event.fields, people))
@@ -437,6 +452,8 @@ def _make_progress() -> Progress:
     )
     from rich.text import Text
 
+    from hubsync.render import rich_console
+
     class RateColumn(ProgressColumn):
         """Files per second (rich's speed estimate over the last 30 s); none for an
         archive, whose files are done at once."""
@@ -461,5 +478,5 @@ def _make_progress() -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(),
         MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("left"),
-        RemainingColumn(), RateColumn(), transient=True,
+        RemainingColumn(), RateColumn(), transient=True, console=rich_console(),
     )

@@ -288,6 +288,13 @@ async def key_source_of(account: str, *, timeout_s: float | None = None) -> KeyS
     return source
 
 
+async def keyring_has_key(account: str, *, timeout_s: float | None = None) -> bool:
+    """Whether the OS keyring itself holds a key for ``account``, whatever the
+    environment says; never returns the key. Raises KeyringUnavailable when the keyring
+    cannot answer (within ``timeout_s`` seconds)."""
+    return await _keyring_get(account, timeout_s) is not None
+
+
 async def store_key(account: str, key: str, *, timeout_s: float | None = None) -> None:
     """Put ``key`` in the OS keyring, replacing any previous one, and read it back.
 

@@ -4,7 +4,8 @@ Each check gives a :class:`Check`: a status, one line saying what was found, and
 fix when there is something to do. ``FAIL`` means hubsync cannot sync as configured
 (bad config, no key, key refused, state dir not writable); ``WARN`` means it can, but
 something will hurt (no usable keyring for ``hubsync auth add``, a low inotify limit,
-a skewed clock, an installed service that is not running); ``INFO`` is context.
+a skewed clock, an installed service that is not running or would not see a key that
+only this shell's ``HUBSYNC_KEY_<NAME>`` holds); ``INFO`` is context.
 
 The HubSpot check is a real key exchange per account, with a short timeout. Keys
 are looked up exactly as the engine does and never printed: only where they came
@@ -417,6 +418,89 @@ def check_service(config_path: Path | None) -> list[Check]:
                   "`journalctl --user -u hubsync -n 50`"), *checks]
 
 
+_CREDENTIAL_SETTINGS = ("LoadCredential", "LoadCredentialEncrypted", "SetCredential",
+                        "SetCredentialEncrypted", "ImportCredential")
+
+
+def unit_key_sources(unit: Path) -> tuple[frozenset[str], frozenset[str]]:
+    """What the unit at ``unit`` and its drop-ins (``NAME.service.d/*.conf``) hand the
+    service: (credential ids or ``ImportCredential=`` globs, ``Environment=`` variable
+    names). systemd.exec(5) defines the settings; commented lines are skipped."""
+    import shlex
+
+    credential_ids: set[str] = set()
+    variables: set[str] = set()
+    drop_ins = sorted((unit.parent / f"{unit.name}.d").glob("*.conf"))
+    for path in (unit, *drop_ins):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for raw in text.splitlines():
+            setting, sep, value = raw.strip().partition("=")
+            if not sep or setting.startswith(("#", ";")):
+                continue
+            if setting in _CREDENTIAL_SETTINGS:
+                credential_ids.add(value.split(":", 1)[0].strip())
+            elif setting == "Environment":
+                with_values = shlex.split(value) if value.count('"') % 2 == 0 else []
+                variables.update(item.split("=", 1)[0] for item in with_values if "=" in item)
+    return frozenset(credential_ids), frozenset(variables)
+
+
+async def keys_the_service_misses(config: Config, unit: Path, *,
+                                  keyring_timeout_s: float = KEYRING_TIMEOUT_S) -> list[str]:
+    """Accounts (of the config's watches) whose key this process finds only in its own
+    ``HUBSYNC_KEY_<NAME>``: the service that ``unit`` starts does not inherit this
+    shell's environment, so it would stop with "no key" (exit 78). Neither a credential
+    nor an ``Environment=`` of the unit gives it, nor the keyring (unreadable counts as
+    no). Empty when the unit is not installed."""
+    from fnmatch import fnmatchcase
+
+    if not await asyncio.to_thread(unit.exists):
+        return []
+    credential_ids, variables = await asyncio.to_thread(unit_key_sources, unit)
+    missing = []
+    for name in dict.fromkeys(a for watch in config.watches for a in watch.accounts):
+        variable = env_var_name(name)
+        if not os.environ.get(variable, "").strip() or variable in variables:
+            continue
+        if any(fnmatchcase(credential_name(name), c) for c in credential_ids):
+            continue
+        try:
+            stored = await credentials.keyring_has_key(name, timeout_s=keyring_timeout_s)
+        except KeyringUnavailable:
+            stored = False
+        if not stored:
+            missing.append(name)
+    return missing
+
+
+def service_key_fix(name: str) -> str:
+    """How to give ``name``'s key to the service: the keyring (from the variable, so it is
+    never typed or shown), or a systemd credential (docs/operations.md)."""
+    return (f"store it in the keyring: `printenv {env_var_name(name)} | hubsync auth add "
+            f"{name} --key-stdin`, or load the systemd credential {credential_name(name)!r} "
+            "(docs/operations.md, \"Keys on a machine without a desktop keyring\")")
+
+
+async def _service_key_checks(config: Config, checks: list[Check],
+                              keyring_timeout_s: float) -> list[Check]:
+    """``checks`` with each ``key NAME`` line found in ``$HUBSYNC_KEY_NAME`` made a
+    warning when the installed service would not see that key."""
+    from hubsync import systemd
+
+    unit = systemd.user_unit_dir() / systemd.UNIT_NAME
+    missing = set(await keys_the_service_misses(config, unit,
+                                                keyring_timeout_s=keyring_timeout_s))
+    return [Check(c.name, Status.WARN,
+                  f"{c.message} of this shell only: {systemd.UNIT_NAME} will not see it",
+                  service_key_fix(c.name.removeprefix("key ")))
+            if c.status is Status.OK and c.name.removeprefix("key ") in missing
+            and c.name.startswith("key ") else c
+            for c in checks]
+
+
 # --------------------------------------------------------------------------- all
 
 
@@ -442,6 +526,7 @@ async def diagnose(
             for account in config.accounts.values()))
         for result in results:
             checks.extend(result.checks)
+        checks = await _service_key_checks(config, checks, keyring_timeout_s)
         checks.append(check_clock([r.skew_s for r in results if r.skew_s is not None]))
         checks.append(check_state_dir(config.settings.state_dir))
         checks.extend(await asyncio.to_thread(check_archive_refusals, config))

@@ -18,7 +18,8 @@ API's ``metadata/{folder}`` both answer a folder with its children's *names*, so
 of N files and folders costs one metadata read per node, as ``hs cms fetch`` spends.
 
 Also here, shared by ``hubsync pull`` and the two-way watch (``engine/poller.py``):
-``write_atomically`` (``hubsync.atomic``'s, rooted at a watch folder) and ``decide``, the
+``write_atomically`` (``hubsync.atomic``'s, rooted at a watch folder), ``keep_overwritten``
+(a copy of a local file about to be overwritten on request) and ``decide``, the
 pure rule for what a remote file means for the local one given the base (what hubsync
 last synced).
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,6 +264,37 @@ def write_atomically(root: Path, rel: str, content: bytes) -> Path:
     mode. The temp name starts with a dot, which the default ignore rules leave out, so a
     watcher never pushes it. Returns the path. Raises OSError."""
     return atomic.write_atomically(root / rel, content, purpose="pull")
+
+
+OVERWRITTEN_DIR = "overwritten"
+"""``<state_dir>/overwritten/``: local files hubsync replaced or removed on request
+(``pull --force``, ``resolve --keep remote``), kept for the person who asked."""
+
+
+def keep_overwritten(state_dir: Path, watch: str, root: Path, rel: str, *,
+                     now: float) -> Path | None:
+    """Copy the local file ``root/rel``, about to be overwritten or removed on request,
+    to ``<state_dir>/overwritten/<watch>/<UTC time>/<rel>`` (``20261130T091500Z``, the
+    time ``now`` in seconds since the epoch; ``-2``, ``-3``... when that copy exists
+    already), before anything touches it. Returns the copy's path, None when there is no
+    regular file to keep (already deleted; a symlink is never followed).
+
+    The copy is written through :func:`hubsync.atomic.write_atomically` (mode 0600, new
+    folders 0700: it may hold unpublished work), in the state folder, never in a watch
+    folder (a watcher would push it). The remote version always had its copy under
+    ``<state_dir>/conflicts/``; this is the local side's. Raises OSError (the caller
+    then must not overwrite the file)."""
+    source = root / rel
+    if source.is_symlink() or not source.is_file():
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    base = state_dir / OVERWRITTEN_DIR / watch
+    folder, tries = base / stamp, 1
+    while (folder / rel).exists():
+        tries += 1
+        folder = base / f"{stamp}-{tries}"
+    return atomic.write_atomically(folder / rel, source.read_bytes(), purpose="keep",
+                                   mode=0o600, folder_mode=0o700)
 
 
 # --- what a remote file means for the local one ------------------------------------------

@@ -4,7 +4,8 @@
 - ``format_entry``: one aligned line for a sync log entry;
 - ``plan_lines`` / ``summary_lines``: what ``push --dry-run`` and ``push`` print;
 - ``links``: where to look in HubSpot after a push (theme preview, Design Manager);
-- ``use_color``: the one rule for colour (a terminal, and no ``NO_COLOR``).
+- ``use_color``: the one rule for colour (a terminal, and no ``NO_COLOR``), and
+  ``rich_console`` for rich output under the same rule.
 
 Every function returns strings; the caller decides the stream.
 """
@@ -20,8 +21,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from hubsync.config import Config
     from hubsync.engine import Summary
+    from hubsync.model import Conflict
     from hubsync.people import Directory
 
 # One meaning per symbol everywhere: ✗ is a failure, − a delete.
@@ -56,6 +60,7 @@ _COLUMN_FIELDS = frozenset({
     "ts", "event", "account", "hub_user_email", "hub_user_id", "path", "remote_path",
     "local_user", "host", "portal_id", "sha256", "mode", "watch", "bytes", "duration_ms",
     "status", "attempt", "retry_in_ms", "error", "reason", "correlation_id",
+    "remote_user_id", "remote_user_email",
 })
 # Column widths of a log line; longer values push the rest right rather than being cut.
 _EVENT_WIDTH = 15
@@ -67,6 +72,28 @@ def use_color(stream: TextIO) -> bool:
     """Colour only on a terminal, and never when ``NO_COLOR`` is set (no-color.org)."""
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 conflict``, ``2 conflicts``, ``0 conflicts``: a count and its noun, singular
+    only for exactly one (``plural`` when the noun does not just take an ``s``). Every
+    count a person reads goes through here: "1 conflicts open" reads as a fault."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def rich_console(*, stderr: bool = False) -> Console:
+    """A rich ``Console`` on stdout (or stderr) that honours ``NO_COLOR`` fully.
+
+    rich itself drops only colours for ``NO_COLOR`` and keeps bold, italic and dim
+    (``rich.console.Console.no_color``); people who set it expect no styling escape at
+    all, so then no colour system is used and styles render as plain text. Cursor
+    control (a live view's redraw) is not a style and stays.
+    """
+    from rich.console import Console
+
+    if os.environ.get("NO_COLOR"):
+        return Console(stderr=stderr, color_system=None)
+    return Console(stderr=stderr)
 
 
 def size_text(count: Any) -> str:
@@ -118,28 +145,42 @@ def _details(entry: Mapping[str, Any]) -> list[str]:
     return details
 
 
-def _who(entry: Mapping[str, Any], event: str, people: Directory | None) -> str:
-    """The user column: the key's user, or for a ``pulled``/``conflict`` line the writer
-    of the remote version (``remote_user_id``; the key's email when it is theirs). An
-    email the line lacks comes from ``people`` (the user directory) when it knows it."""
+def _named(user_id: Any, email: Any, people: Directory | None) -> str:
+    """``email`` when the line has it, else the one ``people`` knows, else ``user N``."""
+    if isinstance(email, str) and email:
+        return email
+    known = people.email_of(user_id) if people is not None else None
+    return known or f"user {user_id}"
+
+
+def _who(entry: Mapping[str, Any], people: Directory | None) -> str:
+    """The user column: always the actor, the key's user who did what the line says
+    (pushed, pulled, met a conflict...), by email when known. Who wrote a remote version
+    is a detail of its own (``_writer``): one column never means two people."""
+    if entry.get("hub_user_id") is not None:
+        return _named(entry["hub_user_id"], entry.get("hub_user_email"), people)
+    return str(entry.get("hub_user_email") or "")
+
+
+def _writer(entry: Mapping[str, Any], event: str, people: Directory | None) -> str | None:
+    """For a ``pulled``/``conflict`` line, who wrote the remote version (HubSpot's
+    ``remote_user_id``): ``remote version by bob@example.com (user 7002)``; a remote
+    delete ``deleted remotely (HubSpot does not say by whom)``: it names no writer for a
+    file that is gone. None for other events."""
     from hubsync.journal import WRITER_EVENTS
 
-    def named(user_id: Any, email: Any) -> str:
-        if isinstance(email, str) and email:
-            return email
-        known = people.email_of(user_id) if people is not None else None
-        return known or f"user {user_id}"
-
-    mine = named(entry["hub_user_id"], entry.get("hub_user_email")) \
-        if entry.get("hub_user_id") is not None else str(entry.get("hub_user_email") or "")
     if event not in WRITER_EVENTS:
-        return mine
+        return None
     writer = entry.get("remote_user_id")
     if writer is None:
-        return "?"
-    if writer == entry.get("hub_user_id"):
-        return mine
-    return named(writer, entry.get("remote_user_email"))
+        if entry.get("kind") == "deleted":
+            return "deleted remotely (HubSpot does not say by whom)"
+        return "remote writer not named by HubSpot"
+    email = entry.get("remote_user_email")
+    if not email and writer == entry.get("hub_user_id"):
+        email = entry.get("hub_user_email")
+    name = _named(writer, email, people)
+    return f"remote version by {name if name == f'user {writer}' else f'{name} (user {writer})'}"
 
 
 def format_entry(entry: Mapping[str, Any], *, color: bool = False,
@@ -147,19 +188,22 @@ def format_entry(entry: Mapping[str, Any], *, color: bool = False,
     """One human line for a sync log entry, in local time, columns aligned.
 
     ``time  symbol event  account  user  path  details``; ``color`` adds ANSI colours.
-    Values that are not strings are shown as JSON, never as Python reprs. ``people``
-    (the user directory, ``hubsync.people``) names by email the users a line gives by
-    id only, the remote writer of a ``conflict``/``pulled`` line above all.
+    ``user`` is always the actor (the key's user); a ``conflict``/``pulled`` line's
+    details start with who wrote the remote version (``remote version by
+    bob@example.com (user 7002)``, or that HubSpot does not say). Values that are not
+    strings are shown as JSON, never as Python reprs. ``people`` (the user directory,
+    ``hubsync.people``) names by email the users a line gives by id only.
     """
     event = str(entry.get("event", "?"))
     symbol = SYMBOLS.get(event, "-")
-    who = _who(entry, event, people)
+    who = _who(entry, people)
     path = entry.get("path") or entry.get("remote_path") or ""
     parts = [_when(entry.get("ts")), symbol, event.ljust(_EVENT_WIDTH),
              str(entry.get("account") or "-").ljust(_ACCOUNT_WIDTH),
              str(who or "-").ljust(_WHO_WIDTH), str(path)]
     line = "  ".join(parts).rstrip()
-    details = _details(entry)
+    writer = _writer(entry, event, people)
+    details = ([] if writer is None else [writer]) + _details(entry)
     if details:
         line += "  " + ", ".join(details)
     style = _STYLE.get(event, "")
@@ -223,6 +267,21 @@ CONFLICT_WHY = {
 never synced, so it is not "changed remotely" (docs/teams.md defines the kinds)."""
 
 
+def conflict_why(kind: str, *, deleted_here: bool = False) -> str:
+    """``CONFLICT_WHY[kind]`` with the local side when it was a delete: ``deleted here;
+    changed remotely since hubsync last synced it`` (a conflict's ``local_sha256`` is
+    None then). A local edit is what a push or watch sends, so it goes without saying."""
+    why = CONFLICT_WHY.get(kind, kind)
+    return f"deleted here; {why}" if deleted_here else why
+
+
+def _conflict_line(c: Conflict, people: Directory | None) -> str:
+    """``  account: path: kind: why, by writer`` for a summary's list of conflicts."""
+    return (f"  {c.account}: {c.rel}: {c.kind}: "
+            f"{conflict_why(str(c.kind), deleted_here=c.local_sha256 is None)}"
+            f"{conflict_writer(c, people)}")
+
+
 def plan_lines(summary: Summary) -> list[str]:
     """What ``push --dry-run`` prints: per (watch, account) the counts, then each path."""
     out: list[str] = []
@@ -239,10 +298,11 @@ def plan_lines(summary: Summary) -> list[str]:
             out.append(f"  {plan.hold_reason}")
     out.extend(f"skipped {watch}:{rel}: {reason}" for watch, rel, reason in summary.skipped)
     if summary.open_conflicts:
-        out.append(f"{len(summary.open_conflicts)} conflicts open from an earlier run, not "
+        out.append(f"{counted(len(summary.open_conflicts), 'conflict')} open from an earlier "
+                   "run, not "
                    "sent until resolved (`hubsync resolve PATH --keep local|remote`):")
-        out.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
-                           for c in summary.open_conflicts], "hubsync conflicts"))
+        out.extend(capped([_conflict_line(c, None) for c in summary.open_conflicts],
+                          "hubsync conflicts"))
     return out
 
 
@@ -295,7 +355,7 @@ def _account_line(summary: Summary, account: str) -> str:
     if summary.pending.get(account):
         line += f", {summary.pending[account]} pending"
     if summary.held_deletes.get(account):
-        line += f", {summary.held_deletes[account]} deletes held"
+        line += f", {counted(summary.held_deletes[account], 'delete')} held"
     return line
 
 
@@ -323,41 +383,61 @@ def _failure_lines(summary: Summary) -> list[str]:
     return lines
 
 
-def summary_lines(summary: Summary, *, quiet: bool = False) -> SummaryText:
+def conflict_writer(conflict: Conflict, people: Directory | None) -> str:
+    """``, by bob@example.com (user 7002)`` (``people`` knows the email), ``, by user
+    7002`` (it does not), or ``""`` when HubSpot did not name the remote writer."""
+    writer = conflict.remote.writer_user_id if conflict.remote is not None else None
+    if writer is None:
+        return ""
+    return f", by {people.name(writer) if people is not None else f'user {writer}'}"
+
+
+def summary_lines(summary: Summary, *, quiet: bool = False,
+                  people: Directory | None = None, others_open: bool = False) -> SummaryText:
     """What ``push`` prints at the end: per account the counts (bytes, pending, held),
     the totals and the elapsed time, the files left out by the rules and the failures
     LISTED (at most ``LIST_LIMIT`` of each, then the command that lists the rest), holds
     with their account, and what is still pending. ``quiet`` (``-q``: the summary and
     problems only) leaves out the files left out by the rules: they are no problem, and
-    the same ones would be listed on every run."""
+    the same ones would be listed on every run. Each conflict names its remote writer,
+    by email where ``people`` (the user directory) knows them. ``others_open``
+    (``resolve``: the conflicts still open are not the run's failure) tells them as one
+    line on stdout instead of listing them on stderr.
+
+    "everything is in sync" only when ``summary.ok``: never while a conflict is open
+    (found now or earlier), a change pending, a delete held or a file failed."""
     accounts = sorted(set(summary.pushed) | set(summary.pending) | set(summary.held_deletes))
     out: list[str] = [_account_line(summary, account) for account in accounts]
     totals = _totals_line(summary)
     if totals is not None:
         out.append(totals)
     if summary.skipped and not quiet:
-        out.append(f"{len(summary.skipped)} files left out by the rules:")
+        out.append(f"{counted(len(summary.skipped), 'file')} left out by the rules:")
         out.extend(capped([f"  skipped {watch}:{rel}: {reason}"
                            for watch, rel, reason in summary.skipped],
                           "hubsync log --event skipped"))
     out.extend(f"held: {reason}" for reason in summary.held_reasons)
     if summary.remote_only:
-        out.append(f"{len(summary.remote_only)} remote files hubsync never synced were left "
-                   "alone (`hubsync ls` lists the remote):")
+        were = "was" if len(summary.remote_only) == 1 else "were"
+        out.append(f"{counted(len(summary.remote_only), 'remote file')} hubsync never synced "
+                   f"{were} left alone (`hubsync ls` lists the remote):")
         out.extend(capped([f"  {path}" for path in summary.remote_only], "hubsync ls -r"))
     err: list[str] = []
     if summary.conflicts:
         err.append(f"{len(summary.conflicts)} not sent: a remote version hubsync will not "
                    "overwrite (`hubsync conflicts`, then `hubsync resolve PATH --keep "
                    "local|remote`):")
-        err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
-                           for c in summary.conflicts], "hubsync conflicts"))
-    if summary.open_conflicts:
+        err.extend(capped([_conflict_line(c, people) for c in summary.conflicts],
+                          "hubsync conflicts"))
+    if summary.open_conflicts and others_open:
+        out.append(f"{counted(len(summary.open_conflicts), 'other conflict')} still open, "
+                   "not sent until resolved: `hubsync conflicts` lists them")
+    elif summary.open_conflicts:
         err.append(f"{len(summary.open_conflicts)} not sent: conflicts still open from an "
                    "earlier run (`hubsync conflicts`, then `hubsync resolve PATH --keep "
                    "local|remote`):")
-        err.extend(capped([f"  {c.account}: {c.rel}: {c.kind}: {CONFLICT_WHY[str(c.kind)]}"
-                           for c in summary.open_conflicts], "hubsync conflicts"))
+        err.extend(capped([_conflict_line(c, people) for c in summary.open_conflicts],
+                          "hubsync conflicts"))
     if summary.failures:
         err.append(f"{len(summary.failures)} failed:")
         err.extend(_failure_lines(summary))
@@ -365,7 +445,8 @@ def summary_lines(summary: Summary, *, quiet: bool = False) -> SummaryText:
         err.append("interrupted: the files counted as pushed above reached HubSpot; "
                    "the pending ones are kept for the next run")
     if summary.left_pending:
-        err.append(f"{summary.left_pending} changes still pending; run `hubsync push` again")
+        err.append(f"{counted(summary.left_pending, 'change')} still pending; run `hubsync "
+                   "push` again")
     if summary.ok:
         out.append("everything is in sync")
     return SummaryText(out, err)

@@ -527,6 +527,8 @@ class _Session:
 
 def summarize(snapshot: Mapping[str, Any]) -> str:
     """The one-line ``STATUS=``: accounts ok/unauthorized, pending, in flight, last push."""
+    from hubsync.render import counted
+
     accounts: Mapping[str, Mapping[str, Any]] = snapshot.get("accounts", {})
     ok = [name for name, a in accounts.items() if a.get("auth") == "ok" and not a.get("held")]
     unauthorized = [name for name, a in accounts.items() if a.get("held")]
@@ -549,7 +551,7 @@ def summarize(snapshot: Mapping[str, Any]) -> str:
         parts.append(f"{parked} failed")
     conflicts = snapshot.get("conflicts") or ()
     if conflicts:
-        parts.append(f"{len(conflicts)} conflicts open")
+        parts.append(f"{counted(len(conflicts), 'conflict')} open")
     pushes = [a["last_push"] for a in accounts.values() if a.get("last_push")]
     if pushes:
         parts.append("last push " + time.strftime("%H:%M:%S", time.localtime(max(pushes))))

@@ -316,6 +316,8 @@ class _Target:
     portal_id: int
     env: Env
     api_base: str | None
+    configured: bool = False
+    """The config already had ``[accounts.NAME]`` (the add updates it in place)."""
 
     @property
     def base_url(self) -> str:
@@ -347,7 +349,7 @@ def _target(args: argparse.Namespace, config_path: Path) -> _Target:
     env = Env(args.env) if args.env else (configured.env if configured else Env.PROD)
     api_base = args.api_base if args.api_base is not None else (
         configured.api_base if configured else None)
-    return _Target(portal, env, api_base)
+    return _Target(portal, env, api_base, configured=configured is not None)
 
 
 async def _key_for_no_store(name: str) -> str:
@@ -392,8 +394,8 @@ async def _add(args: argparse.Namespace, config_path: Path) -> int:
     state_dir = _state_dir(config_path)
     _save_status(state_dir, name, _ok(identity))
 
-    verb = "rotated the key of" if previous else "added"
-    print(f"{verb} account {name!r}: {describe_identity(identity)}")
+    print(f"{_added_verb(target.configured, replaced_key=previous)} account {name!r}: "
+          f"{describe_identity(identity)}")
     if args.no_store:
         print(f"key not stored (--no-store): hubsync reads it from "
               f"{credentials.env_var_name(name)} or a systemd credential; config: {config_path}")
@@ -407,6 +409,15 @@ async def _add(args: argparse.Namespace, config_path: Path) -> int:
         print(f"note: {variable} is set and takes precedence over the keyring",
               file=sys.stderr)
     return EX_OK
+
+
+def _added_verb(configured: bool, *, replaced_key: bool) -> str:
+    """The one wording of what `auth add` did: "added" a new [accounts.NAME], "rotated
+    the key of" one whose keyring key it replaced, else "updated" it (run again, or
+    with --no-store: the key stays where it is, the config entry is rewritten)."""
+    if not configured:
+        return "added"
+    return "rotated the key of" if replaced_key else "updated"
 
 
 def _tell_session(state_dir: Path) -> None:
@@ -467,7 +478,7 @@ def _attach_to_watch(config_path: Path, account: str, watch: str | None) -> str:
     elif account in [str(a) for a in accounts]:
         return f"watch {chosen!r} already pushes to {account!r}"
     else:
-        accounts.append(account)
+        _append_keeping_comment_column(accounts, account)
     text = tomlkit.dumps(document)
     try:
         config_from_bytes(text.encode("utf-8"), config_path)
@@ -478,6 +489,18 @@ def _attach_to_watch(config_path: Path, account: str, watch: str | None) -> str:
                 f"`hubsync check`, then add {account!r} to its `accounts`")
     write_atomically(config_path, text)
     return f"watch {chosen!r} now pushes to {account!r} too"
+
+
+def _append_keeping_comment_column(array: Any, item: str) -> None:
+    """Append ``item`` to a tomlkit array; a comment after it on the same line keeps its
+    column (`hubsync init` aligns them) instead of being pushed right by the new item,
+    down to two spaces from the value when the line has no room left."""
+    before = len(array.as_string())
+    array.append(item)
+    trivia = array.trivia
+    if trivia.comment and len(trivia.comment_ws) > 2:
+        grown = len(array.as_string()) - before
+        trivia.comment_ws = " " * max(2, len(trivia.comment_ws) - grown)
 
 
 async def _previous_keyring_source(name: str) -> bool:

@@ -92,17 +92,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def describe(item: dict[str, Any]) -> str:
-    """One line: account, local path, kind, who changed it remotely (``bob@example.com
-    (user 7002)`` when ``remote_user_email`` is known, ``user 7002`` otherwise) and when,
-    copy."""
+    """One line: account, local path, what happened on each side (here: changed or
+    deleted, from ``local_sha256``; remotely: the kind), who changed it remotely
+    (``bob@example.com (user 7002)`` when ``remote_user_email`` is known, ``user 7002``
+    otherwise) and when, copy."""
     writer, email = item.get("remote_user_id"), item.get("remote_user_email")
     who = ("someone" if not writer else
            f"{email} (user {writer})" if email else f"user {writer}")
     when = f" at {item['remote_updated_at']}" if item.get("remote_updated_at") else ""
-    what = {"changed": f"changed remotely by {who}{when}",
-            "deleted": "deleted remotely",
-            "unsynced": f"exists remotely with other content ({who}{when})",
-            "both": f"changed here and remotely ({who}{when})"}.get(
+    here = "deleted here" if item.get("local_sha256") is None else "changed here"
+    what = {"changed": f"{here}, changed remotely by {who}{when}",
+            "deleted": f"{here}, deleted remotely (HubSpot does not say by whom)",
+            "unsynced": f"exists remotely with other content ({who}{when}); hubsync never "
+                        "synced it",
+            "both": f"{here} and changed remotely ({who}{when})"}.get(
                 str(item.get("kind")), str(item.get("kind")))
     copy = f"; their version: {item['copy_path']}" if item.get("copy_path") else ""
     return f"{item['account']}: {item['path']} ({item['remote_path']}): {what}{copy}"

@@ -43,7 +43,13 @@ _HELP: Mapping[str, tuple[str, str]] = {
         "  hubsync resume               resume every account"),
     "flush": (
         "Push everything pending now and wait for it. Exit 0 when nothing is pending\n"
-        "or failed afterwards; else 1, with what is left per account on stderr.",
+        "or failed afterwards; else 1, with what is left per account on stderr: pending,\n"
+        "in flight, failed, and deletes held by the safety brake (a flush never sends\n"
+        "those: `hubsync deletes release|discard` does).\n\n"
+        "--json prints the session's status (see `hubsync status --help`) plus\n"
+        "\"timed_out\" and the totals left: \"pending\", \"in_flight\", \"parked\" (failed),\n"
+        "\"held_deletes\". An account's \"held\" is the old name of \"blocked\" (HubSpot\n"
+        "refused its key), kept for scripts; it says nothing about held deletes.",
         "  hubsync flush --timeout 30   push everything now, wait up to 30 s\n"
         "  hubsync flush --json | jq '.accounts[] | {name, pending}'"),
     "reload": (
@@ -152,6 +158,13 @@ def _flush_problems(result: Mapping[str, Any]) -> list[str]:
                                for k, n in left.items() if n)
             problems.append(f"{account['name']}: {counts}"
                             + (f" ({'; '.join(why)})" if why else ""))
+    held = [a["name"] for a in result.get("accounts", []) if a.get("held_deletes")]
+    if held:
+        # Held deletes never go by themselves: a flush cannot finish them, the user must.
+        which = held[0] if len(held) == 1 else "[ACCOUNT]"
+        problems.append(f"deletes held by the safety brake: `hubsync deletes release "
+                        f"{which}` sends them, `hubsync deletes discard {which}` keeps the "
+                        "remote files")
     if result.get("timed_out"):
         problems.insert(0, "flush timed out before everything was pushed")
     return problems

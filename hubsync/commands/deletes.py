@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from hubsync.errors import EX_FAILURE, EX_OK
+from hubsync.render import counted
 
 ACTIONS = ("release", "discard")
 
@@ -89,9 +90,9 @@ def _said(action: str, count: int, *, running: bool, as_json: bool = False) -> i
         print("no deletes are held")
     elif action == "release":
         when = "they go out now" if running else "they go out at the next `hubsync push`"
-        print(f"released {count} held deletes; {when} (`hubsync log -f` shows them)")
+        print(f"released {counted(count, 'held delete')}; {when} (`hubsync log -f` shows them)")
     else:
-        print(f"discarded {count} held deletes; the remote files stay and are no longer "
+        print(f"discarded {counted(count, 'held delete')}; the remote files stay and are no longer "
               "tracked")
     return EX_OK
 
@@ -108,7 +109,7 @@ def _show(status: Mapping[str, Any], *, running: bool, as_json: bool = False) ->
         print("no deletes are held")
         return EX_OK
     for name, files in held:
-        print(f"{name}: {files} deletes held")
+        print(f"{name}: {counted(files, 'delete')} held")
     print("release them with `hubsync deletes release [ACCOUNT]`, or keep the remote files "
           "with `hubsync deletes discard [ACCOUNT]`")
     return EX_FAILURE

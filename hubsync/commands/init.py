@@ -36,11 +36,12 @@ def run(args: argparse.Namespace) -> int:
     from hubsync.config import config_from_bytes, write_atomically
 
     path = config_path(args)
+    explicit = bool(getattr(args, "config", None))
     if args.dest is not None and args.src is None:
         raise HubsyncError("--dest needs --src: say which local folder goes to that remote folder")
     if path.exists() and not args.force:
         raise HubsyncError(
-            f"{path} already exists; edit it and run `hubsync check`, "
+            f"{path} already exists; edit it and run `{_hubsync(path, explicit)} check`, "
             "or pass --force to replace it"
         )
     src = Path(args.src).expanduser().absolute() if args.src is not None else None
@@ -48,20 +49,40 @@ def run(args: argparse.Namespace) -> int:
     # Validate before writing, so a bad --src never leaves a broken file behind.
     config_from_bytes(text.encode("utf-8"), path)
     write_atomically(path, text)
-    edit_hint = ("uncomment and fill in the [[watch]]" if src is None
-                 else "list that account in the watch's `accounts`")
-    steps = [
-        ("hubsync auth add NAME --portal ID", "store your personal access key for an account"),
-        (f"edit {path}", edit_hint),
-        ("hubsync check", "validate the config (offline)"),
-        ("hubsync push", "push every watch once"),
-    ]
-    width = max(len(command) for command, _ in steps)
     print(f"wrote {path.absolute()}")
+    steps = next_steps(path, explicit=explicit, watch_written=src is not None)
+    width = max(len(command) for command, _ in steps)
+    # Side by side when that fits 80 columns, else each reason under its command.
+    side_by_side = 2 + width + 2 + max(len(why) for _, why in steps) <= 80
     print("next steps:")
     for command, why in steps:
-        print(f"  {command.ljust(width)}  {why}")
+        print(f"  {command.ljust(width)}  {why}" if side_by_side else f"  {command}\n      {why}")
     return EX_OK
+
+
+def next_steps(path: Path, *, explicit: bool, watch_written: bool) -> list[tuple[str, str]]:
+    """(command, why) pairs after ``init``: each command names ``--config PATH`` when the
+    config is not the default one (``explicit``), so every line works as pasted; the
+    account goes into the watch by `auth add` itself (it edits the only [[watch]])."""
+    import shlex
+
+    hubsync = _hubsync(path, explicit)
+    steps = [] if watch_written else [
+        (f"edit {shlex.quote(str(path))}", "uncomment the [[watch]] and set its src and dest")]
+    steps += [
+        (f"{hubsync} auth add NAME --portal ID",
+         "store the key; adds NAME to the watch"),
+        (f"{hubsync} check", "validate the config (offline)"),
+        (f"{hubsync} push", "push every watch once"),
+    ]
+    return steps
+
+
+def _hubsync(path: Path, explicit: bool) -> str:
+    """How to call hubsync on ``path``: with ``--config`` unless it is the default."""
+    import shlex
+
+    return f"hubsync --config {shlex.quote(str(path))}" if explicit else "hubsync"
 
 
 def render_starter(src: Path | None, dest: str | None) -> str:

@@ -18,7 +18,8 @@ examples:
   hubsync log --path ~/theme/css/main.css       the same by its path on disk
   hubsync log --event pulled,adopted            what came down from HubSpot
   hubsync log --user bob@example.com -n 0       Bob's pushes and the conflicts and pulls
-                                                his remote edits caused (by id: --user 7002)
+                                                his remote edits caused (by id: --user 7002;
+                                                an account name is --account, not --user)
   hubsync log --since 2026-11-29T10:00 --json | jq -r 'select(.event=="pushed") | .path'
 """
 
@@ -157,7 +158,8 @@ def _filters(args: argparse.Namespace, log_path: Path,
         check_names("account", args.account, _known_accounts(config_path(args), log_path),
                     option="--account")
     # An email finds the lines naming its id (a remote writer is named by id only).
-    user_names = frozenset() if args.user is None else names.get().resolve(args.user).names()
+    user_names = frozenset() if args.user is None else _user_names(
+        args.user, names, log_path, _known_accounts(config_path(args), log_path))
     return journal.LogFilter(
         accounts=frozenset(args.account),
         user=args.user,
@@ -168,6 +170,48 @@ def _filters(args: argparse.Namespace, log_path: Path,
         since=args.since,
         failed_only=args.failed,
     )
+
+
+def _user_names(given: str, names: LazyDirectory, log_path: Path,
+                accounts: set[str]) -> frozenset[str]:
+    """``LogFilter.user_names`` for ``--user given``. An account name is not a user:
+    a usage error that names the account key's user (email and id, from the last key
+    check or the last line the account wrote with an identity) and `--account`, rather
+    than a guess of which person was meant (docs/sync-log.md, "Who")."""
+    from hubsync.errors import UsageError
+
+    directory = names.get()
+    try:
+        return directory.resolve(given).names()
+    except UsageError:
+        if given not in accounts:
+            raise
+    user_id = directory.accounts.get(given) or _account_user(log_path, given)
+    if user_id is None:
+        raise UsageError(
+            f"--user {given!r} is an account name, not a HubSpot user, and its key's user "
+            f"is not known yet; `--account {given}` shows that account's lines, `--user` "
+            "takes a user id or email") from None
+    email = directory.email_of(user_id)
+    person = f"{email!r} or {user_id}" if email else str(user_id)
+    raise UsageError(
+        f"--user {given!r} is an account name, not a HubSpot user: did you mean --user "
+        f"{person} (the user of its key: what they did, and the conflicts and pulls "
+        f"of remote versions they wrote), or `--account {given}` (every line of that "
+        "account)?") from None
+
+
+def _account_user(log_path: Path, account: str) -> int | None:
+    """The user id of the last line of ``account`` that carries the key's identity."""
+    from hubsync import journal
+
+    found = None
+    with contextlib.suppress(OSError):
+        for entry in journal.iter_entries(log_path, filters=journal.LogFilter(
+                accounts=frozenset({account}))):
+            if isinstance(entry.get("hub_user_id"), int):
+                found = int(entry["hub_user_id"])
+    return found
 
 
 def _watch_roots(config_file: Path) -> list[Path]:

@@ -10,9 +10,11 @@ pulled it (`hubsync log --event pulled`).
 Local work is never overwritten without --force: a local file that changed since it was
 last synced, a synced file deleted locally, or a file hubsync never synced that differs
 from the remote one. Those are listed and nothing at all is written (exit 1); push them
-first, move them away, or run again with --force. A local file equal to the remote one
-is adopted (recorded as synced, not written); a file whose recorded remote version and
-local content are both unchanged is not downloaded again.
+first, move them away, or run again with --force. With --force each such file is first
+copied to <state_dir>/overwritten/WATCH/TIME/PATH (never into a watch folder); the
+pulled line (console and sync log, field local_copy) says where. A local file equal to
+the remote one is adopted (recorded as synced, not written); a file whose recorded
+remote version and local content are both unchanged is not downloaded again.
 
 A fields.json made from a fields.js here is judged by node's output (what push
 uploads): equal to the remote one, nothing to do; different, it is refused and never
@@ -47,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubsync.errors import EX_FAILURE, EX_OK
+from hubsync.render import counted
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -73,7 +76,8 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         help="download and compare, but write nothing; print the plan, "
                         "refusals included (exit 1 when a real pull would be refused)")
     parser.add_argument("--force", action="store_true",
-                        help="overwrite local files that changed since the last sync")
+                        help="overwrite local files that changed since the last sync "
+                        "(a copy of each is kept under <state_dir>/overwritten/)")
     parser.add_argument("--json", action="store_true",
                         help="print the result as one JSON object")
 
@@ -95,6 +99,9 @@ class WatchPull:
     """Among ``refused``: ``fields.json`` files made from a fields.js here, never written
     (not even with --force): beside the fields.js they would be ignored."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    kept: list[tuple[str, str]] = field(default_factory=list)
+    """(path, copy) of each local file --force overwrote, kept first under
+    ``<state_dir>/overwritten/`` (``remote.keep_overwritten``)."""
     requests: int = 0
     bytes: int = 0
     applied: bool = False
@@ -112,6 +119,7 @@ class WatchPull:
                 "refused": [{"path": p, "why": w} for p, w in self.refused],
                 "generated": self.generated,
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+                "kept": [{"path": p, "copy": c} for p, c in self.kept],
                 "requests": self.requests, "bytes": self.bytes}
 
 
@@ -360,13 +368,19 @@ class _Puller:
         """Write the files, then record them all as synced in one transaction, then log."""
         from hubsync.core.effects import Effects
         from hubsync.model import SyncedFile
-        from hubsync.remote import Verdict, sha256_of, write_atomically
+        from hubsync.remote import Verdict, keep_overwritten, sha256_of, write_atomically
 
         effects = Effects()
         now = time.time()
         lines: list[tuple[str, RemoteFile, bytes, bool]] = []
         for item, verdict in plan:
             content = contents[item.rel]
+            if verdict is Verdict.LOCAL_CHANGE:
+                # --force: the local work is kept (state folder) before it is replaced.
+                copy = keep_overwritten(self.config.settings.state_dir, self.watch.name,
+                                        self.watch.src, item.rel, now=now)
+                if copy is not None:
+                    self.result.kept.append((item.rel, str(copy)))
             if verdict is not Verdict.ADOPT:
                 write_atomically(self.watch.src, item.rel, content)
             effects.synced.append(SyncedFile(
@@ -394,7 +408,7 @@ class _Puller:
 
     def _log(self, lines: list[tuple[str, RemoteFile, bytes, bool]], tokens: TokenManager,
              took_s: float) -> None:
-        from hubsync.console import written_by
+        from hubsync.console import pulled_text
         from hubsync.people import of_state
         from hubsync.remote import pulled_fields
 
@@ -402,6 +416,7 @@ class _Puller:
         identity = tokens.identity
         portal_id = self.config.accounts[self.account].portal_id
         per_file_ms = round(took_s * 1000 / max(1, len(lines)))
+        kept = dict(self.result.kept)
         for event, item, content, forced in lines:
             fields = pulled_fields(
                 watch=self.watch.name, account=self.account, portal_id=portal_id,
@@ -410,11 +425,13 @@ class _Puller:
             fields["duration_ms"] = per_file_ms
             if forced:
                 fields["forced"] = True
+                if item.rel in kept:
+                    fields["local_copy"] = kept[item.rel]
             if self.journal is not None:
                 self.journal.write(event, **fields)
-            if self.loud and event == "pulled" and (self.verbose or len(lines) <= LARGE_PULL):
-                print(f"{PULLED_SYMBOL} {item.rel} <- {self.account}"
-                      f"{written_by(fields, people.see(fields))}", flush=True)
+            if self.loud and event == "pulled" and (self.verbose or len(lines) <= LARGE_PULL
+                                                    or forced):
+                print(f"{PULLED_SYMBOL} {pulled_text(fields, people.see(fields))}", flush=True)
 
 
 def _why(local_sha: str | None, synced: SyncedFile | None) -> str:
@@ -452,7 +469,7 @@ def _print_summary(results: list[WatchPull], args: argparse.Namespace) -> None:
         if result.skipped:
             parts.append(f"{len(result.skipped)} skipped by the local rules")
         print(f"{result.watch} <- {result.account}: " + ", ".join(parts)
-              + f" ({result.requests} requests, {result.bytes} bytes)"
+              + f" ({counted(result.requests, 'request')}, {counted(result.bytes, 'byte')})"
               + (" (dry run: nothing written)" if args.dry_run else ""))
         if args.dry_run:
             _print_plan(result, force=args.force)
@@ -460,6 +477,11 @@ def _print_summary(results: list[WatchPull], args: argparse.Namespace) -> None:
             why = dict(result.refused)
             for path in result.generated:
                 print(f"  not written {path}: {why[path]}", file=sys.stderr)
+            if result.kept:
+                where = sorted({copy[:-len(rel)].rstrip("/") for rel, copy in result.kept})
+                print(f"  {counted(len(result.kept), 'local file')} --force overwrote "
+                      f"{'is' if len(result.kept) == 1 else 'are'} kept under "
+                      f"{', '.join(where)}")
         for path, reason in result.skipped:
             print(f"  skipped {path}: {reason}")
 
@@ -478,13 +500,15 @@ def _print_plan(result: WatchPull, *, force: bool) -> None:
     for path in result.generated:
         print(f"  would not write {path}: {why[path]}")
     if result.refused and not force:
-        print(f"  a real pull would be refused ({len(result.refused)} file(s) above), and "
+        print(f"  a real pull would be refused ({counted(len(result.refused), 'file')} above), "
+              "and "
               "write nothing")
 
 
 def _print_refusal(result: WatchPull) -> None:
     print(f"hubsync: pull of {result.watch!r} from {result.account} refused: "
-          f"{len(result.refused)} local file(s) hold work a pull would overwrite; "
+          f"{counted(len(result.refused), 'local file')} "
+          f"{'holds' if len(result.refused) == 1 else 'hold'} work a pull would overwrite; "
           "nothing was written:", file=sys.stderr)
     for path, why in result.refused:
         print(f"  {path}: {why}", file=sys.stderr)

@@ -121,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(render.summary_json(summary), ensure_ascii=False))
         return _exit_code(summary, engine.missing_keys())
-    text = render.summary_lines(summary, quiet=args.quiet)
+    # The user directory only when a conflict names a writer (it costs a log scan).
+    text = render.summary_lines(summary, quiet=args.quiet, people=reporter.people.get()
+                                if summary.conflicts or summary.open_conflicts else None)
     for line in text.out:
         print(line)
     for line in text.err:

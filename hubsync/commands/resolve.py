@@ -5,7 +5,9 @@
                   a local file you deleted deletes the remote one
   --keep remote   write the remote version (kept in the state folder) into your local
                   file, atomically, and record it as synced: nothing is uploaded; for a
-                  remote delete, your local file is removed
+                  remote delete, your local file is removed. Your local file is first
+                  copied to <state_dir>/overwritten/WATCH/TIME/PATH (never into the watch
+                  folder); the output and the `resolved` line (local_copy) say where
 
 PATH is the local file (relative to the current folder, or to the watch folder) or its
 remote path, as `hubsync conflicts` lists it. With `hubsync watch` or the service running
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -47,11 +50,28 @@ def run(args: argparse.Namespace) -> int:
     chosen = pick(conflicts, args.path, roots=_roots(path))
     held_by = holder(state_dir)
     if held_by is not None and held_by.answers:
-        ask_running(state_dir, "resolve", config_path=path, account=chosen["account"],
-                    remote_path=chosen["remote_path"], keep=args.keep, wait_s=30.0)
-        print(_said(chosen, args.keep, running=True))
+        answer = ask_running(state_dir, "resolve", config_path=path,
+                             account=chosen["account"], remote_path=chosen["remote_path"],
+                             keep=args.keep, wait_s=30.0)
+        paused = args.keep == "local" and _paused(state_dir, chosen["account"])
+        copy = (answer.get("resolved") or {}).get("local_copy")
+        print(_said(chosen, args.keep, running=True, paused=paused, local_copy=copy))
         return EX_OK
     return _offline(path, chosen, args.keep)
+
+
+def _paused(state_dir: Path, account: str) -> bool:
+    """Whether the running session has ``account`` paused (`hubsync pause`): then what
+    --keep local sends waits for `hubsync resume`. False when the session cannot say."""
+    from hubsync.errors import HubsyncError
+    from hubsync.session_client import ask_running
+
+    try:
+        status = ask_running(state_dir, "status")
+    except HubsyncError:
+        return False
+    return any(a.get("name") == account and a.get("paused")
+               for a in status.get("accounts") or [])
 
 
 def _roots(config_path: Path) -> dict[str, Path]:
@@ -96,12 +116,13 @@ def _offline(path: Path, chosen: dict[str, Any], keep: str) -> int:
 
     config = load_config(path)
     identity = asyncio.run(_identify(config, chosen["account"]))
-    conflict = asyncio.run(resolve_offline(config, chosen["account"], chosen["remote_path"],
+    resolved = asyncio.run(resolve_offline(config, chosen["account"], chosen["remote_path"],
                                            keep, now=time.time, identity=identity))
-    print(_said(chosen, keep, running=False))
+    copy = None if resolved.local_copy is None else str(resolved.local_copy)
+    print(_said(chosen, keep, running=False, local_copy=copy))
     if keep == "remote":
         return EX_OK
-    return _push(config, conflict.watch, conflict.account)
+    return _push(config, resolved.conflict.watch, resolved.conflict.account)
 
 
 async def _identify(config: Any, account: str) -> Any:
@@ -137,26 +158,40 @@ def _push(config: Any, watch: str, account: str) -> int:
         engine = build_engine(config, watches=[watch], accounts=[account], on_event=reporter)
         with InstanceLock(config.settings.state_dir):
             summary = asyncio.run(engine.push_once())
-    # The other conflicts still open are not this command's failure: say so, and judge
-    # the push by what it did.
-    others = summary.open_conflicts
-    summary = replace(summary, open_conflicts=())
-    text = render.summary_lines(summary)
+    # The other conflicts still open are not this command's failure: judge the push by
+    # what it did, but never print "in sync" while they are open (summary_lines says
+    # that only when the summary, open conflicts included, is ok).
+    text = render.summary_lines(summary, others_open=True)
     for line in text.out:
         print(line)
-    if others:
-        print(f"{len(others)} other conflicts still open: `hubsync conflicts` lists them")
-    return EX_OK if summary.ok else EX_FAILURE
+    for line in text.err:
+        print(line, file=sys.stderr)
+    return EX_OK if replace(summary, open_conflicts=()).ok else EX_FAILURE
 
 
-def _said(chosen: dict[str, Any], keep: str, *, running: bool) -> str:
+def _said(chosen: dict[str, Any], keep: str, *, running: bool, paused: bool = False,
+          local_copy: str | None = None) -> str:
+    """:func:`_what` and, when --keep remote replaced or removed a local file, where
+    that file was kept (``local_copy``, under ``<state_dir>/overwritten/``)."""
+    text = _what(chosen, keep, running=running, paused=paused)
+    if local_copy:
+        text += f"; your local version is kept at {local_copy}"
+    return text
+
+
+def _what(chosen: dict[str, Any], keep: str, *, running: bool, paused: bool) -> str:
     """What the resolution did, in the words of its case: a remote delete kept removes
     the local file, a local delete kept deletes the remote one (``local_sha256`` is None
-    when the local side was a delete; the conflict's ``kind`` says what the remote did)."""
-    where = f"{chosen['account']}: {chosen['path']}"
+    when the local side was a delete; the conflict's ``kind`` says what the remote did).
+    ``paused``: the running session has the account paused, so what --keep local sends
+    goes when it is resumed, not now."""
+    account = chosen["account"]
+    where = f"{account}: {chosen['path']}"
     remote_gone = chosen.get("kind") == "deleted"
     local_gone = chosen.get("local_sha256") is None
-    now = "the running session does it now" if running else "doing it now"
+    now = ("the running session does it now" if running and not paused else
+           f"{account} is paused: the running session does it when you resume it "
+           f"(`hubsync resume {account}`)" if running else "doing it now")
     if keep == "remote":
         if remote_gone:
             return (f"{where}: it was deleted remotely; removed your local file too; "

@@ -3,8 +3,10 @@
 install writes ~/.config/systemd/user/hubsync.service (honouring $XDG_CONFIG_HOME)
 with this installation's Python and the absolute path of the config, then runs
 `systemctl --user daemon-reload` and `systemctl --user enable --now hubsync.service`
-when a user systemd is reachable (otherwise it prints those commands). uninstall
-reverses it; status shows `systemctl --user status` and the last sync log events.
+when a user systemd is reachable (otherwise it prints those commands). It warns about a
+key only in this shell's HUBSYNC_KEY_<NAME>, which the service does not inherit (keep it
+in the keyring or a systemd credential instead). uninstall reverses install; status
+shows `systemctl --user status` and the last sync log events.
 
 examples:
   hubsync service install                 run the default config as a service
@@ -20,9 +22,13 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hubsync import systemd
 from hubsync.errors import HubsyncError, clause
+
+if TYPE_CHECKING:
+    from hubsync.config import Config
 
 
 def _run_steps(steps: list[list[str]], probe: systemd.SystemdProbe) -> int:
@@ -62,7 +68,7 @@ def install(args: argparse.Namespace) -> int:
     config_path = named_config(args).resolve()
     # The unit would restart-loop on a broken config (well, exit 78 and stay down):
     # refuse now, while the user is looking.
-    load_config(config_path)
+    config = load_config(config_path)
     unit_path = systemd.user_unit_dir() / systemd.UNIT_NAME
     text = systemd.render_unit(systemd.installed_exec_start(config_path))
     if unit_path.exists():
@@ -90,7 +96,23 @@ def install(args: argparse.Namespace) -> int:
             '  loginctl enable-linger "$USER"'
         )
     print("Follow it with `hubsync log -f` and `journalctl --user -u hubsync -f`.")
+    _warn_keys_the_service_misses(config, unit_path)
     return 0
+
+
+def _warn_keys_the_service_misses(config: Config, unit_path: Path) -> None:
+    """Say which keys only this shell's HUBSYNC_KEY_<NAME> holds: systemd starts the
+    service without this environment, so that account would have no key there."""
+    import asyncio
+
+    from hubsync.credentials import env_var_name
+    from hubsync.doctor import keys_the_service_misses, service_key_fix
+
+    for name in asyncio.run(keys_the_service_misses(config, unit_path)):
+        print(f"hubsync: warning: the key of {name!r} is only in ${env_var_name(name)} of "
+              f"this shell; {systemd.UNIT_NAME} does not inherit it and will not see it: "
+              f"{service_key_fix(name)}; then `systemctl --user restart {systemd.UNIT_NAME}`",
+              file=sys.stderr)
 
 
 def uninstall(args: argparse.Namespace) -> int:
@@ -163,7 +185,8 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         "install", help="write and enable the user unit", formatter_class=raw,
         description="Write ~/.config/systemd/user/hubsync.service for this Python and the\n"
                     "absolute path of the config (refused while the config is invalid), then\n"
-                    "reload systemd and enable --now the unit.\n\n"
+                    "reload systemd and enable --now the unit. It warns about keys only this\n"
+                    "shell has (HUBSYNC_KEY_<NAME>): the service does not inherit them.\n\n"
                     "examples:\n  hubsync service install\n"
                     "  hubsync --config ~/work.toml service install --no-start")
     add.add_argument("--no-start", action="store_true",

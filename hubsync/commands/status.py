@@ -10,7 +10,8 @@ instead, and says "not running". A table on a terminal, plain lines otherwise.
   {"running": bool, "pid": int|null, "accounts": [{"name", "portal_id", "hub_user_id",
    "auth", "pending", "in_flight", "last_push", "last_error", "archive_refused"?:
    {"reason", "at"} (large batches go file by file: see `bulk` in docs/configuration.md),
-   ...}],
+   "held_deletes" (deletes the safety brake holds: `hubsync deletes`), "blocked" (HubSpot
+   refused the key; "held" is its old name, kept for scripts, not about deletes), ...}],
    "watches": [{"name", "src", "files", "last_reconcile", ...}]}
 and "conflicts": [{"account", "path", "kind", ...}] (as `hubsync conflicts --json`;
 the running session's, or the state's when none runs; each is also a line under the
@@ -37,6 +38,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -337,6 +339,8 @@ def watch_rows(report: Mapping[str, Any]) -> list[tuple[str, ...]]:
 
 
 def _errors(report: Mapping[str, Any]) -> list[str]:
+    from hubsync.render import counted
+
     lines = [f"{a['name']}: last error: {a['last_error']}"
              for a in report.get("accounts", []) if a.get("last_error")]
     if report.get("reload_error"):
@@ -345,7 +349,8 @@ def _errors(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"sending paused: {report['state_error']}")
     for account in report.get("accounts", []):
         if account.get("held_deletes"):
-            lines.append(f"{account.get('name')}: {account['held_deletes']} deletes held by "
+            lines.append(f"{account.get('name')}: "
+                         f"{counted(int(account['held_deletes']), 'delete')} held by "
                          "the safety brake; see `hubsync deletes`")
         refused = account.get("archive_refused")
         if refused:
@@ -362,16 +367,16 @@ CONFLICTS_LISTED = 5
 def conflict_lines(conflicts: Sequence[Mapping[str, Any]]) -> list[str]:
     """``N conflicts open`` and a line per file (its kind in words, as ``push`` says
     it), at most ``CONFLICTS_LISTED``; none when there are none."""
-    from hubsync.render import CONFLICT_WHY
+    from hubsync.render import conflict_why, counted
 
     if not conflicts:
         return []
-    lines = [f"{len(conflicts)} conflicts open, not sent until resolved (`hubsync "
+    lines = [f"{counted(len(conflicts), 'conflict')} open, not sent until resolved (`hubsync "
              "conflicts`, then `hubsync resolve PATH --keep local|remote`):"]
     for c in conflicts[:CONFLICTS_LISTED]:
         kind = str(c.get("kind"))
         lines.append(f"  {c.get('account')}: {c.get('path')}: {kind}: "
-                     f"{CONFLICT_WHY.get(kind, kind)}")
+                     f"{conflict_why(kind, deleted_here=c.get('local_sha256') is None)}")
     if len(conflicts) > CONFLICTS_LISTED:
         lines.append(f"  and {len(conflicts) - CONFLICTS_LISTED} more: hubsync conflicts")
     return lines
@@ -394,19 +399,91 @@ def render_text(report: Mapping[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+# Dropped first when a terminal is too narrow for every column (least needed first).
+# The account name is never dropped nor cut: it is what the rest of the row is about.
+_DROP_ORDER = ("rate used", "token expires", "portal", "in flight", "user", "last reconcile",
+               "to", "last push")
+# Columns whose cells may fold onto several lines (free text, paths), with the narrowest
+# width each is given: a typical e-mail or auth state stays on one line, and columns are
+# dropped before it is folded into crumbs. The others never wrap, so a count, time or
+# name is never cut.
+_FOLDABLE = {"user": 16, "auth": 12, "folder": 24}
+
+
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    """What of a table fits the terminal: the kept ``columns`` (indexes), whether the
+    headers go one word per line (``split_headers``), and the ``dropped`` headers."""
+
+    columns: tuple[int, ...]
+    split_headers: bool
+    dropped: tuple[str, ...]
+
+
+def fit_columns(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> Fitted:
+    """The columns of a table that fit ``width`` terminal cells, one space between them.
+
+    ``rows`` are the display strings, ``width`` the terminal's columns. All of them side
+    by side if they fit; else with multi-word headers one word per line and foldable
+    cells (``_FOLDABLE``) folded; else dropping columns in ``_DROP_ORDER`` until they fit
+    (the first column, the row's name, always stays whole).
+    """
+    def longest(i: int) -> int:
+        return max((len(row[i]) for row in rows), default=0)
+
+    def needed(kept: Sequence[int], split: bool) -> int:
+        total = len(kept) - 1  # the table's one-space rule between columns
+        for i in kept:
+            head = max(len(w) for w in headers[i].split()) if split else len(headers[i])
+            cells = longest(i)
+            if split and headers[i] in _FOLDABLE:
+                cells = min(cells, _FOLDABLE[headers[i]])
+            total += max(head, cells)
+        return total
+
+    kept = list(range(len(headers)))
+    if needed(kept, split=False) <= width:
+        return Fitted(tuple(kept), False, ())
+    dropped: list[str] = []
+    for header in ("", *_DROP_ORDER):
+        if header in headers and headers.index(header) in kept:
+            kept.remove(headers.index(header))
+            dropped.append(header)
+        if needed(kept, split=True) <= width:
+            break
+    return Fitted(tuple(kept), True, tuple(dropped))
+
+
 def _print_table(report: Mapping[str, Any]) -> None:
-    from rich.console import Console
+    from rich import box
     from rich.table import Table
 
-    console = Console()
+    from hubsync.render import rich_console
+
+    console = rich_console()
     console.print(_headline(report), markup=False, highlight=False)
+    left_out: list[str] = []
     for title, columns, rows in (("accounts", _ACCOUNT_COLUMNS, account_rows(report)),
                                  ("watches", _WATCH_COLUMNS, watch_rows(report))):
-        table = Table(title=title, title_justify="left")
-        for column in columns:
-            table.add_column(column)
+        fitted = fit_columns(columns, rows, console.width)
+        left_out.extend(fitted.dropped)
+        # No outer edge, padding or vertical rules (one space between columns), as
+        # `status --watch` has it.
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD,
+                      show_edge=False, pad_edge=False, padding=0)
+        for i in fitted.columns:
+            header = columns[i]
+            foldable = fitted.split_headers and header in _FOLDABLE
+            words = header.split() if fitted.split_headers else [header]
+            widest = max([len(w) for w in words] + [len(row[i]) for row in rows])
+            table.add_column("\n".join(words), no_wrap=not foldable, overflow="fold",
+                             min_width=min(widest, _FOLDABLE[header]) if foldable else widest)
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(row[i] for i in fitted.columns))
         console.print(table)
+    if left_out:
+        console.print(f"(left out to fit {console.width} columns: {', '.join(left_out)}; "
+                      "`hubsync status --json` has every field)", markup=False,
+                      highlight=False)
     for line in _errors(report):
         console.print(line, style="red", markup=False, highlight=False)

@@ -82,10 +82,11 @@ def _follow(first: dict[str, Any], ask: Ask, state_dir: Path, interval_s: float,
 
 
 def _follow_live(first: dict[str, Any], ask: Ask, state_dir: Path, interval_s: float) -> int:
-    from rich.console import Console
     from rich.live import Live
 
-    console = Console()
+    from hubsync.render import rich_console
+
+    console = rich_console()
     report: dict[str, Any] | None = first
     try:
         with Live(render_live(first), console=console, auto_refresh=False,

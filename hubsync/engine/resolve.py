@@ -1,8 +1,9 @@
 """Resolving a conflict: the local-file half of ``hubsync resolve``, and the offline path.
 
 The decision is the core's (``Outbox.resolve``: the base becomes the remote version the
-person saw); this module does the I/O around it. ``--keep remote`` writes the kept remote
-copy (``<state_dir>/conflicts/...``) into the local file atomically (a temporary file in
+person saw); this module does the I/O around it. ``--keep remote`` first keeps the local
+file under ``<state_dir>/overwritten/`` (so neither side is ever lost), then writes the kept
+remote copy (``<state_dir>/conflicts/...``) into the local file atomically (a temporary file in
 the same folder, then a rename: an editor or the watcher never sees half a file), or
 removes the local file when the remote one was deleted. With nothing running,
 :func:`resolve_offline` does it on the state under the instance lock; ``--keep local``
@@ -13,18 +14,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from hubsync.config import Config
 from hubsync.core.conflicts import KEEP_LOCAL, KEEP_REMOTE
-from hubsync.core.effects import Policy
+from hubsync.core.effects import Effects, Policy
 from hubsync.core.outbox import Outbox
 from hubsync.errors import HubsyncError, UsageError
 from hubsync.fieldsjs import sources_of
 from hubsync.journal import LOG_NAME, Journal
+from hubsync.localtree import hash_file
 from hubsync.lock import InstanceLock
 from hubsync.model import Conflict, ConflictKind, EngineEvent, Identity
-from hubsync.remote import write_atomically
+from hubsync.remote import keep_overwritten, write_atomically
 from hubsync.state import STATE_FILE, AsyncStateStore, StateStore, drop_remote_copy
 
 
@@ -39,11 +42,47 @@ def check_keep(keep: str) -> str:
     return keep
 
 
-def apply_remote_copy(root: Path, conflict: Conflict, *,
-                      convert_fields: bool = True) -> int | None:
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What :func:`apply_remote_copy` did to the local file."""
+
+    size: int | None
+    """Bytes written (None: the local file was removed, for a remote delete)."""
+    local_copy: Path | None = None
+    """Where the local file it replaced or removed was kept
+    (``<state_dir>/overwritten/...``, ``remote.keep_overwritten``); None when there was
+    none to keep (no local file, or it already held the remote version)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """One conflict resolved, and where the local side went when it was replaced."""
+
+    conflict: Conflict
+    local_copy: Path | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """``Conflict.to_json()`` plus ``local_copy`` (a path, or None)."""
+        return {**self.conflict.to_json(),
+                "local_copy": None if self.local_copy is None else str(self.local_copy)}
+
+
+def with_local_copy(effects: Effects, copy: Path | None) -> Effects:
+    """``effects`` whose ``resolved`` sync log line says where the local file it replaced
+    was kept (field ``local_copy``); unchanged when nothing was kept."""
+    if copy is not None:
+        effects.events = [EngineEvent(e.event, {**e.fields, "local_copy": str(copy)})
+                          if e.event == "resolved" else e for e in effects.events]
+    return effects
+
+
+def apply_remote_copy(root: Path, conflict: Conflict, *, convert_fields: bool = True,
+                      keep_in: Path | None = None, now: float = 0.0) -> Applied:
     """Make the local file of ``conflict`` (under the watch folder ``root``) what the
     remote holds: the kept copy written atomically, or the file removed when the remote
-    one was deleted. Returns the bytes written (None: removed).
+    one was deleted. With ``keep_in`` (the state folder) the local file is first copied
+    to ``<keep_in>/overwritten/<watch>/<UTC time of now>/<rel>`` unless it already holds
+    the remote version: --keep remote never loses the local side.
 
     The temporary file is made beside the kept copy (in the state folder) when that is on
     the same disk as the watch folder, so the watcher sees only the final rename, not a
@@ -68,8 +107,9 @@ def apply_remote_copy(root: Path, conflict: Conflict, *,
             f"{conflict.rel} --keep local`")
     local = root / conflict.rel
     if conflict.kind is ConflictKind.DELETED or conflict.remote is None:
+        kept = _keep_local(keep_in, root, conflict, now)
         local.unlink(missing_ok=True)
-        return None
+        return Applied(None, kept)
     if conflict.copy_path is None or not Path(conflict.copy_path).is_file():
         raise ResolveError(
             f"{conflict.rel}: the remote copy was not kept ({conflict.copy_path or 'none'}); "
@@ -80,10 +120,23 @@ def apply_remote_copy(root: Path, conflict: Conflict, *,
         raise ResolveError(
             f"{conflict.rel}: the kept remote copy {conflict.copy_path} changed since it was "
             "downloaded; use `hubsync resolve --keep local`, or `hubsync pull` it again")
+    kept = _keep_local(keep_in, root, conflict, now)
     # Temp file beside the file, then a rename (remote.write_atomically): the watcher
     # sees the old file or the new one, never half of it, and never reports the temp.
     write_atomically(root, conflict.rel, content)
-    return len(content)
+    return Applied(len(content), kept)
+
+
+def _keep_local(state_dir: Path | None, root: Path, conflict: Conflict,
+                now: float) -> Path | None:
+    """The copy of the local file --keep remote is about to replace or remove (None:
+    not asked, no file, or it already holds the remote version: nothing to lose)."""
+    local = root / conflict.rel
+    if state_dir is None or local.is_symlink() or not local.is_file():
+        return None
+    if conflict.remote_sha256 and hash_file(local) == conflict.remote_sha256:
+        return None
+    return keep_overwritten(state_dir, conflict.watch, root, conflict.rel, now=now)
 
 
 def generated_by(root: Path, rel: str) -> str | None:
@@ -120,11 +173,12 @@ async def list_offline(config: Config) -> list[Conflict]:
 
 async def resolve_offline(config: Config, account: str, remote_path: str, keep: str, *,
                           now: Callable[[], float], identity: Identity | None = None
-                          ) -> Conflict:
+                          ) -> Resolved:
     """Resolve one conflict with no session running: under the instance lock, apply the
-    core's decision to the state, write (or remove) the local file for ``remote``, log the
-    ``resolved`` line with ``identity`` (the key's user; None: the last ``auth test``'s).
-    The caller pushes for ``local``. Returns the conflict resolved.
+    core's decision to the state, write (or remove) the local file for ``remote`` (the
+    local one kept first under ``<state_dir>/overwritten/``), log the ``resolved`` line
+    with ``identity`` (the key's user; None: the last ``auth test``'s) and ``local_copy``.
+    The caller pushes for ``local``. Returns the conflict resolved and the local copy.
 
     Raises AlreadyRunning when a session holds the state (ask it instead), UsageError
     when there is no such conflict, ResolveError/OSError for the local file, StateError.
@@ -140,12 +194,15 @@ async def resolve_offline(config: Config, account: str, remote_path: str, keep: 
             conflicts = await store.conflicts(account)
             outbox.load(entries, base, conflicts)
             conflict = find_conflict(conflicts, account, remote_path)
-            size = None
+            applied = Applied(None)
             if keep == KEEP_REMOTE:
                 watch = config.watch(conflict.watch)
-                size = apply_remote_copy(watch.src, conflict,
-                                         convert_fields=watch.convert_fields)
-            effects = outbox.resolve(conflict, keep, now(), remote_size=size)
+                applied = apply_remote_copy(watch.src, conflict,
+                                            convert_fields=watch.convert_fields,
+                                            keep_in=state_dir, now=now())
+            effects = with_local_copy(
+                outbox.resolve(conflict, keep, now(), remote_size=applied.size),
+                applied.local_copy)
             await store.apply(effects)
             checked = (await store.run(StateStore.auth_statuses)).get(account)
         finally:
@@ -160,7 +217,7 @@ async def resolve_offline(config: Config, account: str, remote_path: str, keep: 
                                                         who.email if who else None))
         finally:
             journal.close()
-    return conflict
+    return Resolved(conflict, applied.local_copy)
 
 
 def decorated(event: EngineEvent, config: Config, account: str, user_id: int | None,

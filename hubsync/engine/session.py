@@ -29,7 +29,13 @@ from hubsync.engine.report import (
     session_status,
     with_real_waits,
 )
-from hubsync.engine.resolve import apply_remote_copy, check_keep, find_conflict
+from hubsync.engine.resolve import (
+    Resolved,
+    apply_remote_copy,
+    check_keep,
+    find_conflict,
+    with_local_copy,
+)
 from hubsync.engine.selection import select_watches
 from hubsync.engine.tracker import WatchTracker
 from hubsync.engine.worker import AccountWorker
@@ -205,13 +211,14 @@ class Engine:
         return sorted((c for name in names for c in self.outbox.conflicts(name)),
                       key=lambda c: (c.detected_s, c.account, c.remote_path))
 
-    async def resolve(self, account: str, remote_path: str, keep: str) -> Conflict:
+    async def resolve(self, account: str, remote_path: str, keep: str) -> Resolved:
         """Resolve one conflict (``hubsync resolve`` through the control socket).
 
-        ``keep="remote"``: the kept remote copy is written into the local file (or the
-        local file removed, for a remote delete) and recorded as synced, so nothing is
-        uploaded. ``keep="local"``: the local file is pushed over the remote version the
-        conflict recorded (the guard still refuses a newer one). Raises UsageError for an
+        ``keep="remote"``: the local file is kept under ``<state_dir>/overwritten/``
+        (``Resolved.local_copy``), then the kept remote copy is written into it (or it is
+        removed, for a remote delete) and recorded as synced, so nothing is uploaded.
+        ``keep="local"``: the local file is pushed over the remote version the conflict
+        recorded (the guard still refuses a newer one). Raises UsageError for an
         unknown account, conflict or ``keep``; ResolveError/OSError for the local file.
         """
         check_keep(keep)
@@ -222,23 +229,29 @@ class Engine:
                 f"{conflict.rel} belongs to watch {conflict.watch!r}, which this session does "
                 "not run; stop the session and run `hubsync resolve` again (it then works on "
                 "the state)")
-        size = None
+        size: int | None = None
+        local_copy = None
         if keep == KEEP_REMOTE:
             tracker = self.tracker(conflict.watch)
-            size = await asyncio.to_thread(apply_remote_copy, tracker.root, conflict,
-                                           convert_fields=tracker.fields.enabled)
+            # The local file is kept under <state_dir>/overwritten/ before it is replaced.
+            applied = await asyncio.to_thread(
+                apply_remote_copy, tracker.root, conflict,
+                convert_fields=tracker.fields.enabled,
+                keep_in=self.config.settings.state_dir, now=self.clock.time())
+            size, local_copy = applied.size, applied.local_copy
         # The watcher may have seen the written file meanwhile: a local file equal to the
         # kept copy settles the conflict by itself (one `resolved` line, not two).
         if self.outbox.in_conflict(account, remote_path) is not None:
-            self.commit(self.outbox.resolve(conflict, keep, self.clock.time(),
-                                            remote_size=size))
+            self.commit(with_local_copy(
+                self.outbox.resolve(conflict, keep, self.clock.time(), remote_size=size),
+                local_copy))
         if self._committer is not None:
             await self._committer.settled()
         await asyncio.to_thread(drop_remote_copy, self.config.settings.state_dir,
                                 conflict.copy_path)
         if keep == KEEP_LOCAL:
             self.local.look_again(conflict.watch, conflict.rel)
-        return conflict
+        return Resolved(conflict, local_copy)
 
     def snapshot(self) -> dict[str, Any]:
         """``status()`` as the control socket's JSON."""

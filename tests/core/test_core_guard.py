@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hubsync.core.conflicts import KEEP_LOCAL, KEEP_REMOTE, iso_ms
 from hubsync.core.effects import MAYBE_DELETED, UNKNOWN_CONTENT
 from hubsync.core.guard import RemoteView, Step, Verdict, judge, same_version
+from hubsync.core.outbox import Outbox
 from hubsync.model import (
     ConflictKind,
     OpKind,
@@ -188,8 +189,9 @@ def test_conflict_holds_the_path_until_resolved_both_ways() -> None:
     assert judge(entry, box2.base(ACCOUNT)[remote("a.css")], meta(THEIRS)) == Verdict(Step.SEND)
 
 
-def test_a_local_file_made_equal_to_the_remote_copy_ends_the_conflict() -> None:
-    """Merging by hand until the local file equals the kept remote copy resolves it."""
+def in_conflict() -> Outbox:
+    """An outbox whose a.css (synced as "v1", saved as "mine") met the teammate's
+    "theirs" remotely: a `changed` conflict."""
     box = outbox()
     box.load([], [base(seen("v1").sha256)])
     box.observe(WATCH, {"a.css": seen("mine")}, T0)
@@ -197,6 +199,12 @@ def test_a_local_file_made_equal_to_the_remote_copy_ends_the_conflict() -> None:
     view = RemoteView(meta_read=True, exists=True, version=THEIRS,
                       content_sha256=seen("theirs").sha256)
     box.on_guard(sent, box.guard_verdict(sent, view), view, T0)
+    return box
+
+
+def test_a_local_file_made_equal_to_the_remote_copy_ends_the_conflict() -> None:
+    """Merging by hand until the local file equals the kept remote copy resolves it."""
+    box = in_conflict()
     effects = box.observe(WATCH, {"a.css": seen("theirs")}, T0 + 1)
     assert [e.event for e in effects.events] == ["resolved"]
     assert box.conflicts(ACCOUNT) == []
@@ -207,13 +215,7 @@ def test_a_save_held_by_a_conflict_is_told_once_per_content() -> None:
     """A save of new content to a path in conflict is not sent, and one `skipped` line
     says so with the command that decides it; the same content again says nothing, nor
     does a reconcile (its summary lists open conflicts)."""
-    box = outbox()
-    box.load([], [base(seen("v1").sha256)])
-    box.observe(WATCH, {"a.css": seen("mine")}, T0)
-    [sent] = box.next_batch(ACCOUNT, T0, 5)
-    view = RemoteView(meta_read=True, exists=True, version=THEIRS,
-                      content_sha256=seen("theirs").sha256)
-    box.on_guard(sent, box.guard_verdict(sent, view), view, T0)
+    box = in_conflict()
     assert not box.observe(WATCH, {"a.css": seen("mine")}, T0 + 1).events
     said = box.observe(WATCH, {"a.css": seen("mine 2")}, T0 + 2)
     assert not said.upsert

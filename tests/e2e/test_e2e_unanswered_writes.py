@@ -33,10 +33,20 @@ FILES = {f"css/f{i:02}.css": f"/* version 1 of {i} */" for i in range(40)}
 """Enough files that deleting a few of them stays under the delete brake's quarter."""
 
 
-def _kill_with_writes_unanswered(tmp_path: Path, emu: EmulatorThread, config: Path,
-                                 root: Path) -> list[str]:
-    """Run ``push`` until the emulator holds at least one applied, unanswered write,
-    SIGKILL it there; returns the local paths whose content the remote now holds."""
+def _theme(tmp_path: Path, emu: EmulatorThread) -> tuple[Path, Path]:
+    """The ``FILES`` theme and a one-account config that sends file by file: (root,
+    config)."""
+    root = tmp_path / "theme"
+    write_files(root, FILES)
+    config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
+                          accounts=("sandbox",), bulk="files",
+                          extra_settings="rate_limit = 10000")
+    return root, config
+
+
+def _kill_while_unanswered(tmp_path: Path, emu: EmulatorThread, config: Path) -> None:
+    """Run ``push`` until the emulator holds at least one applied, unanswered write (an
+    upload or a delete) and SIGKILL it there."""
     emu.withhold_answers(True)
     try:
         with hubsync_process(["--config", str(config), "push"], keys_env(emu),
@@ -46,6 +56,13 @@ def _kill_with_writes_unanswered(tmp_path: Path, emu: EmulatorThread, config: Pa
             session.process.wait(10)
     finally:
         emu.withhold_answers(False)
+
+
+def _kill_with_writes_unanswered(tmp_path: Path, emu: EmulatorThread, config: Path,
+                                 root: Path) -> list[str]:
+    """:func:`_kill_while_unanswered` during uploads; returns the local paths whose
+    content the remote now holds."""
+    _kill_while_unanswered(tmp_path, emu, config)
     remote = remote_tree(emu, PORTAL, DEST)
     local = local_tree(root)
     written = sorted(rel for rel, data in local.items() if remote.get(rel) == data)
@@ -64,11 +81,7 @@ def test_an_unanswered_write_is_hubsyncs_own_on_the_next_run(
     Before the fix the remote copy was "a version hubsync never synced": the edit became
     an ``unsynced`` conflict, the delete left the file remotely."""
     emu = emulator_thread
-    root = tmp_path / "theme"
-    write_files(root, FILES)
-    config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
-                          accounts=("sandbox",), bulk="files",
-                          extra_settings="rate_limit = 10000")
+    root, config = _theme(tmp_path, emu)
     if history == "synced before":
         assert run_hubsync(config, emu, "push").returncode == 0
         write_files(root, {rel: f"/* version 2 of {rel} */" for rel in FILES})
@@ -95,11 +108,7 @@ def test_a_teammates_file_at_an_unanswered_path_is_still_a_conflict(
     remote holds neither hubsync's content nor the local one, so the next ``push``
     refuses to overwrite it (a conflict), and the teammate's bytes stay."""
     emu = emulator_thread
-    root = tmp_path / "theme"
-    write_files(root, FILES)
-    config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
-                          accounts=("sandbox",), bulk="files",
-                          extra_settings="rate_limit = 10000")
+    root, config = _theme(tmp_path, emu)
     written = _kill_with_writes_unanswered(tmp_path, emu, config, root)
     rel = written[0]
     teammate = b"/* the teammate's version */"
@@ -122,23 +131,11 @@ def test_an_unanswered_delete_then_the_file_back_is_recreated(
     the file back (as it was, or edited) while hubsync is down; the next ``push``
     re-creates it with no `deleted` conflict: the remote lost it to hubsync's own delete."""
     emu = emulator_thread
-    root = tmp_path / "theme"
-    write_files(root, FILES)
-    config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
-                          accounts=("sandbox",), bulk="files",
-                          extra_settings="rate_limit = 10000")
+    root, config = _theme(tmp_path, emu)
     assert run_hubsync(config, emu, "push").returncode == 0
     rel = "css/f07.css"
     (root / rel).unlink()
-    emu.withhold_answers(True)
-    try:
-        with hubsync_process(["--config", str(config), "push"], keys_env(emu),
-                             tmp_path / "killed.txt", stop_signal=signal.SIGKILL) as session:
-            wait_until(lambda: emu.withheld >= 1, timeout=60, what="the unanswered delete")
-            session.process.send_signal(signal.SIGKILL)
-            session.process.wait(10)
-    finally:
-        emu.withhold_answers(False)
+    _kill_while_unanswered(tmp_path, emu, config)
     assert rel not in remote_tree(emu, PORTAL, DEST)
     write_files(root, {rel: FILES[rel] if content == "same" else "/* back, edited */"})
 
@@ -156,11 +153,7 @@ def test_a_teammates_same_bytes_at_an_unanswered_path_are_not_deleted(
     does not delete the teammate's upload (found in a trial: hubsync took it for its own
     unanswered write); it is a conflict."""
     emu = emulator_thread
-    root = tmp_path / "theme"
-    write_files(root, FILES)
-    config = write_config(tmp_path / "config.toml", emu, root, tmp_path / "state",
-                          accounts=("sandbox",), bulk="files",
-                          extra_settings="rate_limit = 10000")
+    root, config = _theme(tmp_path, emu)
     written = _kill_with_writes_unanswered(tmp_path, emu, config, root)
     rel = written[0]
     emu.edit_as(PORTAL, f"{DEST}/{rel}", (root / rel).read_bytes(), user_id=TEAMMATE)

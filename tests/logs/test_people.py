@@ -13,7 +13,7 @@ import pytest
 
 from hubsync import journal
 from hubsync.cli import main
-from hubsync.console import render, written_by
+from hubsync.console import pulled_text, render
 from hubsync.engine import EngineEvent
 from hubsync.errors import EX_USAGE, UsageError
 from hubsync.model import AuthState, Identity
@@ -196,18 +196,20 @@ def test_log_does_not_scan_for_names_it_does_not_need(tmp_path: Path) -> None:
 
 def test_console_and_log_name_a_known_writer_by_email() -> None:
     """The console's conflict line says "by bob@example.com (user 7002)" with a directory
-    that knows him and "by user 7002" without; a pulled line "(written by
-    bob@example.com, user 7002)", "(written by you, user 7001)" for the key's own user."""
+    that knows him and "by user 7002" without; a pulled line "written by
+    bob@example.com (user 7002)", "written by you (user 7001)" for the key's own user,
+    the account after the writer."""
     directory = Directory()
     directory.learn(BOB, "bob@example.com")
     conflict = EngineEvent("conflict", _conflict(BOB, remote_updated_at="2026-11-29T10:00Z"))
     assert "css/main.css -> ann: changed by bob@example.com (user 7002) at " in (
         render(conflict, directory) or "")
     assert "changed by user 7002 at " in (render(conflict) or "")
-    pulled = {"hub_user_id": ANN, "remote_user_id": BOB}
-    assert written_by(pulled, directory) == " (written by bob@example.com, user 7002)"
-    assert written_by(pulled) == " (written by user 7002)"
-    assert written_by({**pulled, "remote_user_id": ANN}, directory) == \
-        " (written by you, user 7001)"
+    pulled = {"hub_user_id": ANN, "remote_user_id": BOB, "path": "a.css", "account": "ann"}
+    assert pulled_text(pulled, directory) == \
+        "a.css: written by bob@example.com (user 7002); pulled via account ann"
+    assert pulled_text(pulled) == "a.css: written by user 7002; pulled via account ann"
+    assert pulled_text({**pulled, "remote_user_id": ANN}, directory) == \
+        "a.css: written by you (user 7001); pulled via account ann"
     assert "bob@example.com" in format_entry(_conflict(BOB), people=directory)
     assert "user 7002" in format_entry(_conflict(BOB))

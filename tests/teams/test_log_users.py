@@ -89,6 +89,8 @@ def test_log_user_finds_bobs_conflict_by_id_always_and_by_email_once_bob_is_know
     assert bob.run("push").returncode == 0  # adopts Ann's equal files
     pushed = _bobs_edit_becomes_anns_conflict(ann, bob, team)
     assert "css/main.css -> ann: changed by user 7002 at " in pushed.stdout
+    assert ("  ann: css/main.css: changed: changed remotely since hubsync last synced it, "
+            "by user 7002\n") in pushed.stderr
     [written] = ann.log("conflict")
     assert written["remote_user_id"] == BOB_ID
     assert "remote_user_email" not in written  # the file keeps what was known then
@@ -123,7 +125,7 @@ def test_log_user_finds_bobs_conflict_by_id_always_and_by_email_once_bob_is_know
     assert {line["event"] for line in anns} >= {"pushed", "conflict"}
     named = ann.run("log", "--event", "conflict")
     assert "bob@example.com" in named.stdout
-    assert "remote_user_id=7002" in named.stdout
+    assert "remote version by bob@example.com (user 7002)" in named.stdout
     listed = ann.run("conflicts")
     assert "changed remotely by bob@example.com (user 7002) at " in listed.stdout
     as_json = json.loads(ann.run("conflicts", "--json").stdout)["conflicts"]
@@ -134,6 +136,10 @@ def test_log_user_finds_bobs_conflict_by_id_always_and_by_email_once_bob_is_know
     again = _bobs_edit_becomes_anns_conflict(ann, bob, team, "templates/home.html")
     assert ("templates/home.html -> ann: changed by bob@example.com (user 7002) at "
             in again.stdout), again.stdout
+    assert ("  ann: templates/home.html: changed: changed remotely since hubsync last "
+            "synced it, by bob@example.com (user 7002)\n") in again.stderr
+    assert ("  ann: css/main.css: changed: changed remotely since hubsync last synced it, "
+            "by bob@example.com (user 7002)\n") in again.stderr  # still open
     _no_secret(team, pushed, by_id, unknown, shown, listed, checked, named, again)
 
 

@@ -35,7 +35,7 @@ def test_first_contact_adopts_equal_files_keeps_different_and_remote_only(
     done = ann.run("push")
     assert done.returncode == 1
     assert "ann: templates/home.html: unsynced" in done.stderr
-    assert "1 remote files hubsync never synced were left alone" in done.stdout
+    assert "1 remote file hubsync never synced was left alone" in done.stdout
     assert f"  ann: {DEST}/css/bob-only.css" in done.stdout
     assert remote(team) == {**encoded(BASE), "css/bob-only.css": b".bob {}",
                             "css/new.css": b".new {}"}

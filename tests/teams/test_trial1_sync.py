@@ -104,9 +104,10 @@ def test_two_way_does_not_bring_back_a_file_deleted_here_with_delete_remote_off(
 
 def test_two_way_pull_says_who_wrote_it_and_hides_its_temp_files(
         tmp_path: Path, team: EmulatorThread) -> None:
-    """A pulled line on the console names the remote writer (`<- ann (written by user
-    7002)`), never hubsync's own temp file as `skipped`; `hubsync log --user 7002` finds
-    the pull Bob caused, and a resolve's temp file is not reported either."""
+    """A pulled line on the console names the remote writer first (`templates/home.html:
+    written by user 7002; pulled via account ann`), never hubsync's own temp file as
+    `skipped`; `hubsync log --user 7002` finds the pull Bob caused, and a resolve's temp
+    file is not reported either."""
     files = {k: v for k, v in PROMO.items() if "fields" not in k}
     ann = two_way(make_user(tmp_path, team, "ann", files))
     with ann.watching(tmp_path / "watch.txt") as session:
@@ -114,7 +115,8 @@ def test_two_way_pull_says_who_wrote_it_and_hides_its_temp_files(
         team.edit_as(PORTAL, f"{DEST}/templates/home.html", b"<h1>bob</h1>", user_id=BOB)
         wait_until(lambda: (ann.root / "templates/home.html").read_bytes() == b"<h1>bob</h1>",
                    30, "Bob's edit pulled")
-        session.wait_for_output("templates/home.html <- ann (written by user 7002)")
+        session.wait_for_output(
+            "templates/home.html: written by user 7002; pulled via account ann")
         # A conflict resolved with --keep remote writes through a temp file too.
         ann.run("pause", "ann")
         (ann.root / "images/logo.svg").write_text("<svg>ann</svg>")

@@ -129,6 +129,6 @@ def test_resolve_keep_local_with_other_conflicts_open_succeeds(tmp_path: Path,
     assert bob.run("push").returncode == 1
     kept = bob.run("resolve", "css/main.css", "--keep", "local")
     assert kept.returncode == 0, kept.stdout + kept.stderr
-    assert "1 other conflicts still open" in kept.stdout
+    assert "1 other conflict still open" in kept.stdout
     assert remote(team)["css/main.css"] == BOBS["css/main.css"].encode()
     assert [c["path"] for c in bob.conflicts()] == ["templates/home.html"]

@@ -42,7 +42,7 @@ def test_conflicts_show_in_status_and_the_watch_header(tmp_path: Path,
 
     stopped = ann.run("status")
     assert stopped.returncode == 0, stopped.stderr
-    assert "1 conflicts open" in stopped.stdout
+    assert "1 conflict open" in stopped.stdout
     assert "ann: css/main.css: changed: changed remotely since hubsync last synced it" \
         in stopped.stdout
     as_json = json.loads(ann.run("status", "--json").stdout)
@@ -50,10 +50,10 @@ def test_conflicts_show_in_status_and_the_watch_header(tmp_path: Path,
 
     with ann.watching(tmp_path / "second.out") as session:
         running = ann.run("status")
-        assert "1 conflicts open" in running.stdout.splitlines()[1]
+        assert "1 conflict open" in running.stdout.splitlines()[1]
         assert "ann: css/main.css: changed" in running.stdout
         # A later save of the held file says it was not sent, and how to decide.
         (ann.root / "css/main.css").write_text("body { color: green } /* ann again */")
         session.wait_for_output("css/main.css skipped: not sent: in conflict")
-    assert "watching theme; 1 conflicts open, not sent until resolved" in session.output()
+    assert "watching theme; 1 conflict open, not sent until resolved" in session.output()
     assert [line["path"] for line in ann.log("skipped")] == ["css/main.css"]

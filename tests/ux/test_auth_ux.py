@@ -67,7 +67,7 @@ def test_auth_add_no_store_attaches_the_account_and_reloads_the_running_watch(
 
         added = project.run("auth", "add", "staging", "--no-store")
         assert added.returncode == 0, added.stderr
-        assert "added account 'staging': Staging, portal 222, user 9002 joe@example.com" \
+        assert "updated account 'staging': Staging, portal 222, user 9002 joe@example.com" \
             in added.stdout
         assert "watch 'theme' now pushes to 'staging' too" in added.stdout
         assert f"told a foreground `hubsync watch` (PID {watch.pid}) to reload" in added.stdout
