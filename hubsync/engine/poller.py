@@ -115,14 +115,24 @@ class RemotePoller:
         """remote path -> the remote version last reported as a conflict (said once)."""
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until ``stop``; a failed poll is logged and tried again after the pause."""
+        """Poll until ``stop``; a failed poll is logged and tried again after the pause.
+
+        Not while the account is blocked or offline (its worker's probe finds out when
+        HubSpot is back). A run of failed polls is one ``two_way_poll_failed`` warning
+        (later ones are info) until a poll gets through again: a flaky network must not
+        flood stderr."""
+        failing = False
         while not stop.is_set():
-            if not self.worker.conditions.blocked:
+            conditions = self.worker.conditions
+            if not conditions.blocked and conditions.offline_since is None:
                 try:
                     await self.poll_once()
+                    failing = False
                 except HubsyncError as exc:
-                    log.warning("two_way_poll_failed", account=self.account,
-                                watch=self.tracker.watch.name, error=str(exc))
+                    (log.info if failing else log.warning)(
+                        "two_way_poll_failed", account=self.account,
+                        watch=self.tracker.watch.name, error=str(exc))
+                    failing = True
                 except Exception:
                     # A bug here must not end the session (pushes go on); say it and
                     # poll again after the pause.

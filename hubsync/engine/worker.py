@@ -341,8 +341,10 @@ class AccountWorker:
         else:
             conditions.failed_connections = 0
             if conditions.offline_since is not None:
-                log.info("account_online", account=self.name,
-                         offline_s=round(now - conditions.offline_since, 1))
+                # At the account_offline warning's level: the user saw that line, so the
+                # line saying it is over must reach them too (one each per outage).
+                log.warning("account_online", account=self.name,
+                            offline_s=round(now - conditions.offline_since, 1))
                 conditions.offline_since = None
                 # Backoff that grew while the server was away must not delay catching
                 # up; what push gave up on stays given up (said once, not sent again).

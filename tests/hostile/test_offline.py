@@ -61,7 +61,8 @@ def test_an_offline_watch_sleeps_until_its_probe(
     """Every connection dropped, one file to push: between the watch's 2nd and 4th failed
     attempts (a few seconds, the barrier) the process uses under 10 % of a core (it used
     ~30 %: the loop spun from the probe time to the entry's retry time); the account
-    goes offline with one warning; no line carries a second clock."""
+    goes offline with one warning and, the network back, the file goes up with one
+    `account_online` line; no line carries a second clock."""
     emu = emulator_thread
     config, _state = _project(tmp_path, emu)
     emu.set_faults(drop_rate=1.0)
@@ -72,12 +73,18 @@ def test_an_offline_watch_sleeps_until_its_probe(
             cpu, wall = _cpu_s(session.pid), time.monotonic()
             wait_until(lambda: _attempts(session.output()) >= 4, 60, "the 4th attempt")
             used, took = _cpu_s(session.pid) - cpu, time.monotonic() - wall
+            emu.set_faults()
+            # Back online: the next probe pushes the file, and one line says so.
+            session.wait_for_output("account_online", timeout=90)
+            wait_until(lambda: "css/f000.css -> sandbox (" in session.output(), 30,
+                       "the file pushed")
             output = session.output()
     finally:
         emu.set_faults()
     assert took > 1.0, "the window must be long enough to measure"
     assert used / took < 0.10, f"{used:.2f} CPU s in {took:.1f} s:\n{output}"
     assert output.count("account_offline") == 1, output
+    assert output.count("account_online") == 1, output
     assert "next try in" not in output
 
 
@@ -89,6 +96,7 @@ def test_offline_push_waits_what_it_says_and_leaves_the_file_pending(
     emu = emulator_thread
     config, state = _project(tmp_path, emu)
     emu.set_faults(drop_rate=1.0)
+    before = os.times()  # the children's CPU so far: earlier tests' processes count too
     try:
         started = time.monotonic()
         process = subprocess.Popen([*HUBSYNC, "--config", str(config), "push"],
@@ -96,7 +104,9 @@ def test_offline_push_waits_what_it_says_and_leaves_the_file_pending(
                                    stderr=subprocess.PIPE, text=True)
         out, err = process.communicate(timeout=240)
         took = time.monotonic() - started
-        used = os.times().children_user + os.times().children_system
+        after = os.times()
+        used = (after.children_user - before.children_user
+                + after.children_system - before.children_system)
     finally:
         emu.set_faults()
     assert process.returncode != 0

@@ -139,3 +139,4 @@ def test_pull_on_a_flaky_network_brings_every_file(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "internal error" not in done.stderr
     assert local_tree(root) == tree
+
