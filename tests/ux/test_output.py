@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from hubsync.emulator import EmulatorThread
-from tests.support.processes import HUBSYNC, hubsync_process
+from tests.support.processes import HUBSYNC, hubsync_process, wait_until
 from tests.ux.ux_helpers import make_project, run_in_pty
 
 pytestmark = pytest.mark.slow
@@ -96,15 +97,30 @@ def test_warnings_off_a_terminal_are_plain_lines_json_only_with_verbose(
     """Dropped connections make `push` warn (account_offline). Into a pipe the warning is
     one plain `hubsync: warning: ...` line, no JSON object; with -v the diagnostics come
     as JSON lines."""
-    project = make_project(tmp_path, emulator_thread, files=6, accounts=("sandbox",))
-    emulator_thread.set_faults(drop_rate=0.5)
+    emu = emulator_thread
+    project = make_project(tmp_path, emu, files=6, accounts=("sandbox",))
+    # An outage for sure: every connection dropped until a few were (hubsync calls an
+    # account offline after 3 failures in a row), then the network is back.
+    emu.clear_requests()
+    emu.set_faults(drop_rate=1.0)
     try:
-        result = project.run("push")
+        with ThreadPoolExecutor(1) as pool:
+            pushing = pool.submit(project.run, "push")
+            wait_until(lambda: sum(r.status == 0 for r in emu.requests) >= 4, 60,
+                       "dropped connections")
+            emu.set_faults()
+            result = pushing.result()
+        emu.set_faults(drop_rate=1.0)
         (project.root / "css" / "f0000.css").write_text("/* changed */")
         (project.root / "css" / "f0001.css").write_text("/* changed */")
-        verbose = project.run("push", "-v")
+        with ThreadPoolExecutor(1) as pool:
+            pushing = pool.submit(project.run, "push", "-v")
+            wait_until(lambda: sum(r.status == 0 for r in emu.requests) >= 8, 60,
+                       "dropped connections")
+            emu.set_faults()
+            verbose = pushing.result()
     finally:
-        emulator_thread.set_faults()
+        emu.set_faults()
     assert result.returncode == 0, result.stdout + result.stderr
     warnings = [line for line in result.stderr.splitlines() if line]
     assert warnings, "the test needs a warning to look at"
