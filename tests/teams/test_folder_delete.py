@@ -55,6 +55,15 @@ def pushed_then_removed(tmp_path: Path, team: EmulatorThread, files: dict[str, s
     return ann
 
 
+def beside_bobs_module(tmp_path: Path, team: EmulatorThread) -> User:
+    """Ann with THEME and hero.module pushed, and Bob's team.module made remotely beside
+    it under modules/."""
+    ann = make_user(tmp_path, team, "ann", {**THEME, **HERO})
+    assert ann.run("push").returncode == 0
+    as_bob(team, TEAM_MODULE)
+    return ann
+
+
 def test_a_module_alone_in_its_folder_goes_in_one_folder_delete(
         tmp_path: Path, team: EmulatorThread) -> None:
     """Issue 10, scenario 2: modules/ holds Ann's hero.module and team.module, made by
@@ -62,9 +71,7 @@ def test_a_module_alone_in_its_folder_goes_in_one_folder_delete(
     for the hero.module folder (it holds only what Ann synced, sub-folder included),
     none for modules/, team.module byte for byte intact, one `deleted` line per file
     (via the folder) that `hubsync log --path` finds."""
-    ann = make_user(tmp_path, team, "ann", {**THEME, **HERO})
-    assert ann.run("push").returncode == 0
-    as_bob(team, TEAM_MODULE)
+    ann = beside_bobs_module(tmp_path, team)
     shutil.rmtree(ann.root / "modules/hero.module")
     team.clear_requests()
 
@@ -97,9 +104,7 @@ def test_a_removed_folder_with_a_teammates_module_inside_is_never_deleted(
     team.module: the listing of modules/ shows team.module, so modules/ is never
     deleted; the next folder down, hero.module, holds only Ann's files and goes in one
     request; team.module stays byte for byte."""
-    ann = make_user(tmp_path, team, "ann", {**THEME, **HERO})
-    assert ann.run("push").returncode == 0
-    as_bob(team, TEAM_MODULE)
+    ann = beside_bobs_module(tmp_path, team)
     shutil.rmtree(ann.root / "modules")
     team.clear_requests()
 
@@ -204,9 +209,7 @@ def test_a_folder_removed_while_watching_goes_in_one_folder_delete(
     """Under `watch`, `rm -rf modules/hero.module` (settled by the brake as one batch of
     four files) becomes one folder delete; `flush` then returns with nothing owed, and
     team.module, beside it, stays."""
-    ann = make_user(tmp_path, team, "ann", {**THEME, **HERO})
-    assert ann.run("push").returncode == 0
-    as_bob(team, TEAM_MODULE)
+    ann = beside_bobs_module(tmp_path, team)
     team.clear_requests()
     with ann.watching(tmp_path / "ann-watch.txt"):
         shutil.rmtree(ann.root / "modules/hero.module")
