@@ -113,7 +113,7 @@ def test_offline_push_waits_what_it_says_and_leaves_the_file_pending(
     assert used / took < 0.10, f"{used:.2f} CPU s in {took:.1f} s"
     assert err.count("account_offline") == 1, err
     assert "sandbox: 0 pushed, 0 deleted, 1 pending" in out, out
-    assert "1 changes still pending" in err, err
+    assert "1 change still pending" in err, err
     assert "next try in" not in out + err
     retries = _log(state, "retrying")
     assert len(retries) >= 3
